@@ -1,0 +1,14 @@
+//! kube-harden: adds the Kubernetes securityContext baseline to workload manifests, in place,
+//! with edits that keep every byte they have no reason to touch.
+//!
+//! The data flows one way, one module per stage:
+//! [`discover`] → [`yaml`] (parse) → [`policy`] (plan) → [`yaml::edit`] (splice) →
+//! [`verify`] → [`render`] → [`deliver`]. [`pipeline`] runs the stages for one file.
+
+pub mod deliver;
+pub mod discover;
+pub mod pipeline;
+pub mod policy;
+pub mod render;
+pub mod verify;
+pub mod yaml;

@@ -1,0 +1,222 @@
+//! The `kube-harden` command line: `diff`, `fix` and `check`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use kube_harden::deliver::write_atomic;
+use kube_harden::pipeline::{scan, FileReport, Settings, Status};
+use kube_harden::policy::Baseline;
+use kube_harden::render::{self, Summary};
+
+#[derive(Parser)]
+#[command(
+    name = "kube-harden",
+    version,
+    about = "Add the securityContext baseline to Kubernetes manifests, keeping every other byte"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    /// The runAsUser to set where none (or 0) is set.
+    #[arg(long, global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    uid: i64,
+    /// The runAsGroup to set where none (or 0) is set.
+    #[arg(long, global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    gid: i64,
+    /// The fsGroup to set where none (or 0) is set.
+    #[arg(long = "fs-group", global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    fs_group: i64,
+    /// Skip files larger than this many bytes.
+    #[arg(long, global = true, default_value_t = 10 * 1024 * 1024)]
+    max_file_size: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a unified diff of every change; write nothing.
+    Diff {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+    },
+    /// Make the changes in place (verified, atomic writes).
+    Fix {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Show the diff instead of writing (same as `diff`).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List every pod and container that falls short of the baseline; exit 1 if any does.
+    Check {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    set_colours(cli.color);
+    let settings = Settings {
+        baseline: Baseline {
+            uid: cli.uid,
+            gid: cli.gid,
+            fs_group: cli.fs_group,
+        },
+        max_file_bytes: cli.max_file_size,
+    };
+    let code = match cli.command {
+        Command::Diff { paths }
+        | Command::Fix {
+            paths,
+            dry_run: true,
+        } => run_diff(&paths, &settings),
+        Command::Fix {
+            paths,
+            dry_run: false,
+        } => run_fix(&paths, &settings),
+        Command::Check { paths, format } => run_check(&paths, &settings, format),
+    };
+    ExitCode::from(code)
+}
+
+fn set_colours(color: Color) {
+    let on = match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    };
+    console::set_colors_enabled(on);
+    console::set_colors_enabled_stderr(
+        on && std::io::stderr().is_terminal() || matches!(color, Color::Always),
+    );
+}
+
+/// Processes all files with a progress bar on stderr (shown only on a terminal).
+fn scan_with_progress(paths: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} files {elapsed}").expect("valid template"),
+    );
+    let reports = scan(paths, settings, &|| bar.inc(1));
+    bar.finish_and_clear();
+    reports
+}
+
+/// Prints error lines and notes to stderr; returns 2 if any file failed.
+fn report_problems(reports: &[FileReport]) -> u8 {
+    let mut stderr = std::io::stderr().lock();
+    for r in reports {
+        for line in render::notes(r) {
+            let _ = writeln!(stderr, "{line}");
+        }
+        if let Some(line) = render::error_line(r) {
+            let _ = writeln!(stderr, "{}", console::style(line).red());
+        }
+    }
+    if reports
+        .iter()
+        .any(|r| matches!(r.status, Status::Failed(_)))
+    {
+        2
+    } else {
+        0
+    }
+}
+
+fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
+    let reports = scan_with_progress(paths, settings);
+    let mut stdout = std::io::stdout().lock();
+    for r in &reports {
+        if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
+            let _ = stdout
+                .write_all(render::diff(&r.path.display().to_string(), old, new_text).as_bytes());
+        }
+    }
+    let code = report_problems(&reports);
+    eprintln!("{}", Summary::of(&reports).line("would change"));
+    code
+}
+
+fn run_fix(paths: &[PathBuf], settings: &Settings) -> u8 {
+    let mut reports = scan_with_progress(paths, settings);
+    for r in &mut reports {
+        if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
+            if let Err(e) = write_atomic(&r.path, old, new_text) {
+                r.status = Status::Failed(kube_harden::pipeline::FileError {
+                    line: 1,
+                    col: 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    let code = report_problems(&reports);
+    eprintln!("{}", Summary::of(&reports).line("changed"));
+    code
+}
+
+fn run_check(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
+    let reports = scan_with_progress(paths, settings);
+    let rows = render::finding_rows(&reports);
+    let summary = Summary::of(&reports);
+    if format == Format::Json {
+        let errors: Vec<String> = reports.iter().filter_map(render::error_line).collect();
+        let skipped: Vec<String> = reports.iter().flat_map(render::notes).collect();
+        let json = serde_json::json!({ "findings": rows, "left_unchanged": skipped, "errors": errors, "summary": summary });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("serialisable")
+        );
+    } else {
+        print!("{}", render::check_text(&rows));
+    }
+    let code = if format == Format::Json {
+        error_code(&reports)
+    } else {
+        report_problems(&reports)
+    };
+    if format == Format::Text {
+        eprintln!("{}", summary.line("would change"));
+    }
+    match (code, rows.is_empty()) {
+        (2, _) => 2,
+        (_, false) => 1,
+        _ => 0,
+    }
+}
+
+fn error_code(reports: &[FileReport]) -> u8 {
+    if reports
+        .iter()
+        .any(|r| matches!(r.status, Status::Failed(_)))
+    {
+        2
+    } else {
+        0
+    }
+}

@@ -1,0 +1,252 @@
+//! One file through the stages: read, gate, parse, plan, edit, verify. Pure: writes nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::policy::{self, Baseline, Finding, SkippedPod, Workload};
+use crate::verify::verify;
+use crate::yaml::{apply_changes, EngineError, Ref, Tree};
+
+/// Settings that shape every file's processing.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub baseline: Baseline,
+    /// Files larger than this are skipped with a message.
+    pub max_file_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            baseline: Baseline::default(),
+            max_file_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a file could not be handled, with a 1-based position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl From<EngineError> for FileError {
+    fn from(e: EngineError) -> Self {
+        FileError {
+            line: e.line.max(1),
+            col: e.col.max(1),
+            message: e.message,
+        }
+    }
+}
+
+impl FileError {
+    fn at_start(message: impl Into<String>) -> Self {
+        FileError {
+            line: 1,
+            col: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug)]
+pub enum Status {
+    /// Read and compliant (or holding no workload).
+    Unchanged,
+    /// Verified new content, not yet written.
+    Changed { new_text: String },
+    /// Left alone without error.
+    Skipped(String),
+    /// Could not be handled; never written.
+    Failed(FileError),
+}
+
+/// The outcome for one file.
+#[derive(Clone, Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub status: Status,
+    /// The bytes as read (for the diff and the write-time check).
+    pub original: Option<String>,
+    pub workloads: Vec<Workload>,
+    pub findings: Vec<Finding>,
+    pub skipped_pods: Vec<SkippedPod>,
+    pub notes: Vec<String>,
+}
+
+impl FileReport {
+    fn new(path: &Path, status: Status) -> Self {
+        FileReport {
+            path: path.to_path_buf(),
+            status,
+            original: None,
+            workloads: vec![],
+            findings: vec![],
+            skipped_pods: vec![],
+            notes: vec![],
+        }
+    }
+}
+
+/// Runs every stage up to verification for the file at `path`.
+pub fn process_file(path: &Path, settings: &Settings) -> FileReport {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() as u64 > settings.max_file_bytes => FileReport::new(
+            path,
+            Status::Skipped(format!(
+                "larger than the size limit ({} bytes)",
+                settings.max_file_bytes
+            )),
+        ),
+        Ok(bytes) => match decode(bytes) {
+            Ok(text) => process_text(path, text, settings),
+            Err(e) => FileReport::new(path, Status::Failed(e)),
+        },
+        Err(e) => FileReport::new(
+            path,
+            Status::Failed(FileError::at_start(format!("cannot read: {e}"))),
+        ),
+    }
+}
+
+/// UTF-8 only: UTF-16 and Latin-1 are refused with the position of the first bad byte.
+fn decode(bytes: Vec<u8>) -> Result<String, FileError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(FileError::at_start(
+            "the file is UTF-16; kube-harden reads UTF-8 only",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        FileError {
+            line,
+            col,
+            message: "the file is not valid UTF-8 (Latin-1?); kube-harden reads UTF-8 only".into(),
+        }
+    })
+}
+
+/// Stages after reading: gate, parse, plan, edit, verify.
+pub fn process_text(path: &Path, text: String, settings: &Settings) -> FileReport {
+    let mut report = FileReport::new(path, Status::Unchanged);
+    report.status = match harden(&text, settings, &mut report) {
+        Ok(status) => status,
+        Err(e) => Status::Failed(e),
+    };
+    report.original = Some(text);
+    report
+}
+
+fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<Status, FileError> {
+    if text.contains("{{") {
+        return Ok(Status::Skipped("Helm template syntax (`{{`)".into()));
+    }
+    if let Some(e) = tab_indentation(text) {
+        return Err(e);
+    }
+    let tree = Tree::parse(text)?;
+    let is_object = |d: &crate::yaml::tree::Document| {
+        d.root.is_some_and(|id| {
+            policy::is_kubernetes_object(
+                &tree,
+                Ref {
+                    id,
+                    via_alias: false,
+                },
+            )
+        })
+    };
+    if !tree.docs.iter().any(is_object) {
+        return Ok(Status::Skipped("not a Kubernetes object".into()));
+    }
+    let plan = policy::plan(&tree, settings.baseline);
+    report.workloads = plan.workloads;
+    report.findings = plan.findings;
+    report.skipped_pods = plan.skipped;
+    if let Some(refusal) = plan.refusals.into_iter().next() {
+        return Err(refusal.into());
+    }
+    if plan.changes.is_empty() {
+        return Ok(Status::Unchanged);
+    }
+    let outcome = apply_changes(&tree, plan.changes)?;
+    report.notes = outcome.notes;
+    verify(text, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
+        let at = outcome.splices.first().map_or(0, |s| s.start);
+        let line = text[..at].matches('\n').count() + 1;
+        FileError {
+            line,
+            col: 1,
+            message: e.to_string(),
+        }
+    })?;
+    Ok(Status::Changed {
+        new_text: outcome.text,
+    })
+}
+
+/// YAML forbids tabs in indentation; a tab there means the file is not what it looks like.
+/// Lines inside block scalars may start with tabs, so only lines that parse as structure count:
+/// a tab before the first non-blank character of a line that is not in a block scalar.
+fn tab_indentation(text: &str) -> Option<FileError> {
+    let mut block_indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let content = line.trim_start_matches([' ', '\t']);
+        let spaces = line.len() - line.trim_start_matches(' ').len();
+        if let Some(min) = block_indent {
+            if content.is_empty() || spaces > min {
+                continue;
+            }
+            block_indent = None;
+        }
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let lead = &line[..line.len() - content.len()];
+        if lead.contains('\t') {
+            return Some(FileError {
+                line: i + 1,
+                col: lead.find('\t').unwrap_or(0) + 1,
+                message: "tab used for indentation".into(),
+            });
+        }
+        let trimmed = content.trim_end();
+        let header = trimmed.rsplit(' ').next().unwrap_or_default();
+        if header.starts_with('|') || header.starts_with('>') {
+            block_indent = Some(spaces);
+        }
+    }
+    None
+}
+
+/// Discovers the files under `roots` and processes them in parallel; reports sorted by path.
+/// `on_file` is called once per processed file (for progress bars).
+pub fn scan(
+    roots: &[PathBuf],
+    settings: &Settings,
+    on_file: &(dyn Fn() + Sync),
+) -> Vec<FileReport> {
+    use crate::discover::{discover, Found};
+    use rayon::prelude::*;
+    discover(roots)
+        .into_par_iter()
+        .map(|found| {
+            let report = match found {
+                Found::Candidate(path) => process_file(&path, settings),
+                Found::Skipped(path, reason) => {
+                    FileReport::new(&path, Status::Skipped(reason.to_string()))
+                }
+                Found::Error(path, message) => {
+                    FileReport::new(&path, Status::Failed(FileError::at_start(message)))
+                }
+            };
+            on_file();
+            report
+        })
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! Rendering for people and machines: unified diffs (coloured on a terminal), the `check`
+//! report in text or JSON, error lines, and the closing summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use console::style;
+use serde::Serialize;
+use similar::TextDiff;
+
+use crate::pipeline::{FileReport, Status};
+use crate::policy::Control;
+
+/// A unified diff of one file, with `a/` and `b/` headers like git's.
+pub fn diff(path: &str, old: &str, new: &str) -> String {
+    let text = TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .to_string();
+    text.lines()
+        .map(colour_diff_line)
+        .fold(String::new(), |mut out, line| {
+            let _ = writeln!(out, "{line}");
+            out
+        })
+}
+
+fn colour_diff_line(line: &str) -> String {
+    if line.starts_with("+++") || line.starts_with("---") {
+        style(line).bold().to_string()
+    } else if line.starts_with('+') {
+        style(line).green().to_string()
+    } else if line.starts_with('-') {
+        style(line).red().to_string()
+    } else if line.starts_with("@@") {
+        style(line).cyan().to_string()
+    } else {
+        line.to_string()
+    }
+}
+
+/// The `path:line:col: reason` line for a file that could not be handled.
+pub fn error_line(report: &FileReport) -> Option<String> {
+    match &report.status {
+        Status::Failed(e) => Some(format!(
+            "{}:{}:{}: {}",
+            report.path.display(),
+            e.line,
+            e.col,
+            e.message
+        )),
+        _ => None,
+    }
+}
+
+/// Lines about pods left alone and edits that aliases see.
+pub fn notes(report: &FileReport) -> Vec<String> {
+    let path = report.path.display();
+    let mut lines: Vec<String> = report
+        .skipped_pods
+        .iter()
+        .map(|s| {
+            let w = &report.workloads[s.workload];
+            format!(
+                "{path}:{}: {}/{} left unchanged: {}",
+                w.line, w.kind, w.name, s.reason
+            )
+        })
+        .collect();
+    lines.extend(report.notes.iter().map(|n| format!("{path}: note: {n}")));
+    lines
+}
+
+/// One finding of `check`, for JSON.
+#[derive(Serialize)]
+pub struct FindingRow<'a> {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub container: Option<&'a str>,
+    pub control: Control,
+    pub current: &'a str,
+    pub fixable: bool,
+}
+
+pub fn finding_rows(reports: &[FileReport]) -> Vec<FindingRow<'_>> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.findings.iter().map(move |f| {
+                let w = &r.workloads[f.workload];
+                FindingRow {
+                    file: r.path.display().to_string(),
+                    line: f.line,
+                    col: f.col,
+                    kind: &w.kind,
+                    name: &w.name,
+                    container: f.container.as_deref(),
+                    control: f.control,
+                    current: &f.current,
+                    fixable: f.fixable,
+                }
+            })
+        })
+        .collect()
+}
+
+/// `check` in text: one line per pod or container control that falls short.
+pub fn check_text(rows: &[FindingRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let scope = match r.container {
+            Some(c) => format!("container {c}"),
+            None => "pod".to_string(),
+        };
+        let fix = if r.fixable { "" } else { " (left to a person)" };
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: {}/{} {}: {} is {}{}",
+            r.file,
+            r.line,
+            r.col,
+            r.kind,
+            r.name,
+            scope,
+            style(r.control.name()).bold(),
+            r.current,
+            fix
+        );
+    }
+    out
+}
+
+/// Counts for the closing summary.
+#[derive(Serialize, Default, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub files_scanned: usize,
+    pub workloads: usize,
+    pub changed: usize,
+    pub skipped: usize,
+    pub skipped_reasons: BTreeMap<String, usize>,
+    pub errors: usize,
+    pub findings: usize,
+}
+
+impl Summary {
+    pub fn of(reports: &[FileReport]) -> Summary {
+        let mut s = Summary {
+            files_scanned: reports.len(),
+            ..Summary::default()
+        };
+        for r in reports {
+            s.workloads += r.workloads.len();
+            s.findings += r.findings.len();
+            match &r.status {
+                Status::Changed { .. } => s.changed += 1,
+                Status::Skipped(reason) => {
+                    s.skipped += 1;
+                    *s.skipped_reasons.entry(reason.clone()).or_default() += 1;
+                }
+                Status::Failed(_) => s.errors += 1,
+                Status::Unchanged => {}
+            }
+        }
+        s
+    }
+
+    /// One line, e.g. `12 files scanned, 9 workloads, 4 changed, 3 skipped (...), 0 errors`.
+    pub fn line(&self, changed_word: &str) -> String {
+        let reasons: Vec<String> = self
+            .skipped_reasons
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        let skipped = if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        };
+        format!(
+            "{} files scanned, {} workloads, {} {changed_word}, {} skipped{skipped}, {} errors",
+            self.files_scanned, self.workloads, self.changed, self.skipped, self.errors
+        )
+    }
+}

@@ -1,0 +1,197 @@
+//! Independent verification of an edit before anything is written.
+//!
+//! The new text must re-parse (granit-parser and yaml_serde, a parser that shares no code with
+//! the engine's), its data must equal the old data plus exactly the planned operations, and every
+//! byte outside the splices must be unchanged, as must the BOM, the final newline and the line
+//! ending style. Any failure means the file is not written.
+
+use yaml_serde::{Mapping, Value};
+
+use crate::yaml::NewValue;
+use crate::yaml::{PathSeg, SemanticOp, Splice, Tree};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("verification failed: {0}")]
+pub struct VerifyError(pub String);
+
+fn fail(msg: impl Into<String>) -> VerifyError {
+    VerifyError(msg.into())
+}
+
+/// Checks that `new` is `old` with exactly `splices` applied and exactly `ops` in meaning.
+pub fn verify(
+    old: &str,
+    new: &str,
+    splices: &[Splice],
+    ops: &[SemanticOp],
+) -> Result<(), VerifyError> {
+    untouched_bytes(old, new, splices)?;
+    same_framing(old, new, splices)?;
+    Tree::parse(new).map_err(|e| fail(format!("the edited text does not re-parse: {e}")))?;
+    let before = load_all(old)
+        .map_err(|e| fail(format!("the original does not load with yaml_serde: {e}")))?;
+    let after = load_all(new).map_err(|e| {
+        fail(format!(
+            "the edited text does not load with yaml_serde: {e}"
+        ))
+    })?;
+    let mut expected = before;
+    for op in ops {
+        apply_op(&mut expected, op)?;
+    }
+    if expected != after {
+        return Err(fail(first_difference(&expected, &after)));
+    }
+    Ok(())
+}
+
+/// Loads every document with yaml_serde.
+pub fn load_all(src: &str) -> Result<Vec<Value>, yaml_serde::Error> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    yaml_serde::Deserializer::from_str(src)
+        .map(|doc| serde::Deserialize::deserialize(doc))
+        .collect()
+}
+
+/// Every byte outside the splices is the same, in the same order.
+fn untouched_bytes(old: &str, new: &str, splices: &[Splice]) -> Result<(), VerifyError> {
+    let (mut o, mut n) = (0usize, 0usize);
+    for s in splices {
+        let keep = old
+            .get(o..s.start)
+            .ok_or_else(|| fail("splices out of order"))?;
+        if new.get(n..n + keep.len()) != Some(keep) {
+            return Err(fail(format!(
+                "bytes changed outside the edits near offset {o}"
+            )));
+        }
+        n += keep.len();
+        if new.get(n..n + s.text.len()) != Some(s.text.as_str()) {
+            return Err(fail(format!("inserted text not found at offset {n}")));
+        }
+        n += s.text.len();
+        o = s.end;
+    }
+    if new.get(n..) != old.get(o..) {
+        return Err(fail("bytes changed after the last edit"));
+    }
+    Ok(())
+}
+
+/// BOM, final newline and line endings are as before; inserted text adds no new kind of newline.
+fn same_framing(old: &str, new: &str, splices: &[Splice]) -> Result<(), VerifyError> {
+    if old.starts_with('\u{feff}') != new.starts_with('\u{feff}') {
+        return Err(fail("the byte order mark changed"));
+    }
+    if old.ends_with('\n') != new.ends_with('\n') {
+        return Err(fail("the final newline changed"));
+    }
+    let crlf_file = old.contains("\r\n");
+    let lf_file = old.replace("\r\n", "").contains('\n');
+    for s in splices {
+        let has_crlf = s.text.contains("\r\n");
+        let has_lf = s.text.replace("\r\n", "").contains('\n');
+        if (has_crlf && !crlf_file) || (has_lf && !lf_file && crlf_file) {
+            return Err(fail(
+                "inserted lines use a line ending the file does not use",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn apply_op(docs: &mut [Value], op: &SemanticOp) -> Result<(), VerifyError> {
+    let (doc, path, value, push) = match op {
+        SemanticOp::Set { doc, path, value } => (*doc, path, value, false),
+        SemanticOp::Push { doc, path, value } => (*doc, path, value, true),
+    };
+    let root = docs
+        .get_mut(doc)
+        .ok_or_else(|| fail(format!("document {doc} is missing in the original")))?;
+    if push {
+        let target = walk_mut(root, path)?;
+        let Value::Sequence(items) = target else {
+            return Err(fail(format!("{} is not a list", show(path))));
+        };
+        items.push(to_value(value));
+        return Ok(());
+    }
+    let (last, parent_path) = path.split_last().ok_or_else(|| fail("empty path"))?;
+    let parent = walk_mut(root, parent_path)?;
+    match (parent, last) {
+        (Value::Mapping(m), PathSeg::Key(k)) => {
+            m.insert(Value::String(k.clone()), to_value(value));
+        }
+        (Value::Sequence(items), PathSeg::Index(i)) if *i < items.len() => {
+            items[*i] = to_value(value)
+        }
+        (parent @ Value::Null, PathSeg::Key(k)) => {
+            let mut m = Mapping::new();
+            m.insert(Value::String(k.clone()), to_value(value));
+            *parent = Value::Mapping(m);
+        }
+        _ => return Err(fail(format!("cannot set {}", show(path)))),
+    }
+    Ok(())
+}
+
+fn walk_mut<'v>(mut node: &'v mut Value, path: &[PathSeg]) -> Result<&'v mut Value, VerifyError> {
+    for seg in path {
+        node = match (node, seg) {
+            (Value::Mapping(m), PathSeg::Key(k)) => m
+                .get_mut(k.as_str())
+                .ok_or_else(|| fail(format!("no key {k}")))?,
+            (Value::Sequence(s), PathSeg::Index(i)) => {
+                s.get_mut(*i).ok_or_else(|| fail(format!("no item {i}")))?
+            }
+            (Value::Tagged(t), seg) => walk_mut(&mut t.value, std::slice::from_ref(seg))?,
+            _ => return Err(fail(format!("cannot follow {}", show(path)))),
+        };
+    }
+    Ok(node)
+}
+
+/// The data value a [`NewValue`] stands for.
+pub fn to_value(v: &NewValue) -> Value {
+    match v {
+        NewValue::Bool(b) => Value::Bool(*b),
+        NewValue::Int(i) => Value::Number((*i).into()),
+        NewValue::Str(s) => Value::String(s.clone()),
+        NewValue::Map(entries) => Value::Mapping(
+            entries
+                .iter()
+                .map(|(k, v)| (Value::String(k.clone()), to_value(v)))
+                .collect(),
+        ),
+        NewValue::Seq(items) => Value::Sequence(items.iter().map(to_value).collect()),
+    }
+}
+
+fn show(path: &[PathSeg]) -> String {
+    path.iter()
+        .map(|s| match s {
+            PathSeg::Key(k) => k.clone(),
+            PathSeg::Index(i) => format!("[{i}]"),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn first_difference(expected: &[Value], actual: &[Value]) -> String {
+    if expected.len() != actual.len() {
+        return format!(
+            "document count changed: expected {}, found {}",
+            expected.len(),
+            actual.len()
+        );
+    }
+    let doc = expected
+        .iter()
+        .zip(actual)
+        .position(|(e, a)| e != a)
+        .unwrap_or(0);
+    format!(
+        "document {} does not equal the original plus the planned changes",
+        doc + 1
+    )
+}

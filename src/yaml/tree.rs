@@ -1,0 +1,365 @@
+//! The span tree: every node of every document with its byte range, style, anchor and parent.
+//!
+//! Built from granit-parser events. Byte ranges are the parser's, corrected for its quirks
+//! (block collections have no end of their own, block scalars carry trailing blank lines).
+
+use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle};
+use std::collections::HashMap;
+
+use super::EngineError;
+
+/// Index of a node in [`Tree::nodes`].
+pub type NodeId = usize;
+
+/// Block or flow notation of a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    Block,
+    Flow,
+}
+
+/// How a scalar was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quoting {
+    Plain,
+    Single,
+    Double,
+    /// `|` or `>` block scalars.
+    Block,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    Map(Vec<(NodeId, NodeId)>),
+    Seq(Vec<NodeId>),
+    Scalar {
+        value: String,
+        quoting: Quoting,
+    },
+    /// An alias `*name`, pointing at the anchored node.
+    Alias {
+        target: Option<NodeId>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub style: Style,
+    /// Byte offset where the node's own text starts (after any anchor or tag).
+    pub start: usize,
+    /// Byte offset just after the node's text (for block collections: after the last child).
+    pub end: usize,
+    /// 1-based line and 0-based column of `start`.
+    pub line: usize,
+    pub col: usize,
+    /// Anchor name, when the node carries `&name`.
+    pub anchor: Option<String>,
+    pub tagged: bool,
+    pub parent: Option<NodeId>,
+}
+
+/// One YAML document of the stream.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub root: Option<NodeId>,
+}
+
+/// All documents of one source text.
+#[derive(Debug)]
+pub struct Tree<'s> {
+    pub src: &'s str,
+    pub nodes: Vec<Node>,
+    pub docs: Vec<Document>,
+    /// Aliases that refer to each anchored node.
+    pub aliases_of: HashMap<NodeId, Vec<NodeId>>,
+}
+
+/// Collections being built: the node and, for maps, a pending key.
+struct Open {
+    id: NodeId,
+    pending_key: Option<NodeId>,
+}
+
+impl<'s> Tree<'s> {
+    /// Parses `src` into a span tree. Fails on the first syntax error or duplicate key.
+    pub fn parse(src: &'s str) -> Result<Tree<'s>, EngineError> {
+        let mut options = Options::default();
+        options.emit_anchor_events = true;
+        let parser = Parser::new_from_str_with_options(src, options);
+        let mut builder = Builder {
+            tree: Tree {
+                src,
+                nodes: Vec::new(),
+                docs: Vec::new(),
+                aliases_of: HashMap::new(),
+            },
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            current_doc: None,
+        };
+        for event in parser {
+            let (event, span) = event.map_err(|e| {
+                let m = e.marker();
+                EngineError::new(
+                    m.line(),
+                    m.col() + 1,
+                    format!("YAML syntax error: {}", e.info()),
+                )
+            })?;
+            let range = span.byte_range().ok_or_else(|| {
+                EngineError::new(
+                    span.start.line(),
+                    span.start.col() + 1,
+                    "parser gave no byte range",
+                )
+            })?;
+            builder.event(event, range, span.start.line(), span.start.col())?;
+        }
+        builder.tree.finish_block_ends();
+        Ok(builder.tree)
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+
+    /// The text of a node's own range.
+    pub fn text(&self, id: NodeId) -> &'s str {
+        let n = &self.nodes[id];
+        &self.src[n.start..n.end]
+    }
+
+    /// Byte offset just after the node's last content character: what an insertion must follow.
+    pub fn content_end(&self, id: NodeId) -> usize {
+        let n = &self.nodes[id];
+        match &n.kind {
+            NodeKind::Scalar {
+                quoting: Quoting::Block,
+                ..
+            } => {
+                let trimmed = self.src[..n.end]
+                    .trim_end_matches([' ', '\t', '\r', '\n'])
+                    .len();
+                trimmed.max(self.header_end_before(n.start))
+            }
+            _ => n.end,
+        }
+    }
+
+    /// For a block scalar: the end of the `|`/`>` header on the line before its content.
+    fn header_end_before(&self, content_start: usize) -> usize {
+        let before = &self.src[..content_start];
+        before.trim_end_matches([' ', '\t', '\r', '\n']).len()
+    }
+
+    /// Scalar key text of a map entry, if the key is a scalar.
+    pub fn key_str(&self, key: NodeId) -> Option<&str> {
+        match &self.nodes[key].kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Sets the end of every block collection to the end of its last child, children first.
+    fn finish_block_ends(&mut self) {
+        for id in (0..self.nodes.len()).rev() {
+            if self.nodes[id].style != Style::Block {
+                continue;
+            }
+            let last = match &self.nodes[id].kind {
+                NodeKind::Map(entries) => entries.last().map(|&(_, v)| v),
+                NodeKind::Seq(items) => items.last().copied(),
+                _ => continue,
+            };
+            if let Some(last) = last {
+                self.nodes[id].end = self.content_end(last);
+            }
+        }
+    }
+}
+
+struct Builder<'s> {
+    tree: Tree<'s>,
+    stack: Vec<Open>,
+    /// Anchor id (from the parser) to the anchored node.
+    anchors: HashMap<usize, NodeId>,
+    current_doc: Option<usize>,
+}
+
+impl<'s> Builder<'s> {
+    fn event(
+        &mut self,
+        event: Event<'s>,
+        range: std::ops::Range<usize>,
+        line: usize,
+        col: usize,
+    ) -> Result<(), EngineError> {
+        match event {
+            Event::DocumentStart(..) => {
+                self.tree.docs.push(Document { root: None });
+                self.current_doc = Some(self.tree.docs.len() - 1);
+            }
+            Event::DocumentEnd => self.current_doc = None,
+            Event::Scalar(value, style, anchor, tag) => {
+                let quoting = match style {
+                    ScalarStyle::Plain => Quoting::Plain,
+                    ScalarStyle::SingleQuoted => Quoting::Single,
+                    ScalarStyle::DoubleQuoted => Quoting::Double,
+                    _ => Quoting::Block,
+                };
+                let kind = NodeKind::Scalar {
+                    value: value.into_owned(),
+                    quoting,
+                };
+                let id = self.attach(kind, Style::Block, range, line, col, tag.is_some())?;
+                self.remember_anchor(anchor, id);
+            }
+            Event::MappingStart(style, anchor, tag) => {
+                let id = self.attach(
+                    NodeKind::Map(Vec::new()),
+                    style.into(),
+                    range,
+                    line,
+                    col,
+                    tag.is_some(),
+                )?;
+                self.remember_anchor(anchor, id);
+                self.stack.push(Open {
+                    id,
+                    pending_key: None,
+                });
+            }
+            Event::SequenceStart(style, anchor, tag) => {
+                let id = self.attach(
+                    NodeKind::Seq(Vec::new()),
+                    style.into(),
+                    range,
+                    line,
+                    col,
+                    tag.is_some(),
+                )?;
+                self.remember_anchor(anchor, id);
+                self.stack.push(Open {
+                    id,
+                    pending_key: None,
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                if let Some(open) = self.stack.pop() {
+                    let node = &mut self.tree.nodes[open.id];
+                    if node.style == Style::Flow {
+                        node.end = range.end;
+                    }
+                }
+            }
+            Event::Alias(anchor_id) => {
+                let target = self.anchors.get(&anchor_id).copied();
+                let id = self.attach(
+                    NodeKind::Alias { target },
+                    Style::Block,
+                    range,
+                    line,
+                    col,
+                    false,
+                )?;
+                if let Some(t) = target {
+                    self.tree.aliases_of.entry(t).or_default().push(id);
+                }
+            }
+            Event::Anchor(anchor_id, name) => {
+                if let Some(&id) = self.anchors.get(&anchor_id) {
+                    self.tree.nodes[id].anchor = Some(name.into_owned());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn remember_anchor(&mut self, anchor: usize, id: NodeId) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, id);
+            // The name arrives in the next Anchor event; mark it anchored until then.
+            self.tree.nodes[id].anchor = Some(String::new());
+        }
+    }
+
+    /// Creates a node and hangs it under the innermost open collection (or as a document root).
+    fn attach(
+        &mut self,
+        kind: NodeKind,
+        style: Style,
+        range: std::ops::Range<usize>,
+        line: usize,
+        col: usize,
+        tagged: bool,
+    ) -> Result<NodeId, EngineError> {
+        let id = self.tree.nodes.len();
+        let parent = self.stack.last().map(|o| o.id);
+        self.tree.nodes.push(Node {
+            kind,
+            style,
+            start: range.start,
+            end: range.end,
+            line,
+            col,
+            anchor: None,
+            tagged,
+            parent,
+        });
+        let Some(open) = self.stack.last_mut() else {
+            if let Some(doc) = self.current_doc {
+                self.tree.docs[doc].root = Some(id);
+            }
+            return Ok(id);
+        };
+        let parent_id = open.id;
+        let mut completed_key = None;
+        match &mut self.tree.nodes[parent_id].kind {
+            NodeKind::Seq(items) => items.push(id),
+            NodeKind::Map(entries) => match open.pending_key.take() {
+                None => open.pending_key = Some(id),
+                Some(key) => {
+                    entries.push((key, id));
+                    completed_key = Some(key);
+                }
+            },
+            _ => {}
+        }
+        if let Some(key) = completed_key {
+            self.check_duplicate(parent_id, key)?;
+        }
+        Ok(id)
+    }
+
+    fn check_duplicate(&self, map: NodeId, key: NodeId) -> Result<(), EngineError> {
+        let NodeKind::Map(entries) = &self.tree.nodes[map].kind else {
+            return Ok(());
+        };
+        let Some(name) = self.tree.key_str(key) else {
+            return Ok(());
+        };
+        let earlier = entries[..entries.len() - 1]
+            .iter()
+            .any(|&(k, _)| self.tree.key_str(k) == Some(name));
+        if earlier {
+            let k = &self.tree.nodes[key];
+            return Err(EngineError::new(
+                k.line,
+                k.col + 1,
+                format!("duplicate key `{name}` in one mapping"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<StructureStyle> for Style {
+    fn from(s: StructureStyle) -> Self {
+        match s {
+            StructureStyle::Block => Style::Block,
+            StructureStyle::Flow => Style::Flow,
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Read access to the span tree for planners: typed scalars, lookups that follow merge keys
+//! and aliases, and a flag that says whether a node was reached through an alias (and so must
+//! not be edited from here).
+
+use super::tree::{NodeId, NodeKind, Quoting, Style, Tree};
+
+/// A node as reached from a document root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ref {
+    pub id: NodeId,
+    /// True when the path from the root to this node passed through an alias or merge key.
+    pub via_alias: bool,
+}
+
+/// A scalar resolved with the YAML 1.2 core schema (what Kubernetes' own decoder agrees on
+/// for the fields kube-harden touches).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(&'a str),
+}
+
+impl<'s> Tree<'s> {
+    /// Follows an alias to its anchored node; anything else is returned as is.
+    pub fn deref(&self, r: Ref) -> Ref {
+        match self.nodes[r.id].kind {
+            NodeKind::Alias { target: Some(t) } => Ref {
+                id: t,
+                via_alias: true,
+            },
+            _ => r,
+        }
+    }
+
+    pub fn is_map(&self, r: Ref) -> bool {
+        matches!(self.nodes[self.deref(r).id].kind, NodeKind::Map(_))
+    }
+
+    pub fn is_seq(&self, r: Ref) -> bool {
+        matches!(self.nodes[self.deref(r).id].kind, NodeKind::Seq(_))
+    }
+
+    pub fn is_flow(&self, r: Ref) -> bool {
+        self.nodes[self.deref(r).id].style == Style::Flow
+    }
+
+    /// True for `~`, `null`, an implicit null, `{}` and `[]`: a value with nothing in it.
+    pub fn is_empty(&self, r: Ref) -> bool {
+        let r = self.deref(r);
+        match &self.nodes[r.id].kind {
+            NodeKind::Map(e) => e.is_empty(),
+            NodeKind::Seq(i) => i.is_empty(),
+            NodeKind::Scalar { .. } => self.scalar(r) == Some(Scalar::Null),
+            NodeKind::Alias { .. } => false,
+        }
+    }
+
+    /// The resolved scalar, or None for collections.
+    pub fn scalar(&self, r: Ref) -> Option<Scalar<'_>> {
+        let r = self.deref(r);
+        let NodeKind::Scalar { value, quoting } = &self.nodes[r.id].kind else {
+            return None;
+        };
+        if *quoting != Quoting::Plain || self.nodes[r.id].tagged {
+            return Some(Scalar::Str(value));
+        }
+        Some(resolve_plain(
+            value,
+            self.nodes[r.id].start == self.nodes[r.id].end,
+        ))
+    }
+
+    pub fn as_str(&self, r: Ref) -> Option<&str> {
+        match self.scalar(r)? {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Looks `key` up in the mapping `map`: its own entries first, then the mappings merged
+    /// in with `<<`. None when `map` is not a mapping or has no such key.
+    pub fn get(&self, map: Ref, key: &str) -> Option<Ref> {
+        let map = self.deref(map);
+        let NodeKind::Map(entries) = &self.nodes[map.id].kind else {
+            return None;
+        };
+        let own = entries.iter().find(|&&(k, _)| self.key_str(k) == Some(key));
+        if let Some(&(_, v)) = own {
+            return Some(Ref {
+                id: v,
+                via_alias: map.via_alias,
+            });
+        }
+        let merged = entries.iter().find(|&&(k, _)| self.is_merge_key(k))?;
+        let sources = match &self.nodes[merged.1].kind {
+            NodeKind::Seq(items) => items.clone(),
+            _ => vec![merged.1],
+        };
+        sources.into_iter().find_map(|s| {
+            self.get(
+                Ref {
+                    id: s,
+                    via_alias: true,
+                },
+                key,
+            )
+        })
+    }
+
+    fn is_merge_key(&self, key: NodeId) -> bool {
+        matches!(&self.nodes[key].kind, NodeKind::Scalar { value, quoting: Quoting::Plain } if value == "<<")
+    }
+
+    /// Items of a sequence (empty when `seq` is not a sequence).
+    pub fn items(&self, seq: Ref) -> Vec<Ref> {
+        let seq = self.deref(seq);
+        match &self.nodes[seq.id].kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .map(|&id| Ref {
+                    id,
+                    via_alias: seq.via_alias,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// 1-based line and column of a node, for reports.
+    pub fn position(&self, r: Ref) -> (usize, usize) {
+        let n = &self.nodes[r.id];
+        (n.line, n.col + 1)
+    }
+
+    /// The node's source text, for reports.
+    pub fn source_text(&self, r: Ref) -> &str {
+        self.text(self.deref(r).id)
+    }
+
+    /// Name of the anchor on this node or its nearest anchored ancestor that aliases refer to.
+    pub fn aliased_anchor_around(&self, id: NodeId) -> Option<&str> {
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            if self.aliases_of.contains_key(&c) {
+                return self.nodes[c].anchor.as_deref();
+            }
+            cur = self.nodes[c].parent;
+        }
+        None
+    }
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn resolve_plain(value: &str, implicit: bool) -> Scalar<'_> {
+    if implicit {
+        return Scalar::Null;
+    }
+    match value {
+        "" | "~" | "null" | "Null" | "NULL" => Scalar::Null,
+        "true" | "True" | "TRUE" => Scalar::Bool(true),
+        "false" | "False" | "FALSE" => Scalar::Bool(false),
+        _ => parse_int(value)
+            .map(Scalar::Int)
+            .unwrap_or(Scalar::Str(value)),
+    }
+}
+
+fn parse_int(v: &str) -> Option<i64> {
+    let (neg, digits) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v.strip_prefix('+').unwrap_or(v)),
+    };
+    let n = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(oct) = digits.strip_prefix("0o") {
+        i64::from_str_radix(oct, 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -n } else { n })
+}
