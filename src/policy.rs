@@ -424,6 +424,7 @@ fn plan_pod(tree: &Tree, pod: Ref, workload: usize, baseline: Baseline, plan: &m
         plan.findings.extend(findings);
     }
     plan.refusals.extend(errors);
+    plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
     if let Some(reason) = leave_alone {
         plan.skipped.push(SkippedPod { workload, reason });
     }

@@ -16,7 +16,10 @@ pub fn diff(path: &str, old: &str, new: &str) -> String {
     let text = TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .header(
+            &format!("a/{}", path.trim_start_matches('/')),
+            &format!("b/{}", path.trim_start_matches('/')),
+        )
         .to_string();
     text.lines()
         .map(colour_diff_line)

@@ -49,7 +49,7 @@ pub fn verify(
 pub fn load_all(src: &str) -> Result<Vec<Value>, yaml_serde::Error> {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     yaml_serde::Deserializer::from_str(src)
-        .map(|doc| serde::Deserialize::deserialize(doc))
+        .map(serde::Deserialize::deserialize)
         .collect()
 }
 

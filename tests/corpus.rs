@@ -1,0 +1,195 @@
+//! `fix` over a copy of the plain manifests of the shared corpus (real files from public
+//! repositories, outside Helm chart folders), checked by means independent of the engine:
+//! - no crash, and every file reported as an error is left byte-identical;
+//! - semantics: with every pod and container `securityContext` removed, before == after;
+//! - bytes: every line the diff removes is a securityContext line (or the unterminated last line);
+//! - typed: hardened workloads deserialise into k8s-openapi types with each field in its place;
+//! - a second run changes nothing.
+//!
+//! The corpus is `../shared/corpus` beside the repository, or `$KUBE_HARDEN_CORPUS`. The test
+//! fails (never skips) when it is missing.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use similar::{ChangeTag, TextDiff};
+
+mod common;
+use common::{strip_security_contexts, TypedOutcome};
+
+fn corpus_dir() -> PathBuf {
+    let dir = std::env::var_os("KUBE_HARDEN_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    assert!(
+        dir.is_dir(),
+        "corpus not found at {} (set KUBE_HARDEN_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+fn in_chart(path: &Path, root: &Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(root))
+        .any(|d| d.join("Chart.yaml").is_file())
+}
+
+/// Copies every .yaml/.yml file outside chart folders; returns relative path -> bytes.
+fn copy_plain_manifests(from: &Path, to: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("readable corpus dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) && !in_chart(&path, from)
+            {
+                let rel = path.strip_prefix(from).unwrap().to_path_buf();
+                let bytes = fs::read(&path).expect("readable");
+                let dest = to.join(&rel);
+                fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                fs::write(&dest, &bytes).unwrap();
+                files.insert(rel, bytes);
+            }
+        }
+    }
+    files
+}
+
+fn run(args: &[&str], dir: &Path) -> (i32, String) {
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(args)
+        .arg(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().expect("exited, not killed"),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Keys whose lines the tool may add, change or remove (a value replaced in place).
+const TOUCHED: &[&str] = &[
+    "securityContext",
+    "runAsNonRoot",
+    "runAsUser",
+    "runAsGroup",
+    "fsGroup",
+    "seccompProfile",
+    "type:",
+    "allowPrivilegeEscalation",
+    "readOnlyRootFilesystem",
+    "capabilities",
+    "drop",
+    "- ALL",
+];
+
+fn unrelated_removed_lines(before: &str, after: &str) -> Vec<String> {
+    let diff = TextDiff::from_lines(before, after);
+    let last_unterminated = if before.ends_with('\n') {
+        None
+    } else {
+        before.lines().last()
+    };
+    diff.iter_all_changes()
+        .filter(|c| c.tag() == ChangeTag::Delete)
+        .map(|c| c.value().trim_end_matches(['\r', '\n']).to_string())
+        .filter(|l| !TOUCHED.iter().any(|t| l.contains(t)) && Some(l.as_str()) != last_unterminated)
+        .collect()
+}
+
+#[test]
+fn fix_over_the_corpus_is_lossless_and_exact() {
+    let corpus = corpus_dir();
+    let work = tempfile::tempdir().unwrap();
+    let originals = copy_plain_manifests(&corpus, work.path());
+    assert!(
+        originals.len() > 600,
+        "expected the corpus's plain manifests, found {}",
+        originals.len()
+    );
+
+    let (code, stderr) = run(&["fix"], work.path());
+    assert!(code == 0 || code == 2, "fix exited {code}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("verification failed"),
+        "an edit failed its own verification:\n{stderr}"
+    );
+
+    let mut changed = 0;
+    let mut typed = TypedOutcome::default();
+    let mut problems = Vec::new();
+    for (rel, before) in &originals {
+        let path = work.path().join(rel);
+        let after = fs::read(&path).unwrap();
+        let reported = stderr.lines().any(|l| {
+            l.starts_with(&format!("{}:", path.display()))
+                && !l.contains("left unchanged")
+                && !l.contains(": note:")
+        });
+        if reported && &after != before {
+            problems.push(format!(
+                "{}: reported as an error but modified",
+                rel.display()
+            ));
+        }
+        if &after == before {
+            continue;
+        }
+        changed += 1;
+        let (b, a) = (
+            String::from_utf8(before.clone()).unwrap(),
+            String::from_utf8(after).unwrap(),
+        );
+        let (vb, va) = (
+            kube_harden::verify::load_all(&b).unwrap(),
+            kube_harden::verify::load_all(&a).unwrap(),
+        );
+        if strip_security_contexts(vb.clone()) != strip_security_contexts(va.clone()) {
+            problems.push(format!(
+                "{}: data outside securityContext changed",
+                rel.display()
+            ));
+        }
+        for line in unrelated_removed_lines(&b, &a) {
+            problems.push(format!(
+                "{}: unrelated line removed or changed: {line:?}",
+                rel.display()
+            ));
+        }
+        for (doc_before, doc_after) in vb.iter().zip(&va) {
+            typed.check(rel, doc_before, doc_after, &mut problems);
+        }
+    }
+    println!("corpus: {} files, {changed} changed, {} workloads typed, {} documents not typed (no workload type, or untypable before the fix)", originals.len(), typed.checked, typed.untyped);
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(changed > 300, "only {changed} files changed");
+    assert!(
+        typed.checked > 250,
+        "only {} workloads were type-checked",
+        typed.checked
+    );
+
+    let (code2, stderr2) = run(&["fix"], work.path());
+    assert_eq!(code2, code, "second run: {stderr2}");
+    assert!(
+        stderr2.contains(" 0 changed,"),
+        "the second run changed files: {stderr2}"
+    );
+}
