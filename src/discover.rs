@@ -4,6 +4,7 @@
 //! never follows symlinks). Files inside Helm charts, kustomizations and symlinks are listed as
 //! skipped with a reason; only the content checks (not Kubernetes, Helm syntax) happen later.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
@@ -22,6 +23,7 @@ pub enum Found {
 /// Walks `roots` and returns every YAML file, sorted by path.
 pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
     let mut found = Vec::new();
+    let mut charts = ChartFinder::default();
     for root in roots {
         if !root.exists() {
             found.push(Found::Error(
@@ -37,7 +39,7 @@ pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
         for entry in walker {
             match entry {
                 Ok(entry) => {
-                    if let Some(f) = classify(entry.path(), entry.file_type()) {
+                    if let Some(f) = classify(entry.path(), entry.file_type(), &mut charts) {
                         found.push(f);
                     }
                 }
@@ -64,7 +66,11 @@ fn walk_error(root: &Path, err: ignore::Error) -> Found {
     Found::Error(path, err.to_string())
 }
 
-fn classify(path: &Path, file_type: Option<std::fs::FileType>) -> Option<Found> {
+fn classify(
+    path: &Path,
+    file_type: Option<std::fs::FileType>,
+    charts: &mut ChartFinder,
+) -> Option<Found> {
     if !is_yaml_name(path) {
         return None;
     }
@@ -86,7 +92,7 @@ fn classify(path: &Path, file_type: Option<std::fs::FileType>) -> Option<Found> 
     ) {
         return Some(Found::Skipped(path.to_path_buf(), "kustomization file"));
     }
-    if let Some(reason) = helm_chart_reason(path) {
+    if let Some(reason) = charts.reason(path) {
         return Some(Found::Skipped(path.to_path_buf(), reason));
     }
     Some(Found::Candidate(path.to_path_buf()))
@@ -99,23 +105,46 @@ fn is_yaml_name(path: &Path) -> bool {
     )
 }
 
-/// Why a file inside a Helm chart (a folder with `Chart.yaml`) is left for the Helm support.
-fn helm_chart_reason(path: &Path) -> Option<&'static str> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let mut in_templates = false;
-    for dir in path.ancestors().skip(1) {
-        if dir.join("Chart.yaml").is_file() {
-            let in_ci = path.parent() == Some(dir.join("ci").as_path());
-            return Some(match () {
-                _ if in_templates => "Helm chart template",
-                _ if name.starts_with("values") || in_ci => "Helm values file",
-                _ => "Helm chart file",
-            });
+/// Finds the Helm chart (a folder with `Chart.yaml`) a file belongs to, remembering the answer
+/// for every folder it looked at (one `stat` per folder, not per file and ancestor).
+#[derive(Default)]
+struct ChartFinder {
+    chart_of_dir: HashMap<PathBuf, Option<PathBuf>>,
+}
+
+impl ChartFinder {
+    fn chart_of(&mut self, dir: &Path) -> Option<PathBuf> {
+        if let Some(known) = self.chart_of_dir.get(dir) {
+            return known.clone();
         }
-        in_templates |= dir.file_name().and_then(|n| n.to_str()) == Some("templates");
+        let chart = if dir.join("Chart.yaml").is_file() {
+            Some(dir.to_path_buf())
+        } else {
+            dir.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .and_then(|p| self.chart_of(p))
+        };
+        self.chart_of_dir.insert(dir.to_path_buf(), chart.clone());
+        chart
     }
-    None
+
+    /// Why a file inside a Helm chart is left for the Helm support.
+    fn reason(&mut self, path: &Path) -> Option<&'static str> {
+        let chart = self.chart_of(path.parent()?)?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let inside = path.strip_prefix(&chart).ok()?;
+        let in_templates = inside
+            .components()
+            .next()
+            .is_some_and(|c| c.as_os_str() == "templates");
+        let in_ci = path.parent() == Some(chart.join("ci").as_path());
+        Some(match () {
+            _ if in_templates => "Helm chart template",
+            _ if name.starts_with("values") || in_ci => "Helm values file",
+            _ => "Helm chart file",
+        })
+    }
 }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kube_harden::deliver::write_atomic;
-use kube_harden::pipeline::{scan, FileReport, Settings, Status};
+use kube_harden::pipeline::{scan, FileError, FileReport, Settings, Status};
 use kube_harden::policy::Baseline;
 use kube_harden::render::{self, Summary};
 
@@ -52,6 +52,9 @@ enum Command {
         /// Show the diff instead of writing (same as `diff`).
         #[arg(long)]
         dry_run: bool,
+        /// Flush each file to disk before replacing it (slower; survives a power cut).
+        #[arg(long)]
+        fsync: bool,
     },
     /// List every pod and container that falls short of the baseline; exit 1 if any does.
     Check {
@@ -91,11 +94,13 @@ fn main() -> ExitCode {
         | Command::Fix {
             paths,
             dry_run: true,
+            ..
         } => run_diff(&paths, &settings),
         Command::Fix {
             paths,
             dry_run: false,
-        } => run_fix(&paths, &settings),
+            fsync,
+        } => run_fix(&paths, &settings, fsync),
         Command::Check { paths, format } => run_check(&paths, &settings, format),
     };
     ExitCode::from(code)
@@ -116,13 +121,21 @@ fn set_colours(color: Color) {
     );
 }
 
-/// Processes all files with a progress bar on stderr (shown only on a terminal).
-fn scan_with_progress(paths: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+/// Processes all files with a progress bar on stderr (shown only on a terminal); `deliver`
+/// sees each report as soon as it is ready.
+fn scan_with_progress(
+    paths: &[PathBuf],
+    settings: &Settings,
+    deliver: &(dyn Fn(&mut FileReport) + Sync),
+) -> Vec<FileReport> {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {pos} files {elapsed}").expect("valid template"),
     );
-    let reports = scan(paths, settings, &|| bar.inc(1));
+    let reports = scan(paths, settings, &|report| {
+        deliver(report);
+        bar.inc(1);
+    });
     bar.finish_and_clear();
     reports
 }
@@ -149,7 +162,7 @@ fn report_problems(reports: &[FileReport]) -> u8 {
 }
 
 fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
-    let reports = scan_with_progress(paths, settings);
+    let reports = scan_with_progress(paths, settings, &|_| {});
     let mut stdout = std::io::stdout().lock();
     for r in &reports {
         if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
@@ -162,26 +175,21 @@ fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
     code
 }
 
-fn run_fix(paths: &[PathBuf], settings: &Settings) -> u8 {
-    let mut reports = scan_with_progress(paths, settings);
-    for r in &mut reports {
+fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool) -> u8 {
+    let reports = scan_with_progress(paths, settings, &|r: &mut FileReport| {
         if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
-            if let Err(e) = write_atomic(&r.path, old, new_text) {
-                r.status = Status::Failed(kube_harden::pipeline::FileError {
-                    line: 1,
-                    col: 1,
-                    message: e.to_string(),
-                });
+            if let Err(e) = write_atomic(&r.path, old, new_text, fsync) {
+                r.status = Status::Failed(FileError::at_start(format!("not written: {e}")));
             }
         }
-    }
+    });
     let code = report_problems(&reports);
     eprintln!("{}", Summary::of(&reports).line("changed"));
     code
 }
 
 fn run_check(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
-    let reports = scan_with_progress(paths, settings);
+    let reports = scan_with_progress(paths, settings, &|_| {});
     let rows = render::finding_rows(&reports);
     let summary = Summary::of(&reports);
     if format == Format::Json {

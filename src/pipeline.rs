@@ -42,7 +42,7 @@ impl From<EngineError> for FileError {
 }
 
 impl FileError {
-    fn at_start(message: impl Into<String>) -> Self {
+    pub fn at_start(message: impl Into<String>) -> Self {
         FileError {
             line: 1,
             col: 1,
@@ -176,7 +176,7 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     }
     let outcome = apply_changes(&tree, plan.changes)?;
     report.notes = outcome.notes;
-    verify(text, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
+    verify(&tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
         let at = outcome.splices.first().map_or(0, |s| s.start);
         let line = text[..at].matches('\n').count() + 1;
         FileError {
@@ -225,18 +225,24 @@ fn tab_indentation(text: &str) -> Option<FileError> {
 }
 
 /// Discovers the files under `roots` and processes them in parallel; reports sorted by path.
-/// `on_file` is called once per processed file (for progress bars).
+/// `deliver` sees each report as soon as it is ready, on the worker that made it (so writes
+/// overlap with the processing of other files); it may turn a report into a failure.
 pub fn scan(
     roots: &[PathBuf],
     settings: &Settings,
-    on_file: &(dyn Fn() + Sync),
+    deliver: &(dyn Fn(&mut FileReport) + Sync),
 ) -> Vec<FileReport> {
     use crate::discover::{discover, Found};
     use rayon::prelude::*;
-    discover(roots)
+    let mut found = discover(roots);
+    // Largest files first, so that one big stream does not start last and finish alone.
+    found.sort_by_cached_key(|f| {
+        std::cmp::Reverse(std::fs::metadata(crate::discover::path_of(f)).map_or(0, |m| m.len()))
+    });
+    let mut reports: Vec<FileReport> = found
         .into_par_iter()
         .map(|found| {
-            let report = match found {
+            let mut report = match found {
                 Found::Candidate(path) => process_file(&path, settings),
                 Found::Skipped(path, reason) => {
                     FileReport::new(&path, Status::Skipped(reason.to_string()))
@@ -245,8 +251,10 @@ pub fn scan(
                     FileReport::new(&path, Status::Failed(FileError::at_start(message)))
                 }
             };
-            on_file();
+            deliver(&mut report);
             report
         })
-        .collect()
+        .collect();
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    reports
 }

@@ -4,6 +4,7 @@
 //! (block collections have no end of their own, block scalars carry trailing blank lines).
 
 use granit_parser::{Event, Options, Parser, ScalarStyle, StructureStyle};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::EngineError;
@@ -29,11 +30,11 @@ pub enum Quoting {
 }
 
 #[derive(Clone, Debug)]
-pub enum NodeKind {
+pub enum NodeKind<'s> {
     Map(Vec<(NodeId, NodeId)>),
     Seq(Vec<NodeId>),
     Scalar {
-        value: String,
+        value: Cow<'s, str>,
         quoting: Quoting,
     },
     /// An alias `*name`, pointing at the anchored node.
@@ -43,8 +44,8 @@ pub enum NodeKind {
 }
 
 #[derive(Clone, Debug)]
-pub struct Node {
-    pub kind: NodeKind,
+pub struct Node<'s> {
+    pub kind: NodeKind<'s>,
     pub style: Style,
     /// Byte offset where the node's own text starts (after any anchor or tag).
     pub start: usize,
@@ -63,13 +64,17 @@ pub struct Node {
 #[derive(Clone, Debug)]
 pub struct Document {
     pub root: Option<NodeId>,
+    /// Byte range of the document's text: from its start (its `---`, or the file's start for
+    /// the first document) to the next document's start.
+    pub start: usize,
+    pub end: usize,
 }
 
 /// All documents of one source text.
 #[derive(Debug)]
 pub struct Tree<'s> {
     pub src: &'s str,
-    pub nodes: Vec<Node>,
+    pub nodes: Vec<Node<'s>>,
     pub docs: Vec<Document>,
     /// Aliases that refer to each anchored node.
     pub aliases_of: HashMap<NodeId, Vec<NodeId>>,
@@ -86,6 +91,8 @@ impl<'s> Tree<'s> {
     pub fn parse(src: &'s str) -> Result<Tree<'s>, EngineError> {
         let mut options = Options::default();
         options.emit_anchor_events = true;
+        // Comments are text to the engine (it keeps every byte it does not touch): no events needed.
+        options.emit_comments = false;
         let parser = Parser::new_from_str_with_options(src, options);
         let mut builder = Builder {
             tree: Tree {
@@ -120,8 +127,14 @@ impl<'s> Tree<'s> {
         Ok(builder.tree)
     }
 
-    pub fn node(&self, id: NodeId) -> &Node {
+    pub fn node(&self, id: NodeId) -> &Node<'s> {
         &self.nodes[id]
+    }
+
+    /// The text of document `doc` (see [`Document::start`]).
+    pub fn doc_text(&self, doc: usize) -> &'s str {
+        let d = &self.docs[doc];
+        &self.src[d.start..d.end]
     }
 
     /// The text of a node's own range.
@@ -197,7 +210,19 @@ impl<'s> Builder<'s> {
     ) -> Result<(), EngineError> {
         match event {
             Event::DocumentStart(..) => {
-                self.tree.docs.push(Document { root: None });
+                let start = if self.tree.docs.is_empty() {
+                    0
+                } else {
+                    range.start
+                };
+                self.tree.docs.push(Document {
+                    root: None,
+                    start,
+                    end: self.tree.src.len(),
+                });
+                if let Some(previous) = self.tree.docs.len().checked_sub(2) {
+                    self.tree.docs[previous].end = start;
+                }
                 self.current_doc = Some(self.tree.docs.len() - 1);
             }
             Event::DocumentEnd => self.current_doc = None,
@@ -208,10 +233,7 @@ impl<'s> Builder<'s> {
                     ScalarStyle::DoubleQuoted => Quoting::Double,
                     _ => Quoting::Block,
                 };
-                let kind = NodeKind::Scalar {
-                    value: value.into_owned(),
-                    quoting,
-                };
+                let kind = NodeKind::Scalar { value, quoting };
                 let id = self.attach(kind, Style::Block, range, line, col, tag.is_some())?;
                 self.remember_anchor(anchor, id);
             }
@@ -288,7 +310,7 @@ impl<'s> Builder<'s> {
     /// Creates a node and hangs it under the innermost open collection (or as a document root).
     fn attach(
         &mut self,
-        kind: NodeKind,
+        kind: NodeKind<'s>,
         style: Style,
         range: std::ops::Range<usize>,
         line: usize,
