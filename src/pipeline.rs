@@ -151,15 +151,8 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     }
     let tree = Tree::parse(text)?;
     let is_object = |d: &crate::yaml::tree::Document| {
-        d.root.is_some_and(|id| {
-            policy::is_kubernetes_object(
-                &tree,
-                Ref {
-                    id,
-                    via_alias: false,
-                },
-            )
-        })
+        d.root
+            .is_some_and(|id| policy::is_kubernetes_object(&tree, Ref::root(id)))
     };
     if !tree.docs.iter().any(is_object) {
         return Ok(Status::Skipped("not a Kubernetes object".into()));

@@ -115,16 +115,7 @@ pub fn plan(tree: &Tree, baseline: Baseline) -> Plan {
     let mut plan = Plan::default();
     for (document, doc) in tree.docs.iter().enumerate() {
         if let Some(root) = doc.root {
-            visit_object(
-                tree,
-                Ref {
-                    id: root,
-                    via_alias: false,
-                },
-                document,
-                baseline,
-                &mut plan,
-            );
+            visit_object(tree, Ref::root(root), document, baseline, &mut plan);
         }
     }
     plan
@@ -413,8 +404,8 @@ fn plan_pod(tree: &Tree, pod: Ref, workload: usize, baseline: Baseline, plan: &m
             findings.iter_mut().for_each(|f| f.fixable = false);
         } else {
             for (change, target) in changes {
-                if target.via_alias {
-                    let (line, col) = tree.position(target);
+                if let Some(alias) = target.alias {
+                    let (line, col) = tree.position(Ref::root(alias));
                     plan.refusals.push(EngineError::new(line, col, "the edit would go through an alias or merge key (`*name` / `<<`); change the anchored value by hand"));
                 } else {
                     plan.changes.push(change);

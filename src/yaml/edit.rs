@@ -84,10 +84,7 @@ pub fn apply_changes(tree: &Tree, changes: Vec<Change>) -> Result<EditOutcome, E
         }
         outcome.ops.extend(semantic_ops(tree, change)?);
         if let Some(anchor) = tree.aliased_anchor_around(target) {
-            let (line, _) = tree.position(super::Ref {
-                id: target,
-                via_alias: false,
-            });
+            let (line, _) = tree.position(super::Ref::root(target));
             let note = format!("line {line}: edit inside anchored node `&{anchor}`: every alias `*{anchor}` sees it too");
             if !outcome.notes.contains(&note) {
                 outcome.notes.push(note);

@@ -8,8 +8,9 @@ use super::tree::{NodeId, NodeKind, Quoting, Style, Tree};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ref {
     pub id: NodeId,
-    /// True when the path from the root to this node passed through an alias or merge key.
-    pub via_alias: bool,
+    /// The first alias (`*name`, also in a `<<` merge) that the path from the root to this node
+    /// went through, if any: a node reached that way must not be edited from here.
+    pub alias: Option<NodeId>,
 }
 
 /// A scalar resolved with the YAML 1.2 core schema (what Kubernetes' own decoder agrees on
@@ -22,13 +23,20 @@ pub enum Scalar<'a> {
     Str(&'a str),
 }
 
+impl Ref {
+    /// A document root (reached through no alias).
+    pub fn root(id: NodeId) -> Ref {
+        Ref { id, alias: None }
+    }
+}
+
 impl<'s> Tree<'s> {
     /// Follows an alias to its anchored node; anything else is returned as is.
     pub fn deref(&self, r: Ref) -> Ref {
         match self.nodes[r.id].kind {
             NodeKind::Alias { target: Some(t) } => Ref {
                 id: t,
-                via_alias: true,
+                alias: r.alias.or(Some(r.id)),
             },
             _ => r,
         }
@@ -90,7 +98,7 @@ impl<'s> Tree<'s> {
         if let Some(&(_, v)) = own {
             return Some(Ref {
                 id: v,
-                via_alias: map.via_alias,
+                alias: map.alias,
             });
         }
         let merged = entries.iter().find(|&&(k, _)| self.is_merge_key(k))?;
@@ -102,7 +110,7 @@ impl<'s> Tree<'s> {
             self.get(
                 Ref {
                     id: s,
-                    via_alias: true,
+                    alias: map.alias.or(Some(s)),
                 },
                 key,
             )
@@ -121,7 +129,7 @@ impl<'s> Tree<'s> {
                 .iter()
                 .map(|&id| Ref {
                     id,
-                    via_alias: seq.via_alias,
+                    alias: seq.alias,
                 })
                 .collect(),
             _ => Vec::new(),
