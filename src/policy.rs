@@ -118,6 +118,7 @@ pub fn plan(tree: &Tree, baseline: Baseline) -> Plan {
             visit_object(tree, Ref::root(root), document, baseline, &mut plan);
         }
     }
+    plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
     plan
 }
 
@@ -415,7 +416,6 @@ fn plan_pod(tree: &Tree, pod: Ref, workload: usize, baseline: Baseline, plan: &m
         plan.findings.extend(findings);
     }
     plan.refusals.extend(errors);
-    plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
     if let Some(reason) = leave_alone {
         plan.skipped.push(SkippedPod { workload, reason });
     }

@@ -59,17 +59,25 @@ fn verify_by_document(
     else {
         return Ok(false);
     };
-    let mut edited: Vec<usize> = ops.iter().map(op_doc).collect();
-    edited.sort_unstable();
-    edited.dedup();
+    let mut ops_by_doc: std::collections::BTreeMap<usize, Vec<SemanticOp>> = Default::default();
+    for op in ops {
+        ops_by_doc
+            .entry(op_doc(op))
+            .or_default()
+            .push(with_doc(op, 0));
+    }
+    let edited: Vec<usize> = ops_by_doc.keys().copied().collect();
     let mut touched = owners.clone();
+    touched.sort_unstable();
     touched.dedup();
     if touched != edited {
         return Ok(false);
     }
+    let starts = new_document_starts(old, splices, &owners);
     for &doc in &edited {
         let old_text = old.doc_text(doc);
-        let new_text = new_document_text(old, new, splices, &owners, doc);
+        let end = starts.get(doc + 1).copied().unwrap_or(new.len());
+        let new_text = &new[starts[doc]..end];
         match Tree::parse(new_text) {
             Ok(t) if t.docs.len() == 1 => {}
             _ => return Ok(false),
@@ -80,8 +88,8 @@ fn verify_by_document(
         if before.len() != 1 || after.len() != 1 {
             return Ok(false);
         }
-        for op in ops.iter().filter(|op| op_doc(op) == doc) {
-            apply_op(&mut before, &with_doc(op, 0))?;
+        for op in &ops_by_doc[&doc] {
+            apply_op(&mut before, op)?;
         }
         if before != after {
             return Err(fail(format!(
@@ -96,33 +104,31 @@ fn verify_by_document(
 /// The document a splice edits: the one whose text holds it (an insertion at a boundary
 /// extends the document before it).
 fn owning_document(old: &Tree, s: &Splice) -> Option<usize> {
-    old.docs
-        .iter()
-        .position(|d| (d.start < s.start || s.start == 0) && s.end <= d.end && s.start <= d.end)
+    let doc = old
+        .docs
+        .partition_point(|d| d.start < s.start)
+        .saturating_sub(1);
+    let d = old.docs.get(doc)?;
+    (s.start <= d.end && s.end <= d.end).then_some(doc)
 }
 
-/// The text of document `doc` in the new stream: its old range shifted by the splices before it.
-fn new_document_text<'n>(
-    old: &Tree,
-    new: &'n str,
-    splices: &[Splice],
-    owners: &[usize],
-    doc: usize,
-) -> &'n str {
-    let shift = |upto: usize| -> isize {
-        splices
-            .iter()
-            .zip(owners)
-            .filter(|(_, &o)| o < upto)
-            .map(|(s, _)| s.text.len() as isize - (s.end - s.start) as isize)
-            .sum()
-    };
-    let start = (old.docs[doc].start as isize + shift(doc)) as usize;
-    let end = match old.docs.get(doc + 1) {
-        Some(next) => (next.start as isize + shift(doc + 1)) as usize,
-        None => new.len(),
-    };
-    &new[start..end]
+/// Where each document starts in the new stream: its old start shifted by the splices of the
+/// documents before it.
+fn new_document_starts(old: &Tree, splices: &[Splice], owners: &[usize]) -> Vec<usize> {
+    let mut growth = vec![0isize; old.docs.len()];
+    for (s, &owner) in splices.iter().zip(owners) {
+        growth[owner] += s.text.len() as isize - (s.end - s.start) as isize;
+    }
+    let mut shift = 0isize;
+    old.docs
+        .iter()
+        .zip(&growth)
+        .map(|(d, g)| {
+            let start = (d.start as isize + shift) as usize;
+            shift += g;
+            start
+        })
+        .collect()
 }
 
 fn verify_whole(old: &str, new: &str, ops: &[SemanticOp]) -> Result<(), VerifyError> {

@@ -431,7 +431,13 @@ fn paths_to(tree: &Tree, id: NodeId, level: usize) -> Option<Vec<(usize, Vec<Pat
     }
     let mut paths = match tree.node(id).parent {
         None => {
-            let doc = tree.docs.iter().position(|d| d.root == Some(id))?;
+            let doc = tree
+                .docs
+                .partition_point(|d| d.start <= tree.node(id).start)
+                .checked_sub(1)?;
+            if tree.docs[doc].root != Some(id) {
+                return None;
+            }
             vec![(doc, Vec::new())]
         }
         Some(parent) => {

@@ -84,7 +84,12 @@ pub struct Tree<'s> {
 struct Open {
     id: NodeId,
     pending_key: Option<NodeId>,
+    /// Keys seen so far, kept only for large mappings (small ones are scanned).
+    seen: Option<std::collections::HashSet<String>>,
 }
+
+/// Mappings up to this size are checked for duplicate keys by a scan, larger ones by a set.
+const SCAN_LIMIT: usize = 16;
 
 impl<'s> Tree<'s> {
     /// Parses `src` into a span tree. Fails on the first syntax error or duplicate key.
@@ -250,6 +255,7 @@ impl<'s> Builder<'s> {
                 self.stack.push(Open {
                     id,
                     pending_key: None,
+                    seen: None,
                 });
             }
             Event::SequenceStart(style, anchor, tag) => {
@@ -265,6 +271,7 @@ impl<'s> Builder<'s> {
                 self.stack.push(Open {
                     id,
                     pending_key: None,
+                    seen: None,
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -355,17 +362,29 @@ impl<'s> Builder<'s> {
         Ok(id)
     }
 
-    fn check_duplicate(&self, map: NodeId, key: NodeId) -> Result<(), EngineError> {
+    fn check_duplicate(&mut self, map: NodeId, key: NodeId) -> Result<(), EngineError> {
         let NodeKind::Map(entries) = &self.tree.nodes[map].kind else {
             return Ok(());
         };
         let Some(name) = self.tree.key_str(key) else {
             return Ok(());
         };
-        let earlier = entries[..entries.len() - 1]
-            .iter()
-            .any(|&(k, _)| self.tree.key_str(k) == Some(name));
-        if earlier {
+        let duplicate = if entries.len() <= SCAN_LIMIT {
+            entries[..entries.len() - 1]
+                .iter()
+                .any(|&(k, _)| self.tree.key_str(k) == Some(name))
+        } else {
+            let open = self.stack.last_mut().expect("the mapping is open");
+            let seen = open.seen.get_or_insert_with(|| {
+                entries[..entries.len() - 1]
+                    .iter()
+                    .filter_map(|&(k, _)| self.tree.key_str(k))
+                    .map(str::to_string)
+                    .collect()
+            });
+            !seen.insert(name.to_string())
+        };
+        if duplicate {
             let k = &self.tree.nodes[key];
             return Err(EngineError::new(
                 k.line,

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Benchmarks kube-harden on a corpus of real manifests and compares it with the plain
+# ruamel.yaml round-trip approach (scripts/ruamel_fixer.py).
+#
+# Usage: scripts/bench.sh [CORPUS_DIR]        (default: ../shared/corpus from the repo root)
+#
+# Environment:
+#   RUAMEL_PYTHON  python with ruamel.yaml (default /tmp/bench-venv/bin/python); the
+#                  comparison is left out when it is missing. To make one:
+#                    python3 -m venv /tmp/bench-venv && /tmp/bench-venv/bin/pip install ruamel.yaml
+#   HYPERFINE      hyperfine binary (default: found on PATH); set it empty to force the
+#                  plain bash timing loop.
+#
+# Nothing in the corpus or the repo is modified: every run works on copies in a temp dir.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CORPUS="$(cd "${1:-$ROOT/../shared/corpus}" && pwd)"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/kube-harden"
+RUAMEL_PYTHON="${RUAMEL_PYTHON:-/tmp/bench-venv/bin/python}"
+HYPERFINE="${HYPERFINE-$(command -v hyperfine || true)}"
+TIME_V=/usr/bin/time
+
+WORK="$(mktemp -d -t kube-harden-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+PRISTINE="$WORK/pristine" # the corpus's plain manifests, never touched after copying
+RUN="$WORK/run"           # re-made from PRISTINE before every fix run
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# Seconds between two `date +%s.%N` stamps (awk, so bc is not needed).
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
+
+# Re-creates $RUN from the pristine copy, so each `fix` starts from unfixed files.
+fresh_copy() {
+  rm -rf "$RUN"
+  cp -a "$PRISTINE" "$RUN"
+}
+
+# Copies every .yaml/.yml not inside a Helm chart (a folder with Chart.yaml, at any level
+# from the corpus root down), keeping relative paths. Charts are templates, not manifests.
+copy_plain_manifests() {
+  mkdir -p "$PRISTINE"
+  (
+    cd "$CORPUS"
+    find . -type d -exec test -e '{}/Chart.yaml' ';' -prune \
+      -o -type f \( -name '*.yaml' -o -name '*.yml' \) -print0 |
+      xargs -0 --no-run-if-empty cp --parents -t "$PRISTINE"
+  )
+  find "$PRISTINE" -type f | wc -l
+}
+
+# Runs the binary once to check it works on this corpus. Exit 2 only means some files could
+# not be handled (reported, left alone); anything else is a real failure.
+sanity_run() { # MODE DIR
+  local rc=0
+  "$BIN" --color never "$1" "$2" >/dev/null 2>"$WORK/$1.stderr" || rc=$?
+  if ((rc != 0 && rc != 2)); then
+    cat "$WORK/$1.stderr" >&2
+    log "kube-harden $1 exited $rc"
+    exit 1
+  fi
+  log "kube-harden $1 (exit $rc): $(tail -n 1 "$WORK/$1.stderr")"
+}
+
+# Prints "MIN MEDIAN" in seconds for a command, with hyperfine when there is one, otherwise
+# a bash loop. PREPARE runs before every timed run (and is not timed).
+time_cmd() { # NAME PREPARE CMD
+  local name=$1 prepare=$2 cmd=$3
+  if [[ -n "$HYPERFINE" ]]; then
+    # -i: exit 2 (some files left alone) is expected, sanity_run already vetted it.
+    "$HYPERFINE" --style basic --warmup 3 --runs 20 -i --prepare "$prepare" \
+      --export-csv "$WORK/$name.csv" -n "$name" "$cmd" >&2
+    # CSV columns: command,mean,stddev,median,user,system,min,max
+    awk -F, 'NR == 2 { print $7, $4 }' "$WORK/$name.csv"
+  else
+    local i start end
+    for i in $(seq 10); do
+      bash -c "$prepare"
+      start=$(date +%s.%N)
+      bash -c "$cmd" >/dev/null 2>&1 || true
+      end=$(date +%s.%N)
+      elapsed "$start" "$end"
+    done | sort -g | awk '{ t[NR] = $1 } END { print t[1], (t[5] + t[6]) / 2 }'
+  fi
+}
+
+# Prints the peak RSS in MB of one run of CMD, or "n/a" without GNU time.
+peak_rss_mb() { # CMD...
+  if [[ ! -x "$TIME_V" ]]; then
+    echo "n/a"
+    return
+  fi
+  "$TIME_V" -v "$@" >/dev/null 2>"$WORK/time.out" || true
+  awk -F: '/Maximum resident set size/ { printf "%.1f\n", $2 / 1024 }' "$WORK/time.out"
+}
+
+# Times one run of the ruamel.yaml fixer on a fresh copy; prints seconds, or nothing when
+# there is no python with ruamel.yaml.
+time_ruamel() {
+  if ! "$RUAMEL_PYTHON" -c 'import ruamel.yaml' 2>/dev/null; then
+    log "no ruamel.yaml at $RUAMEL_PYTHON: comparison skipped"
+    return
+  fi
+  fresh_copy
+  local start end
+  start=$(date +%s.%N)
+  "$RUAMEL_PYTHON" "$ROOT/scripts/ruamel_fixer.py" "$RUN" 2>"$WORK/ruamel.stderr" || true
+  end=$(date +%s.%N)
+  log "$(tail -n 1 "$WORK/ruamel.stderr")"
+  elapsed "$start" "$end"
+}
+
+ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
+
+main() {
+  log "building (cargo build --release)"
+  (cd "$ROOT" && cargo build --release)
+
+  log "copying plain manifests from $CORPUS"
+  local files
+  files=$(copy_plain_manifests)
+  log "$files files"
+
+  fresh_copy
+  sanity_run fix "$RUN"
+  sanity_run diff "$PRISTINE"
+
+  log "timing fix (fresh copy before each run)"
+  local fix_times diff_times fix_min fix_med diff_min diff_med
+  fix_times=$(time_cmd fix "rm -rf '$RUN' && cp -a '$PRISTINE' '$RUN'" "'$BIN' --color never fix '$RUN'")
+  read -r fix_min fix_med <<<"$fix_times"
+
+  # diff writes nothing, so it can read the pristine copy every time; the no-op prepare
+  # keeps its numbers comparable to fix (same hyperfine options and overhead).
+  log "timing diff (read-only)"
+  diff_times=$(time_cmd diff "true" "'$BIN' --color never diff '$PRISTINE'")
+  read -r diff_min diff_med <<<"$diff_times"
+
+  log "peak memory (GNU time -v)"
+  local fix_rss diff_rss
+  fresh_copy
+  fix_rss=$(peak_rss_mb "$BIN" --color never fix "$RUN")
+  diff_rss=$(peak_rss_mb "$BIN" --color never diff "$PRISTINE")
+  log "max RSS: fix $fix_rss MB, diff $diff_rss MB"
+
+  log "timing the ruamel.yaml fixer (one run)"
+  local ruamel ratio="n/a" ruamel_shown="n/a"
+  ruamel=$(time_ruamel)
+  if [[ -n "$ruamel" ]]; then
+    ruamel_shown=$(awk -v s="$ruamel" 'BEGIN { printf "%.2f s", s }')
+    ratio=$(awk -v r="$ruamel" -v f="$fix_med" 'BEGIN { printf "%.0fx", r / f }')
+  fi
+
+  echo
+  printf '%-22s %s\n' \
+    "files" "$files" \
+    "fix median (min)" "$(ms "$fix_med") ($(ms "$fix_min"))" \
+    "diff median (min)" "$(ms "$diff_med") ($(ms "$diff_min"))" \
+    "peak RSS (fix)" "$fix_rss MB" \
+    "ruamel fixer" "$ruamel_shown" \
+    "ruamel / fix median" "$ratio"
+}
+
+main
+exit 0
