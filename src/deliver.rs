@@ -12,6 +12,8 @@ use std::path::Path;
 pub enum WriteError {
     #[error("the file changed since it was read; not overwritten (run again)")]
     ChangedMeanwhile,
+    #[error("the file is read-only; not overwritten (make it writable to let kube-harden fix it)")]
+    ReadOnly,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -29,6 +31,9 @@ pub fn write_atomic(
         return Err(WriteError::ChangedMeanwhile);
     }
     let permissions = fs::metadata(path)?.permissions();
+    if permissions.readonly() {
+        return Err(WriteError::ReadOnly);
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -44,4 +49,45 @@ pub fn write_atomic(
     fs::set_permissions(tmp.path(), permissions)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_changed_after_reading_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        fs::write(&path, "a: 1\n").unwrap();
+        fs::write(&path, "a: 2\n").unwrap(); // someone else edits it after we read "a: 1"
+        let err = write_atomic(&path, "a: 1\n", "a: 1\nb: 2\n", false).unwrap_err();
+        assert!(matches!(err, WriteError::ChangedMeanwhile));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a: 2\n");
+    }
+
+    #[test]
+    fn a_read_only_file_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        fs::write(&path, "a: 1\n").unwrap();
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&path, perms).unwrap();
+        assert!(matches!(
+            write_atomic(&path, "a: 1\n", "b: 2\n", true),
+            Err(WriteError::ReadOnly)
+        ));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a: 1\n");
+    }
+
+    #[test]
+    fn a_write_replaces_the_content_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        fs::write(&path, "a: 1\n").unwrap();
+        write_atomic(&path, "a: 1\n", "a: 1\nb: 2\n", true).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a: 1\nb: 2\n");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

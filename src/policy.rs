@@ -215,8 +215,9 @@ fn bool_short(cur: &Scalar, want: &NewValue) -> bool {
     !matches!((cur, want), (Scalar::Bool(c), NewValue::Bool(w)) if c == w)
 }
 
+/// An id falls short when it is 0 or null; anything but an integer is a type error.
 fn id_short(cur: &Scalar, _: &NewValue) -> bool {
-    matches!(cur, Scalar::Int(0) | Scalar::Null)
+    !matches!(cur, Scalar::Int(n) if *n != 0)
 }
 
 fn seccomp_short(cur: &Scalar, _: &NewValue) -> bool {
@@ -552,7 +553,7 @@ fn apply_want(tree: &Tree, map: Ref, want: &Want, sink: &mut Sink) {
                             line,
                             col,
                             format!(
-                                "`{key}` is {}, not a {}",
+                                "`{key}` is {}; expected {}",
                                 describe(tree, v),
                                 type_name(value)
                             ),
@@ -673,9 +674,9 @@ fn type_matches(cur: &Scalar, want: &NewValue) -> bool {
 
 fn type_name(v: &NewValue) -> &'static str {
     match v {
-        NewValue::Bool(_) => "boolean",
-        NewValue::Int(_) => "integer",
-        _ => "string",
+        NewValue::Bool(_) => "a boolean",
+        NewValue::Int(_) => "an integer",
+        _ => "a string",
     }
 }
 
