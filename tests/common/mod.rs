@@ -1,7 +1,8 @@
 //! Independent oracles shared by the integration tests: pod specs found in plain data, data
+//! with every securityContext removed, and the typed check with k8s-openapi.
+
 // Each test crate uses a different part of these helpers.
 #![allow(dead_code)]
-//! with every securityContext removed, and the typed check with k8s-openapi.
 
 use std::path::Path;
 
