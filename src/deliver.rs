@@ -3,10 +3,16 @@
 //! The new text goes to a temporary file in the same folder, is flushed to disk, gets the
 //! original's permissions, and replaces the original by rename. The original is re-read first:
 //! a file that changed since it was read is not overwritten.
+//!
+//! Temporary files are hidden (`.kube-harden-<pid>-*.tmp`, never read as YAML). A process that
+//! is killed leaves its temporary file behind; the next run removes those of dead processes
+//! from every folder it writes to.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -18,9 +24,71 @@ pub enum WriteError {
     Io(#[from] std::io::Error),
 }
 
-/// Replaces the file at `path`, whose content was `original`, with `new_text`. With `durable`,
-/// the new content is flushed to disk before the rename (survives a power cut, costs an fsync
-/// per file); without it the rename is still atomic for every reader and for a killed process.
+/// Writes files for one run; shared by the worker threads.
+#[derive(Default)]
+pub struct FileWriter {
+    /// Flush each file to disk before the rename (survives a power cut, costs an fsync per
+    /// file); without it the rename is still atomic for every reader and for a killed process.
+    pub durable: bool,
+    /// Folders already cleared of stale temporary files.
+    swept: Mutex<HashSet<PathBuf>>,
+}
+
+impl FileWriter {
+    pub fn new(durable: bool) -> Self {
+        FileWriter {
+            durable,
+            swept: Mutex::default(),
+        }
+    }
+
+    /// Replaces the file at `path`, whose content was `original`, with `new_text`.
+    pub fn write(&self, path: &Path, original: &str, new_text: &str) -> Result<(), WriteError> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let first_visit = self
+            .swept
+            .lock()
+            .map(|mut s| s.insert(dir.to_path_buf()))
+            .unwrap_or(false);
+        if first_visit {
+            remove_stale_temporary_files(dir);
+        }
+        write_atomic(path, original, new_text, self.durable)
+    }
+}
+
+const TEMP_PREFIX: &str = ".kube-harden-";
+
+/// Removes `.kube-harden-<pid>-*.tmp` files whose process is gone (Linux: no `/proc/<pid>`).
+fn remove_stale_temporary_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The process id in a temporary file's name, if the name is one of ours.
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?.strip_suffix(".tmp")?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Replaces the file at `path`, whose content was `original`, with `new_text` (see
+/// [`FileWriter::durable`]).
 pub fn write_atomic(
     path: &Path,
     original: &str,
@@ -39,7 +107,7 @@ pub fn write_atomic(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
-        .prefix(".kube-harden-")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .suffix(".tmp")
         .tempfile_in(dir)?;
     tmp.write_all(new_text.as_bytes())?;
@@ -54,6 +122,25 @@ pub fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporary_files_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".kube-harden-4194304-abc.tmp"); // above Linux's pid_max
+        let ours = dir
+            .path()
+            .join(format!(".kube-harden-{}-abc.tmp", std::process::id()));
+        let other = dir.path().join(".kube-harden-notes.txt");
+        for p in [&dead, &ours, &other] {
+            fs::write(p, "x").unwrap();
+        }
+        let path = dir.path().join("a.yaml");
+        fs::write(&path, "a: 1\n").unwrap();
+        FileWriter::new(false)
+            .write(&path, "a: 1\n", "a: 2\n")
+            .unwrap();
+        assert!(!dead.exists() && ours.exists() && other.exists());
+    }
 
     #[test]
     fn a_file_changed_after_reading_is_not_overwritten() {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use kube_harden::deliver::write_atomic;
+use kube_harden::deliver::FileWriter;
 use kube_harden::pipeline::{scan, FileError, FileReport, Settings, Status};
 use kube_harden::policy::Baseline;
 use kube_harden::render::{self, Summary};
@@ -176,9 +176,10 @@ fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
 }
 
 fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool) -> u8 {
+    let writer = FileWriter::new(fsync);
     let reports = scan_with_progress(paths, settings, &|r: &mut FileReport| {
         if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
-            if let Err(e) = write_atomic(&r.path, old, new_text, fsync) {
+            if let Err(e) = writer.write(&r.path, old, new_text) {
                 r.status = Status::Failed(FileError::at_start(format!("not written: {e}")));
             }
         }
