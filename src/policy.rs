@@ -582,7 +582,7 @@ fn apply_want(tree: &Tree, map: Ref, want: &Want, sink: &mut Sink) {
                     map,
                 );
             }
-            Some(v) if tree.is_empty(v) => {
+            Some(v) if tree.is_empty(v) && !tree.is_seq(v) => {
                 sink.finding(tree, *control, describe(tree, v), v);
                 sink.change(
                     Change::Fill {

@@ -88,7 +88,8 @@ impl<'s> Tree<'s> {
     }
 
     /// Looks `key` up in the mapping `map`: its own entries first, then the mappings merged
-    /// in with `<<`. None when `map` is not a mapping or has no such key.
+    /// in with `<<`. None when `map` is not a mapping or has no such key. A value that is an
+    /// alias comes back as its anchored node, marked with the alias.
     pub fn get(&self, map: Ref, key: &str) -> Option<Ref> {
         let map = self.deref(map);
         let NodeKind::Map(entries) = &self.nodes[map.id].kind else {
@@ -96,10 +97,10 @@ impl<'s> Tree<'s> {
         };
         let own = entries.iter().find(|&&(k, _)| self.key_str(k) == Some(key));
         if let Some(&(_, v)) = own {
-            return Some(Ref {
+            return Some(self.deref(Ref {
                 id: v,
                 alias: map.alias,
-            });
+            }));
         }
         let merged = entries.iter().find(|&&(k, _)| self.is_merge_key(k))?;
         let sources = match &self.nodes[merged.1].kind {
@@ -127,9 +128,11 @@ impl<'s> Tree<'s> {
         match &self.nodes[seq.id].kind {
             NodeKind::Seq(items) => items
                 .iter()
-                .map(|&id| Ref {
-                    id,
-                    alias: seq.alias,
+                .map(|&id| {
+                    self.deref(Ref {
+                        id,
+                        alias: seq.alias,
+                    })
                 })
                 .collect(),
             _ => Vec::new(),
