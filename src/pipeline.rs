@@ -170,11 +170,13 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     let outcome = apply_changes(&tree, plan.changes)?;
     report.notes = outcome.notes;
     verify(&tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
-        let at = outcome.splices.first().map_or(0, |s| s.start);
-        let line = text[..at].matches('\n').count() + 1;
+        let first_edit = outcome.splices.first().map_or(0, |s| s.start);
+        let (line, col) = e
+            .position
+            .unwrap_or((text[..first_edit].matches('\n').count() + 1, 1));
         FileError {
             line,
-            col: 1,
+            col,
             message: e.to_string(),
         }
     })?;

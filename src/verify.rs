@@ -11,11 +11,18 @@ use crate::yaml::NewValue;
 use crate::yaml::{PathSeg, SemanticOp, Splice, Tree};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("verification failed: {0}")]
-pub struct VerifyError(pub String);
+#[error("verification failed: {message}")]
+pub struct VerifyError {
+    pub message: String,
+    /// 1-based line and column of the problem in the original, when it is known.
+    pub position: Option<(usize, usize)>,
+}
 
 fn fail(msg: impl Into<String>) -> VerifyError {
-    VerifyError(msg.into())
+    VerifyError {
+        message: msg.into(),
+        position: None,
+    }
 }
 
 /// Checks that `new` is the text of `old` with exactly `splices` applied and exactly `ops` in
@@ -28,7 +35,20 @@ pub fn verify(
 ) -> Result<(), VerifyError> {
     untouched_bytes(old.src, new, splices)?;
     same_framing(old.src, new, splices)?;
-    if verify_by_document(old, new, splices, ops)? {
+    // The documents left as they are must load with yaml_serde too (a file Kubernetes' parser
+    // rejects is reported, not edited); that check runs beside the edited documents' checks.
+    let (by_document, original_loads) = rayon::join(
+        || verify_by_document(old, new, splices, ops),
+        || load_all(old.src).map(|_| ()),
+    );
+    if let Err(e) = original_loads {
+        let position = e.location().map(|l| (l.line(), l.column()));
+        return Err(VerifyError {
+            position,
+            ..fail(format!("the original does not load with yaml_serde: {e}"))
+        });
+    }
+    if by_document? {
         return Ok(());
     }
     let new_tree =
