@@ -112,10 +112,14 @@ fn verify_by_document(
             apply_op(&mut before, op)?;
         }
         if before != after {
-            return Err(fail(format!(
-                "document {} does not equal the original plus the planned changes",
-                doc + 1
-            )));
+            let line = old.src[..old.docs[doc].start].matches('\n').count() + 1;
+            return Err(VerifyError {
+                position: Some((line, 1)),
+                ..fail(format!(
+                    "document {} does not equal the original plus the planned changes",
+                    doc + 1
+                ))
+            });
         }
     }
     Ok(true)

@@ -93,10 +93,55 @@ pub fn apply_changes(tree: &Tree, changes: Vec<Change>) -> Result<EditOutcome, E
     }
     // Same offset: the deeper node's lines come first, so that an outer mapping's new keys
     // follow the inner mapping's.
+    let appends_at_unterminated_end =
+        planned.iter().any(|(_, s)| s.start == tree.src.len()) && !tree.src.ends_with('\n');
+    if appends_at_unterminated_end {
+        planned.extend(strip_final_block_scalar(tree).map(|s| (0, s)));
+    }
     planned.sort_by_key(|(depth, s)| (s.start, std::cmp::Reverse(*depth)));
     outcome.splices = planned.into_iter().map(|(_, s)| s).collect();
     outcome.text = splice(tree.src, &outcome.splices)?;
     Ok(outcome)
+}
+
+/// A block scalar that ends the file without a final newline has no line break in its value;
+/// lines added after it give it one. Writing its header with strip chomping (`|` to `|-`)
+/// keeps the value as it was. Only clip chomping is changed; `|+` is left for verification to
+/// refuse, and `|-` needs nothing.
+fn strip_final_block_scalar(tree: &Tree) -> Option<Splice> {
+    let last = tree
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                NodeKind::Scalar {
+                    quoting: Quoting::Block,
+                    ..
+                }
+            )
+        })
+        .max_by_key(|n| n.end)?;
+    if tree.src[last.end..].trim().is_empty() && last.end <= tree.src.len() {
+        let header_line_end = tree.src[..last.start]
+            .trim_end_matches([' ', '\t', '\r', '\n'])
+            .len();
+        let line_start = super::style::line_start_before(tree.src, header_line_end);
+        let line = &tree.src[line_start..header_line_end];
+        let code = line.split(" #").next().unwrap_or(line);
+        let indicator = code.rfind(['|', '>'])?;
+        let flags = code[indicator + 1..].trim_end();
+        if flags.contains(['-', '+']) || !flags.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let at = line_start + indicator + 1;
+        return Some(Splice {
+            start: at,
+            end: at,
+            text: "-".into(),
+        });
+    }
+    None
 }
 
 /// Applies non-overlapping splices, sorted by start, to `src`.
