@@ -63,7 +63,17 @@ fn walk_error(root: &Path, err: ignore::Error) -> Found {
         ignore::Error::WithPath { path, .. } => path.clone(),
         _ => root.to_path_buf(),
     };
-    Found::Error(path, err.to_string())
+    // The walker's own text repeats the path; the OS error alone reads better after it.
+    let os_error = err.io_error().map(|io| match io.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::from(io.kind()),
+    });
+    let message = match os_error {
+        Some(io) if path.is_dir() => format!("cannot list: {io}"),
+        Some(io) => format!("cannot read: {io}"),
+        None => err.to_string(),
+    };
+    Found::Error(path, message)
 }
 
 fn classify(

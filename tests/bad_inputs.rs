@@ -182,3 +182,122 @@ fn read_only_files_are_reported_and_kept() {
     assert_eq!(fs::read_to_string(&path).unwrap(), GOOD);
     let _ = Path::new(".");
 }
+
+/// True when the tests run as root, where file modes do not stop reads.
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// `kube-harden fix .` in `dir`, as an unprivileged user when the tests run as root (so that
+/// file modes apply), with the folder opened up for that user.
+#[cfg(unix)]
+fn fix_unprivileged(dir: &Path) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("kube-harden");
+    let mut cmd = if running_as_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
+        c
+    } else {
+        std::process::Command::new(bin)
+    };
+    cmd.args(["fix", "."])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_files_and_unlistable_folders_are_reported_and_the_rest_fixed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    fs::write(&good, GOOD).unwrap();
+    fs::set_permissions(&good, fs::Permissions::from_mode(0o666)).unwrap();
+    fs::write(dir.path().join("secret.yaml"), GOOD).unwrap();
+    fs::set_permissions(
+        dir.path().join("secret.yaml"),
+        fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    fs::create_dir(dir.path().join("locked")).unwrap();
+    fs::write(dir.path().join("locked/inner.yaml"), GOOD).unwrap();
+    fs::set_permissions(dir.path().join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    let out = fix_unprivileged(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    fs::set_permissions(dir.path().join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("./secret.yaml:1:1: cannot read: Permission denied"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .to_lowercase()
+            .contains("./locked:1:1: cannot list: permission denied"),
+        "{stderr}"
+    );
+    assert!(
+        fs::read_to_string(&good)
+            .unwrap()
+            .contains("runAsNonRoot: true"),
+        "the readable file is still fixed"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("locked/inner.yaml")).unwrap(),
+        GOOD
+    );
+}
+
+/// A full disk: the write of the new content fails, the original stays intact, the temporary
+/// file is gone. The disk is a 16 KiB tmpfs mounted in a private mount namespace.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_leaves_the_original_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("disk");
+    fs::create_dir(&mount).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("kube-harden");
+    let header = format!("# {}\n", "x".repeat(3000)).repeat(2);
+    let original = format!("{header}{GOOD}");
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=16k tmpfs "$1"
+printf '%s' "$2" > "$1/app.yaml"
+cat /dev/zero > "$1/filler" 2>/dev/null || true
+set +e
+"$3" fix "$1"
+echo "exit=$?"
+echo "content-intact=$(if printf '%s' "$2" | cmp -s - "$1/app.yaml"; then echo yes; else echo no; fi)"
+echo "files=$(ls -A "$1" | tr '\n' ' ')"
+"#
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c", &script, "sh"])
+        .arg(&mount)
+        .arg(&original)
+        .arg(&bin)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("exit=2"), "{stdout}{stderr}");
+    assert!(stdout.contains("content-intact=yes"), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("files=app.yaml filler \n"),
+        "no temporary file is left: {stdout}"
+    );
+    assert!(
+        stderr.contains("/app.yaml:1:1: not written: No space left on device"),
+        "{stderr}"
+    );
+}
