@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kube_harden::deliver::FileWriter;
 use kube_harden::pipeline::{scan, FileError, FileReport, Settings, Status};
-use kube_harden::policy::Baseline;
+use kube_harden::policy::{Baseline, Rules};
 use kube_harden::render::{self, Summary};
 
 #[derive(Parser)]
@@ -33,6 +33,12 @@ struct Cli {
     /// The fsGroup to set where none (or 0) is set.
     #[arg(long = "fs-group", global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
     fs_group: i64,
+    /// Add an emptyDir mounted at /tmp to containers that get a read-only root filesystem.
+    #[arg(long, global = true, overrides_with = "no_writable_tmp")]
+    writable_tmp: bool,
+    /// Do not add the writable /tmp (the default).
+    #[arg(long, global = true)]
+    no_writable_tmp: bool,
     /// Skip files larger than this many bytes.
     #[arg(long, global = true, default_value_t = 10 * 1024 * 1024)]
     max_file_size: u64,
@@ -82,10 +88,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     set_colours(cli.color);
     let settings = Settings {
-        baseline: Baseline {
-            uid: cli.uid,
-            gid: cli.gid,
-            fs_group: cli.fs_group,
+        rules: Rules {
+            baseline: Baseline {
+                uid: cli.uid,
+                gid: cli.gid,
+                fs_group: cli.fs_group,
+                ..Baseline::default()
+            },
+            writable_tmp: cli.writable_tmp && !cli.no_writable_tmp,
+            ..Rules::default()
         },
         max_file_bytes: cli.max_file_size,
     };
@@ -166,6 +177,7 @@ fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
     let mut stdout = std::io::stdout().lock();
     for r in &reports {
         if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
+            let _ = stdout.write_all(render::diff_heading(r).as_bytes());
             let _ = stdout
                 .write_all(render::diff(&r.path.display().to_string(), old, new_text).as_bytes());
         }
@@ -184,6 +196,9 @@ fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool) -> u8 {
             }
         }
     });
+    for line in reports.iter().flat_map(render::reviewer_notes) {
+        eprintln!("{line}");
+    }
     let code = report_problems(&reports);
     eprintln!("{}", Summary::of(&reports).line("changed"));
     code
@@ -196,13 +211,17 @@ fn run_check(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
     if format == Format::Json {
         let errors: Vec<String> = reports.iter().filter_map(render::error_line).collect();
         let skipped: Vec<String> = reports.iter().flat_map(render::notes).collect();
-        let json = serde_json::json!({ "findings": rows, "left_unchanged": skipped, "errors": errors, "summary": summary });
+        let notes = render::note_rows(&reports);
+        let json = serde_json::json!({ "findings": rows, "notes": notes, "left_unchanged": skipped, "errors": errors, "summary": summary });
         println!(
             "{}",
             serde_json::to_string_pretty(&json).expect("serialisable")
         );
     } else {
         print!("{}", render::check_text(&rows));
+        for line in reports.iter().flat_map(render::reviewer_notes) {
+            println!("{line}");
+        }
     }
     let code = if format == Format::Json {
         error_code(&reports)

@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::policy::{self, Baseline, Finding, SkippedPod, Workload};
+use crate::policy::{self, Finding, Note, Rules, SkippedPod, Workload};
 use crate::verify::verify;
 use crate::yaml::{apply_changes, EngineError, Ref, Tree};
 
 /// Settings that shape every file's processing.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    pub baseline: Baseline,
+    pub rules: Rules,
     /// Files larger than this are skipped with a message.
     pub max_file_bytes: u64,
 }
@@ -17,7 +17,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            baseline: Baseline::default(),
+            rules: Rules::default(),
             max_file_bytes: 10 * 1024 * 1024,
         }
     }
@@ -74,7 +74,10 @@ pub struct FileReport {
     pub workloads: Vec<Workload>,
     pub findings: Vec<Finding>,
     pub skipped_pods: Vec<SkippedPod>,
-    pub notes: Vec<String>,
+    /// What a reviewer should know: risks, overrides, additions, exemptions.
+    pub notes: Vec<Note>,
+    /// What the engine says about the edit (an anchored mapping that aliases see).
+    pub edit_notes: Vec<String>,
 }
 
 impl FileReport {
@@ -87,6 +90,7 @@ impl FileReport {
             findings: vec![],
             skipped_pods: vec![],
             notes: vec![],
+            edit_notes: vec![],
         }
     }
 }
@@ -157,10 +161,11 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     if !tree.docs.iter().any(is_object) {
         return Ok(Status::Skipped("not a Kubernetes object".into()));
     }
-    let plan = policy::plan(&tree, settings.baseline);
+    let plan = policy::plan(&tree, &settings.rules);
     report.workloads = plan.workloads;
     report.findings = plan.findings;
     report.skipped_pods = plan.skipped;
+    report.notes = plan.notes;
     if let Some(refusal) = plan.refusals.into_iter().next() {
         return Err(refusal.into());
     }
@@ -168,7 +173,7 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
         return Ok(Status::Unchanged);
     }
     let outcome = apply_changes(&tree, plan.changes)?;
-    report.notes = outcome.notes;
+    report.edit_notes = outcome.notes;
     verify(&tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
         let first_edit = outcome.splices.first().map_or(0, |s| s.start);
         let (line, col) = e

@@ -71,8 +71,83 @@ pub fn notes(report: &FileReport) -> Vec<String> {
             )
         })
         .collect();
-    lines.extend(report.notes.iter().map(|n| format!("{path}: note: {n}")));
+    lines.extend(
+        report
+            .edit_notes
+            .iter()
+            .map(|n| format!("{path}: note: {n}")),
+    );
     lines
+}
+
+/// The reviewer notes of a file (risks, overrides, additions, exemptions), one line each:
+/// `path:line: Kind/name container c: risk: message`.
+pub fn reviewer_notes(report: &FileReport) -> Vec<String> {
+    report
+        .notes
+        .iter()
+        .map(|n| {
+            let w = &report.workloads[n.workload];
+            let scope = n
+                .container
+                .as_ref()
+                .map(|c| format!(" container {c}"))
+                .unwrap_or_default();
+            let kind = serde_json::to_value(n.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!(
+                "{}:{}: {}/{}{scope}: {kind}: {}",
+                report.path.display(),
+                n.line,
+                w.kind,
+                w.name,
+                n.message
+            )
+        })
+        .collect()
+}
+
+/// The notes that head a file's diff, as `#` lines (patch tools ignore text before `---`).
+pub fn diff_heading(report: &FileReport) -> String {
+    reviewer_notes(report)
+        .iter()
+        .map(|l| format!("{}\n", style(format!("# {l}")).yellow()))
+        .collect()
+}
+
+/// One reviewer note, for JSON.
+#[derive(Serialize)]
+pub struct NoteRow<'a> {
+    pub file: String,
+    pub line: usize,
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub container: Option<&'a str>,
+    #[serde(rename = "type")]
+    pub note_type: crate::policy::NoteKind,
+    pub message: &'a str,
+}
+
+pub fn note_rows(reports: &[FileReport]) -> Vec<NoteRow<'_>> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.notes.iter().map(move |n| {
+                let w = &r.workloads[n.workload];
+                NoteRow {
+                    file: r.path.display().to_string(),
+                    line: n.line,
+                    kind: &w.kind,
+                    name: &w.name,
+                    container: n.container.as_deref(),
+                    note_type: n.kind,
+                    message: &n.message,
+                }
+            })
+        })
+        .collect()
 }
 
 /// One finding of `check`, for JSON.

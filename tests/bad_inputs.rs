@@ -268,8 +268,7 @@ fn a_full_disk_leaves_the_original_intact() {
     let bin = assert_cmd::cargo::cargo_bin("kube-harden");
     let header = format!("# {}\n", "x".repeat(3000)).repeat(2);
     let original = format!("{header}{GOOD}");
-    let script = format!(
-        r#"set -e
+    let script = r#"set -e
 mount -t tmpfs -o size=16k tmpfs "$1"
 printf '%s' "$2" > "$1/app.yaml"
 cat /dev/zero > "$1/filler" 2>/dev/null || true
@@ -278,10 +277,9 @@ set +e
 echo "exit=$?"
 echo "content-intact=$(if printf '%s' "$2" | cmp -s - "$1/app.yaml"; then echo yes; else echo no; fi)"
 echo "files=$(ls -A "$1" | tr '\n' ' ')"
-"#
-    );
+"#;
     let out = std::process::Command::new("unshare")
-        .args(["--mount", "--map-root-user", "sh", "-c", &script, "sh"])
+        .args(["--mount", "--map-root-user", "sh", "-c", script, "sh"])
         .arg(&mount)
         .arg(&original)
         .arg(&bin)

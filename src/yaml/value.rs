@@ -155,7 +155,7 @@ fn is_safe_plain(s: &str) -> bool {
         return false;
     };
     let lower = s.to_ascii_lowercase();
-    first.is_ascii_alphabetic()
+    (first.is_ascii_alphabetic() || first == '/')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
         && !AMBIGUOUS.contains(&lower.as_str())

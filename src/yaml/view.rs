@@ -150,6 +150,44 @@ impl<'s> Tree<'s> {
         self.text(self.deref(r).id)
     }
 
+    /// The comment that explains a mapping value: the `# ...` after it on its line, else the
+    /// comment lines right above its key. Without the `#` and surrounding spaces.
+    pub fn comment_for(&self, value: Ref) -> Option<String> {
+        let node = &self.nodes[value.id];
+        let line_end = self.src[node.end..]
+            .find('\n')
+            .map_or(self.src.len(), |i| node.end + i);
+        let after = self.src[node.end..line_end].trim();
+        if let Some(comment) = after.strip_prefix('#') {
+            return Some(comment.trim().to_string());
+        }
+        let key_start = self
+            .entry_key(value.id)
+            .map_or(node.start, |k| self.nodes[k].start);
+        let line_start = self.src[..key_start].rfind('\n').map_or(0, |i| i + 1);
+        let above: Vec<&str> = self.src[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .take_while(|l| l.starts_with('#'))
+            .collect();
+        let text: Vec<&str> = above
+            .iter()
+            .rev()
+            .map(|l| l.trim_start_matches('#').trim())
+            .collect();
+        (!text.is_empty()).then(|| text.join(" "))
+    }
+
+    /// The key of the mapping entry whose value is `value`.
+    fn entry_key(&self, value: NodeId) -> Option<NodeId> {
+        let parent = self.nodes[value].parent?;
+        match &self.nodes[parent].kind {
+            NodeKind::Map(entries) => entries.iter().find(|&&(_, v)| v == value).map(|&(k, _)| k),
+            _ => None,
+        }
+    }
+
     /// Name of the anchor on this node or its nearest anchored ancestor that aliases refer to.
     pub fn aliased_anchor_around(&self, id: NodeId) -> Option<&str> {
         let mut cur = Some(id);

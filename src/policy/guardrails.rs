@@ -1,0 +1,183 @@
+//! Guardrails: what keeps a hardened app running (a writable `/tmp`), and what a person should
+//! know before merging (low ports, host namespaces, hostPath volumes).
+
+use crate::yaml::{Change, NewValue, Ref, Scalar, Tree};
+
+use super::{Note, NoteKind};
+
+/// Changes and notes that one guardrail adds to a pod.
+#[derive(Default)]
+pub(super) struct Additions {
+    pub changes: Vec<(Change, Ref)>,
+    pub notes: Vec<Note>,
+    pub errors: Vec<crate::yaml::EngineError>,
+}
+
+/// Gives every container in `needing` (those about to get a read-only root filesystem) an
+/// emptyDir mounted at `/tmp`, unless it already mounts something there.
+pub(super) fn writable_tmp(
+    tree: &Tree,
+    pod: Ref,
+    needing: &[(Ref, String)],
+    workload: usize,
+) -> Additions {
+    let mut out = Additions::default();
+    let without_tmp: Vec<&(Ref, String)> = needing
+        .iter()
+        .filter(|(c, _)| !mounts_tmp(tree, *c))
+        .collect();
+    if without_tmp.is_empty() {
+        return out;
+    }
+    let names = volume_names(tree, pod);
+    let name = if names.iter().any(|n| n == "tmp") {
+        "kube-harden-tmp"
+    } else {
+        "tmp"
+    };
+    if !names.iter().any(|n| n == name) {
+        let volume = NewValue::map(vec![
+            ("name", NewValue::str(name)),
+            ("emptyDir", NewValue::Map(vec![])),
+        ]);
+        add_item(tree, pod, "volumes", volume, &mut out);
+    }
+    for (container, cname) in without_tmp {
+        let mount = NewValue::map(vec![
+            ("name", NewValue::str(name)),
+            ("mountPath", NewValue::str("/tmp")),
+        ]);
+        add_item(tree, *container, "volumeMounts", mount, &mut out);
+        out.notes.push(Note {
+            workload,
+            container: Some(cname.clone()),
+            kind: NoteKind::Added,
+            message: format!("adds an emptyDir volume `{name}` mounted at /tmp: with a read-only root filesystem most programs still need somewhere to write temporary files"),
+            line: tree.position(*container).0,
+        });
+    }
+    out
+}
+
+fn mounts_tmp(tree: &Tree, container: Ref) -> bool {
+    let mounts = tree
+        .get(container, "volumeMounts")
+        .map(|m| tree.items(m))
+        .unwrap_or_default();
+    mounts.iter().any(|m| {
+        let path = tree.get(*m, "mountPath").and_then(|p| tree.as_str(p));
+        matches!(path.map(|p| p.trim_end_matches('/')), Some("/tmp"))
+    })
+}
+
+fn volume_names(tree: &Tree, pod: Ref) -> Vec<String> {
+    let volumes = tree
+        .get(pod, "volumes")
+        .map(|v| tree.items(v))
+        .unwrap_or_default();
+    volumes
+        .iter()
+        .filter_map(|v| tree.get(*v, "name").and_then(|n| tree.as_str(n)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Appends `item` to the list `map.key`, creating the list when it is missing or empty.
+fn add_item(tree: &Tree, map: Ref, key: &str, item: NewValue, out: &mut Additions) {
+    match tree.get(map, key) {
+        None => out.changes.push((
+            Change::Insert {
+                map: map.id,
+                entries: vec![(key.into(), NewValue::Seq(vec![item]))],
+            },
+            map,
+        )),
+        Some(v) if tree.is_seq(v) => out.changes.push((
+            Change::Append {
+                seq: v.id,
+                items: vec![item],
+            },
+            v,
+        )),
+        Some(v) if tree.is_empty(v) => out.changes.push((
+            Change::Fill {
+                node: v.id,
+                value: NewValue::Seq(vec![item]),
+            },
+            v,
+        )),
+        Some(v) => {
+            let (line, col) = tree.position(v);
+            out.errors.push(crate::yaml::EngineError::new(
+                line,
+                col,
+                format!("`{key}` is not a list"),
+            ));
+        }
+    }
+}
+
+/// Risks a reviewer should weigh: ports below 1024, host namespaces, hostPath volumes.
+pub(super) fn risks(
+    tree: &Tree,
+    pod: Ref,
+    containers: &[(Ref, String)],
+    workload: usize,
+) -> Vec<Note> {
+    let mut notes = Vec::new();
+    let mut risk = |container: Option<&String>, at: Ref, message: String| {
+        notes.push(Note {
+            workload,
+            container: container.cloned(),
+            kind: NoteKind::Risk,
+            message,
+            line: tree.position(at).0,
+        });
+    };
+    for (c, name) in containers {
+        for port in tree
+            .get(*c, "ports")
+            .map(|p| tree.items(p))
+            .unwrap_or_default()
+        {
+            let Some(number) = tree.get(port, "containerPort") else {
+                continue;
+            };
+            if let Some(Scalar::Int(n)) = tree
+                .scalar(number)
+                .filter(|s| matches!(s, Scalar::Int(n) if *n < 1024))
+            {
+                risk(Some(name), number, format!(
+                    "listens on port {n}: a non-root process cannot bind a port below 1024 (dropping ALL capabilities removes NET_BIND_SERVICE); listen on 1024 or above, or set the pod sysctl net.ipv4.ip_unprivileged_port_start"
+                ));
+            }
+        }
+    }
+    for (field, what) in [
+        ("hostPID", "the node's process namespace"),
+        ("hostNetwork", "the node's network"),
+        ("hostIPC", "the node's IPC namespace"),
+    ] {
+        if let Some(v) = tree
+            .get(pod, field)
+            .filter(|v| tree.scalar(*v) == Some(Scalar::Bool(true)))
+        {
+            risk(None, v, format!("`{field}: true` shares {what}: a node agent like this may need root; review before merging"));
+        }
+    }
+    for volume in tree
+        .get(pod, "volumes")
+        .map(|v| tree.items(v))
+        .unwrap_or_default()
+    {
+        let Some(host) = tree.get(volume, "hostPath") else {
+            continue;
+        };
+        let path = tree
+            .get(host, "path")
+            .and_then(|p| tree.as_str(p))
+            .unwrap_or("?");
+        risk(None, host, format!("mounts hostPath {path}: files there usually belong to root, so a non-root uid may lose access to them"));
+    }
+    notes
+}

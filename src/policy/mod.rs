@@ -1,0 +1,431 @@
+//! The hardening policy: where pod specs live, what "hardened" means for a pod and for each
+//! container, which pods are left to a person, and what a reviewer should know. It reads
+//! manifests through the YAML view and asks for changes by node; it never sees a byte offset.
+//!
+//! - [`contract`]: the securityContext fields, one mapping at a time;
+//! - [`guardrails`]: a writable `/tmp`, and the risks worth a reviewer's attention;
+//! - [`rules`]: the baseline values, switches and exemptions (configuration, annotation).
+
+mod contract;
+mod guardrails;
+mod rules;
+
+use serde::Serialize;
+
+use crate::yaml::{Change, EngineError, Ref, Scalar, Tree};
+
+use contract::{container_wants, ensure_map, pod_wants, without, Sink};
+use rules::WorkloadExemptions;
+pub use rules::{Baseline, Exemption, Rules, Seccomp, SKIP_ANNOTATION};
+
+/// One control of the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Control {
+    #[serde(rename = "runAsNonRoot")]
+    RunAsNonRoot,
+    #[serde(rename = "runAsUser")]
+    RunAsUser,
+    #[serde(rename = "runAsGroup")]
+    RunAsGroup,
+    #[serde(rename = "fsGroup")]
+    FsGroup,
+    #[serde(rename = "seccompProfile")]
+    SeccompProfile,
+    #[serde(rename = "allowPrivilegeEscalation")]
+    AllowPrivilegeEscalation,
+    #[serde(rename = "readOnlyRootFilesystem")]
+    ReadOnlyRootFilesystem,
+    #[serde(rename = "capabilities.drop")]
+    CapabilitiesDrop,
+}
+
+impl Control {
+    /// Every control, in the contract's order.
+    pub const ALL: [Control; 8] = [
+        Control::RunAsNonRoot,
+        Control::RunAsUser,
+        Control::RunAsGroup,
+        Control::FsGroup,
+        Control::SeccompProfile,
+        Control::AllowPrivilegeEscalation,
+        Control::ReadOnlyRootFilesystem,
+        Control::CapabilitiesDrop,
+    ];
+
+    /// The control a name stands for: its field name, or `capabilitiesDrop`/`capabilities.drop`.
+    pub fn from_name(name: &str) -> Option<Control> {
+        let name = if name == "capabilitiesDrop" {
+            "capabilities.drop"
+        } else {
+            name
+        };
+        Control::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The names, for messages.
+    pub fn names() -> String {
+        Control::ALL.map(Control::name).join(", ")
+    }
+
+    /// Why the control matters, in one sentence (for `explain` and PR text).
+    pub fn why(self) -> &'static str {
+        match self {
+            Control::RunAsNonRoot => "the kubelet refuses to start the container if it would run as root (uid 0)",
+            Control::RunAsUser => "a fixed non-zero uid, so runAsNonRoot holds even for images whose USER is root",
+            Control::RunAsGroup => "a fixed non-zero primary group instead of the image's (often root) group",
+            Control::FsGroup => "mounted volumes become writable for the pod's group",
+            Control::SeccompProfile => "the container runtime's default syscall filter blocks rarely needed, often exploited syscalls",
+            Control::AllowPrivilegeEscalation => "no process can gain more privileges than its parent (setuid binaries, no_new_privs)",
+            Control::ReadOnlyRootFilesystem => "an intruder cannot change the container's binaries or drop tools into it",
+            Control::CapabilitiesDrop => "no Linux capabilities: root-like powers such as NET_RAW or CHOWN are gone",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Control::RunAsNonRoot => "runAsNonRoot",
+            Control::RunAsUser => "runAsUser",
+            Control::RunAsGroup => "runAsGroup",
+            Control::FsGroup => "fsGroup",
+            Control::SeccompProfile => "seccompProfile",
+            Control::AllowPrivilegeEscalation => "allowPrivilegeEscalation",
+            Control::ReadOnlyRootFilesystem => "readOnlyRootFilesystem",
+            Control::CapabilitiesDrop => "capabilities.drop",
+        }
+    }
+}
+
+/// A Kubernetes object that holds a pod spec.
+#[derive(Clone, Debug, Serialize)]
+pub struct Workload {
+    pub kind: String,
+    pub name: String,
+    /// Index of the YAML document in the file (0-based).
+    pub document: usize,
+    pub line: usize,
+}
+
+/// A pod or container that falls short of one control.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Index into [`Plan::workloads`].
+    pub workload: usize,
+    /// None for the pod-level securityContext.
+    pub container: Option<String>,
+    pub control: Control,
+    /// The value found (`absent` when the field is missing).
+    pub current: String,
+    /// The value the contract sets (flow style, e.g. `true`, `[ALL]`).
+    pub wanted: String,
+    pub line: usize,
+    pub col: usize,
+    /// False when the pod is left alone (see [`Plan::skipped`]).
+    pub fixable: bool,
+}
+
+/// A pod the policy leaves unchanged, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedPod {
+    pub workload: usize,
+    pub reason: String,
+}
+
+/// Everything the policy decided for one file.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub workloads: Vec<Workload>,
+    pub findings: Vec<Finding>,
+    pub skipped: Vec<SkippedPod>,
+    pub notes: Vec<Note>,
+    pub changes: Vec<Change>,
+    /// Changes the policy needs but may not make (they would go through an alias).
+    pub refusals: Vec<EngineError>,
+}
+
+/// Something a reviewer should read about a workload or container.
+#[derive(Clone, Debug, Serialize)]
+pub struct Note {
+    pub workload: usize,
+    pub container: Option<String>,
+    pub kind: NoteKind,
+    pub message: String,
+    pub line: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteKind {
+    /// The change may break the app: read before merging.
+    Risk,
+    /// An explicit value someone wrote is overridden.
+    Override,
+    /// Something beyond the securityContext is added (a writable /tmp).
+    Added,
+    /// Controls not applied, and why.
+    Exempted,
+}
+
+/// True when a document is a Kubernetes object (has string `apiVersion` and `kind`).
+pub fn is_kubernetes_object(tree: &Tree, root: Ref) -> bool {
+    let field = |k| tree.get(root, k).and_then(|v| tree.as_str(v)).is_some();
+    tree.is_map(root) && field("apiVersion") && field("kind")
+}
+
+/// Plans the hardening of every workload in every document of `tree`.
+pub fn plan(tree: &Tree, rules: &Rules) -> Plan {
+    let mut plan = Plan::default();
+    for (document, doc) in tree.docs.iter().enumerate() {
+        if let Some(root) = doc.root {
+            visit_object(tree, Ref::root(root), document, rules, &mut plan);
+        }
+    }
+    plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
+    plan.notes.sort_by_key(|n| (n.workload, n.line));
+    plan
+}
+
+/// Kinds whose pod spec is at `spec.template.spec`.
+const TEMPLATE_KINDS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+];
+
+fn visit_object(tree: &Tree, obj: Ref, document: usize, rules: &Rules, plan: &mut Plan) {
+    if !is_kubernetes_object(tree, obj) {
+        return;
+    }
+    let kind = tree
+        .get(obj, "kind")
+        .and_then(|k| tree.as_str(k))
+        .unwrap_or_default()
+        .to_string();
+    if kind.ends_with("List") {
+        for item in tree
+            .get(obj, "items")
+            .map(|i| tree.items(i))
+            .unwrap_or_default()
+        {
+            visit_object(tree, item, document, rules, plan);
+        }
+        return;
+    }
+    let Some(pod) = pod_spec(tree, obj, &kind) else {
+        return;
+    };
+    let name = tree
+        .get(obj, "metadata")
+        .and_then(|m| tree.get(m, "name"))
+        .and_then(|n| tree.as_str(n));
+    let name = name.unwrap_or("<unnamed>").to_string();
+    let template = tree
+        .node(pod.id)
+        .parent
+        .filter(|&p| p != obj.id)
+        .map(|p| Ref {
+            id: p,
+            alias: pod.alias,
+        });
+    let exemptions = match WorkloadExemptions::new(rules, tree, obj, template, &kind, &name) {
+        Ok(e) => e,
+        Err(e) => return plan.refusals.push(e),
+    };
+    plan.workloads.push(Workload {
+        kind,
+        name,
+        document,
+        line: tree.position(obj).0,
+    });
+    plan_pod(
+        tree,
+        pod,
+        plan.workloads.len() - 1,
+        rules,
+        &exemptions,
+        plan,
+    );
+}
+
+/// The pod spec of an object, by kind (see the contract in README.md).
+fn pod_spec(tree: &Tree, obj: Ref, kind: &str) -> Option<Ref> {
+    let path: &[&str] = match kind {
+        "Pod" => &["spec"],
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
+        "PodTemplate" => &["template", "spec"],
+        k if TEMPLATE_KINDS.contains(&k) => &["spec", "template", "spec"],
+        _ => {
+            let spec = walk(tree, obj, &["spec", "template", "spec"])?;
+            tree.get(spec, "containers")?;
+            return Some(spec);
+        }
+    };
+    walk(tree, obj, path).filter(|&s| tree.is_map(s))
+}
+
+fn walk(tree: &Tree, from: Ref, path: &[&str]) -> Option<Ref> {
+    path.iter().try_fold(from, |node, key| tree.get(node, key))
+}
+
+/// Plans one pod: its securityContext, each container's, the writable /tmp, and the notes.
+fn plan_pod(
+    tree: &Tree,
+    pod: Ref,
+    workload: usize,
+    rules: &Rules,
+    exemptions: &WorkloadExemptions,
+    plan: &mut Plan,
+) {
+    if let Some(reason) = windows_reason(tree, pod) {
+        plan.skipped.push(SkippedPod { workload, reason });
+        return;
+    }
+    let containers = containers(tree, pod);
+    let leave_alone = containers
+        .iter()
+        .find_map(|(c, name)| privileged_reason(tree, *c, name));
+    let seccomp = &rules.baseline.seccomp;
+    let mut sinks = Vec::new();
+    let mut pod_sink = Sink::new(workload, None, seccomp);
+    let exempted = exemptions.exempted(None);
+    exemption_notes(&exempted, &mut pod_sink, tree.position(pod).0);
+    ensure_map(
+        tree,
+        pod,
+        "securityContext",
+        &without(pod_wants(&rules.baseline), &controls(&exempted)),
+        true,
+        &mut pod_sink,
+    );
+    sinks.push(pod_sink);
+    let mut needing_tmp = Vec::new();
+    for (c, name) in &containers {
+        let mut sink = Sink::new(workload, Some(name.clone()), seccomp);
+        let exempted = exemptions.exempted(Some(name));
+        exemption_notes(&exempted, &mut sink, tree.position(*c).0);
+        ensure_map(
+            tree,
+            *c,
+            "securityContext",
+            &without(container_wants(&rules.baseline), &controls(&exempted)),
+            true,
+            &mut sink,
+        );
+        if sink
+            .findings
+            .iter()
+            .any(|f| f.control == Control::ReadOnlyRootFilesystem)
+        {
+            needing_tmp.push((*c, name.clone()));
+        }
+        sinks.push(sink);
+    }
+    let mut changes: Vec<(Change, Ref)> = Vec::new();
+    for sink in sinks {
+        plan.findings.extend(sink.findings);
+        plan.notes.extend(sink.notes);
+        plan.refusals.extend(sink.errors);
+        changes.extend(sink.changes);
+    }
+    if rules.writable_tmp && leave_alone.is_none() {
+        let tmp = guardrails::writable_tmp(tree, pod, &needing_tmp, workload);
+        changes.extend(tmp.changes);
+        plan.notes.extend(tmp.notes);
+        plan.refusals.extend(tmp.errors);
+    }
+    plan.notes
+        .extend(guardrails::risks(tree, pod, &containers, workload));
+    match leave_alone {
+        Some(reason) => {
+            plan.findings
+                .iter_mut()
+                .filter(|f| f.workload == workload)
+                .for_each(|f| f.fixable = false);
+            plan.notes
+                .retain(|n| n.workload != workload || n.kind == NoteKind::Risk);
+            plan.skipped.push(SkippedPod { workload, reason });
+        }
+        None => accept_changes(tree, changes, plan),
+    }
+}
+
+/// Keeps the changes that do not go through an alias; the others become refusals.
+fn accept_changes(tree: &Tree, changes: Vec<(Change, Ref)>, plan: &mut Plan) {
+    for (change, target) in changes {
+        match target.alias {
+            Some(alias) => {
+                let (line, col) = tree.position(Ref::root(alias));
+                let message = "the edit would go through an alias or merge key (`*name` / `<<`); change the anchored value by hand";
+                plan.refusals.push(EngineError::new(line, col, message));
+            }
+            None => plan.changes.push(change),
+        }
+    }
+}
+
+fn controls(exempted: &[(Control, String)]) -> Vec<Control> {
+    exempted.iter().map(|(c, _)| *c).collect()
+}
+
+/// One note per reason: "not applied: runAsUser, fsGroup (annotation kube-harden.io/skip)".
+fn exemption_notes(exempted: &[(Control, String)], sink: &mut Sink, line: usize) {
+    let mut reasons: Vec<&String> = exempted.iter().map(|(_, r)| r).collect();
+    reasons.dedup();
+    for reason in reasons {
+        let names: Vec<&str> = exempted
+            .iter()
+            .filter(|(_, r)| r == reason)
+            .map(|(c, _)| c.name())
+            .collect();
+        sink.notes.push(Note {
+            workload: sink.workload,
+            container: sink.container.clone(),
+            kind: NoteKind::Exempted,
+            message: format!("not applied: {} ({reason})", names.join(", ")),
+            line,
+        });
+    }
+}
+
+fn windows_reason(tree: &Tree, pod: Ref) -> Option<String> {
+    let os = walk(tree, pod, &["os", "name"]).and_then(|n| tree.as_str(n));
+    let selector =
+        walk(tree, pod, &["nodeSelector", "kubernetes.io/os"]).and_then(|n| tree.as_str(n));
+    (os == Some("windows") || selector == Some("windows"))
+        .then(|| "Windows pod: the API rejects these securityContext fields on Windows".to_string())
+}
+
+/// Every container of the pod, with its name.
+fn containers(tree: &Tree, pod: Ref) -> Vec<(Ref, String)> {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| tree.get(pod, k))
+        .flat_map(|list| tree.items(list))
+        .filter(|c| tree.is_map(*c))
+        .map(|c| {
+            let name = tree
+                .get(c, "name")
+                .and_then(|n| tree.as_str(n))
+                .unwrap_or("<unnamed>");
+            (c, name.to_string())
+        })
+        .collect()
+}
+
+/// Why a container makes its pod one to leave to a person, if it does.
+fn privileged_reason(tree: &Tree, container: Ref, name: &str) -> Option<String> {
+    let sc = tree.get(container, "securityContext")?;
+    if tree.get(sc, "privileged").and_then(|p| tree.scalar(p)) == Some(Scalar::Bool(true)) {
+        return Some(format!("container `{name}` is privileged: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision"));
+    }
+    let added = walk(tree, sc, &["capabilities", "add"])
+        .map(|a| tree.items(a))
+        .unwrap_or_default();
+    let risky = added
+        .iter()
+        .filter_map(|a| tree.as_str(*a))
+        .find(|c| matches!(*c, "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"))?;
+    Some(format!("container `{name}` adds capability {risky}: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision"))
+}
