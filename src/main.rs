@@ -62,6 +62,13 @@ enum Command {
         #[arg(long)]
         fsync: bool,
     },
+    /// Per workload and container: what would change, why, the risks, and the exemptions.
+    Explain {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// List every pod and container that falls short of the baseline; exit 1 if any does.
     Check {
         #[arg(default_value = ".")]
@@ -113,6 +120,7 @@ fn main() -> ExitCode {
             fsync,
         } => run_fix(&paths, &settings, fsync),
         Command::Check { paths, format } => run_check(&paths, &settings, format),
+        Command::Explain { paths, format } => run_explain(&paths, &settings, format),
     };
     ExitCode::from(code)
 }
@@ -236,6 +244,30 @@ fn run_check(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
         (_, false) => 1,
         _ => 0,
     }
+}
+
+fn run_explain(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
+    let reports = scan_with_progress(paths, settings, &|_| {});
+    if format == Format::Json {
+        let json = serde_json::json!({
+            "findings": render::finding_rows(&reports),
+            "notes": render::note_rows(&reports),
+            "left_unchanged": reports.iter().flat_map(render::notes).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("serialisable")
+        );
+    } else {
+        for r in &reports {
+            print!("{}", render::explain(r));
+        }
+    }
+    let code = error_code(&reports);
+    for line in reports.iter().filter_map(render::error_line) {
+        eprintln!("{line}");
+    }
+    code
 }
 
 fn error_code(reports: &[FileReport]) -> u8 {

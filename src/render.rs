@@ -264,3 +264,87 @@ impl Summary {
         )
     }
 }
+
+/// `explain`: per workload, then per pod and container, what would change and why, the risks,
+/// the overrides and the exemptions that applied.
+pub fn explain(report: &FileReport) -> String {
+    let mut out = String::new();
+    for (index, w) in report.workloads.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}:{}: {}/{}",
+            report.path.display(),
+            w.line,
+            style(&w.kind).bold(),
+            style(&w.name).bold()
+        );
+        for skip in report.skipped_pods.iter().filter(|s| s.workload == index) {
+            let _ = writeln!(out, "  left unchanged: {}", skip.reason);
+        }
+        let mut scopes: Vec<Option<&str>> = vec![None];
+        for c in report
+            .findings
+            .iter()
+            .filter(|f| f.workload == index)
+            .filter_map(|f| f.container.as_deref())
+            .chain(
+                report
+                    .notes
+                    .iter()
+                    .filter(|n| n.workload == index)
+                    .filter_map(|n| n.container.as_deref()),
+            )
+        {
+            if !scopes.contains(&Some(c)) {
+                scopes.push(Some(c));
+            }
+        }
+        for scope in scopes {
+            explain_scope(report, index, scope, &mut out);
+        }
+    }
+    out
+}
+
+fn explain_scope(report: &FileReport, workload: usize, scope: Option<&str>, out: &mut String) {
+    let findings: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.workload == workload && f.container.as_deref() == scope)
+        .collect();
+    let notes: Vec<_> = report
+        .notes
+        .iter()
+        .filter(|n| n.workload == workload && n.container.as_deref() == scope)
+        .collect();
+    if findings.is_empty() && notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {}",
+        scope.map_or("pod".to_string(), |c| format!("container {c}"))
+    );
+    for f in findings {
+        let verb = if f.fixable {
+            "->"
+        } else {
+            "(left to a person) ->"
+        };
+        let _ = writeln!(
+            out,
+            "    {}: {} {verb} {}  # {}",
+            f.control.name(),
+            f.current,
+            f.wanted,
+            f.control.why()
+        );
+    }
+    for n in notes {
+        let kind = serde_json::to_value(n.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(out, "    {kind}: {}", n.message);
+    }
+}

@@ -290,7 +290,7 @@ fn plan_pod(
     let mut sinks = Vec::new();
     let mut pod_sink = Sink::new(workload, None, seccomp);
     let exempted = exemptions.exempted(None);
-    exemption_notes(&exempted, &mut pod_sink, tree.position(pod).0);
+    exemption_notes(&exempted, POD_CONTROLS, &mut pod_sink, tree.position(pod).0);
     ensure_map(
         tree,
         pod,
@@ -304,7 +304,12 @@ fn plan_pod(
     for (c, name) in &containers {
         let mut sink = Sink::new(workload, Some(name.clone()), seccomp);
         let exempted = exemptions.exempted(Some(name));
-        exemption_notes(&exempted, &mut sink, tree.position(*c).0);
+        exemption_notes(
+            &exempted,
+            CONTAINER_CONTROLS,
+            &mut sink,
+            tree.position(*c).0,
+        );
         ensure_map(
             tree,
             *c,

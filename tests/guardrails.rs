@@ -1,0 +1,85 @@
+//! Guardrails and opt-outs, one golden case each: every `fixtures/guardrails/*.yaml` is run
+//! through `diff` and `explain` (with the flags on its `# args:` line) and both outputs are
+//! compared with the insta snapshots in `tests/snapshots/`. A second `fix` changes nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/guardrails");
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn args_of(text: &str) -> Vec<String> {
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("# args:")
+        .map(|a| a.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+fn run(command: &str, args: &[String], dir: &Path) -> (i32, String) {
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .arg(command)
+        .args(args)
+        .arg("case.yaml")
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap(), text)
+}
+
+#[test]
+fn guardrail_cases_match_their_golden_output() {
+    let cases = cases();
+    assert!(cases.len() >= 8, "{} cases", cases.len());
+    for case in cases {
+        let name = case.file_stem().unwrap().to_string_lossy().to_string();
+        let text = fs::read_to_string(&case).unwrap();
+        let args = args_of(&text);
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("case.yaml"), &text).unwrap();
+        let (diff_code, diff) = run("diff", &args, dir.path());
+        let (explain_code, explain) = run("explain", &args, dir.path());
+        insta::assert_snapshot!(format!("guardrail_{name}"), format!("$ kube-harden diff {args:?} (exit {diff_code})\n{diff}\n$ kube-harden explain {args:?} (exit {explain_code})\n{explain}"));
+        let (fix_code, _) = run("fix", &args, dir.path());
+        let (_, again) = run("fix", &args, dir.path());
+        if fix_code == 0 {
+            assert!(
+                again.contains(" 0 changed,"),
+                "{name}: a second fix changed something: {again}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_control_in_the_annotation_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    kube-harden.io/skip: runAsUsr\nspec:\n  containers:\n  - name: a\n    image: x\n";
+    fs::write(dir.path().join("case.yaml"), text).unwrap();
+    let (code, out) = run("fix", &[], dir.path());
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("case.yaml:6:26: `kube-harden.io/skip` names an unknown control `runAsUsr`"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("case.yaml")).unwrap(),
+        text
+    );
+}
