@@ -374,12 +374,40 @@ fn controls(exempted: &[(Control, String)]) -> Vec<Control> {
     exempted.iter().map(|(c, _)| *c).collect()
 }
 
-/// One note per reason: "not applied: runAsUser, fsGroup (annotation kube-harden.io/skip)".
-fn exemption_notes(exempted: &[(Control, String)], sink: &mut Sink, line: usize) {
-    let mut reasons: Vec<&String> = exempted.iter().map(|(_, r)| r).collect();
+/// Controls that exist at pod level, and at container level.
+const POD_CONTROLS: &[Control] = &[
+    Control::RunAsNonRoot,
+    Control::RunAsUser,
+    Control::RunAsGroup,
+    Control::FsGroup,
+    Control::SeccompProfile,
+];
+const CONTAINER_CONTROLS: &[Control] = &[
+    Control::RunAsNonRoot,
+    Control::RunAsUser,
+    Control::RunAsGroup,
+    Control::SeccompProfile,
+    Control::AllowPrivilegeEscalation,
+    Control::ReadOnlyRootFilesystem,
+    Control::CapabilitiesDrop,
+];
+
+/// One note per reason: "not applied: runAsUser, fsGroup (annotation kube-harden.io/skip)",
+/// naming only the controls that exist at this level.
+fn exemption_notes(
+    exempted: &[(Control, String)],
+    applicable: &[Control],
+    sink: &mut Sink,
+    line: usize,
+) {
+    let relevant: Vec<&(Control, String)> = exempted
+        .iter()
+        .filter(|(c, _)| applicable.contains(c))
+        .collect();
+    let mut reasons: Vec<&String> = relevant.iter().map(|(_, r)| r).collect();
     reasons.dedup();
     for reason in reasons {
-        let names: Vec<&str> = exempted
+        let names: Vec<&str> = relevant
             .iter()
             .filter(|(_, r)| r == reason)
             .map(|(c, _)| c.name())
