@@ -5,11 +5,12 @@
 //! the controls but not what they do to a manifest. Every error points at the offending key or
 //! value as `path:line:col: message`, so a typo is fixed in one look.
 //!
-//! How positions are found: syntax errors, unknown keys, missing keys and wrong container types
-//! come from serde-saphyr's own error location. The checks made after deserialising (ranges,
-//! globs, the Localhost rule, control names, empty reasons, and scalar types, which we check
-//! ourselves so that `"1000"` and `yes` are not silently coerced) read the position from
-//! [`serde_saphyr::Spanned`] wrappers around the raw values, so no text search is needed.
+//! How positions are found: syntax errors, unknown and duplicate keys, and a mapping or list
+//! where another shape belongs come from serde-saphyr's own error location. Every check made
+//! after deserialising (ranges, globs, the Localhost rule, control names, empty reasons, a
+//! missing exemption key, and the type of booleans, ids and `seccompProfile`, which we check
+//! ourselves so that `"1000"` and `yes` are not coerced) reads the position from the
+//! [`serde_saphyr::Spanned`] wrapper around the raw value, so no text search is needed.
 //! Lines and columns are 1-based and count characters; 0:0 means "no position" (an I/O error).
 //!
 //! The file format is documented in `docs/config.md`; `schema/kube-harden.schema.json` is its
@@ -365,6 +366,9 @@ fn exclude_globs(pattern: &str) -> Result<Vec<Glob>, String> {
     if trimmed.is_empty() {
         return Err("an exclude pattern needs a name, not just `/`".into());
     }
+    // Check the pattern as written first: appending `/**` to a broken one (`[a-`, `x\`)
+    // would report the wrong problem, or none.
+    path_glob(trimmed)?;
     let base = if anchored {
         trimmed.to_string()
     } else {
@@ -438,8 +442,10 @@ struct RawConfig {
     writable_tmp: Option<Spanned<Scalar>>,
     #[serde(default)]
     exclude: Vec<Spanned<String>>,
+    // Spanned, so that a missing key can be reported at the start of its entry (serde's own
+    // "missing field" error points at the entry's last key).
     #[serde(default)]
-    exemptions: Vec<RawExemption>,
+    exemptions: Vec<Spanned<RawExemption>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -452,15 +458,9 @@ struct RawBaseline {
     #[serde(default, deserialize_with = "present")]
     fs_group: Option<Spanned<Scalar>>,
     #[serde(default, deserialize_with = "present")]
-    seccomp_profile: Option<Spanned<SeccompType>>,
+    seccomp_profile: Option<Spanned<Scalar>>,
     #[serde(default, deserialize_with = "present")]
     localhost_profile: Option<Spanned<String>>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
-enum SeccompType {
-    RuntimeDefault,
-    Localhost,
 }
 
 #[derive(Default, Deserialize)]
@@ -487,13 +487,16 @@ struct RawControls {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExemption {
-    workload: Spanned<String>,
+    #[serde(default, deserialize_with = "present")]
+    workload: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "present")]
     namespace: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "present")]
     container: Option<Spanned<String>>,
-    controls: Spanned<Vec<Spanned<String>>>,
-    reason: Spanned<String>,
+    #[serde(default, deserialize_with = "present")]
+    controls: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default, deserialize_with = "present")]
+    reason: Option<Spanned<String>>,
 }
 
 /// Reads a present value as `Some`, so that an explicit `null` reaches the inner type and is
@@ -616,7 +619,7 @@ impl RawConfig {
             exemptions: self
                 .exemptions
                 .iter()
-                .map(RawExemption::validate)
+                .map(exemption)
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -628,21 +631,28 @@ impl RawBaseline {
             run_as_user: optional_id("runAsUser", &self.run_as_user)?,
             run_as_group: optional_id("runAsGroup", &self.run_as_group)?,
             fs_group: optional_id("fsGroup", &self.fs_group)?,
-            seccomp: seccomp(self.seccomp_profile.as_ref(), self.localhost_profile)?,
+            seccomp: seccomp(
+                self.seccomp_profile.as_ref(),
+                self.localhost_profile.as_ref(),
+            )?,
         })
     }
 }
 
-/// The Localhost rule: a profile is required with `Localhost` and meaningless otherwise.
+/// `seccompProfile`, and the Localhost rule: a profile is required with `Localhost` and
+/// meaningless otherwise.
 fn seccomp(
-    kind: Option<&Spanned<SeccompType>>,
-    profile: Option<Spanned<String>>,
+    kind: Option<&Spanned<Scalar>>,
+    profile: Option<&Spanned<String>>,
 ) -> Result<Seccomp, ConfigError> {
-    let localhost = kind.filter(|k| k.value == SeccompType::Localhost);
+    let localhost = match kind {
+        Some(kind) => is_localhost(kind)?.then_some(kind),
+        None => None,
+    };
     match (localhost, profile) {
         (None, None) => Ok(Seccomp::RuntimeDefault),
         (Some(_), Some(profile)) => Ok(Seccomp::Localhost {
-            profile: non_empty("localhostProfile", &profile)?,
+            profile: non_empty("localhostProfile", profile)?,
         }),
         (Some(kind), None) => Err(error_at(
             &kind.referenced,
@@ -651,6 +661,20 @@ fn seccomp(
         (None, Some(profile)) => Err(error_at(
             &profile.referenced,
             "`localhostProfile` is only allowed with `seccompProfile: Localhost`",
+        )),
+    }
+}
+
+fn is_localhost(kind: &Spanned<Scalar>) -> Result<bool, ConfigError> {
+    match &kind.value {
+        Scalar::Str(s) if s == "RuntimeDefault" => Ok(false),
+        Scalar::Str(s) if s == "Localhost" => Ok(true),
+        other => Err(error_at(
+            &kind.referenced,
+            format!(
+                "`seccompProfile` must be RuntimeDefault or Localhost, found {}",
+                other.describe()
+            ),
         )),
     }
 }
@@ -684,26 +708,31 @@ impl RawControls {
     }
 }
 
-impl RawExemption {
-    fn validate(&self) -> Result<Exemption, ConfigError> {
-        let (kind, name) = workload(&self.workload)?;
-        Ok(Exemption {
-            kind,
-            name,
-            namespace: self
-                .namespace
-                .as_ref()
-                .map(|n| non_empty("namespace", n))
-                .transpose()?,
-            container: self
-                .container
-                .as_ref()
-                .map(|c| non_empty("container", c))
-                .transpose()?,
-            controls: control_set(&self.controls)?,
-            reason: reason(&self.reason)?,
-        })
-    }
+fn exemption(entry: &Spanned<RawExemption>) -> Result<Exemption, ConfigError> {
+    let raw = &entry.value;
+    let required = |key: &str| {
+        error_at(
+            &entry.referenced,
+            format!("this exemption is missing `{key}`"),
+        )
+    };
+    let (kind, name) = workload(raw.workload.as_ref().ok_or_else(|| required("workload"))?)?;
+    Ok(Exemption {
+        kind,
+        name,
+        namespace: raw
+            .namespace
+            .as_ref()
+            .map(|n| non_empty("namespace", n))
+            .transpose()?,
+        container: raw
+            .container
+            .as_ref()
+            .map(|c| non_empty("container", c))
+            .transpose()?,
+        controls: control_set(raw.controls.as_ref().ok_or_else(|| required("controls"))?)?,
+        reason: reason(raw.reason.as_ref().ok_or_else(|| required("reason"))?)?,
+    })
 }
 
 fn optional_bool(
@@ -858,7 +887,7 @@ fn error_at(location: &Location, message: impl Into<String>) -> ConfigError {
 fn from_yaml_error(err: serde_saphyr::Error) -> ConfigError {
     // The user formatter gives the message without the "at line X, column Y" suffix and
     // without snippets; the position goes into our own fields.
-    let message = UserMessageFormatter.format_message(&err).into_owned();
+    let message = plain_words(UserMessageFormatter.format_message(&err).into_owned());
     match err.location() {
         Some(location) => error_at(&location, message),
         None => ConfigError {
@@ -867,6 +896,19 @@ fn from_yaml_error(err: serde_saphyr::Error) -> ConfigError {
             col: 0,
             message: one_line(&message),
         },
+    }
+}
+
+/// serde-saphyr speaks of parser events where a user wrote a value; say what was expected.
+fn plain_words(message: String) -> String {
+    match message.as_str() {
+        "expected mapping start" => "expected a mapping of keys to values".into(),
+        "expected sequence start" => "expected a list".into(),
+        "value requires quoting" => {
+            "expected a string: quote this value, or YAML reads it as a number, boolean or null"
+                .into()
+        }
+        _ => message,
     }
 }
 

@@ -58,8 +58,11 @@ pub enum Status {
     Unchanged,
     /// Verified new content, not yet written.
     Changed { new_text: String },
-    /// Left alone without error.
+    /// Left alone without error, as expected for such files (not Kubernetes, Helm, ...).
     Skipped(String),
+    /// Left alone because it is larger than the size limit: said for each file, since the
+    /// user may well have expected it to be fixed.
+    TooLarge { bytes: u64, limit: u64 },
     /// Could not be handled; never written.
     Failed(FileError),
 }
@@ -97,14 +100,21 @@ impl FileReport {
 
 /// Runs every stage up to verification for the file at `path`.
 pub fn process_file(path: &Path, settings: &Settings) -> FileReport {
-    match std::fs::read(path) {
-        Ok(bytes) if bytes.len() as u64 > settings.max_file_bytes => FileReport::new(
-            path,
-            Status::Skipped(format!(
-                "larger than the size limit ({} bytes)",
-                settings.max_file_bytes
-            )),
-        ),
+    let limit = settings.max_file_bytes;
+    let read = match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > limit => {
+            return FileReport::new(
+                path,
+                Status::TooLarge {
+                    bytes: meta.len(),
+                    limit,
+                },
+            )
+        }
+        Ok(_) => std::fs::read(path),
+        Err(e) => Err(e),
+    };
+    match read {
         Ok(bytes) => match decode(bytes) {
             Ok(text) => process_text(path, text, settings),
             Err(e) => FileReport::new(path, Status::Failed(e)),

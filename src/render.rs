@@ -77,6 +77,9 @@ pub fn notes(report: &FileReport) -> Vec<String> {
             .iter()
             .map(|n| format!("{path}: note: {n}")),
     );
+    if let Status::TooLarge { bytes, limit } = report.status {
+        lines.push(format!("{path}: skipped: {bytes} bytes is over the size limit of {limit} bytes (--max-file-size)"));
+    }
     lines
 }
 
@@ -238,6 +241,11 @@ impl Summary {
                 Status::Skipped(reason) => {
                     s.skipped += 1;
                     *s.skipped_reasons.entry(reason.clone()).or_default() += 1;
+                }
+                Status::TooLarge { limit, .. } => {
+                    s.skipped += 1;
+                    let reason = format!("larger than the size limit ({limit} bytes)");
+                    *s.skipped_reasons.entry(reason).or_default() += 1;
                 }
                 Status::Failed(_) => s.errors += 1,
                 Status::Unchanged => {}

@@ -137,29 +137,77 @@ fn deep_nesting_does_not_overflow_the_stack() {
 }
 
 #[test]
-fn files_over_the_size_limit_are_skipped_with_a_message() {
+fn a_50_mb_file_is_skipped_by_the_size_limit_with_a_message_naming_it() {
     let dir = tempfile::tempdir().unwrap();
+    let line = format!("    k: {}\n", "v".repeat(94));
     let big = format!(
         "{GOOD}  labels:\n{}",
-        (0..2000)
-            .map(|i| format!("    k{i}: v\n"))
-            .collect::<String>()
+        line.repeat(50 * 1024 * 1024 / line.len())
     );
+    assert!(big.len() > 50 * 1024 * 1024 - 1024);
     fs::write(dir.path().join("big.yaml"), &big).unwrap();
+    fs::write(dir.path().join("good.yaml"), GOOD).unwrap();
     let out = Command::cargo_bin("kube-harden")
         .unwrap()
-        .args(["fix", "--max-file-size", "1000", "."])
+        .args(["fix", "."])
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a skip is not an error: {stderr}"
+    );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 larger than the size limit (1000 bytes)")
+        stderr.contains(&format!(
+            "./big.yaml: skipped: {} bytes is over the size limit of 10485760 bytes",
+            big.len()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 larger than the size limit (10485760 bytes)"),
+        "{stderr}"
     );
     assert_eq!(
-        fs::read_to_string(dir.path().join("big.yaml")).unwrap(),
-        big
+        fs::metadata(dir.path().join("big.yaml")).unwrap().len(),
+        big.len() as u64,
+        "left as it was"
     );
+    assert!(fs::read_to_string(dir.path().join("good.yaml"))
+        .unwrap()
+        .contains("runAsNonRoot: true"));
+}
+
+#[test]
+fn a_100_000_line_file_is_fixed_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: String = (0..100_000)
+        .map(|i| format!("  key{i}: value-{i}\n"))
+        .collect();
+    let text = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n{config}---\n{GOOD}"
+    );
+    fs::write(dir.path().join("long.yaml"), &text).unwrap();
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(["fix", "."])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = fs::read_to_string(dir.path().join("long.yaml")).unwrap();
+    assert!(
+        after.starts_with(&text[..text.len() - GOOD.len()]),
+        "the ConfigMap document is byte-identical"
+    );
+    assert!(after.ends_with("        - ALL\n  securityContext:\n    runAsNonRoot: true\n    runAsUser: 1000\n    runAsGroup: 1000\n    fsGroup: 1000\n    seccompProfile:\n      type: RuntimeDefault\n"), "{}", &after[after.len() - 300..]);
 }
 
 #[cfg(unix)]
