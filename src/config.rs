@@ -35,7 +35,7 @@ pub const MAX_ID: i64 = 2_147_483_647;
 pub const DEFAULT_ID: i64 = 1000;
 
 /// The whole configuration, with every default filled in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub baseline: BaselineConfig,
     pub controls: Controls,
@@ -46,17 +46,6 @@ pub struct Config {
     pub exemptions: Vec<Exemption>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            baseline: BaselineConfig::default(),
-            controls: Controls::default(),
-            writable_tmp: true,
-            exclude: Vec::new(),
-            exemptions: Vec::new(),
-        }
-    }
-}
 
 /// The values the baseline writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,57 +77,9 @@ pub enum Seccomp {
     },
 }
 
-/// The eight controls of the baseline, by their names in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Control {
-    RunAsNonRoot,
-    RunAsUser,
-    RunAsGroup,
-    FsGroup,
-    SeccompProfile,
-    AllowPrivilegeEscalation,
-    ReadOnlyRootFilesystem,
-    CapabilitiesDrop,
-}
-
-impl Control {
-    /// Every control, in the order the file documents them.
-    pub const ALL: [Control; 8] = [
-        Control::RunAsNonRoot,
-        Control::RunAsUser,
-        Control::RunAsGroup,
-        Control::FsGroup,
-        Control::SeccompProfile,
-        Control::AllowPrivilegeEscalation,
-        Control::ReadOnlyRootFilesystem,
-        Control::CapabilitiesDrop,
-    ];
-
-    /// The control's name in the file (the Kubernetes field name, or `capabilitiesDrop`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Control::RunAsNonRoot => "runAsNonRoot",
-            Control::RunAsUser => "runAsUser",
-            Control::RunAsGroup => "runAsGroup",
-            Control::FsGroup => "fsGroup",
-            Control::SeccompProfile => "seccompProfile",
-            Control::AllowPrivilegeEscalation => "allowPrivilegeEscalation",
-            Control::ReadOnlyRootFilesystem => "readOnlyRootFilesystem",
-            Control::CapabilitiesDrop => "capabilitiesDrop",
-        }
-    }
-
-    /// The control with this exact (case-sensitive) name.
-    pub fn from_name(name: &str) -> Option<Control> {
-        Control::ALL.into_iter().find(|c| c.name() == name)
-    }
-}
-
-impl fmt::Display for Control {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The controls are the policy's; in this file `capabilities.drop` is spelled
+/// `capabilitiesDrop` (a key cannot hold a dot comfortably), which `Control::from_name` accepts.
+pub use crate::policy::Control;
 
 /// Which controls are on; all are on unless the file turns them off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -610,7 +551,7 @@ impl RawConfig {
         Ok(Config {
             baseline: self.baseline.validate()?,
             controls: self.controls.validate()?,
-            writable_tmp: optional_bool("writableTmp", &self.writable_tmp, true)?,
+            writable_tmp: optional_bool("writableTmp", &self.writable_tmp, false)?,
             exclude: self
                 .exclude
                 .iter()
@@ -843,7 +784,7 @@ fn control_set(value: &Spanned<Vec<Spanned<String>>>) -> Result<ControlSet, Conf
         if list.contains(&control) {
             return Err(error_at(
                 &item.referenced,
-                format!("control `{control}` is listed twice"),
+                format!("control `{}` is listed twice", control.name()),
             ));
         }
         list.push(control);
@@ -942,4 +883,44 @@ fn one_line(message: &str) -> String {
         }
     }
     out
+}
+
+impl Config {
+    /// The policy rules this configuration asks for.
+    pub fn rules(&self) -> crate::policy::Rules {
+        use crate::policy;
+        let b = &self.baseline;
+        let seccomp = match &b.seccomp {
+            Seccomp::RuntimeDefault => policy::Seccomp::RuntimeDefault,
+            Seccomp::Localhost { profile } => policy::Seccomp::Localhost(profile.clone()),
+        };
+        policy::Rules {
+            baseline: policy::Baseline {
+                uid: b.run_as_user,
+                gid: b.run_as_group,
+                fs_group: b.fs_group,
+                seccomp,
+            },
+            disabled: Control::ALL
+                .into_iter()
+                .filter(|&c| !self.controls.is_on(c))
+                .collect(),
+            writable_tmp: self.writable_tmp,
+            exemptions: self
+                .exemptions
+                .iter()
+                .map(|e| policy::Exemption {
+                    kind: e.kind.clone(),
+                    name: e.name.clone(),
+                    namespace: e.namespace.clone(),
+                    container: e.container.clone(),
+                    controls: match &e.controls {
+                        ControlSet::All => None,
+                        ControlSet::List(list) => Some(list.clone()),
+                    },
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+        }
+    }
 }

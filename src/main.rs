@@ -1,15 +1,15 @@
 //! The `kube-harden` command line: `diff`, `fix` and `check`.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use kube_harden::config;
 use kube_harden::deliver::FileWriter;
 use kube_harden::pipeline::{scan, FileError, FileReport, Settings, Status};
-use kube_harden::policy::{Baseline, Rules};
 use kube_harden::render::{self, Summary};
 
 #[derive(Parser)]
@@ -24,15 +24,18 @@ struct Cli {
     /// When to colour the output.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     color: Color,
-    /// The runAsUser to set where none (or 0) is set.
-    #[arg(long, global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
-    uid: i64,
-    /// The runAsGroup to set where none (or 0) is set.
-    #[arg(long, global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
-    gid: i64,
-    /// The fsGroup to set where none (or 0) is set.
-    #[arg(long = "fs-group", global = true, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
-    fs_group: i64,
+    /// The runAsUser to set where none (or 0) is set [default: 1000, or the config's].
+    #[arg(long, global = true, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    uid: Option<i64>,
+    /// The runAsGroup to set where none (or 0) is set [default: 1000, or the config's].
+    #[arg(long, global = true, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    gid: Option<i64>,
+    /// The fsGroup to set where none (or 0) is set [default: 1000, or the config's].
+    #[arg(long = "fs-group", global = true, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    fs_group: Option<i64>,
+    /// The configuration file (default: `.kube-harden.yaml` at the repository root).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     /// Add an emptyDir mounted at /tmp to containers that get a read-only root filesystem.
     #[arg(long, global = true, overrides_with = "no_writable_tmp")]
     writable_tmp: bool,
@@ -94,18 +97,12 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     set_colours(cli.color);
-    let settings = Settings {
-        rules: Rules {
-            baseline: Baseline {
-                uid: cli.uid,
-                gid: cli.gid,
-                fs_group: cli.fs_group,
-                ..Baseline::default()
-            },
-            writable_tmp: cli.writable_tmp && !cli.no_writable_tmp,
-            ..Rules::default()
-        },
-        max_file_bytes: cli.max_file_size,
+    let settings = match settings(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{}", console::style(e).red());
+            return ExitCode::from(2);
+        }
     };
     let code = match cli.command {
         Command::Diff { paths }
@@ -123,6 +120,61 @@ fn main() -> ExitCode {
         Command::Explain { paths, format } => run_explain(&paths, &settings, format),
     };
     ExitCode::from(code)
+}
+
+impl Command {
+    fn paths(&self) -> &[PathBuf] {
+        match self {
+            Command::Diff { paths } | Command::Fix { paths, .. } => paths,
+            Command::Check { paths, .. } | Command::Explain { paths, .. } => paths,
+        }
+    }
+}
+
+/// The settings from the configuration file, then the command line on top.
+fn settings(cli: &Cli) -> Result<Settings, kube_harden::config::ConfigError> {
+    let root = repository_root(
+        cli.command
+            .paths()
+            .first()
+            .map_or(Path::new("."), |p| p.as_path()),
+    );
+    let file = cli.config.clone().or_else(|| config::find(&root));
+    let config = file
+        .as_deref()
+        .map(config::load)
+        .transpose()?
+        .unwrap_or_default();
+    let mut rules = config.rules();
+    rules.baseline.uid = cli.uid.unwrap_or(rules.baseline.uid);
+    rules.baseline.gid = cli.gid.unwrap_or(rules.baseline.gid);
+    rules.baseline.fs_group = cli.fs_group.unwrap_or(rules.baseline.fs_group);
+    if cli.writable_tmp || cli.no_writable_tmp {
+        rules.writable_tmp = cli.writable_tmp && !cli.no_writable_tmp;
+    }
+    let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));
+    Ok(Settings {
+        rules,
+        max_file_bytes: cli.max_file_size,
+        exclude,
+    })
+}
+
+/// The git work tree that holds `path` (the nearest folder with `.git`), else the folder itself.
+fn repository_root(path: &Path) -> PathBuf {
+    let start = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let dir = if start.is_dir() {
+        start.clone()
+    } else {
+        start
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or(start.clone())
+    };
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or(dir)
 }
 
 fn set_colours(color: Color) {

@@ -10,6 +10,8 @@ use crate::yaml::{apply_changes, EngineError, Ref, Tree};
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub rules: Rules,
+    /// Paths to leave out: the repository root they are relative to, and the globs.
+    pub exclude: Option<(PathBuf, crate::config::ExcludeMatcher)>,
     /// Files larger than this are skipped with a message.
     pub max_file_bytes: u64,
 }
@@ -18,6 +20,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             rules: Rules::default(),
+            exclude: None,
             max_file_bytes: 10 * 1024 * 1024,
         }
     }
@@ -245,6 +248,19 @@ pub fn scan(
     use crate::discover::{discover, Found};
     use rayon::prelude::*;
     let mut found = discover(roots);
+    if let Some((root, matcher)) = &settings.exclude {
+        for f in &mut found {
+            if let Found::Candidate(path) = f {
+                let absolute = std::fs::canonicalize(&*path).unwrap_or_else(|_| path.clone());
+                if absolute
+                    .strip_prefix(root)
+                    .is_ok_and(|rel| matcher.is_excluded(rel))
+                {
+                    *f = Found::Skipped(path.clone(), "excluded by the configuration");
+                }
+            }
+        }
+    }
     // Largest files first, so that one big stream does not start last and finish alone.
     found.sort_by_cached_key(|f| {
         std::cmp::Reverse(std::fs::metadata(crate::discover::path_of(f)).map_or(0, |m| m.len()))

@@ -277,7 +277,7 @@ fn an_empty_file_means_every_default() {
             read_only_root_filesystem: true,
             capabilities_drop: true,
         },
-        writable_tmp: true,
+        writable_tmp: false,
         exclude: vec![],
         exemptions: vec![],
     };

@@ -83,3 +83,78 @@ fn an_unknown_control_in_the_annotation_is_an_error() {
         text
     );
 }
+
+const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: billing\n  namespace: payments\nspec:\n  containers:\n  - name: app\n    image: x\n  - name: sidecar\n    image: y\n";
+
+/// A repository with a config file, as a user has it (a `.git` folder marks its root).
+fn repo_with_config(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join(".git")).unwrap();
+    fs::create_dir_all(dir.path().join("apps/legacy")).unwrap();
+    fs::write(dir.path().join(".kube-harden.yaml"), config).unwrap();
+    fs::write(dir.path().join("apps/billing.yaml"), POD).unwrap();
+    fs::write(dir.path().join("apps/legacy/old.yaml"), POD).unwrap();
+    dir
+}
+
+#[test]
+fn the_config_file_sets_the_baseline_switches_exemptions_and_excludes() {
+    let dir = repo_with_config(
+        "baseline:\n  runAsUser: 10001\ncontrols:\n  fsGroup: false\nexclude:\n  - \"apps/legacy/**\"\nexemptions:\n  - workload: Pod/billing\n    namespace: payments\n    container: sidecar\n    controls: [readOnlyRootFilesystem]\n    reason: \"writes its cache\"\n",
+    );
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(["fix", "apps"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 excluded by the configuration"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("apps/legacy/old.yaml")).unwrap(),
+        POD,
+        "excluded"
+    );
+    let after = fs::read_to_string(dir.path().join("apps/billing.yaml")).unwrap();
+    assert!(
+        after.contains("runAsUser: 10001\n    runAsGroup: 1000\n    seccompProfile:"),
+        "fsGroup is off:\n{after}"
+    );
+    assert!(after.contains("  - name: sidecar\n    image: y\n    securityContext:\n      allowPrivilegeEscalation: false\n      capabilities:"), "the sidecar is exempt from readOnlyRootFilesystem:\n{after}");
+    assert!(stderr.contains("Pod/billing container sidecar: exempted: not applied: readOnlyRootFilesystem (exemption: writes its cache)"), "{stderr}");
+    let cli = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(["diff", "--uid", "20000", "apps"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        cli.stdout.is_empty(),
+        "already hardened: the flag only matters where a uid is written"
+    );
+}
+
+#[test]
+fn a_bad_config_file_stops_the_run_with_its_position() {
+    let dir = repo_with_config("baseline:\n  runAsUser: 0\n");
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(["fix", "apps"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(".kube-harden.yaml:2:14:"), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("apps/billing.yaml")).unwrap(),
+        POD,
+        "nothing is written"
+    );
+}

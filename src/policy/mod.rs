@@ -19,7 +19,7 @@ use rules::WorkloadExemptions;
 pub use rules::{Baseline, Exemption, Rules, Seccomp, SKIP_ANNOTATION};
 
 /// One control of the baseline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Control {
     #[serde(rename = "runAsNonRoot")]
     RunAsNonRoot,
