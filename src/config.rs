@@ -46,7 +46,6 @@ pub struct Config {
     pub exemptions: Vec<Exemption>,
 }
 
-
 /// The values the baseline writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaselineConfig {
@@ -147,43 +146,8 @@ impl Controls {
     }
 }
 
-/// The controls an exemption covers: `[all]`, or a non-empty list without repeats.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlSet {
-    All,
-    List(Vec<Control>),
-}
-
-impl ControlSet {
-    pub fn contains(&self, control: Control) -> bool {
-        match self {
-            ControlSet::All => true,
-            ControlSet::List(list) => list.contains(&control),
-        }
-    }
-}
-
-/// One entry of `exemptions`: these controls are not applied to the matching workloads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exemption {
-    /// The kind, as a glob (`*` for any kind); case-sensitive, like Kubernetes kinds.
-    pub kind: String,
-    /// The workload's `metadata.name`, as a glob (`billing-*`).
-    pub name: String,
-    /// Only workloads in this namespace; `None` for any namespace.
-    pub namespace: Option<String>,
-    /// Only this container; `None` for the pod and every container.
-    pub container: Option<String>,
-    pub controls: ControlSet,
-    pub reason: String,
-}
-
-impl Exemption {
-    /// Whether this exemption switches `control` off where it applies.
-    pub fn covers(&self, control: Control) -> bool {
-        self.controls.contains(control)
-    }
-}
+/// Exemptions are the policy's (it owns what they mean); this file only reads them.
+pub use crate::policy::{ControlSet, Exemption};
 
 /// A configuration file that could not be read or is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -256,9 +220,7 @@ impl Config {
     ) -> Vec<&Exemption> {
         self.exemptions
             .iter()
-            .filter(|e| name_matches(&e.kind, kind) && name_matches(&e.name, name))
-            .filter(|e| scope_matches(e.namespace.as_deref(), namespace))
-            .filter(|e| scope_matches(e.container.as_deref(), container))
+            .filter(|e| e.matches(kind, name, namespace, container))
             .collect()
     }
 }
@@ -329,29 +291,6 @@ fn path_glob(source: &str) -> Result<Glob, String> {
         .backslash_escape(true)
         .build()
         .map_err(|err| err.kind().to_string())
-}
-
-/// Whether a kind or name glob matches. Most patterns are plain names or `*`; they skip the
-/// regex build, since this runs for every pod and container of every file.
-fn name_matches(pattern: &str, text: &str) -> bool {
-    if pattern == "*" {
-        return true;
-    }
-    if !pattern.contains(['*', '?', '[', '{', '\\']) {
-        return pattern == text;
-    }
-    // A pattern that does not compile (only in a hand-built config) matches nothing, so the
-    // workload is hardened rather than exempted by accident.
-    path_glob(pattern).is_ok_and(|glob| glob.compile_matcher().is_match(text))
-}
-
-/// An exemption's optional namespace or container against the workload's.
-fn scope_matches(wanted: Option<&str>, actual: Option<&str>) -> bool {
-    match (wanted, actual) {
-        (None, _) => true,
-        (Some(wanted), Some(actual)) => wanted == actual,
-        (Some(_), None) => false,
-    }
 }
 
 /// `relative_path` as `a/b/c`, the form the globs are written in.
@@ -906,21 +845,7 @@ impl Config {
                 .filter(|&c| !self.controls.is_on(c))
                 .collect(),
             writable_tmp: self.writable_tmp,
-            exemptions: self
-                .exemptions
-                .iter()
-                .map(|e| policy::Exemption {
-                    kind: e.kind.clone(),
-                    name: e.name.clone(),
-                    namespace: e.namespace.clone(),
-                    container: e.container.clone(),
-                    controls: match &e.controls {
-                        ControlSet::All => None,
-                        ControlSet::List(list) => Some(list.clone()),
-                    },
-                    reason: e.reason.clone(),
-                })
-                .collect(),
+            exemptions: self.exemptions.clone(),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::yaml::{Change, EngineError, Ref, Scalar, Tree};
 
 use contract::{container_wants, ensure_map, pod_wants, without, Sink};
 use rules::WorkloadExemptions;
-pub use rules::{Baseline, Exemption, Rules, Seccomp, SKIP_ANNOTATION};
+pub use rules::{Baseline, ControlSet, Exemption, Rules, Seccomp, SKIP_ANNOTATION};
 
 /// One control of the baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

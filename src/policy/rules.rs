@@ -36,19 +36,73 @@ pub enum Seccomp {
     Localhost(String),
 }
 
-/// A configured exemption: these controls are not applied to matching workloads/containers.
+/// The controls an exemption covers: `[all]`, or a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlSet {
+    All,
+    List(Vec<Control>),
+}
+
+impl ControlSet {
+    pub fn contains(&self, control: Control) -> bool {
+        match self {
+            ControlSet::All => true,
+            ControlSet::List(list) => list.contains(&control),
+        }
+    }
+}
+
+/// An exemption: these controls are not applied to the matching workloads or containers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exemption {
-    /// Glob on the kind (`*` for any).
+    /// The kind, as a glob (`*` for any kind); case-sensitive, like Kubernetes kinds.
     pub kind: String,
-    /// Glob on the workload name.
+    /// The workload's `metadata.name`, as a glob (`billing-*`).
     pub name: String,
+    /// Only workloads in this namespace; `None` for any namespace.
     pub namespace: Option<String>,
-    /// None: the pod and every container.
+    /// Only this container; `None` for the pod and every container.
     pub container: Option<String>,
-    /// None: every control.
-    pub controls: Option<Vec<Control>>,
+    pub controls: ControlSet,
     pub reason: String,
+}
+
+impl Exemption {
+    /// Whether this exemption switches `control` off where it applies.
+    pub fn covers(&self, control: Control) -> bool {
+        self.controls.contains(control)
+    }
+
+    /// Whether it applies to a pod (`container: None`) or one of its containers. Without a
+    /// container it covers the pod and every container; with one, that container only. With a
+    /// namespace it applies only when the manifest states that namespace: a manifest without
+    /// one may be deployed anywhere, so it is hardened rather than guessed to be exempt.
+    pub fn matches(
+        &self,
+        kind: &str,
+        name: &str,
+        namespace: Option<&str>,
+        container: Option<&str>,
+    ) -> bool {
+        glob_matches(&self.kind, kind)
+            && glob_matches(&self.name, name)
+            && scope_matches(self.namespace.as_deref(), namespace)
+            && scope_matches(self.container.as_deref(), container)
+    }
+}
+
+/// A glob that does not compile matches nothing: the workload is hardened rather than
+/// exempted by accident.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    Glob::new(pattern).is_ok_and(|g| g.compile_matcher().is_match(text))
+}
+
+fn scope_matches(wanted: Option<&str>, actual: Option<&str>) -> bool {
+    match (wanted, actual) {
+        (None, _) => true,
+        (Some(wanted), Some(actual)) => wanted == actual,
+        (Some(_), None) => false,
+    }
 }
 
 /// Everything that shapes the plan. The writable /tmp is off by default for now: it adds
@@ -73,8 +127,8 @@ pub(super) struct WorkloadExemptions<'r> {
     kind: String,
     name: String,
     namespace: Option<String>,
-    /// From the annotation: None when absent, Some(None) for `all`.
-    annotated: Option<Option<Vec<Control>>>,
+    /// From the annotation, when there is one.
+    annotated: Option<ControlSet>,
 }
 
 impl<'r> WorkloadExemptions<'r> {
@@ -117,58 +171,43 @@ impl<'r> WorkloadExemptions<'r> {
     /// The controls exempted for the pod (container None) or one container, with the reason.
     pub fn exempted(&self, container: Option<&str>) -> Vec<(Control, String)> {
         let mut out: Vec<(Control, String)> = Vec::new();
-        let mut add = |controls: &Option<Vec<Control>>, reason: &str| {
-            for c in controls.clone().unwrap_or_else(|| Control::ALL.to_vec()) {
+        let mut add = |controls: &ControlSet, reason: &str| {
+            for c in Control::ALL.into_iter().filter(|c| controls.contains(*c)) {
                 if !out.iter().any(|(o, _)| *o == c) {
                     out.push((c, reason.to_string()));
                 }
             }
         };
         for c in &self.rules.disabled {
-            add(&Some(vec![*c]), "turned off in the configuration");
+            add(
+                &ControlSet::List(vec![*c]),
+                "turned off in the configuration",
+            );
         }
         if let Some(controls) = &self.annotated {
             add(controls, &format!("annotation {SKIP_ANNOTATION}"));
         }
+        let namespace = self.namespace.as_deref();
         for e in self
             .rules
             .exemptions
             .iter()
-            .filter(|e| self.matches(e, container))
+            .filter(|e| e.matches(&self.kind, &self.name, namespace, container))
         {
             add(&e.controls, &format!("exemption: {}", e.reason));
         }
         out
     }
-
-    fn matches(&self, e: &Exemption, container: Option<&str>) -> bool {
-        let glob = |pattern: &str, text: &str| {
-            Glob::new(pattern)
-                .map(|g| g.compile_matcher().is_match(text))
-                .unwrap_or(false)
-        };
-        let container_ok = match (&e.container, container) {
-            (None, _) => true,
-            (Some(want), Some(c)) => glob(want, c),
-            (Some(_), None) => false,
-        };
-        let namespace_ok = match (&e.namespace, &self.namespace) {
-            (None, _) => true,
-            (Some(want), Some(ns)) => glob(want, ns),
-            (Some(_), None) => false,
-        };
-        glob(&e.kind, &self.kind) && glob(&e.name, &self.name) && container_ok && namespace_ok
-    }
 }
 
 /// `all` or `runAsUser, readOnlyRootFilesystem`; an unknown name is an error at the value.
-fn parse_skip(tree: &Tree, v: Ref) -> Result<Option<Vec<Control>>, EngineError> {
+fn parse_skip(tree: &Tree, v: Ref) -> Result<ControlSet, EngineError> {
     let (line, col) = tree.position(v);
     let text = tree.as_str(v).ok_or_else(|| {
         EngineError::new(line, col, format!("`{SKIP_ANNOTATION}` must be a string"))
     })?;
     if text.trim() == "all" {
-        return Ok(None);
+        return Ok(ControlSet::All);
     }
     text.split(',')
         .map(str::trim)
@@ -186,5 +225,5 @@ fn parse_skip(tree: &Tree, v: Ref) -> Result<Option<Vec<Control>>, EngineError> 
             })
         })
         .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .map(ControlSet::List)
 }
