@@ -242,38 +242,22 @@ impl<'s> Builder<'s> {
                 let id = self.attach(kind, Style::Block, range, line, col, tag.is_some())?;
                 self.remember_anchor(anchor, id);
             }
-            Event::MappingStart(style, anchor, tag) => {
-                let id = self.attach(
-                    NodeKind::Map(Vec::new()),
-                    style.into(),
-                    range,
-                    line,
-                    col,
-                    tag.is_some(),
-                )?;
-                self.remember_anchor(anchor, id);
-                self.stack.push(Open {
-                    id,
-                    pending_key: None,
-                    seen: None,
-                });
-            }
-            Event::SequenceStart(style, anchor, tag) => {
-                let id = self.attach(
-                    NodeKind::Seq(Vec::new()),
-                    style.into(),
-                    range,
-                    line,
-                    col,
-                    tag.is_some(),
-                )?;
-                self.remember_anchor(anchor, id);
-                self.stack.push(Open {
-                    id,
-                    pending_key: None,
-                    seen: None,
-                });
-            }
+            Event::MappingStart(style, anchor, tag) => self.open(
+                NodeKind::Map(Vec::new()),
+                style,
+                anchor,
+                tag.is_some(),
+                range,
+                (line, col),
+            )?,
+            Event::SequenceStart(style, anchor, tag) => self.open(
+                NodeKind::Seq(Vec::new()),
+                style,
+                anchor,
+                tag.is_some(),
+                range,
+                (line, col),
+            )?,
             Event::MappingEnd | Event::SequenceEnd => {
                 if let Some(open) = self.stack.pop() {
                     let node = &mut self.tree.nodes[open.id];
@@ -303,6 +287,26 @@ impl<'s> Builder<'s> {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Starts a collection: attaches it and keeps it open for its children.
+    fn open(
+        &mut self,
+        kind: NodeKind<'s>,
+        style: StructureStyle,
+        anchor: usize,
+        tagged: bool,
+        range: std::ops::Range<usize>,
+        (line, col): (usize, usize),
+    ) -> Result<(), EngineError> {
+        let id = self.attach(kind, style.into(), range, line, col, tagged)?;
+        self.remember_anchor(anchor, id);
+        self.stack.push(Open {
+            id,
+            pending_key: None,
+            seen: None,
+        });
         Ok(())
     }
 
