@@ -64,6 +64,9 @@ enum Command {
         /// Flush each file to disk before replacing it (slower; survives a power cut).
         #[arg(long)]
         fsync: bool,
+        /// Add `USER <uid>:<gid>` to the final stage of a service's Dockerfile that runs as root.
+        #[arg(long)]
+        fix_dockerfiles: bool,
     },
     /// Per workload and container: what would change, why, the risks, and the exemptions.
     Explain {
@@ -115,7 +118,8 @@ fn main() -> ExitCode {
             paths,
             dry_run: false,
             fsync,
-        } => run_fix(&paths, &settings, fsync),
+            fix_dockerfiles,
+        } => run_fix(&paths, &settings, fsync, fix_dockerfiles),
         Command::Check { paths, format } => run_check(&paths, &settings, format),
         Command::Explain { paths, format } => run_explain(&paths, &settings, format),
     };
@@ -247,7 +251,7 @@ fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
     code
 }
 
-fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool) -> u8 {
+fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool, fix_dockerfiles: bool) -> u8 {
     let writer = FileWriter::new(fsync);
     let reports = scan_with_progress(paths, settings, &|r: &mut FileReport| {
         if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
@@ -259,8 +263,47 @@ fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool) -> u8 {
     for line in reports.iter().flat_map(render::reviewer_notes) {
         eprintln!("{line}");
     }
-    let code = report_problems(&reports);
+    let mut code = report_problems(&reports);
+    if fix_dockerfiles {
+        let user = format!(
+            "{}:{}",
+            settings.rules.baseline.uid, settings.rules.baseline.gid
+        );
+        code = code.max(add_users_to_dockerfiles(&reports, &user, &writer));
+    }
     eprintln!("{}", Summary::of(&reports).line("changed"));
+    code
+}
+
+/// Adds `USER uid:gid` to each flagged Dockerfile once, verified; returns 2 if one failed.
+fn add_users_to_dockerfiles(reports: &[FileReport], user: &str, writer: &FileWriter) -> u8 {
+    use kube_harden::dockerfile::{add_user, verify_added_user};
+    let mut dockerfiles: Vec<&PathBuf> = reports
+        .iter()
+        .filter_map(|r| r.root_dockerfile.as_ref())
+        .collect();
+    dockerfiles.sort();
+    dockerfiles.dedup();
+    let mut code = 0;
+    for path in dockerfiles {
+        let result = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|old| {
+                let new = add_user(&old, user);
+                verify_added_user(&old, &new, user)?;
+                writer.write(path, &old, &new).map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(()) => eprintln!("{}: added `USER {user}` to the final stage", path.display()),
+            Err(e) => {
+                eprintln!(
+                    "{}",
+                    console::style(format!("{}:1:1: not written: {e}", path.display())).red()
+                );
+                code = 2;
+            }
+        }
+    }
     code
 }
 

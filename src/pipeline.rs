@@ -84,6 +84,8 @@ pub struct FileReport {
     pub notes: Vec<Note>,
     /// What the engine says about the edit (an anchored mapping that aliases see).
     pub edit_notes: Vec<String>,
+    /// The service's Dockerfile, when its final stage runs as root.
+    pub root_dockerfile: Option<PathBuf>,
 }
 
 impl FileReport {
@@ -97,6 +99,7 @@ impl FileReport {
             skipped_pods: vec![],
             notes: vec![],
             edit_notes: vec![],
+            root_dockerfile: None,
         }
     }
 }
@@ -179,6 +182,7 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     report.findings = plan.findings;
     report.skipped_pods = plan.skipped;
     report.notes = plan.notes;
+    note_root_dockerfile(report);
     if let Some(refusal) = plan.refusals.into_iter().next() {
         return Err(refusal.into());
     }
@@ -201,6 +205,36 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     Ok(Status::Changed {
         new_text: outcome.text,
     })
+}
+
+/// Notes a Dockerfile beside the manifest whose final stage runs as root: the pod's runAsUser
+/// overrides it, but files in the image still belong to root, and other deployments of the
+/// image do not get the fix.
+fn note_root_dockerfile(report: &mut FileReport) {
+    use crate::dockerfile::{final_stage_user, find_for_manifest};
+    if report.workloads.is_empty() {
+        return;
+    }
+    let Some(dockerfile) = find_for_manifest(&report.path) else {
+        return;
+    };
+    let runs_as = std::fs::read_to_string(&dockerfile)
+        .ok()
+        .and_then(|t| final_stage_user(&t));
+    if !runs_as.is_some_and(|r| r.is_root()) {
+        return;
+    }
+    report.notes.push(Note {
+        workload: 0,
+        container: None,
+        kind: policy::NoteKind::Risk,
+        message: format!(
+            "the image built from {} runs as root (no `USER`, or `USER root`, in its final stage): add `USER 1000` to it, or run `fix --fix-dockerfiles`",
+            dockerfile.display()
+        ),
+        line: report.workloads[0].line,
+    });
+    report.root_dockerfile = Some(dockerfile);
 }
 
 /// YAML forbids tabs in indentation; a tab there means the file is not what it looks like.

@@ -1,0 +1,156 @@
+//! Dockerfiles: who the final stage runs as, and adding `USER` to it without touching any other
+//! byte. Knows Dockerfile syntax only (instructions, line continuations, comments).
+
+use std::path::{Path, PathBuf};
+
+/// Who the image built from a Dockerfile runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunsAs {
+    /// The final stage has no `USER`: the base image's user, root for most images.
+    Unset,
+    /// `USER root` or `USER 0` (with or without a group).
+    Root,
+    /// Some other user.
+    User(String),
+}
+
+impl RunsAs {
+    pub fn is_root(&self) -> bool {
+        matches!(self, RunsAs::Unset | RunsAs::Root)
+    }
+}
+
+/// Who the final stage (after the last `FROM`) runs as. None when there is no `FROM`.
+pub fn final_stage_user(text: &str) -> Option<RunsAs> {
+    let mut runs_as = None;
+    for (instruction, argument) in instructions(text) {
+        match instruction.to_ascii_uppercase().as_str() {
+            "FROM" => runs_as = Some(RunsAs::Unset),
+            "USER" if runs_as.is_some() => runs_as = Some(user(argument.trim())),
+            _ => {}
+        }
+    }
+    runs_as
+}
+
+fn user(argument: &str) -> RunsAs {
+    let name = argument.split(':').next().unwrap_or_default();
+    if name == "root" || name == "0" {
+        RunsAs::Root
+    } else {
+        RunsAs::User(argument.to_string())
+    }
+}
+
+/// The instructions of a Dockerfile: (keyword, rest), with continuation lines joined and
+/// comment lines dropped. The escape character is `\` unless a `# escape=` directive says.
+fn instructions(text: &str) -> Vec<(String, String)> {
+    let escape = escape_char(text);
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_end_matches('\r');
+        if current.is_empty() && line.trim_start().starts_with('#') {
+            continue;
+        }
+        let continued = line.trim_end().ends_with(escape);
+        current.push_str(if continued {
+            line.trim_end().strip_suffix(escape).unwrap_or(line)
+        } else {
+            line
+        });
+        current.push(' ');
+        if !continued {
+            let logical = std::mem::take(&mut current);
+            let logical = logical.trim();
+            if let Some((keyword, rest)) = logical.split_once(char::is_whitespace) {
+                out.push((keyword.to_string(), rest.to_string()));
+            } else if !logical.is_empty() {
+                out.push((logical.to_string(), String::new()));
+            }
+        }
+    }
+    out
+}
+
+fn escape_char(text: &str) -> char {
+    for line in text.lines() {
+        let Some(directive) = line.trim().strip_prefix('#') else {
+            break;
+        };
+        if let Some(value) = directive.trim().strip_prefix("escape=") {
+            return value.trim().chars().next().unwrap_or('\\');
+        }
+    }
+    '\\'
+}
+
+/// The text with `USER <user>` added at the end of the final stage (the end of the file),
+/// keeping every byte that was there, the line endings and a missing final newline.
+pub fn add_user(text: &str, user: &str) -> String {
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    if text.is_empty() || text.ends_with('\n') {
+        format!("{text}USER {user}{newline}")
+    } else {
+        format!("{text}{newline}USER {user}")
+    }
+}
+
+/// Checks an edit made by [`add_user`]: the old text is kept byte for byte and the final
+/// stage now runs as `user`.
+pub fn verify_added_user(old: &str, new: &str, user: &str) -> Result<(), String> {
+    if !new.starts_with(old) {
+        return Err("the original text is not kept".into());
+    }
+    match final_stage_user(new) {
+        Some(RunsAs::User(u)) if u == user => Ok(()),
+        other => Err(format!("the final stage runs as {other:?} after the edit")),
+    }
+}
+
+/// The Dockerfile of a service whose manifest is at `manifest`: in the manifest's folder, or
+/// in its parent (the common `service/k8s/*.yaml` + `service/Dockerfile` layout).
+pub fn find_for_manifest(manifest: &Path) -> Option<PathBuf> {
+    let folder = manifest.parent()?;
+    [Some(folder), folder.parent()]
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join("Dockerfile"))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_stage_decides() {
+        let multi = "FROM golang:1.22 AS build\nUSER 1000\nRUN go build\n\nFROM alpine:3.20\nCOPY --from=build /app /app\n";
+        assert_eq!(final_stage_user(multi), Some(RunsAs::Unset));
+        assert_eq!(final_stage_user("FROM a\nUSER root\n"), Some(RunsAs::Root));
+        assert_eq!(final_stage_user("FROM a\nuser 0:0\n"), Some(RunsAs::Root));
+        assert_eq!(
+            final_stage_user("FROM a\nUSER app:app\n"),
+            Some(RunsAs::User("app:app".into()))
+        );
+        assert_eq!(final_stage_user("# just a comment\n"), None);
+    }
+
+    #[test]
+    fn continuations_and_comments_do_not_confuse_it() {
+        let text = "FROM a\nRUN echo \\\n  USER 1000\n# USER 1000\nCMD [\"x\"]\n";
+        assert_eq!(final_stage_user(text), Some(RunsAs::Unset));
+        let backtick = "# escape=`\nFROM a\nRUN echo `\n  USER 1000\n";
+        assert_eq!(final_stage_user(backtick), Some(RunsAs::Unset));
+    }
+
+    #[test]
+    fn adding_a_user_keeps_every_byte_and_the_line_endings() {
+        for old in ["FROM a\nCMD x\n", "FROM a\r\nCMD x\r\n", "FROM a\nCMD x"] {
+            let new = add_user(old, "1000:1000");
+            verify_added_user(old, &new, "1000:1000").unwrap();
+            assert_eq!(new.contains("\r\n"), old.contains("\r\n"));
+            assert_eq!(new.ends_with('\n'), old.ends_with('\n'));
+        }
+    }
+}
