@@ -1,4 +1,4 @@
-//! The `kube-harden` command line: `diff`, `fix` and `check`.
+//! The `kube-harden` command line: `diff`, `fix`, `check` and `explain`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
