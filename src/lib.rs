@@ -9,6 +9,7 @@ pub mod config;
 pub mod deliver;
 pub mod discover;
 pub mod dockerfile;
+pub mod group;
 pub mod pipeline;
 pub mod policy;
 pub mod render;

@@ -103,6 +103,9 @@ pub struct Workload {
     /// Index of the YAML document in the file (0-based).
     pub document: usize,
     pub line: usize,
+    /// The application it belongs to: label `app.kubernetes.io/name`, else `app`, on the object
+    /// or its pod template.
+    pub app: Option<String>,
 }
 
 /// A pod or container that falls short of one control.
@@ -233,11 +236,13 @@ fn visit_object(tree: &Tree, obj: Ref, document: usize, rules: &Rules, plan: &mu
         Ok(e) => e,
         Err(e) => return plan.refusals.push(e),
     };
+    let app = app_label(tree, obj, template);
     plan.workloads.push(Workload {
         kind,
         name,
         document,
         line: tree.position(obj).0,
+        app,
     });
     plan_pod(
         tree,
@@ -247,6 +252,20 @@ fn visit_object(tree: &Tree, obj: Ref, document: usize, rules: &Rules, plan: &mu
         &exemptions,
         plan,
     );
+}
+
+/// `app.kubernetes.io/name`, else `app`, from the object's labels, else its pod template's.
+fn app_label(tree: &Tree, obj: Ref, template: Option<Ref>) -> Option<String> {
+    let labels = |r: Ref| walk(tree, r, &["metadata", "labels"]);
+    let from = |r: Ref| {
+        let l = labels(r)?;
+        ["app.kubernetes.io/name", "app"]
+            .iter()
+            .find_map(|k| tree.get(l, k).and_then(|v| tree.as_str(v)))
+    };
+    from(obj)
+        .or_else(|| template.and_then(from))
+        .map(str::to_string)
 }
 
 /// The pod spec of an object, by kind (see the contract in README.md).
