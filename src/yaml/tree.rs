@@ -179,6 +179,26 @@ impl<'s> Tree<'s> {
         }
     }
 
+    /// A scalar key as the data model sees it (so `~` and `null`, or `1` and `0x1`, are the same
+    /// key, as they are to yaml_serde and Kubernetes); None for a collection or alias key.
+    fn canonical_key(&self, key: NodeId) -> Option<String> {
+        use super::view::{resolve_plain, Scalar};
+        let NodeKind::Scalar { value, quoting } = &self.nodes[key].kind else {
+            return None;
+        };
+        if *quoting != Quoting::Plain || self.nodes[key].tagged {
+            return Some(value.to_string());
+        }
+        Some(
+            match resolve_plain(value, self.nodes[key].start == self.nodes[key].end) {
+                Scalar::Null => "\u{0}null".into(),
+                Scalar::Bool(b) => format!("\u{0}bool:{b}"),
+                Scalar::Int(i) => format!("\u{0}int:{i}"),
+                Scalar::Str(s) => s.to_string(),
+            },
+        )
+    }
+
     /// Sets the end of every block collection to the end of its last child, children first.
     fn finish_block_ends(&mut self) {
         for id in (0..self.nodes.len()).rev() {
@@ -370,24 +390,26 @@ impl<'s> Builder<'s> {
         let NodeKind::Map(entries) = &self.tree.nodes[map].kind else {
             return Ok(());
         };
-        let Some(name) = self.tree.key_str(key) else {
-            return Ok(());
+        let Some(name) = self.tree.canonical_key(key) else {
+            let k = &self.tree.nodes[key];
+            let message = "a mapping key that is a mapping, a list or an alias: not valid in a Kubernetes manifest";
+            return Err(EngineError::new(k.line, k.col + 1, message));
         };
         let duplicate = if entries.len() <= SCAN_LIMIT {
             entries[..entries.len() - 1]
                 .iter()
-                .any(|&(k, _)| self.tree.key_str(k) == Some(name))
+                .any(|&(k, _)| self.tree.canonical_key(k).as_deref() == Some(name.as_str()))
         } else {
             let open = self.stack.last_mut().expect("the mapping is open");
             let seen = open.seen.get_or_insert_with(|| {
                 entries[..entries.len() - 1]
                     .iter()
-                    .filter_map(|&(k, _)| self.tree.key_str(k))
-                    .map(str::to_string)
+                    .filter_map(|&(k, _)| self.tree.canonical_key(k))
                     .collect()
             });
-            !seen.insert(name.to_string())
+            !seen.insert(name.clone())
         };
+        let name = self.tree.key_str(key).unwrap_or_default();
         if duplicate {
             let k = &self.tree.nodes[key];
             return Err(EngineError::new(

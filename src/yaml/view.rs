@@ -202,7 +202,7 @@ impl<'s> Tree<'s> {
 }
 
 /// YAML 1.2 core schema resolution of a plain scalar.
-fn resolve_plain(value: &str, implicit: bool) -> Scalar<'_> {
+pub(super) fn resolve_plain(value: &str, implicit: bool) -> Scalar<'_> {
     if implicit {
         return Scalar::Null;
     }
