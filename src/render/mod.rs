@@ -356,3 +356,5 @@ fn explain_scope(report: &FileReport, workload: usize, scope: Option<&str>, out:
         let _ = writeln!(out, "    {kind}: {}", n.message);
     }
 }
+
+pub mod pr;
