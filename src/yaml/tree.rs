@@ -407,7 +407,7 @@ impl<'s> Builder<'s> {
                     .filter_map(|&(k, _)| self.tree.canonical_key(k))
                     .collect()
             });
-            !seen.insert(name.clone())
+            !seen.insert(name.to_string())
         };
         let name = self.tree.key_str(key).unwrap_or_default();
         if duplicate {
