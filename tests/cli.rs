@@ -419,3 +419,42 @@ fn fix_dockerfiles_adds_user_to_a_final_stage_that_runs_as_root() {
         text(&again.stderr)
     );
 }
+
+/// The diff is a real patch: `git apply` of `diff`'s output gives exactly what `fix` writes,
+/// CRLF file and unterminated last lines included.
+#[test]
+fn the_diff_applies_with_git_apply_and_equals_fix() {
+    let git = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let patched = fleet_copy();
+    git(patched.path(), &["init", "-q", "."]);
+    let diff = kube_harden(&["diff", "fleet"], patched.path());
+    fs::write(patched.path().join("changes.diff"), &diff.stdout).unwrap();
+    git(patched.path(), &["apply", "changes.diff"]);
+    let fixed = fleet_copy();
+    assert_eq!(
+        kube_harden(&["fix", "fleet"], fixed.path()).status.code(),
+        Some(0)
+    );
+    let files = yaml_files(&fixed.path().join("fleet"));
+    assert!(files.len() > 40);
+    for file in files {
+        let rel = file.strip_prefix(fixed.path()).unwrap();
+        assert_eq!(
+            fs::read(patched.path().join(rel)).unwrap(),
+            fs::read(&file).unwrap(),
+            "{}",
+            rel.display()
+        );
+    }
+}

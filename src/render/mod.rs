@@ -13,20 +13,24 @@ use crate::policy::Control;
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's.
 pub fn diff(path: &str, old: &str, new: &str) -> String {
+    let clean: std::path::PathBuf = std::path::Path::new(path)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    let clean = clean.display().to_string();
+    let clean = clean.trim_start_matches('/');
     let text = TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header(
-            &format!("a/{}", path.trim_start_matches('/')),
-            &format!("b/{}", path.trim_start_matches('/')),
-        )
+        .header(&format!("a/{clean}"), &format!("b/{clean}"))
         .to_string();
-    text.lines()
-        .map(colour_diff_line)
-        .fold(String::new(), |mut out, line| {
-            let _ = writeln!(out, "{line}");
-            out
+    // Line by line with each line's own ending, so that a CRLF file's diff still applies.
+    text.split_inclusive('\n')
+        .map(|line| {
+            let body = line.trim_end_matches(['\r', '\n']);
+            format!("{}{}", colour_diff_line(body), &line[body.len()..])
         })
+        .collect()
 }
 
 fn colour_diff_line(line: &str) -> String {
