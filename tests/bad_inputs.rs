@@ -6,6 +6,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
+mod common;
+
 const GOOD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: good\nspec:\n  containers:\n  - name: a\n    image: x\n";
 
 /// Runs `fix` on a folder holding `name` (with `bytes`) and a good manifest; returns stderr.
@@ -147,12 +149,7 @@ fn a_50_mb_file_is_skipped_by_the_size_limit_with_a_message_naming_it() {
     assert!(big.len() > 50 * 1024 * 1024 - 1024);
     fs::write(dir.path().join("big.yaml"), &big).unwrap();
     fs::write(dir.path().join("good.yaml"), GOOD).unwrap();
-    let out = Command::cargo_bin("kube-harden")
-        .unwrap()
-        .args(["fix", "."])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["fix", "."]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -190,12 +187,7 @@ fn a_100_000_line_file_is_fixed_and_verified() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n{config}---\n{GOOD}"
     );
     fs::write(dir.path().join("long.yaml"), &text).unwrap();
-    let out = Command::cargo_bin("kube-harden")
-        .unwrap()
-        .args(["fix", "."])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["fix", "."]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -218,12 +210,7 @@ fn read_only_files_are_reported_and_kept() {
     let path = dir.path().join("ro.yaml");
     fs::write(&path, GOOD).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
-    let out = Command::cargo_bin("kube-harden")
-        .unwrap()
-        .args(["fix", "."])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["fix", "."]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("./ro.yaml:1:1: not written: the file is read-only"));

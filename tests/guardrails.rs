@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod common;
+
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/guardrails");
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
@@ -102,13 +104,7 @@ fn the_config_file_sets_the_baseline_switches_exemptions_and_excludes() {
     let dir = repo_with_config(
         "baseline:\n  runAsUser: 10001\ncontrols:\n  fsGroup: false\nexclude:\n  - \"apps/legacy/**\"\nexemptions:\n  - workload: Pod/billing\n    namespace: payments\n    container: sidecar\n    controls: [readOnlyRootFilesystem]\n    reason: \"writes its cache\"\n",
     );
-    let out = Command::cargo_bin("kube-harden")
-        .unwrap()
-        .args(["fix", "apps"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["fix", "apps"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -127,12 +123,7 @@ fn the_config_file_sets_the_baseline_switches_exemptions_and_excludes() {
     );
     assert!(after.contains("  - name: sidecar\n    image: y\n    securityContext:\n      allowPrivilegeEscalation: false\n      capabilities:"), "the sidecar is exempt from readOnlyRootFilesystem:\n{after}");
     assert!(stderr.contains("Pod/billing container sidecar: exempted: not applied: readOnlyRootFilesystem (exemption: writes its cache)"), "{stderr}");
-    let cli = Command::cargo_bin("kube-harden")
-        .unwrap()
-        .args(["diff", "--uid", "20000", "apps"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let cli = common::run_in(dir.path(), &["diff", "--uid", "20000", "apps"]);
     assert!(
         cli.stdout.is_empty(),
         "already hardened: the flag only matters where a uid is written"
@@ -142,13 +133,7 @@ fn the_config_file_sets_the_baseline_switches_exemptions_and_excludes() {
 #[test]
 fn a_bad_config_file_stops_the_run_with_its_position() {
     let dir = repo_with_config("baseline:\n  runAsUser: 0\n");
-    let out = Command::cargo_bin("kube-harden")
-        .unwrap()
-        .args(["fix", "apps"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = common::run_in(dir.path(), &["fix", "apps"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(".kube-harden.yaml:2:14:"), "{stderr}");

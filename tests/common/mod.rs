@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Output;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -242,4 +243,15 @@ pub fn contract_gaps(spec: &PodSpec) -> Vec<String> {
         }
     }
     gaps
+}
+
+/// Runs the `kube-harden` binary in `dir` with `args`, without colour.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
 }
