@@ -46,7 +46,7 @@ pub fn verify(
             if single {
                 load_all(old.src).map(Some)
             } else {
-                check_loads(old.src).map(|_| None)
+                check_loads_by_document(old).map(|_| None)
             }
         },
     );
@@ -196,6 +196,16 @@ fn with_doc(op: &SemanticOp, doc: usize) -> SemanticOp {
         SemanticOp::Set { path, value, .. } => SemanticOp::Set { doc, path, value },
         SemanticOp::Push { path, value, .. } => SemanticOp::Push { doc, path, value },
     }
+}
+
+/// [`check_loads`] document by document, in parallel (a large stream is then not one long
+/// task). A document that fails alone is checked again in its stream before it counts.
+fn check_loads_by_document(old: &Tree) -> Result<(), yaml_serde::Error> {
+    use rayon::prelude::*;
+    let alone = (0..old.docs.len())
+        .into_par_iter()
+        .try_for_each(|doc| check_loads(old.doc_text(doc)));
+    alone.or_else(|_| check_loads(old.src))
 }
 
 /// Checks that every document loads with yaml_serde, without building the values.
