@@ -119,9 +119,79 @@ pub fn find_for_manifest(manifest: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The repository's Dockerfiles, found on first use (by the first file that needs them, while
+/// the other workers go on).
+#[derive(Clone, Debug, Default)]
+pub struct DockerfileIndex {
+    root: Option<PathBuf>,
+    found: std::sync::OnceLock<Vec<PathBuf>>,
+}
+
+impl DockerfileIndex {
+    pub fn new(root: PathBuf) -> Self {
+        DockerfileIndex {
+            root: Some(root),
+            found: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> &[PathBuf] {
+        self.found
+            .get_or_init(|| self.root.as_deref().map(find_all).unwrap_or_default())
+    }
+}
+
+/// Every `Dockerfile` under `root` (honouring .gitignore), for matching images by name.
+pub fn find_all(root: &Path) -> Vec<PathBuf> {
+    let walker = ignore::WalkBuilder::new(root).require_git(false).build();
+    walker
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_file()) && e.file_name() == "Dockerfile")
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// The Dockerfile whose folder is named like the image (`ghcr.io/acme/billing-api:1.2` matches
+/// `.../billing-api/Dockerfile`), when exactly one does.
+pub fn find_for_image<'a>(image: &str, dockerfiles: &'a [PathBuf]) -> Option<&'a PathBuf> {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    let name = last.split(':').next().unwrap_or(last);
+    let mut matches = dockerfiles.iter().filter(|d| {
+        d.parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|folder| folder.to_string_lossy() == name)
+    });
+    let first = matches.next()?;
+    matches.next().is_none().then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn images_match_the_folder_of_their_dockerfile() {
+        let files = vec![
+            PathBuf::from("images/billing-api/Dockerfile"),
+            PathBuf::from("images/web/Dockerfile"),
+            PathBuf::from("old/web/Dockerfile"),
+        ];
+        assert_eq!(
+            find_for_image("ghcr.io/acme/billing-api:1.2", &files),
+            Some(&files[0])
+        );
+        assert_eq!(
+            find_for_image("billing-api@sha256:abc", &files),
+            Some(&files[0])
+        );
+        assert_eq!(find_for_image("nginx:1.27", &files), None);
+        assert_eq!(
+            find_for_image("acme/web:2", &files),
+            None,
+            "two candidates: no guess"
+        );
+    }
 
     #[test]
     fn the_final_stage_decides() {

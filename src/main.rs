@@ -156,11 +156,13 @@ fn settings(cli: &Cli) -> Result<Settings, kube_harden::config::ConfigError> {
     if cli.writable_tmp || cli.no_writable_tmp {
         rules.writable_tmp = cli.writable_tmp && !cli.no_writable_tmp;
     }
+    let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
     let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));
     Ok(Settings {
         rules,
         max_file_bytes: cli.max_file_size,
         exclude,
+        dockerfiles,
     })
 }
 

@@ -12,6 +12,8 @@ pub struct Settings {
     pub rules: Rules,
     /// Paths to leave out: the repository root they are relative to, and the globs.
     pub exclude: Option<(PathBuf, crate::config::ExcludeMatcher)>,
+    /// The repository's Dockerfiles, to find an image's by name.
+    pub dockerfiles: crate::dockerfile::DockerfileIndex,
     /// Files larger than this are skipped with a message.
     pub max_file_bytes: u64,
 }
@@ -21,6 +23,7 @@ impl Default for Settings {
         Settings {
             rules: Rules::default(),
             exclude: None,
+            dockerfiles: Default::default(),
             max_file_bytes: 10 * 1024 * 1024,
         }
     }
@@ -182,7 +185,7 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     report.findings = plan.findings;
     report.skipped_pods = plan.skipped;
     report.notes = plan.notes;
-    note_root_dockerfile(report);
+    note_root_dockerfile(report, &settings.dockerfiles);
     if let Some(refusal) = plan.refusals.into_iter().next() {
         return Err(refusal.into());
     }
@@ -207,15 +210,22 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     })
 }
 
-/// Notes a Dockerfile beside the manifest whose final stage runs as root: the pod's runAsUser
-/// overrides it, but files in the image still belong to root, and other deployments of the
-/// image do not get the fix.
-fn note_root_dockerfile(report: &mut FileReport) {
-    use crate::dockerfile::{final_stage_user, find_for_manifest};
+/// Notes the service's Dockerfile (beside the manifest, one folder up, or elsewhere in the
+/// repository in a folder named like an image) when its final stage runs as root: the pod's
+/// runAsUser overrides it, but files in the image still belong to root, and other deployments
+/// of the image do not get the fix.
+fn note_root_dockerfile(report: &mut FileReport, dockerfiles: &crate::dockerfile::DockerfileIndex) {
+    use crate::dockerfile::{final_stage_user, find_for_image, find_for_manifest};
     if report.workloads.is_empty() {
         return;
     }
-    let Some(dockerfile) = find_for_manifest(&report.path) else {
+    let by_image = || {
+        let mut images = report.workloads.iter().flat_map(|w| &w.images);
+        images
+            .find_map(|i| find_for_image(i, dockerfiles.get()))
+            .cloned()
+    };
+    let Some(dockerfile) = find_for_manifest(&report.path).or_else(by_image) else {
         return;
     };
     let runs_as = std::fs::read_to_string(&dockerfile)

@@ -143,3 +143,26 @@ fn a_bad_config_file_stops_the_run_with_its_position() {
         "nothing is written"
     );
 }
+
+#[test]
+fn a_dockerfile_elsewhere_in_the_repository_is_matched_by_image_name() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join(".git")).unwrap();
+    fs::create_dir_all(dir.path().join("images/billing-api")).unwrap();
+    fs::create_dir_all(dir.path().join("deploy")).unwrap();
+    let dockerfile = "FROM alpine:3.20\nCOPY app /app\n";
+    fs::write(dir.path().join("images/billing-api/Dockerfile"), dockerfile).unwrap();
+    let pod = POD.replace("image: x", "image: ghcr.io/acme/billing-api:1.2");
+    fs::write(dir.path().join("deploy/billing.yaml"), &pod).unwrap();
+    let out = common::run_in(dir.path(), &["fix", "--fix-dockerfiles", "deploy"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("images/billing-api/Dockerfile runs as root"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("images/billing-api/Dockerfile")).unwrap(),
+        format!("{dockerfile}USER 1000:1000\n")
+    );
+}

@@ -106,6 +106,8 @@ pub struct Workload {
     /// The application it belongs to: label `app.kubernetes.io/name`, else `app`, on the object
     /// or its pod template.
     pub app: Option<String>,
+    /// The container images (`image:` of every container).
+    pub images: Vec<String>,
 }
 
 /// A pod or container that falls short of one control.
@@ -237,12 +239,21 @@ fn visit_object(tree: &Tree, obj: Ref, document: usize, rules: &Rules, plan: &mu
         Err(e) => return plan.refusals.push(e),
     };
     let app = app_label(tree, obj, template);
+    let images = containers(tree, pod)
+        .iter()
+        .filter_map(|(c, _)| {
+            tree.get(*c, "image")
+                .and_then(|i| tree.as_str(i))
+                .map(str::to_string)
+        })
+        .collect();
     plan.workloads.push(Workload {
         kind,
         name,
         document,
         line: tree.position(obj).0,
         app,
+        images,
     });
     plan_pod(
         tree,
