@@ -170,6 +170,18 @@ pub enum NoteKind {
     Exempted,
 }
 
+impl NoteKind {
+    /// The word shown before a note (the same as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            NoteKind::Risk => "risk",
+            NoteKind::Override => "override",
+            NoteKind::Added => "added",
+            NoteKind::Exempted => "exempted",
+        }
+    }
+}
+
 /// True when a document is a Kubernetes object (has string `apiVersion` and `kind`).
 pub fn is_kubernetes_object(tree: &Tree, root: Ref) -> bool {
     let field = |k| tree.get(root, k).and_then(|v| tree.as_str(v)).is_some();

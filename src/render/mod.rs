@@ -100,10 +100,7 @@ pub fn reviewer_notes(report: &FileReport) -> Vec<String> {
                 .as_ref()
                 .map(|c| format!(" container {c}"))
                 .unwrap_or_default();
-            let kind = serde_json::to_value(n.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = n.kind.name();
             format!(
                 "{}:{}: {}/{}{scope}: {kind}: {}",
                 report.path.display(),
@@ -353,10 +350,7 @@ fn explain_scope(report: &FileReport, workload: usize, scope: Option<&str>, out:
         );
     }
     for n in notes {
-        let kind = serde_json::to_value(n.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind = n.kind.name();
         let _ = writeln!(out, "    {kind}: {}", n.message);
     }
 }

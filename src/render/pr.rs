@@ -172,12 +172,9 @@ fn note_lines(reports: &[&FileReport]) -> Vec<NoteLine> {
                 .as_ref()
                 .map(|c| format!(", container `{c}`"))
                 .unwrap_or_default();
-            let kind = serde_json::to_value(n.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let kind = n.kind.name();
             lines.push(NoteLine {
-                kind,
+                kind: kind.to_string(),
                 place: format!("{}/{}{scope}", w.kind, w.name),
                 message: n.message.clone(),
             });
