@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use kube_harden::actions;
 use kube_harden::config;
 use kube_harden::deliver::FileWriter;
 use kube_harden::pipeline::{scan, FileError, FileReport, Settings, Status};
@@ -79,8 +80,11 @@ enum Command {
     Check {
         #[arg(default_value = ".")]
         paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+        /// Also write the findings as SARIF 2.1.0 to this file.
+        #[arg(long, value_name = "PATH")]
+        sarif_file: Option<PathBuf>,
     },
 }
 
@@ -95,6 +99,14 @@ enum Color {
 enum Format {
     Text,
     Json,
+}
+
+/// `check` can also write SARIF 2.1.0, for code scanning.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 fn main() -> ExitCode {
@@ -120,7 +132,11 @@ fn main() -> ExitCode {
             fsync,
             fix_dockerfiles,
         } => run_fix(&paths, &settings, fsync, fix_dockerfiles),
-        Command::Check { paths, format } => run_check(&paths, &settings, format),
+        Command::Check {
+            paths,
+            format,
+            sarif_file,
+        } => run_check(&paths, &settings, format, sarif_file.as_deref()),
         Command::Explain { paths, format } => run_explain(&paths, &settings, format),
     };
     ExitCode::from(code)
@@ -241,16 +257,39 @@ fn report_problems(reports: &[FileReport]) -> u8 {
 fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
     let reports = scan_with_progress(paths, settings, &|_| {});
     let mut stdout = std::io::stdout().lock();
+    let mut diff = String::new();
     for r in &reports {
         if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
+            let text = render::diff(&r.path.display().to_string(), old, new_text);
             let _ = stdout.write_all(render::diff_heading(r).as_bytes());
-            let _ = stdout
-                .write_all(render::diff(&r.path.display().to_string(), old, new_text).as_bytes());
+            let _ = stdout.write_all(text.as_bytes());
+            diff.push_str(&text);
         }
     }
-    let code = report_problems(&reports);
+    drop(stdout);
+    let mut code = report_problems(&reports);
+    if let Some(runner) = actions::Runner::from_env() {
+        let root = repository_root(paths.first().map_or(Path::new("."), |p| p.as_path()));
+        code = code.max(runner_step(actions::finish_diff(
+            &runner, &reports, &root, &diff,
+        )));
+    }
     eprintln!("{}", Summary::of(&reports).line("would change"));
     code
+}
+
+/// 0, or 2 after saying why the runner's files could not be written.
+fn runner_step(result: std::io::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                console::style(format!("GitHub Actions outputs not written: {e}")).red()
+            );
+            2
+        }
+    }
 }
 
 fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool, fix_dockerfiles: bool) -> u8 {
@@ -309,11 +348,23 @@ fn add_users_to_dockerfiles(reports: &[FileReport], user: &str, writer: &FileWri
     code
 }
 
-fn run_check(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
+fn run_check(
+    paths: &[PathBuf],
+    settings: &Settings,
+    format: CheckFormat,
+    sarif_file: Option<&Path>,
+) -> u8 {
     let reports = scan_with_progress(paths, settings, &|_| {});
     let rows = render::finding_rows(&reports);
     let summary = Summary::of(&reports);
-    if format == Format::Json {
+    let root = repository_root(paths.first().map_or(Path::new("."), |p| p.as_path()));
+    let sarif = || {
+        let log = render::sarif::sarif(&reports, &root);
+        serde_json::to_string_pretty(&log).expect("serialisable") + "\n"
+    };
+    if format == CheckFormat::Sarif {
+        print!("{}", sarif());
+    } else if format == CheckFormat::Json {
         let errors: Vec<String> = reports.iter().filter_map(render::error_line).collect();
         let skipped: Vec<String> = reports.iter().flat_map(render::notes).collect();
         let notes = render::note_rows(&reports);
@@ -328,12 +379,27 @@ fn run_check(paths: &[PathBuf], settings: &Settings, format: Format) -> u8 {
             println!("{line}");
         }
     }
-    let code = if format == Format::Json {
-        error_code(&reports)
-    } else {
+    let mut code = if format == CheckFormat::Text {
         report_problems(&reports)
+    } else {
+        error_code(&reports)
     };
-    if format == Format::Text {
+    if let Some(path) = sarif_file {
+        if let Err(e) = std::fs::write(path, sarif()) {
+            eprintln!("{}: SARIF not written: {e}", path.display());
+            code = 2;
+        }
+    }
+    if let Some(runner) = actions::Runner::from_env() {
+        // Workflow commands go to stdout, unless stdout carries JSON or SARIF.
+        let mut out: Box<dyn Write> = match format {
+            CheckFormat::Text => Box::new(std::io::stdout()),
+            _ => Box::new(std::io::stderr()),
+        };
+        let done = actions::finish_check(&runner, &reports, &root, sarif_file, &mut out);
+        code = code.max(runner_step(done));
+    }
+    if format == CheckFormat::Text {
         eprintln!("{}", summary.line("would change"));
     }
     match (code, rows.is_empty()) {

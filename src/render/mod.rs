@@ -356,3 +356,4 @@ fn explain_scope(report: &FileReport, workload: usize, scope: Option<&str>, out:
 }
 
 pub mod pr;
+pub mod sarif;

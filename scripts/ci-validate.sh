@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Validates the CI integration with pinned external tools, installed fresh into a temporary
+# folder (nothing cached, nothing left behind):
+#   - the SARIF that `check --format sarif` writes, with Microsoft's validator
+#     (`sarif-multitool validate`, GitHub's ingestion rules included): no errors, no warnings;
+#   - action.yml and examples/workflows/*.yml against GitHub's JSON schemas (check-jsonschema).
+# Run by .ci/run after `cargo test --locked` (which builds the binary it uses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SARIF_MULTITOOL_VERSION=5.7.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
+
+tools=$(mktemp -d "${TMPDIR:-/tmp}/kube-harden-ci.XXXXXX")
+trap 'rm -rf "$tools"' EXIT
+
+bin="${CARGO_TARGET_DIR:-target}/debug/kube-harden"
+cargo build --locked --quiet --bin kube-harden
+
+echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION"
+npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools/npm" \
+    "@microsoft/sarif-multitool@$SARIF_MULTITOOL_VERSION" \
+    "@microsoft/sarif-multitool-linux@$SARIF_MULTITOOL_VERSION" >/dev/null &
+npm_pid=$!
+python3 -m venv "$tools/venv"
+"$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+wait "$npm_pid"
+# The package's bin.js passes its arguments through a shell, which splits `Error;Warning`: call
+# the native validator it resolves to instead.
+multitool=$(cd "$tools/npm" && node -p "require('@microsoft/sarif-multitool')")
+
+echo "ci-validate: GitHub schemas for action.yml and examples/workflows"
+"$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
+"$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/workflows/*.yml
+
+# Two logs: the fleet (318 findings), and a folder with a file that cannot be handled (a tool
+# execution notification and an unsuccessful invocation).
+"$bin" check --format sarif fixtures/fleet >"$tools/fleet.sarif" && status=0 || status=$?
+[ "$status" -eq 1 ] || { echo "check on the fleet exited $status, expected 1" >&2; exit 1; }
+mkdir -p "$tools/broken/.git" "$tools/broken/k8s"
+printf 'apiVersion: v1\nkind: Pod\nspec: [\n' >"$tools/broken/k8s/bad.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: app\n    image: nginx\n' \
+    >"$tools/broken/k8s/web app.yaml"
+"$bin" check --format sarif "$tools/broken" >"$tools/broken.sarif" && status=0 || status=$?
+[ "$status" -eq 2 ] || { echo "check on a broken file exited $status, expected 2" >&2; exit 1; }
+
+for log in fleet broken; do
+    echo "ci-validate: sarif-multitool validate $log.sarif"
+    "$multitool" validate --rule-kind "Sarif;Gh" --level "Error;Warning" \
+        --output "$tools/$log.validation.sarif" "$tools/$log.sarif" >"$tools/$log.validation.txt" ||
+        { cat "$tools/$log.validation.txt" >&2; exit 1; }
+    # Any result at level error or warning (a result without a level is a warning) fails.
+    python3 - "$tools/$log.validation.sarif" <<'EOF'
+import json, sys
+log = json.load(open(sys.argv[1], encoding="utf-8-sig"))
+bad = [r for run in log["runs"] for r in run.get("results", [])
+       if r.get("level", "warning") in ("error", "warning")]
+bad += [n for run in log["runs"] for inv in run.get("invocations", [])
+        for n in inv.get("toolExecutionNotifications", []) + inv.get("toolConfigurationNotifications", [])
+        if n.get("level", "warning") in ("error", "warning")]
+for r in bad:
+    print(r.get("ruleId", ""), r["message"].get("text", r["message"]), file=sys.stderr)
+if bad:
+    sys.exit(f"{sys.argv[1]}: {len(bad)} errors or warnings")
+EOF
+done
+echo "ci-validate: ok"
