@@ -1,0 +1,697 @@
+//! The composite action (`action.yml`) run as a runner would run it: each step in order, its
+//! `if:` and its `env:` expressions evaluated from the inputs (defaults included), each `run:`
+//! written to a file and run with `bash --noprofile --norc -eo pipefail`, `GITHUB_OUTPUT` a fresh
+//! file per step whose outputs later steps and the action's outputs read, `GITHUB_STEP_SUMMARY`
+//! one file. The binary is "released" as a checksummed archive on a `file://` releases URL, so
+//! the download path runs offline; `uses:` steps (the cargo cache) are recorded, not run.
+//!
+//! Mode `pr` runs a stand-in binary that records its command line (the `pr` command is built
+//! elsewhere): the test checks the flags the action passes and that its outputs flow through.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use yaml_serde::Value;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn action() -> Value {
+    yaml_serde::from_str(&fs::read_to_string(repo().join("action.yml")).unwrap()).unwrap()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => String::new(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+fn mapping(v: &Value) -> Vec<(String, &Value)> {
+    match v {
+        Value::Mapping(m) => m.iter().map(|(k, v)| (text(k), v)).collect(),
+        Value::Null => vec![],
+        other => panic!("not a mapping: {other:?}"),
+    }
+}
+
+/// `name=value` and `name<<DELIM ... DELIM` lines, as the runner reads `$GITHUB_OUTPUT`.
+fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut lines = text.split('\n');
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        match (line.find("<<"), line.find('=')) {
+            (Some(h), e) if e.is_none_or(|e| h < e) => {
+                let delimiter = &line[h + 2..];
+                let mut value = vec![];
+                for next in lines.by_ref() {
+                    if next == delimiter {
+                        break;
+                    }
+                    value.push(next);
+                }
+                out.insert(line[..h].to_string(), value.join("\n"));
+            }
+            (_, Some(e)) => {
+                out.insert(line[..e].to_string(), line[e + 1..].to_string());
+            }
+            _ => panic!("not an output line: {line:?}"),
+        }
+    }
+    out
+}
+
+/// What a run of the action left behind.
+struct Run {
+    /// The step ids (or names) that ran, in order, and how each ended.
+    steps: Vec<(String, bool)>,
+    /// The `uses:` steps that would have run.
+    used: Vec<String>,
+    outputs: BTreeMap<String, String>,
+    summary: String,
+    log: String,
+    success: bool,
+}
+
+/// A job around the action: a workspace, the runner's folders and variables.
+struct Job {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+impl Job {
+    fn new() -> Job {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["workspace", "temp", "files"] {
+            fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        let mut env = BTreeMap::new();
+        for (k, v) in [
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REPOSITORY", "acme/fleet"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_API_URL", "https://api.github.com"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+            ("NO_COLOR", "1"),
+        ] {
+            env.insert(k.to_string(), v.to_string());
+        }
+        for k in ["PATH", "HOME"] {
+            env.insert(k.to_string(), std::env::var(k).unwrap_or_default());
+        }
+        let p = |s: &str| dir.path().join(s).display().to_string();
+        env.insert("GITHUB_WORKSPACE".into(), p("workspace"));
+        env.insert("RUNNER_TEMP".into(), p("temp"));
+        env.insert("GITHUB_STEP_SUMMARY".into(), p("files/summary.md"));
+        Job { dir, env }
+    }
+
+    fn workspace(&self) -> PathBuf {
+        self.dir.path().join("workspace")
+    }
+
+    /// Puts `binary` in a release archive on a `file://` releases URL; returns its SHA-256.
+    fn release(&mut self, version: &str, binary: &Path) -> String {
+        let releases = self.dir.path().join("releases");
+        let folder = releases.join(format!("v{version}"));
+        let staging = self.dir.path().join("staging");
+        fs::create_dir_all(&folder).unwrap();
+        fs::create_dir_all(&staging).unwrap();
+        fs::copy(binary, staging.join("kube-harden")).unwrap();
+        let archive = folder.join(format!(
+            "kube-harden-v{version}-x86_64-unknown-linux-musl.tar.gz"
+        ));
+        let status = Command::new("tar")
+            .arg("-czf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&staging)
+            .arg("kube-harden")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.env.insert(
+            "KUBE_HARDEN_RELEASES_URL".into(),
+            format!("file://{}", releases.display()),
+        );
+        let out = Command::new("sha256sum").arg(&archive).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()[..64].to_string()
+    }
+
+    /// Runs the action's steps with these inputs (the others take their defaults).
+    fn run(&self, inputs: &[(&str, &str)]) -> Run {
+        let action = action();
+        let mut input_values = BTreeMap::new();
+        for (name, spec) in mapping(&action["inputs"]) {
+            let default = spec.get("default").map(text).unwrap_or_default();
+            input_values.insert(name, default);
+        }
+        for (name, value) in inputs {
+            assert!(
+                input_values.contains_key(*name),
+                "action.yml has no input {name}"
+            );
+            input_values.insert(name.to_string(), value.to_string());
+        }
+        // Defaults may be expressions (`${{ github.token }}`).
+        let ctx = |steps: &BTreeMap<String, BTreeMap<String, String>>,
+                   inputs: &BTreeMap<String, String>,
+                   expr: &str|
+         -> String { self.evaluate(expr, steps, inputs) };
+        let empty = BTreeMap::new();
+        let resolved: BTreeMap<String, String> = input_values
+            .iter()
+            .map(|(k, v)| (k.clone(), substitute(v, &|e| ctx(&empty, &input_values, e))))
+            .collect();
+
+        let mut steps_out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut run = Run {
+            steps: vec![],
+            used: vec![],
+            outputs: BTreeMap::new(),
+            summary: String::new(),
+            log: String::new(),
+            success: true,
+        };
+        let list = match &action["runs"]["steps"] {
+            Value::Sequence(s) => s.clone(),
+            other => panic!("steps: {other:?}"),
+        };
+        assert_eq!(text(&action["runs"]["using"]), "composite");
+        for (index, step) in list.iter().enumerate() {
+            let id = step
+                .get("id")
+                .map(text)
+                .unwrap_or_else(|| format!("step{index}"));
+            if let Some(cond) = step.get("if") {
+                if !self.condition(&text(cond), &steps_out, &resolved) {
+                    continue;
+                }
+            }
+            if let Some(uses) = step.get("uses") {
+                run.used.push(text(uses));
+                continue;
+            }
+            let script = text(&step["run"]);
+            let output_file = self.dir.path().join(format!("files/output-{index}"));
+            fs::write(&output_file, "").unwrap();
+            let mut cmd = Command::new("bash");
+            let script_file = self.dir.path().join(format!("files/step-{index}.sh"));
+            fs::write(&script_file, &script).unwrap();
+            cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
+                .arg(&script_file)
+                .env_clear()
+                .envs(&self.env)
+                .env("GITHUB_OUTPUT", &output_file)
+                .env("GITHUB_ACTION_PATH", repo());
+            for (name, value) in step.get("env").map(mapping).unwrap_or_default() {
+                let value = substitute(&text(value), &|e| ctx(&steps_out, &resolved, e));
+                cmd.env(name, value);
+            }
+            let cwd = step
+                .get("working-directory")
+                .map(|w| substitute(&text(w), &|e| ctx(&steps_out, &resolved, e)))
+                .unwrap_or_else(|| ".".into());
+            cmd.current_dir(self.workspace().join(cwd));
+            let out = cmd.output().unwrap();
+            run.log.push_str(&String::from_utf8_lossy(&out.stdout));
+            run.log.push_str(&String::from_utf8_lossy(&out.stderr));
+            steps_out.insert(
+                id.clone(),
+                parse_outputs(&fs::read_to_string(&output_file).unwrap()),
+            );
+            run.steps.push((id, out.status.success()));
+            if !out.status.success() {
+                run.success = false;
+                break;
+            }
+        }
+        if run.success {
+            for (name, spec) in mapping(&action["outputs"]) {
+                let value = substitute(&text(&spec["value"]), &|e| ctx(&steps_out, &resolved, e));
+                run.outputs.insert(name, value);
+            }
+        }
+        run.summary = fs::read_to_string(&self.env["GITHUB_STEP_SUMMARY"]).unwrap_or_default();
+        run
+    }
+
+    /// The expressions action.yml uses; anything else fails the test, so a new one is noticed.
+    fn evaluate(
+        &self,
+        expr: &str,
+        steps: &BTreeMap<String, BTreeMap<String, String>>,
+        inputs: &BTreeMap<String, String>,
+    ) -> String {
+        let parts: Vec<&str> = expr.trim().split('.').collect();
+        match parts.as_slice() {
+            ["inputs", name] => inputs
+                .get(*name)
+                .unwrap_or_else(|| panic!("no input {name}"))
+                .clone(),
+            ["github", "token"] => "ghs_default_job_token".into(),
+            ["github", "action_repository"] => "kube-harden/kube-harden".into(),
+            ["runner", "temp"] => self.env["RUNNER_TEMP"].clone(),
+            ["runner", "os"] => self.env["RUNNER_OS"].clone(),
+            ["runner", "arch"] => self.env["RUNNER_ARCH"].clone(),
+            ["steps", id, "outputs", name] => steps
+                .get(*id)
+                .and_then(|o| o.get(*name))
+                .cloned()
+                .unwrap_or_default(),
+            _ => panic!("expression not understood by the test runner: {expr}"),
+        }
+    }
+
+    /// `left == 'literal'` or `left != 'literal'`.
+    fn condition(
+        &self,
+        cond: &str,
+        steps: &BTreeMap<String, BTreeMap<String, String>>,
+        inputs: &BTreeMap<String, String>,
+    ) -> bool {
+        let cond = cond.trim();
+        let cond = cond
+            .strip_prefix("${{")
+            .and_then(|c| c.strip_suffix("}}"))
+            .unwrap_or(cond);
+        let (op, equal) = if cond.contains("!=") {
+            ("!=", false)
+        } else {
+            ("==", true)
+        };
+        let (left, right) = cond.split_once(op).expect("a comparison");
+        let literal = right.trim().trim_matches('\'');
+        (self.evaluate(left, steps, inputs) == literal) == equal
+    }
+}
+
+/// Replaces each `${{ expr }}` in `s`.
+fn substitute(s: &str, eval: &dyn Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("closed expression") + start;
+        out.push_str(&eval(&rest[start + 3..end]));
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The "released binary": a small launcher of the binary under test, so that packing and
+/// unpacking the archive stays quick while check and diff run the real thing.
+fn binary(job: &Job) -> PathBuf {
+    let path = job.dir.path().join("launcher");
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexec '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_kube-harden")
+        ),
+    )
+    .unwrap();
+    let status = Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    assert!(status.success());
+    path
+}
+
+/// Two fleet services in the job's workspace (a git work tree).
+fn workspace_with_services(job: &Job) {
+    let ws = job.workspace();
+    fs::create_dir(ws.join(".git")).unwrap();
+    for service in ["cart", "orders"] {
+        let from = repo().join("fixtures/fleet/services").join(service);
+        let to = ws.join("k8s").join(service);
+        fs::create_dir_all(&to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn action_yml_passes_inputs_only_through_env_and_every_run_step_has_a_shell() {
+    let action = action();
+    let steps = match &action["runs"]["steps"] {
+        Value::Sequence(s) => s.clone(),
+        _ => panic!(),
+    };
+    let mut env_text = String::new();
+    for step in &steps {
+        if let Some(run) = step.get("run") {
+            let run = text(run);
+            assert!(!run.contains("${{"), "an expression inside run: {run}");
+            assert_eq!(step.get("shell").map(text).as_deref(), Some("bash"));
+        }
+        if let Some(uses) = step.get("uses") {
+            let uses = text(uses);
+            let (_, reference) = uses.split_once('@').unwrap();
+            assert!(
+                reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit()),
+                "{uses} is pinned by commit SHA"
+            );
+        }
+        for (_, v) in step.get("env").map(mapping).unwrap_or_default() {
+            env_text.push_str(&text(v));
+            env_text.push('\n');
+        }
+    }
+    for (name, _) in mapping(&action["inputs"]) {
+        assert!(
+            env_text.contains(&format!("${{{{ inputs.{name} }}}}")) || name == "working-directory",
+            "input {name} reaches no step"
+        );
+    }
+    let outputs: Vec<String> = mapping(&action["outputs"])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for name in ["prs", "created", "updated", "skipped", "sarif-file"] {
+        assert!(outputs.contains(&name.to_string()), "output {name}");
+    }
+    assert!(action.get("branding").is_some());
+}
+
+#[test]
+fn check_mode_downloads_the_release_checks_it_and_writes_sarif_outputs_and_summary() {
+    let mut job = Job::new();
+    workspace_with_services(&job);
+    let sha = job.release("9.8.7", &binary(&job));
+    let run = job.run(&[
+        ("mode", "check"),
+        ("version", "v9.8.7"),
+        ("version-sha256", &sha),
+        ("paths", "k8s/cart\n  k8s/orders  \n"),
+        ("sarif-file", "kube-harden.sarif"),
+    ]);
+    assert!(
+        !run.success,
+        "findings fail the step by default\n{}",
+        run.log
+    );
+    assert_eq!(
+        run.steps,
+        [
+            ("plan".to_string(), true),
+            ("install".to_string(), true),
+            ("run".to_string(), false)
+        ],
+        "{}",
+        run.log
+    );
+    assert!(run.used.is_empty(), "no cargo cache for a release");
+    assert!(run
+        .log
+        .contains("kube-harden check --sarif-file kube-harden.sarif -- k8s/cart k8s/orders"));
+    assert!(run.log.contains("::error file=k8s/cart/"), "{}", run.log);
+    assert!(run.summary.contains("## kube-harden check"));
+    assert!(job.workspace().join("kube-harden.sarif").is_file());
+
+    let run = job.run(&[
+        ("mode", "check"),
+        ("version", "9.8.7"),
+        ("version-sha256", &sha.to_uppercase()),
+        ("paths", "k8s/cart\nk8s/orders"),
+        ("sarif-file", "kube-harden.sarif"),
+        ("fail-on-findings", "false"),
+    ]);
+    assert!(run.success, "{}", run.log);
+    let findings: usize = run.outputs["findings"].parse().unwrap();
+    assert!(findings > 0);
+    assert_eq!(run.outputs["sarif-file"], "kube-harden.sarif");
+    assert_eq!(run.outputs["files-changed"], "3");
+    assert_eq!(run.outputs["prs"], "", "no pr outputs in check mode");
+    let log: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(job.workspace().join("kube-harden.sarif")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        log["runs"][0]["results"].as_array().unwrap().len(),
+        findings
+    );
+    assert_eq!(
+        run.summary.matches("## kube-harden check").count(),
+        2,
+        "appended"
+    );
+}
+
+#[test]
+fn a_release_whose_checksum_does_not_match_is_not_installed() {
+    let mut job = Job::new();
+    workspace_with_services(&job);
+    job.release("1.2.3", &binary(&job));
+    let run = job.run(&[
+        ("mode", "diff"),
+        ("version", "1.2.3"),
+        ("version-sha256", &"0".repeat(64)),
+    ]);
+    assert!(!run.success);
+    assert_eq!(run.steps.last().unwrap(), &("install".to_string(), false));
+    assert!(
+        run.log
+            .contains("::error title=kube-harden install::checksum mismatch"),
+        "{}",
+        run.log
+    );
+
+    let run = job.run(&[("mode", "diff"), ("version", "1.2.3")]);
+    assert!(!run.success);
+    assert!(
+        run.log
+            .contains("no SHA-256 known for kube-harden-v1.2.3-x86_64-unknown-linux-musl.tar.gz"),
+        "{}",
+        run.log
+    );
+
+    let run = job.run(&[("mode", "diff"), ("version", "latest; rm -rf /")]);
+    assert!(!run.success);
+    assert!(
+        run.log.contains("version must be a release number"),
+        "{}",
+        run.log
+    );
+}
+
+#[test]
+fn without_a_version_the_action_builds_its_own_source_with_a_cache_keyed_on_cargo_lock() {
+    let job = Job::new();
+    let output = job.dir.path().join("files/plan");
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/action-install.sh"))
+        .arg("plan")
+        .env("GITHUB_ACTION_PATH", repo())
+        .env("GITHUB_OUTPUT", &output)
+        .env_remove("INPUT_VERSION")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let outputs = parse_outputs(&fs::read_to_string(&output).unwrap());
+    assert_eq!(outputs["build"], "true");
+    let lock = Command::new("sha256sum")
+        .arg(repo().join("Cargo.lock"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        outputs["lock-hash"],
+        String::from_utf8(lock.stdout).unwrap()[..32]
+    );
+    // The cache step runs only then, keyed on that hash.
+    let action = action();
+    let Value::Sequence(steps) = &action["runs"]["steps"] else {
+        panic!()
+    };
+    let cache = steps
+        .iter()
+        .find(|s| {
+            s.get("uses")
+                .is_some_and(|u| text(u).starts_with("actions/cache@"))
+        })
+        .unwrap();
+    assert_eq!(text(&cache["if"]), "steps.plan.outputs.build == 'true'");
+    assert!(text(&cache["with"]["key"]).contains("${{ steps.plan.outputs.lock-hash }}"));
+}
+
+#[test]
+fn diff_mode_reports_changed_files_and_injection_in_inputs_stays_data() {
+    let mut job = Job::new();
+    workspace_with_services(&job);
+    let sha = job.release("0.1.0", &binary(&job));
+    let pwned = job.dir.path().join("pwned");
+    let evil = format!(
+        "k8s/cart\n$(touch {0})\n`touch {0}`\n\"; touch {0}; \"",
+        pwned.display()
+    );
+    let run = job.run(&[
+        ("mode", "diff"),
+        ("version", "0.1.0"),
+        ("version-sha256", &sha),
+        ("paths", &evil),
+    ]);
+    assert!(!pwned.exists(), "an input was executed");
+    assert!(
+        !run.success,
+        "the odd paths do not exist: exit 2\n{}",
+        run.log
+    );
+
+    let run = job.run(&[
+        ("mode", "diff"),
+        ("version", "0.1.0"),
+        ("version-sha256", &sha),
+        ("paths", "k8s"),
+    ]);
+    assert!(run.success, "{}", run.log);
+    assert_eq!(run.outputs["files-changed"], "3");
+    assert!(
+        run.log.contains("+++ b/k8s/cart/"),
+        "the diff is in the log"
+    );
+    assert!(run.summary.contains("## kube-harden diff"));
+    assert!(run.summary.contains("```diff"));
+}
+
+#[test]
+fn bad_inputs_fail_with_an_annotation() {
+    let mut job = Job::new();
+    workspace_with_services(&job);
+    let sha = job.release("0.1.0", &binary(&job));
+    for (inputs, message) in [
+        (
+            vec![("mode", "fix")],
+            "input mode must be pr, check or diff, not 'fix'",
+        ),
+        (
+            vec![("mode", "pr"), ("draft", "yes")],
+            "input draft must be true or false, not 'yes'",
+        ),
+        (
+            vec![("mode", "pr"), ("max-prs", "5; ls")],
+            "input max-prs must be a number",
+        ),
+    ] {
+        let mut all = vec![("version", "0.1.0"), ("version-sha256", sha.as_str())];
+        all.extend(inputs);
+        let run = job.run(&all);
+        assert!(!run.success);
+        assert!(
+            run.log
+                .contains(&format!("::error title=kube-harden::{message}")),
+            "{}",
+            run.log
+        );
+    }
+}
+
+/// A stand-in for the `pr` command: records its arguments and token, writes the outputs
+/// `kube-harden pr` is to write.
+const FAKE_PR: &str = r#"#!/usr/bin/env bash
+if [ "$1" = --version ]; then echo "kube-harden 0.0.0-fake"; exit 0; fi
+printf '%s\n' "$@" > "$RUNNER_TEMP/argv"
+printf '%s' "$GITHUB_TOKEN" > "$RUNNER_TEMP/token"
+{
+  echo 'prs<<EOF_PRS'
+  echo '[{"service":"cart","number":7,"operation":"created"}]'
+  echo 'EOF_PRS'
+  echo 'created=1'
+  echo 'updated=0'
+  echo 'skipped=2'
+} >> "$GITHUB_OUTPUT"
+echo '{"prs":[]}'
+"#;
+
+#[test]
+fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
+    let mut job = Job::new();
+    let fake = job.dir.path().join("fake-kube-harden");
+    fs::write(&fake, FAKE_PR).unwrap();
+    let status = Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    assert!(status.success());
+    let sha = job.release("0.3.0", &fake);
+    fs::create_dir_all(job.workspace().join("apps dir")).unwrap();
+    let run = job.run(&[
+        ("mode", "pr"),
+        ("version", "0.3.0"),
+        ("version-sha256", &sha),
+        ("token", "ghs_app_installation_token"),
+        ("paths", "k8s\napps dir"),
+        ("base", "main"),
+        ("group-by", "service"),
+        ("labels", "security, kubernetes,,"),
+        ("draft", "true"),
+        ("max-prs", "5"),
+        ("config", ".github/kube-harden.yaml"),
+        ("dry-run", "True"),
+    ]);
+    assert!(run.success, "{}", run.log);
+    let argv = fs::read_to_string(job.dir.path().join("temp/argv")).unwrap();
+    assert_eq!(
+        argv.lines().collect::<Vec<_>>(),
+        [
+            "pr",
+            "--format",
+            "json",
+            "--base",
+            "main",
+            "--group-by",
+            "service",
+            "--label",
+            "security",
+            "--label",
+            "kubernetes",
+            "--draft",
+            "--max-prs",
+            "5",
+            "--dry-run",
+            "--config",
+            ".github/kube-harden.yaml",
+            "--",
+            "k8s",
+            "apps dir"
+        ]
+    );
+    let token = fs::read_to_string(job.dir.path().join("temp/token")).unwrap();
+    assert_eq!(token, "ghs_app_installation_token");
+    assert!(
+        !run.log.contains("ghs_app_installation_token"),
+        "the token is not echoed"
+    );
+    assert_eq!(
+        run.outputs["prs"],
+        r#"[{"service":"cart","number":7,"operation":"created"}]"#
+    );
+    assert_eq!(run.outputs["created"], "1");
+    assert_eq!(run.outputs["updated"], "0");
+    assert_eq!(run.outputs["skipped"], "2");
+
+    // The defaults: the job's token, no optional flags.
+    let run = job.run(&[
+        ("mode", "pr"),
+        ("version", "0.3.0"),
+        ("version-sha256", &sha),
+    ]);
+    assert!(run.success, "{}", run.log);
+    let argv = fs::read_to_string(job.dir.path().join("temp/argv")).unwrap();
+    assert_eq!(
+        argv.lines().collect::<Vec<_>>(),
+        ["pr", "--format", "json", "--", "."]
+    );
+    let token = fs::read_to_string(job.dir.path().join("temp/token")).unwrap();
+    assert_eq!(token, "ghs_default_job_token");
+}
