@@ -6,7 +6,7 @@
 # annotations.
 #
 # Inputs: KUBE_HARDEN (the binary, default `kube-harden` on PATH), INPUT_MODE (pr|check|diff),
-# INPUT_PATHS (one per line), INPUT_CONFIG, INPUT_TOKEN; mode pr: INPUT_BASE, INPUT_GROUP_BY,
+# INPUT_PATHS (one per line), INPUT_CONFIG; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
 # INPUT_LABELS (comma-separated), INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN; mode check:
 # INPUT_SARIF_FILE, INPUT_FAIL_ON_FINDINGS.
 set -euo pipefail
@@ -61,8 +61,15 @@ case "$mode" in
             args+=(--max-prs "$max_prs")
         fi
         [ "$dry_run" = false ] || args+=(--dry-run)
-        # The token goes to kube-harden through the environment, never on the command line.
+        # The token goes to kube-harden through the environment, never on the command line;
+        # so does the repository (GITHUB_REPOSITORY cannot be set in a workflow's env).
         export GITHUB_TOKEN="${INPUT_TOKEN:-${GITHUB_TOKEN:-}}"
+        repository=$(trim "${INPUT_REPOSITORY:-}")
+        if [ -n "$repository" ]; then
+            [[ $repository =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]] ||
+                fail "input repository must be owner/name, not '$repository'"
+            export GITHUB_REPOSITORY="$repository"
+        fi
         ;;
     check)
         args=(check)

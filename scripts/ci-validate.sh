@@ -3,13 +3,15 @@
 # folder (nothing cached, nothing left behind):
 #   - the SARIF that `check --format sarif` writes, with Microsoft's validator
 #     (`sarif-multitool validate`, GitHub's ingestion rules included): no errors, no warnings;
-#   - action.yml and examples/workflows/*.yml against GitHub's JSON schemas (check-jsonschema).
+#   - action.yml and examples/workflows/*.yml against GitHub's JSON schemas (check-jsonschema);
+#   - .pre-commit-hooks.yaml with pre-commit's own manifest check.
 # Run by .ci/run after `cargo test --locked` (which builds the binary it uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SARIF_MULTITOOL_VERSION=5.7.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
+PRE_COMMIT_VERSION=4.7.0
 
 tools=$(mktemp -d "${TMPDIR:-/tmp}/kube-harden-ci.XXXXXX")
 trap 'rm -rf "$tools"' EXIT
@@ -17,14 +19,14 @@ trap 'rm -rf "$tools"' EXIT
 bin="${CARGO_TARGET_DIR:-target}/debug/kube-harden"
 cargo build --locked --quiet --bin kube-harden
 
-echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION"
+echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION, check-jsonschema $CHECK_JSONSCHEMA_VERSION, pre-commit $PRE_COMMIT_VERSION"
 npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools/npm" \
     "@microsoft/sarif-multitool@$SARIF_MULTITOOL_VERSION" \
     "@microsoft/sarif-multitool-linux@$SARIF_MULTITOOL_VERSION" >/dev/null &
 npm_pid=$!
 python3 -m venv "$tools/venv"
 "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "pre-commit==$PRE_COMMIT_VERSION"
 wait "$npm_pid"
 # The package's bin.js passes its arguments through a shell, which splits `Error;Warning`: call
 # the native validator it resolves to instead.
@@ -33,6 +35,8 @@ multitool=$(cd "$tools/npm" && node -p "require('@microsoft/sarif-multitool')")
 echo "ci-validate: GitHub schemas for action.yml and examples/workflows"
 "$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
 "$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/workflows/*.yml
+echo "ci-validate: pre-commit validate-manifest .pre-commit-hooks.yaml"
+"$tools/venv/bin/pre-commit" validate-manifest .pre-commit-hooks.yaml
 
 # Two logs: the fleet (318 findings), and a folder with a file that cannot be handled (a tool
 # execution notification and an unsuccessful invocation).

@@ -262,6 +262,7 @@ impl Job {
                 .clone(),
             ["github", "token"] => "ghs_default_job_token".into(),
             ["github", "action_repository"] => "kube-harden/kube-harden".into(),
+            ["github", "repository"] => self.env["GITHUB_REPOSITORY"].clone(),
             ["runner", "temp"] => self.env["RUNNER_TEMP"].clone(),
             ["runner", "os"] => self.env["RUNNER_OS"].clone(),
             ["runner", "arch"] => self.env["RUNNER_ARCH"].clone(),
@@ -585,6 +586,10 @@ fn bad_inputs_fail_with_an_annotation() {
             vec![("mode", "pr"), ("max-prs", "5; ls")],
             "input max-prs must be a number",
         ),
+        (
+            vec![("mode", "pr"), ("repository", "acme/x y")],
+            "input repository must be owner/name",
+        ),
     ] {
         let mut all = vec![("version", "0.1.0"), ("version-sha256", sha.as_str())];
         all.extend(inputs);
@@ -605,6 +610,7 @@ const FAKE_PR: &str = r#"#!/usr/bin/env bash
 if [ "$1" = --version ]; then echo "kube-harden 0.0.0-fake"; exit 0; fi
 printf '%s\n' "$@" > "$RUNNER_TEMP/argv"
 printf '%s' "$GITHUB_TOKEN" > "$RUNNER_TEMP/token"
+printf '%s' "$GITHUB_REPOSITORY" > "$RUNNER_TEMP/repository"
 {
   echo 'prs<<EOF_PRS'
   echo '[{"service":"cart","number":7,"operation":"created"}]'
@@ -630,6 +636,7 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
         ("version", "0.3.0"),
         ("version-sha256", &sha),
         ("token", "ghs_app_installation_token"),
+        ("repository", "acme/payments"),
         ("paths", "k8s\napps dir"),
         ("base", "main"),
         ("group-by", "service"),
@@ -668,6 +675,8 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
     );
     let token = fs::read_to_string(job.dir.path().join("temp/token")).unwrap();
     assert_eq!(token, "ghs_app_installation_token");
+    let repository = fs::read_to_string(job.dir.path().join("temp/repository")).unwrap();
+    assert_eq!(repository, "acme/payments", "the matrix job's repository");
     assert!(
         !run.log.contains("ghs_app_installation_token"),
         "the token is not echoed"
@@ -694,4 +703,6 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
     );
     let token = fs::read_to_string(job.dir.path().join("temp/token")).unwrap();
     assert_eq!(token, "ghs_default_job_token");
+    let repository = fs::read_to_string(job.dir.path().join("temp/repository")).unwrap();
+    assert_eq!(repository, "acme/fleet", "the workflow's own repository");
 }
