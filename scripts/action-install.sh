@@ -22,6 +22,15 @@ fail() {
     exit 1
 }
 
+# The SHA-256 of a file, in lower-case hex (sha256sum on Linux, shasum on macOS).
+sha256_of() {
+    if command -v sha256sum >/dev/null; then
+        sha256sum "$1" | cut -d' ' -f1
+    else
+        shasum -a 256 "$1" | cut -d' ' -f1
+    fi
+}
+
 output() {
     printf '%s=%s\n' "$1" "$2" >>"${GITHUB_OUTPUT:?GITHUB_OUTPUT is not set}"
 }
@@ -29,7 +38,7 @@ output() {
 plan() {
     if [ -z "$version" ]; then
         output build true
-        output lock-hash "$(sha256sum "$action_path/Cargo.lock" | cut -c1-32)"
+        output lock-hash "$(sha256_of "$action_path/Cargo.lock" | cut -c1-32)"
     else
         output build false
     fi
@@ -40,9 +49,11 @@ build() {
         fail "cargo is not installed on this runner: set up Rust first, or set the version input to download a release"
     local target_dir="${RUNNER_TEMP:-$(mktemp -d)}/kube-harden-target"
     echo "Building kube-harden from $action_path (target folder $target_dir)"
-    CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --quiet \
+    CARGO_TARGET_DIR="$target_dir" cargo build --release --locked \
         --manifest-path "$action_path/Cargo.toml" --bin kube-harden
-    output bin "$target_dir/release/kube-harden"
+    local exe=""
+    [ "${RUNNER_OS:-}" != Windows ] || exe=.exe
+    output bin "$target_dir/release/kube-harden$exe"
 }
 
 # The release's target triple for this runner.
@@ -93,7 +104,7 @@ download() {
         --output "$dir/$asset" "$base/v$version/$asset" ||
         fail "could not download $base/v$version/$asset"
     local actual
-    actual=$(sha256sum "$dir/$asset" | cut -d' ' -f1)
+    actual=$(sha256_of "$dir/$asset")
     [ "$actual" = "$expected" ] ||
         fail "checksum mismatch for $asset: expected $expected, got $actual; not installed"
     tar -xzf "$dir/$asset" -C "$dir" kube-harden

@@ -706,3 +706,65 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
     let repository = fs::read_to_string(job.dir.path().join("temp/repository")).unwrap();
     assert_eq!(repository, "acme/fleet", "the workflow's own repository");
 }
+
+#[test]
+fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder() {
+    let mut job = Job::new();
+    workspace_with_services(&job);
+    let launcher = binary(&job);
+    // A stand-in cargo: records its command line and target folder, "builds" the launcher.
+    let bin_dir = job.dir.path().join("bin");
+    fs::create_dir(&bin_dir).unwrap();
+    fs::write(
+        bin_dir.join("cargo"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nprintf '%s' \"$CARGO_TARGET_DIR\" > \"$RUNNER_TEMP/cargo-target\"\nmkdir -p \"$CARGO_TARGET_DIR/release\"\ncp '{}' \"$CARGO_TARGET_DIR/release/kube-harden\"\n",
+            launcher.display()
+        ),
+    )
+    .unwrap();
+    let status = Command::new("chmod")
+        .arg("+x")
+        .arg(bin_dir.join("cargo"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = format!("{}:{}", bin_dir.display(), job.env["PATH"]);
+    job.env.insert("PATH".into(), path);
+
+    let run = job.run(&[
+        ("mode", "check"),
+        ("paths", "k8s/cart"),
+        ("fail-on-findings", "false"),
+    ]);
+    assert!(run.success, "{}", run.log);
+    assert_eq!(run.used.len(), 1);
+    assert!(run.used[0].starts_with("actions/cache@"));
+    let args = fs::read_to_string(job.dir.path().join("temp/cargo-args")).unwrap();
+    let manifest = repo().join("Cargo.toml").display().to_string();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "build",
+            "--release",
+            "--locked",
+            "--manifest-path",
+            &manifest,
+            "--bin",
+            "kube-harden"
+        ]
+    );
+    // The folder cargo built in is the one the cache step saves.
+    let target = fs::read_to_string(job.dir.path().join("temp/cargo-target")).unwrap();
+    let action = action();
+    let Value::Sequence(steps) = &action["runs"]["steps"] else {
+        panic!()
+    };
+    let cache_paths = text(&steps[1]["with"]["path"]);
+    let cached = substitute(&cache_paths, &|e| {
+        job.evaluate(e, &BTreeMap::new(), &BTreeMap::new())
+    });
+    assert!(cached.lines().any(|l| l == target), "{cached} has {target}");
+    assert_eq!(run.outputs["files-changed"], "1");
+    assert!(run.outputs["findings"].parse::<usize>().unwrap() > 0);
+}
