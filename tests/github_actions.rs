@@ -212,6 +212,15 @@ fn sarif_of_the_fleet_has_one_rule_per_control_and_one_result_per_finding() {
             .unwrap()
             .starts_with(uri));
     }
+    let fingerprints: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| {
+            r["partialFingerprints"]["kubeHardenFinding/v1"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(fingerprints.len(), results.len(), "one alert per finding");
     let invocation = &run["invocations"][0];
     assert_eq!(invocation["executionSuccessful"], true);
 }
@@ -451,4 +460,34 @@ fn diff_under_actions_writes_the_changed_files_and_the_diff_to_the_summary() {
     assert!(summary.contains("+    runAsNonRoot: true"), "{summary}");
     assert!(!summary.contains('\u{1b}'), "no colour codes in Markdown");
     assert!(summary.contains("### Files that could not be handled\n\n- bad.yaml:3:"));
+}
+
+#[test]
+fn a_sarif_file_that_cannot_be_written_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+    )
+    .unwrap();
+    let out = bin(dir.path())
+        .args(["check", ".", "--sarif-file", "no-such-folder/out.sarif"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("no-such-folder/out.sarif: SARIF not written:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sarif_is_a_check_format_only() {
+    let out = bin(manifest_dir())
+        .args(["explain", "--format", "sarif", "fixtures/fleet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap refuses the value");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'sarif'"));
 }

@@ -207,9 +207,11 @@ pub fn sarif(reports: &[FileReport], root: &Path) -> Value {
                 f.current,
                 f.wanted
             );
+            // Stable when lines move; the document index separates same-named workloads.
             let fingerprint = format!(
-                "{}|{}/{}|{}|{}",
+                "{}|{}|{}/{}|{}|{}",
                 location["uri"].as_str().unwrap_or_default(),
+                w.document,
                 w.kind,
                 w.name,
                 f.container.as_deref().unwrap_or(""),
