@@ -27,6 +27,10 @@ pub const SUMMARY_LIMIT: usize = 900 * 1024;
 /// Rows of the findings table in a summary; the rest are counted.
 pub const SUMMARY_ROWS: usize = 300;
 
+/// GitHub shows this many error annotations of one step (and 50 of a job); the rest are
+/// printed all the same, and a notice points to the summary.
+pub const STEP_ANNOTATIONS: usize = 10;
+
 /// True when running as a step of a GitHub Actions workflow.
 pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
@@ -324,6 +328,22 @@ pub fn markdown_escape(text: &str) -> String {
     out
 }
 
+/// The outputs of `pr`: `prs` (JSON, multiline-safe), `created`, `updated`, `skipped`.
+pub fn pr_outputs(
+    prs: &serde_json::Value,
+    created: usize,
+    updated: usize,
+    skipped: usize,
+) -> Outputs {
+    let mut outputs = Outputs::default();
+    outputs
+        .set_json("prs", prs)
+        .set("created", created)
+        .set("updated", updated)
+        .set("skipped", skipped);
+    outputs
+}
+
 /// The outputs of `check` and `diff`.
 pub fn scan_outputs(reports: &[FileReport], root: &Path, sarif_file: Option<&Path>) -> Outputs {
     let summary = Summary::of(reports);
@@ -497,8 +517,20 @@ pub fn finish_check(
     sarif_file: Option<&Path>,
     annotations: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    for a in check_annotations(reports, root) {
+    let all = check_annotations(reports, root);
+    for a in &all {
         writeln!(annotations, "{a}")?;
+    }
+    if all.len() > STEP_ANNOTATIONS {
+        writeln!(
+            annotations,
+            "::notice title={}::{}",
+            escape_property("kube-harden"),
+            escape_data(&format!(
+                "{} annotations: GitHub shows the first {STEP_ANNOTATIONS} of a step. The job summary lists every finding, and uploaded SARIF makes each a code scanning alert.",
+                all.len()
+            ))
+        )?;
     }
     let rows = render::finding_rows(reports);
     let env = GitHubEnv::from_env();
@@ -569,6 +601,24 @@ mod tests {
         assert_ne!(delimiter, "ghadelimiter_x");
         let body: Vec<&str> = text.lines().skip(1).collect();
         assert_eq!(body, ["a", "ghadelimiter_x", "b", delimiter]);
+    }
+
+    #[test]
+    fn pr_outputs_carry_the_json_and_the_counts() {
+        let prs = serde_json::json!([{"service": "cart", "number": 7, "title": "a\nb"}]);
+        let text = pr_outputs(&prs, 1, 2, 3).render();
+        let lines: Vec<&str> = text.lines().collect();
+        let delimiter = lines[0].strip_prefix("prs<<").unwrap();
+        assert_eq!(
+            lines[1..],
+            [
+                r#"[{"number":7,"service":"cart","title":"a\nb"}]"#,
+                delimiter,
+                "created=1",
+                "updated=2",
+                "skipped=3"
+            ]
+        );
     }
 
     #[test]

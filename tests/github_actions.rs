@@ -309,8 +309,19 @@ fn check_under_actions_annotates_each_finding_and_writes_summary_and_outputs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let annotations: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::")).collect();
+    let annotations: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
     assert_eq!(annotations.len(), 318, "one per finding");
+    let notices: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("::notice "))
+        .collect();
+    assert_eq!(
+        notices,
+        ["::notice title=kube-harden::318 annotations: GitHub shows the first 10 of a step. The job summary lists every finding, and uploaded SARIF makes each a code scanning alert."]
+    );
     let first = annotations[0];
     assert!(
         first.starts_with(
