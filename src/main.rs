@@ -1,4 +1,6 @@
-//! The `kube-harden` command line: `diff`, `fix`, `check` and `explain`.
+//! The `kube-harden` command line: `diff`, `fix`, `check`, `explain` and `pr`.
+
+mod pr_command;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -82,6 +84,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Open or update one pull request per service, from commits on the base branch.
+    Pr(Box<pr_command::PrArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         } => run_fix(&paths, &settings, fsync, fix_dockerfiles),
         Command::Check { paths, format } => run_check(&paths, &settings, format),
         Command::Explain { paths, format } => run_explain(&paths, &settings, format),
+        Command::Pr(args) => pr_command::run(&args, &settings),
     };
     ExitCode::from(code)
 }
@@ -131,6 +136,7 @@ impl Command {
         match self {
             Command::Diff { paths } | Command::Fix { paths, .. } => paths,
             Command::Check { paths, .. } | Command::Explain { paths, .. } => paths,
+            Command::Pr(args) => args.paths(),
         }
     }
 }
