@@ -110,6 +110,7 @@ fn the_fleet_gets_one_pull_request_per_service_then_a_rerun_does_nothing() {
     let (out, json) = pr(&work, &github, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let services = hardenable_services();
+    assert_eq!(services, 37, "the fleet of the brief");
     assert_eq!(count(&json, "create"), services, "{json:#}");
     assert_eq!(json["pushed"], services);
     let prs = github.prs();
@@ -567,4 +568,35 @@ fn writes_are_paced_and_the_enterprise_api_prefix_is_kept() {
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.starts_with("SERVICE"), "{table}");
     assert!(table.contains("kube-harden/cart  create"), "{table}");
+}
+
+#[test]
+fn the_pull_requests_change_the_base_not_the_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, bare) = two_services(dir.path());
+    // Uncommitted work in the checkout must not leak into the pull request.
+    let path = work.join("services/cart/deployment.yaml");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        committed.replacen("replicas: 3", "replicas: 9 # local experiment", 1),
+    )
+    .unwrap();
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(count(&json, "create"), 2);
+    let pushed = git(
+        &bare,
+        &["show", "kube-harden/cart:services/cart/deployment.yaml"],
+    );
+    assert!(pushed.contains("replicas: 3"), "{pushed}");
+    assert!(!pushed.contains("local experiment"));
+    assert!(pushed.contains("runAsNonRoot: true"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("local experiment"),
+        "the checkout is kept"
+    );
 }
