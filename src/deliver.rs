@@ -1,5 +1,7 @@
-//! Delivery to the file system: atomic, permission-keeping writes of verified text.
+//! Delivery: writes verified text to the file system (here), or commits and pushes it
+//! ([`git`]) and opens pull requests for it ([`github`]). Knows nothing of YAML.
 //!
+//! Writes to the file system are atomic and keep permissions.
 //! The new text goes to a temporary file in the same folder, is flushed to disk, gets the
 //! original's permissions, and replaces the original by rename. The original is re-read first:
 //! a file that changed since it was read is not overwritten.
@@ -7,6 +9,9 @@
 //! Temporary files are hidden (`.kube-harden-<pid>-*.tmp`, never read as YAML). A process that
 //! is killed leaves its temporary file behind; the next run removes those of dead processes
 //! from every folder it writes to.
+
+pub mod git;
+pub mod github;
 
 use std::collections::HashSet;
 use std::fs;

@@ -3,7 +3,8 @@
 //!
 //! The data flows one way, one module per stage:
 //! [`discover`] → [`yaml`] (parse) → [`policy`] (plan) → [`yaml::edit`] (splice) →
-//! [`verify`] → [`render`] → [`deliver`]. [`pipeline`] runs the stages for one file.
+//! [`verify`] → [`render`] → [`deliver`]. [`pipeline`] runs the stages for one file;
+//! [`pull_requests`] runs the last stages once per service for `kube-harden pr`.
 
 pub mod actions;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod dockerfile;
 pub mod group;
 pub mod pipeline;
 pub mod policy;
+pub mod pull_requests;
 pub mod render;
 pub mod verify;
 pub mod yaml;

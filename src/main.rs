@@ -1,4 +1,6 @@
-//! The `kube-harden` command line: `diff`, `fix`, `check` and `explain`.
+//! The `kube-harden` command line: `diff`, `fix`, `check`, `explain` and `pr`.
+
+mod pr_command;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -86,6 +88,8 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         sarif_file: Option<PathBuf>,
     },
+    /// Open or update one pull request per service, from commits on the base branch.
+    Pr(Box<pr_command::PrArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
             sarif_file,
         } => run_check(&paths, &settings, format, sarif_file.as_deref()),
         Command::Explain { paths, format } => run_explain(&paths, &settings, format),
+        Command::Pr(args) => pr_command::run(&args, &settings),
     };
     ExitCode::from(code)
 }
@@ -147,6 +152,7 @@ impl Command {
         match self {
             Command::Diff { paths } | Command::Fix { paths, .. } => paths,
             Command::Check { paths, .. } | Command::Explain { paths, .. } => paths,
+            Command::Pr(args) => args.paths(),
         }
     }
 }

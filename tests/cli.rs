@@ -65,7 +65,7 @@ fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
     let out = kube_harden(&["fix", "fleet"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("36 changed"), "{stderr}");
+    assert!(stderr.contains("38 changed"), "{stderr}");
     assert!(
         stderr.contains("node-exporter left unchanged: container `node-exporter` is privileged"),
         "{stderr}"
@@ -109,7 +109,7 @@ fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
     // `defaultMode: 0400` is an octal to Kubernetes (YAML 1.1) but a string to yaml_serde, so
     // that one workload cannot be typed, before the fix as after it.
     assert_eq!(untyped, vec!["fleet/services/auth/deployment.yaml"]);
-    assert_eq!(typed, 37, "every other fleet workload is typed and checked");
+    assert_eq!(typed, 39, "every other fleet workload is typed and checked");
 
     let again = kube_harden(&["fix", "fleet"], dir.path());
     assert!(

@@ -4,6 +4,9 @@
 // Each test crate uses a different part of these helpers.
 #![allow(dead_code)]
 
+pub mod fake_github;
+pub mod git_remote;
+
 use std::path::Path;
 use std::process::Output;
 
