@@ -344,6 +344,75 @@ pub fn pr_outputs(
     outputs
 }
 
+/// Under Actions, after `pr`: the outputs (`prs` is the services as `--format json` lists
+/// them) and a step summary with one row per service.
+pub fn finish_pr(
+    runner: &Runner,
+    services: &[crate::pull_requests::ServiceResult],
+    dry_run: bool,
+) -> std::io::Result<()> {
+    let count = |f: &dyn Fn(&str) -> bool| services.iter().filter(|s| f(s.action)).count();
+    let created = count(&|a| a == "create");
+    let updated = count(&|a| a == "update");
+    let skipped = count(&|a| a.starts_with("skip"));
+    let failed = count(&|a| a == "failed");
+    let mut outputs = pr_outputs(&serde_json::json!(services), created, updated, skipped);
+    outputs.set("failed", failed);
+    runner.append_summary(&pr_summary(
+        services,
+        dry_run,
+        [created, updated, skipped, failed],
+    ))?;
+    runner.set_outputs(&outputs)
+}
+
+/// The step summary of `pr`.
+fn pr_summary(
+    services: &[crate::pull_requests::ServiceResult],
+    dry_run: bool,
+    [created, updated, skipped, failed]: [usize; 4],
+) -> String {
+    let mut md = String::from("## kube-harden pr\n\n");
+    let (create, update) = if dry_run {
+        ("to create", "to update")
+    } else {
+        ("created", "updated")
+    };
+    if dry_run {
+        md.push_str("Dry run: nothing was pushed and no pull request was opened.\n\n");
+    }
+    let _ = writeln!(
+        md,
+        "{} services: {created} {create}, {updated} {update}, {skipped} skipped, {failed} failed\n",
+        services.len()
+    );
+    if !services.is_empty() {
+        md.push_str(
+            "| service | action | pull request | files | reason |\n|---|---|---|---|---|\n",
+        );
+        for s in services.iter().take(SUMMARY_ROWS) {
+            let link = match (&s.url, s.number) {
+                (Some(url), Some(n)) if !url.is_empty() => format!("[#{n}]({url})"),
+                (_, Some(n)) => format!("#{n}"),
+                _ => "-".to_string(),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {link} | {} | {} |",
+                markdown_escape(&s.service),
+                s.action,
+                s.files.len(),
+                markdown_escape(&s.reason)
+            );
+        }
+        if services.len() > SUMMARY_ROWS {
+            let _ = writeln!(md, "\n_…and {} more._", services.len() - SUMMARY_ROWS);
+        }
+        md.push('\n');
+    }
+    md
+}
+
 /// The outputs of `check` and `diff`.
 pub fn scan_outputs(reports: &[FileReport], root: &Path, sarif_file: Option<&Path>) -> Outputs {
     let summary = Summary::of(reports);

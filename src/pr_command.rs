@@ -168,6 +168,11 @@ fn run_inner(args: &PrArgs, settings: &Settings) -> Result<u8, String> {
         );
     }
     print_outcome(args, &plans, github.as_ref());
+    if let Some(runner) = kube_harden::actions::Runner::from_env() {
+        let services: Vec<ServiceResult> = plans.iter().map(ServiceResult::from).collect();
+        let done = kube_harden::actions::finish_pr(&runner, &services, args.dry_run);
+        code = code.max(crate::runner_step(done));
+    }
     if plans.iter().any(|p| p.action == Action::Failed) {
         code = 2;
     }

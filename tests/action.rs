@@ -5,8 +5,10 @@
 //! one file. The binary is "released" as a checksummed archive on a `file://` releases URL, so
 //! the download path runs offline; `uses:` steps (the cargo cache) are recorded, not run.
 //!
-//! Mode `pr` runs a stand-in binary that records its command line (the `pr` command is built
-//! elsewhere): the test checks the flags the action passes and that its outputs flow through.
+//! Mode `pr` runs twice: with a stand-in binary that records its command line (every flag the
+//! action passes, and the token and repository in the environment), and for real against the
+//! loopback git remote and the stateful fake GitHub of `common/`, checking the pull requests,
+//! the outputs and the step summary.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,6 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use yaml_serde::Value;
+
+mod common;
+use common::fake_github::{FakeGitHub, TOKEN};
+use common::git_remote::{git, repository_with};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -86,6 +92,8 @@ struct Run {
 struct Job {
     dir: tempfile::TempDir,
     env: BTreeMap<String, String>,
+    /// `$GITHUB_WORKSPACE`: the checkout.
+    workspace: PathBuf,
 }
 
 impl Job {
@@ -114,11 +122,23 @@ impl Job {
         env.insert("GITHUB_WORKSPACE".into(), p("workspace"));
         env.insert("RUNNER_TEMP".into(), p("temp"));
         env.insert("GITHUB_STEP_SUMMARY".into(), p("files/summary.md"));
-        Job { dir, env }
+        let workspace = dir.path().join("workspace");
+        Job {
+            dir,
+            env,
+            workspace,
+        }
     }
 
     fn workspace(&self) -> PathBuf {
-        self.dir.path().join("workspace")
+        self.workspace.clone()
+    }
+
+    /// The checkout is `work`.
+    fn set_workspace(&mut self, work: PathBuf) {
+        self.env
+            .insert("GITHUB_WORKSPACE".into(), work.display().to_string());
+        self.workspace = work;
     }
 
     /// Puts `binary` in a release archive on a `file://` releases URL; returns its SHA-256.
@@ -639,7 +659,7 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
         ("repository", "acme/payments"),
         ("paths", "k8s\napps dir"),
         ("base", "main"),
-        ("group-by", "service"),
+        ("group-by", "dir"),
         ("labels", "security, kubernetes,,"),
         ("draft", "true"),
         ("max-prs", "5"),
@@ -657,7 +677,7 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
             "--base",
             "main",
             "--group-by",
-            "service",
+            "dir",
             "--label",
             "security",
             "--label",
@@ -767,4 +787,76 @@ fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder(
     assert!(cached.lines().any(|l| l == target), "{cached} has {target}");
     assert_eq!(run.outputs["files-changed"], "1");
     assert!(run.outputs["findings"].parse::<usize>().unwrap() > 0);
+}
+
+#[test]
+fn pr_mode_opens_pull_requests_on_a_fake_github_and_reports_them_as_outputs_and_summary() {
+    let mut job = Job::new();
+    // Two folders of the fleet in a repository whose remote is a bare repository (file://).
+    let fixture = job.dir.path().join("fixture");
+    for service in ["cart", "orders"] {
+        let to = fixture.join("services").join(service);
+        fs::create_dir_all(&to).unwrap();
+        common::git_remote::copy_dir(&repo().join("fixtures/fleet/services").join(service), &to);
+    }
+    let git_dir = job.dir.path().join("git");
+    fs::create_dir(&git_dir).unwrap();
+    let (work, bare) = repository_with(&git_dir, &fixture, None);
+    job.set_workspace(work.clone());
+    let github = FakeGitHub::start("acme", "fleet", bare.clone());
+    job.env.insert("GITHUB_API_URL".into(), github.url(false));
+    let sha = job.release("0.1.0", &binary(&job));
+    let inputs = [
+        ("mode", "pr"),
+        ("version", "0.1.0"),
+        ("version-sha256", sha.as_str()),
+        ("token", TOKEN),
+        ("labels", "security, kubernetes"),
+        ("draft", "true"),
+    ];
+
+    let run = job.run(&inputs);
+    assert!(run.success, "{}", run.log);
+    assert_eq!(run.outputs["created"], "3", "{}", run.log);
+    assert_eq!(run.outputs["updated"], "0");
+    assert_eq!(run.outputs["skipped"], "0");
+    assert_eq!(run.outputs["failed"], "0");
+    let prs: serde_json::Value = serde_json::from_str(&run.outputs["prs"]).unwrap();
+    let prs = prs.as_array().unwrap();
+    // orders holds two apps (by label), so it is two services.
+    let branches: Vec<&str> = prs.iter().map(|p| p["branch"].as_str().unwrap()).collect();
+    assert_eq!(
+        branches,
+        [
+            "kube-harden/cart",
+            "kube-harden/orders-orders",
+            "kube-harden/orders-orders-debug"
+        ]
+    );
+    for p in prs {
+        assert_eq!(p["action"], "create");
+        assert!(p["number"].as_u64().is_some(), "{p}");
+        assert!(p["branch"].as_str().unwrap().starts_with("kube-harden/"));
+    }
+    let opened = github.prs();
+    assert_eq!(opened.len(), 3);
+    for p in &opened {
+        assert!(p.open && p.draft, "{p:?}");
+        assert_eq!(p.labels, ["security", "kubernetes"]);
+        assert_eq!(p.base, "main");
+        assert!(git(&bare, &["branch", "--list", &p.head]).contains(&p.head));
+    }
+    assert!(run.summary.contains("## kube-harden pr"), "{}", run.summary);
+    assert!(run
+        .summary
+        .contains("3 services: 3 created, 0 updated, 0 skipped, 0 failed"));
+    assert!(run.summary.contains("| create |"), "{}", run.summary);
+    assert!(!run.log.contains(TOKEN), "the token is not printed");
+
+    // A rerun finds nothing new: both are skipped, nothing is written.
+    let run = job.run(&inputs);
+    assert!(run.success, "{}", run.log);
+    assert_eq!(run.outputs["created"], "0");
+    assert_eq!(run.outputs["skipped"], "3");
+    assert_eq!(github.prs().len(), 3);
 }
