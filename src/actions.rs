@@ -691,6 +691,43 @@ mod tests {
     }
 
     #[test]
+    fn pr_summary_links_the_pull_requests_and_says_dry_run() {
+        use crate::pull_requests::ServiceResult;
+        let service = |name: &str, action, number: Option<u64>, url: Option<&str>| ServiceResult {
+            service: name.into(),
+            branch: format!("kube-harden/{name}"),
+            action,
+            reason: "new | findings".into(),
+            number,
+            url: url.map(str::to_string),
+            files: vec!["a.yaml".into()],
+            pushed: true,
+            warnings: vec![],
+        };
+        let services = [
+            service(
+                "cart",
+                "create",
+                Some(7),
+                Some("https://github.com/acme/fleet/pull/7"),
+            ),
+            service("orders", "skip-closed", Some(3), Some("")),
+            service("auth", "create", None, None),
+        ];
+        let md = pr_summary(&services, false, [2, 0, 1, 0]);
+        assert!(md.contains("3 services: 2 created, 0 updated, 1 skipped, 0 failed\n"));
+        assert!(md.contains(
+            "| cart | create | [#7](https://github.com/acme/fleet/pull/7) | 1 | new \\| findings |"
+        ));
+        assert!(md.contains("| orders | skip-closed | #3 | 1 |"));
+        assert!(md.contains("| auth | create | - | 1 |"));
+        assert!(!md.contains("Dry run"));
+        let md = pr_summary(&services, true, [2, 0, 1, 0]);
+        assert!(md.contains("Dry run: nothing was pushed"));
+        assert!(md.contains("2 to create, 0 to update"));
+    }
+
+    #[test]
     fn urls_lose_trailing_slashes_and_default_to_github_com() {
         let env = GitHubEnv::from_lookup(|n| match n {
             "GITHUB_API_URL" => Some("https://ghe.example.com/api/v3/".into()),
