@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::deliver::git::{BranchUpdate, Git, Identity, PushOutcome};
 use crate::deliver::github::{Created, GitHub, PullRequest};
-use crate::group::{group, ChangedFile, GroupBy, Service};
+use crate::group::{group_named, ChangedFile, GroupBy, Service};
 use crate::pipeline::{process_text, FileReport, Settings, Status};
 use crate::render::pr::{fingerprint_in, render, FINGERPRINT_MARKER};
 
@@ -177,8 +177,14 @@ pub fn plan_on_base(
         .collect()
 }
 
-/// Groups the changed files into services.
-pub fn services(reports: &[FileReport], root: &Path, by: GroupBy) -> Vec<Service> {
+/// Groups the changed files into services; `named` gives a file the name of the configured
+/// service it belongs to, if any.
+pub fn services(
+    reports: &[FileReport],
+    root: &Path,
+    by: GroupBy,
+    named: &dyn Fn(&Path) -> Option<String>,
+) -> Vec<Service> {
     let changed: Vec<ChangedFile> = reports
         .iter()
         .filter(|r| matches!(r.status, Status::Changed { .. }))
@@ -188,7 +194,7 @@ pub fn services(reports: &[FileReport], root: &Path, by: GroupBy) -> Vec<Service
             chart: chart_of(root, &r.path),
         })
         .collect();
-    group(&changed, by)
+    group_named(&changed, by, named)
 }
 
 /// The Helm chart (folder with `Chart.yaml`, relative to `root`) that holds `path`.

@@ -600,3 +600,41 @@ fn the_pull_requests_change_the_base_not_the_checkout() {
         "the checkout is kept"
     );
 }
+
+#[test]
+fn a_service_named_in_the_configuration_gets_one_pull_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for name in ["auth", "cart", "orders"] {
+        let d = src.join("services").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(
+            fleet().join(format!("services/{name}/deployment.yaml")),
+            d.join("deployment.yaml"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        src.join(".kube-harden.yaml"),
+        "services:\n  - name: Identity & Cart\n    paths: [\"services/auth/\", \"services/cart/\"]\n",
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let (work, bare) = repository_with(&repo, &src, None);
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        actions(&json),
+        [
+            ("identity-cart".into(), "create".into()),
+            ("orders".into(), "create".into())
+        ]
+    );
+    assert_eq!(json["services"][0]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        remote_branches(&bare),
+        ["kube-harden/identity-cart", "kube-harden/orders"]
+    );
+}
