@@ -294,7 +294,13 @@ fn print_outcome(args: &PrArgs, plans: &[ServicePlan], github: Option<&GitHub>) 
         }
     }
     if args.format == Format::Json {
-        let services: Vec<ServiceResult> = plans.iter().map(ServiceResult::from).collect();
+        let services: Vec<ServiceResult> = plans
+            .iter()
+            .map(|p| ServiceResult {
+                diff: args.dry_run.then(|| p.diff.clone()),
+                ..ServiceResult::from(p)
+            })
+            .collect();
         let count = |name: &str| services.iter().filter(|s| s.action == name).count();
         let json = serde_json::json!({
             "dry_run": args.dry_run,

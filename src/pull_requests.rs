@@ -104,11 +104,15 @@ pub struct ServiceResult {
     pub branch: String,
     pub action: &'static str,
     pub reason: String,
+    pub title: String,
     pub number: Option<u64>,
     pub url: Option<String>,
     pub files: Vec<String>,
     pub pushed: bool,
     pub warnings: Vec<String>,
+    /// The change as a patch (in the JSON of a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 impl From<&ServicePlan> for ServiceResult {
@@ -118,11 +122,13 @@ impl From<&ServicePlan> for ServiceResult {
             branch: p.branch.clone(),
             action: p.action.name(),
             reason: p.reason.clone(),
+            title: p.title.clone(),
             number: p.pr.as_ref().map(|pr| pr.number),
             url: p.pr.as_ref().map(|pr| pr.url.clone()),
             files: p.files.iter().map(|f| f.display().to_string()).collect(),
             pushed: p.pushed,
             warnings: p.warnings.clone(),
+            diff: None,
         }
     }
 }

@@ -480,6 +480,17 @@ fn a_dry_run_with_a_token_reads_but_never_writes() {
     let (out, json) = pr(&work, &github, &["--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(count(&json, "create"), 2);
+    assert_eq!(
+        json["services"][1]["title"],
+        "security: harden the securityContext of cart"
+    );
+    let diff = json["services"][1]["diff"].as_str().unwrap();
+    assert!(
+        diff.starts_with(
+            "--- a/services/cart/deployment.yaml\n+++ b/services/cart/deployment.yaml\n"
+        ),
+        "{diff}"
+    );
     assert_eq!(json["api_requests"]["reads"], 2);
     assert!(github.log().iter().all(|r| !r.is_write()));
     assert!(remote_branches(&bare).is_empty());
