@@ -5,6 +5,7 @@
 //! [`discover`] → [`yaml`] (parse) → [`policy`] (plan) → [`yaml::edit`] (splice) →
 //! [`verify`] → [`render`] → [`deliver`]. [`pipeline`] runs the stages for one file.
 
+pub mod chart;
 pub mod config;
 pub mod deliver;
 pub mod discover;
