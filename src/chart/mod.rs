@@ -34,6 +34,8 @@ pub struct Target {
     pub gated_by_enabled: bool,
     /// Where it is used: template (relative to the chart) and line.
     pub used_at: Vec<(PathBuf, usize)>,
+    /// The containers that use it, as the templates name them (container level only).
+    pub containers: Vec<String>,
 }
 
 /// What a chart's templates say, resolved against its values.yaml.
@@ -130,7 +132,11 @@ pub fn resolve(
                     has_default: false,
                     gated_by_enabled: false,
                     used_at: vec![],
+                    containers: vec![],
                 });
+                if u.level == Level::Container && !t.containers.contains(&u.name) {
+                    t.containers.push(u.name.clone());
+                }
                 if t.level != u.level {
                     conflicts.push((
                         template.clone(),

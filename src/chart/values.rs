@@ -236,8 +236,17 @@ fn plan_and_edit(
             complete,
             workload,
         );
-        report.findings.extend(plan.findings);
-        report.notes.extend(plan.notes);
+        let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
+        let relabel = |c: &mut Option<String>| {
+            if c.is_some() {
+                c.clone_from(&label);
+            }
+        };
+        let (mut findings, mut notes) = (plan.findings, plan.notes);
+        findings.iter_mut().for_each(|f| relabel(&mut f.container));
+        notes.iter_mut().for_each(|n| relabel(&mut n.container));
+        report.findings.extend(findings);
+        report.notes.extend(notes);
         refusals.extend(plan.refusals);
         changes.extend(plan.changes);
         if target.gated_by_enabled && tree.is_map(node) && !empty {
