@@ -248,6 +248,15 @@ fn multi_component_paths_get_their_level_and_override_files_only_their_insecure_
     let worker = &v["worker"]["securityContext"];
     assert_eq!(worker["enabled"], true);
     assert_eq!(worker["runAsNonRoot"], true);
+    // The agent's pod spec is written by a helper in templates/_agent.tpl.
+    assert_eq!(
+        v["agent"]["podSecurityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        v["agent"]["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
     let migrate = &v["migrate"]["securityContext"];
     assert_eq!(migrate["allowPrivilegeEscalation"], false);
     assert_eq!(migrate["readOnlyRootFilesystem"], true);

@@ -208,10 +208,10 @@ fn rendered_pods_meet_the_contract_after_fix_and_nothing_else_changes() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
-    // scaffold-current 1, scaffold-old 1, bitnami 1, multi-component 3 pods x 4 value sets.
+    // scaffold-current 1, scaffold-old 1, bitnami 1, multi-component 4 pods x 4 value sets.
     assert_eq!(
         hardened_pods,
-        1 + 1 + 1 + 3 * 4,
+        1 + 1 + 1 + 4 * 4,
         "every wired pod was rendered and checked"
     );
 }

@@ -46,7 +46,8 @@ pub struct ChartWiring {
     pub gaps: BTreeMap<PathBuf, Vec<Gap>>,
 }
 
-/// Every template of the chart (`templates/**/*.yaml|yml`), relative to the chart, with its text.
+/// Every template of the chart (`templates/**/*.yaml|yml|tpl`: helpers may write a pod spec),
+/// relative to the chart, with its text.
 pub fn read_templates(chart: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut stack = vec![chart.join("templates")];
@@ -62,7 +63,7 @@ pub fn read_templates(chart: &Path) -> Vec<(PathBuf, String)> {
             } else if ft.is_file()
                 && matches!(
                     path.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
+                    Some("yaml" | "yml" | "tpl")
                 )
             {
                 if let Ok(text) = std::fs::read_to_string(&path) {

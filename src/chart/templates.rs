@@ -232,8 +232,9 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         let name = container_name(ls, item);
         (Level::Container, name)
     } else {
-        let p = parent(ls, i, col)?;
-        if ls[p].key != Some("spec") || ls[p].dash {
+        let p = parent(ls, i, col);
+        let under_spec = p.is_some_and(|p| ls[p].key == Some("spec") && !ls[p].dash);
+        if !under_spec && !beside_containers(ls, i, p) {
             return None;
         }
         (Level::Pod, "pod".to_string())
@@ -313,6 +314,33 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         kind: kind_at(ls, i),
         name: level.1,
     })
+}
+
+/// True when line `i` has a sibling `containers:` key: a pod spec whose `spec:` is not in this
+/// text (a helper's `define` that writes a pod spec, included under the pod's `spec:`).
+fn beside_containers(ls: &[Line], i: usize, parent: Option<usize>) -> bool {
+    let col = ls[i].key_col;
+    // Without a parent line, the siblings are those of the same `define` block.
+    let defines = |j: &usize| actions(ls[*j].text).contains(&"define");
+    let start = parent.map_or_else(
+        || (0..i).rev().find(defines).map_or(0, |d| d + 1),
+        |p| p + 1,
+    );
+    let end = parent.map_or_else(
+        || (i + 1..ls.len()).find(defines).unwrap_or(ls.len()),
+        |p| block_end(ls, p, ls[p].indent),
+    );
+    (start..end).any(|j| {
+        structural(&ls[j])
+            && !ls[j].dash
+            && ls[j].indent == col
+            && ls[j].key == Some("containers")
+            && parent_is(ls, j, parent)
+    })
+}
+
+fn parent_is(ls: &[Line], j: usize, expected: Option<usize>) -> bool {
+    parent(ls, j, ls[j].indent) == expected
 }
 
 /// A `spec:` that holds `containers:` and no `securityContext:` is a pod without one.
@@ -467,6 +495,31 @@ spec:
             "container `migrate` has no securityContext; add `securityContext: {{- toYaml .Values.securityContext | nindent 12 }}`",
         ]);
         assert_eq!(w.gaps[1].line, 6);
+    }
+
+    #[test]
+    fn a_helper_that_writes_a_pod_spec() {
+        let t = r#"{{- define "x.pod" -}}
+serviceAccountName: {{ .Values.sa }}
+securityContext: {{- toYaml .Values.agent.podSecurityContext | nindent 2 }}
+containers:
+  - name: agent
+    securityContext: {{- toYaml .Values.agent.securityContext | nindent 6 }}
+{{- end }}
+{{- define "x.labels" -}}
+securityContext: not a pod
+{{- end }}
+"#;
+        let w = analyse(t);
+        let got: Vec<(Level, Vec<String>)> =
+            w.uses.iter().map(|u| (u.level, u.refs.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Level::Pod, vec!["agent.podSecurityContext".to_string()]),
+                (Level::Container, vec!["agent.securityContext".to_string()]),
+            ]
+        );
     }
 
     #[test]
