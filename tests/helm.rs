@@ -355,3 +355,52 @@ fn a_values_file_given_alone_is_handled_with_its_chart() {
     );
     assert!(diff.contains("+    runAsUser: 1000"), "{diff}");
 }
+
+/// The old scaffold with other values.yaml/override texts.
+fn scaffold_with(values: &str, overrides: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let chart = tmp.path().join("c");
+    copy_dir(&fixtures().join("scaffold-old"), &chart);
+    fs::write(chart.join("values.yaml"), values).unwrap();
+    for (name, text) in overrides {
+        fs::write(chart.join(name), text).unwrap();
+    }
+    (tmp, chart)
+}
+
+const OLD_SCAFFOLD_REST: &str = "replicaCount: 1\nimage:\n  repository: nginx\n  pullPolicy: IfNotPresent\n  tag: \"\"\nservice:\n  type: ClusterIP\n  port: 80\nresources: {}\n";
+
+#[test]
+fn a_privileged_container_leaves_its_pod_to_a_person() {
+    let values = format!(
+        "{OLD_SCAFFOLD_REST}podSecurityContext: {{}}\nsecurityContext:\n  privileged: true\n"
+    );
+    let (tmp, chart) = scaffold_with(&values, &[]);
+    let out = run_in(tmp.path(), &["fix", "c"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        fs::read_to_string(chart.join("values.yaml")).unwrap(),
+        values
+    );
+    assert!(stderr.contains("c/values.yaml:11: values/securityContext left unchanged: `securityContext` is privileged: true"), "{stderr}");
+    assert!(stderr.contains("c/values.yaml:10: values/podSecurityContext left unchanged: a container of the same template is left alone"), "{stderr}");
+}
+
+#[test]
+fn an_override_that_nulls_a_context_is_a_risk_and_not_edited() {
+    let values = format!("{OLD_SCAFFOLD_REST}podSecurityContext: {{}}\nsecurityContext: {{}}\n");
+    let (tmp, chart) = scaffold_with(&values, &[("values-dev.yaml", "securityContext: null\n")]);
+    let out = run_in(tmp.path(), &["fix", "c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        fs::read_to_string(chart.join("values-dev.yaml")).unwrap(),
+        "securityContext: null\n"
+    );
+    assert_ne!(
+        fs::read_to_string(chart.join("values.yaml")).unwrap(),
+        values
+    );
+    assert!(stderr.contains("c/values-dev.yaml:1: values/securityContext: risk: null here deletes the chart's `securityContext`"), "{stderr}");
+}

@@ -134,6 +134,17 @@ fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
     }
 }
 
+/// The line of the key whose value is `node` in the mapping `parent`.
+fn key_line(tree: &Tree, parent: Ref, node: Ref) -> Option<usize> {
+    let NodeKind::Map(entries) = &tree.node(tree.deref(parent).id).kind else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(_, v)| *v == node.id)
+        .map(|(k, _)| tree.node(*k).line)
+}
+
 /// The path of a node from its document's root.
 fn node_path(tree: &Tree, mut id: usize) -> Vec<PathSeg> {
     let mut path = Vec::new();
@@ -205,12 +216,18 @@ fn plan_and_edit(
     let tree = Tree::parse(text)?;
     let mut changes = Vec::new();
     let mut refusals = Vec::new();
+    let mut left_alone = privileged_targets(&tree, wiring);
+    if let Some(defaults) = defaults.and_then(|d| Tree::parse(d).ok()) {
+        for (path, reason) in privileged_targets(&defaults, wiring) {
+            left_alone.entry(path).or_insert(reason);
+        }
+    }
     for target in &wiring.targets {
         let Some((parent, key, node)) = lookup(&tree, &target.path) else {
             continue;
         };
         let workload = report.workloads.len();
-        let (line, _) = tree.position(node);
+        let line = key_line(&tree, parent, node).unwrap_or_else(|| tree.position(node).0);
         report.workloads.push(Workload {
             kind: "values".into(),
             name: target.path.clone(),
@@ -220,6 +237,23 @@ fn plan_and_edit(
             images: vec![],
         });
         let empty = tree.is_empty(node) && !tree.is_seq(node);
+        if let Some(reason) = left_alone.get(&target.path) {
+            report.skipped_pods.push(SkippedPod {
+                workload,
+                reason: reason.clone(),
+            });
+            continue;
+        }
+        if !complete && tree.scalar(node) == Some(Scalar::Null) {
+            report.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Risk,
+                message: format!("null here deletes the chart's `{}` (Helm drops a key set to null): the pod gets no such securityContext; remove the line", target.path),
+                line,
+            });
+            continue;
+        }
         if complete && empty && target.has_default {
             report.skipped_pods.push(SkippedPod {
                 workload,
@@ -285,6 +319,53 @@ fn plan_and_edit(
     };
     check_schema(text, &new_text, complete, schema, defaults, &tree)?;
     Ok(Status::Changed { new_text })
+}
+
+/// Paths left to a person, with the reason: a container context that is `privileged: true` or
+/// adds SYS_ADMIN/ALL (allowPrivilegeEscalation: false is rejected next to it), and the pod
+/// contexts used by the same templates (the whole pod is left alone, as for a manifest).
+fn privileged_targets(
+    tree: &Tree,
+    wiring: &ChartWiring,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut templates = Vec::new();
+    for t in &wiring.targets {
+        let Some((_, _, node)) = lookup(tree, &t.path) else {
+            continue;
+        };
+        if t.level != policy::Level::Container || !tree.is_map(node) {
+            continue;
+        }
+        let privileged =
+            tree.get(node, "privileged").and_then(|p| tree.scalar(p)) == Some(Scalar::Bool(true));
+        let adds = tree
+            .get(node, "capabilities")
+            .and_then(|c| tree.get(c, "add"))
+            .map(|a| tree.items(a))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| tree.as_str(a).map(str::to_string))
+            .find(|c| matches!(c.as_str(), "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"));
+        let why = match (privileged, adds) {
+            (true, _) => "privileged: true".to_string(),
+            (_, Some(cap)) => format!("adds capability {cap}"),
+            _ => continue,
+        };
+        let reason = format!("`{}` is {why}: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision", t.path);
+        templates.extend(t.used_at.iter().map(|(p, _)| p.clone()));
+        out.insert(t.path.clone(), reason);
+    }
+    for t in &wiring.targets {
+        if t.level == policy::Level::Pod && t.used_at.iter().any(|(p, _)| templates.contains(p)) {
+            let reason = format!(
+                "a container of the same template is left alone ({})",
+                out.values().next().cloned().unwrap_or_default()
+            );
+            out.entry(t.path.clone()).or_insert(reason);
+        }
+    }
+    out
 }
 
 /// The edit with the `helm create` hints uncommented where they are exactly what is added.
