@@ -288,6 +288,19 @@ fn a_chart_that_wires_nothing_is_reported_and_not_edited() {
         "{}",
         f.stderr
     );
+    // `check` does not call it compliant: the template's shortfalls, left to a person.
+    let out = run_in(f.dir.parent().unwrap(), &["check", "unwired"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("unwired/templates/deployment.yaml:15:1: Deployment/app container app: readOnlyRootFilesystem is absent (left to a person)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().count(),
+        8,
+        "5 pod and 3 container controls: {stdout}"
+    );
 }
 
 #[test]

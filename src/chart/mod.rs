@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::pipeline::{FileReport, Settings, Status};
-use crate::policy::{Level, SkippedPod, Workload};
+use crate::policy::{Control, Finding, Level, Rules, SkippedPod, Workload};
 
 pub use templates::{Gap, Use, Wiring};
 
@@ -146,6 +146,7 @@ pub fn resolve(
                             kind: u.kind.clone(),
                             name: u.name.clone(),
                             message: format!("`.Values.{path}` is used both as a pod and as a container securityContext; left unchanged"),
+                            missing: None,
                         },
                     ));
                 }
@@ -167,6 +168,7 @@ pub fn resolve(
                     kind: u.kind.clone(),
                     name: u.name.clone(),
                     message,
+                    missing: None,
                 });
             }
         }
@@ -263,10 +265,29 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
                 app: None,
                 images: vec![],
             });
+            let workload = report.workloads.len() - 1;
             report.skipped_pods.push(SkippedPod {
-                workload: report.workloads.len() - 1,
+                workload,
                 reason: gap.message.clone(),
             });
+            if let Some(level) = gap.missing {
+                report
+                    .findings
+                    .extend(
+                        absent(level, &settings.rules)
+                            .into_iter()
+                            .map(|(control, wanted)| Finding {
+                                workload,
+                                container: (level == Level::Container).then(|| gap.name.clone()),
+                                control,
+                                current: "absent".into(),
+                                wanted,
+                                line: gap.line,
+                                col: 1,
+                                fixable: false,
+                            }),
+                    );
+            }
         }
         reports.push(report);
     }
@@ -281,6 +302,32 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
     }
     reports.retain(|r| listed.contains(&r.path));
     reports
+}
+
+/// The controls a pod or container without any securityContext falls short of, with the value
+/// the contract wants (the container level never adds the ids, as in a manifest).
+fn absent(level: Level, rules: &Rules) -> Vec<(Control, String)> {
+    let b = &rules.baseline;
+    let all = match level {
+        Level::Pod => vec![
+            (Control::RunAsNonRoot, "true".to_string()),
+            (Control::RunAsUser, b.uid.to_string()),
+            (Control::RunAsGroup, b.gid.to_string()),
+            (Control::FsGroup, b.fs_group.to_string()),
+            (
+                Control::SeccompProfile,
+                "{type: RuntimeDefault}".to_string(),
+            ),
+        ],
+        Level::Container => vec![
+            (Control::AllowPrivilegeEscalation, "false".to_string()),
+            (Control::ReadOnlyRootFilesystem, "true".to_string()),
+            (Control::CapabilitiesDrop, "[ALL]".to_string()),
+        ],
+    };
+    all.into_iter()
+        .filter(|(c, _)| !rules.disabled.contains(c))
+        .collect()
 }
 
 /// Values files besides values.yaml: `values*.yaml` in the chart folder and `ci/*.yaml`.

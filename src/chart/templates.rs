@@ -35,6 +35,8 @@ pub struct Gap {
     pub kind: String,
     pub name: String,
     pub message: String,
+    /// Set when the pod or container has no `securityContext` key at all.
+    pub missing: Option<Level>,
 }
 
 /// What one template says.
@@ -365,6 +367,7 @@ fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
         line: i + 1,
         kind: kind_at(ls, i),
         name: "pod".into(),
+        missing: Some(Level::Pod),
         message: format!(
             "the pod has no securityContext; add `securityContext: {{{{- toYaml .Values.podSecurityContext | nindent {} }}}}` under `spec:`",
             child_col + 2
@@ -385,6 +388,7 @@ fn container_gap(ls: &[Line], item: usize, gaps: &mut Vec<Gap>) {
     gaps.push(Gap {
         line: item + 1,
         kind: kind_at(ls, item),
+        missing: Some(Level::Container),
         message: format!(
             "container `{name}` has no securityContext; add `securityContext: {{{{- toYaml .Values.securityContext | nindent {} }}}}`",
             col + 2
