@@ -417,3 +417,18 @@ fn an_override_that_nulls_a_context_is_a_risk_and_not_edited() {
     );
     assert!(stderr.contains("c/values-dev.yaml:1: values/securityContext: risk: null here deletes the chart's `securityContext`"), "{stderr}");
 }
+
+#[test]
+fn a_crlf_values_file_gets_crlf_lines_and_the_same_hints() {
+    let lf = fix("scaffold-old");
+    let tmp = tempfile::tempdir().unwrap();
+    let chart = tmp.path().join("c");
+    copy_dir(&fixtures().join("scaffold-old"), &chart);
+    let original = fs::read_to_string(chart.join("values.yaml")).unwrap();
+    fs::write(chart.join("values.yaml"), original.replace('\n', "\r\n")).unwrap();
+    let out = run_in(tmp.path(), &["fix", "c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let crlf = fs::read_to_string(chart.join("values.yaml")).unwrap();
+    let expected = text(&lf.after[Path::new("values.yaml")]).replace('\n', "\r\n");
+    assert_eq!(crlf, expected);
+}

@@ -104,7 +104,7 @@ pub fn resolve(
 ) -> ChartWiring {
     let mut wiring = ChartWiring::default();
     let mut by_path: BTreeMap<String, Target> = BTreeMap::new();
-    let mut conflicts: Vec<(PathBuf, Gap)> = Vec::new();
+    let mut conflicts: Vec<(PathBuf, String, Gap)> = Vec::new();
     for (template, w) in templates {
         if !w.gaps.is_empty() {
             wiring
@@ -141,6 +141,7 @@ pub fn resolve(
                 if t.level != u.level {
                     conflicts.push((
                         template.clone(),
+                        path.clone(),
                         Gap {
                             line: u.line,
                             kind: u.kind.clone(),
@@ -173,14 +174,7 @@ pub fn resolve(
             }
         }
     }
-    for (template, gap) in conflicts {
-        let path = gap
-            .message
-            .split('`')
-            .nth(1)
-            .unwrap_or_default()
-            .trim_start_matches(".Values.")
-            .to_string();
+    for (template, path, gap) in conflicts {
         by_path.remove(&path);
         wiring.gaps.entry(template).or_default().push(gap);
     }
@@ -293,7 +287,7 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
     }
     if wiring.targets.is_empty() {
         for r in &mut reports {
-            if main.as_deref() == Some(r.path.as_path()) && !matches!(r.status, Status::Failed(_)) {
+            if main.as_deref() == Some(r.path.as_path()) && matches!(r.status, Status::Unchanged) {
                 r.status = Status::Skipped(
                     "Helm chart whose templates take no securityContext from values".into(),
                 );
