@@ -335,3 +335,74 @@ fn is_values_file(chart: &Path, path: &Path) -> bool {
     yaml && ((parent == Some(chart) && name.starts_with("values"))
         || parent == Some(chart.join("ci").as_path()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(level: Level, refs: &[&str]) -> Wiring {
+        Wiring {
+            uses: vec![Use {
+                line: 7,
+                level,
+                refs: refs.iter().map(|r| r.to_string()).collect(),
+                has_default: false,
+                kind: "Deployment".into(),
+                name: "app".into(),
+            }],
+            gaps: vec![],
+        }
+    }
+
+    #[test]
+    fn resolve_keeps_context_mappings_and_reports_the_rest() {
+        let templates = vec![
+            (
+                PathBuf::from("templates/a.yaml"),
+                uses(
+                    Level::Pod,
+                    &[
+                        "shared",
+                        "a.podSecurityContext",
+                        "a.podSecurityContext.enabled",
+                        "image.runAsUser",
+                    ],
+                ),
+            ),
+            (
+                PathBuf::from("templates/b.yaml"),
+                uses(Level::Container, &["shared"]),
+            ),
+            (
+                PathBuf::from("templates/c.yaml"),
+                uses(Level::Container, &["c.securityContext"]),
+            ),
+        ];
+        let shape = |p: &str| match p {
+            "shared" => Some(Some(vec!["runAsUser".to_string()])),
+            "a.podSecurityContext" => Some(Some(vec!["enabled".to_string()])),
+            "a.podSecurityContext.enabled" | "image.runAsUser" => Some(None),
+            _ => None,
+        };
+        let w = resolve(&templates, &shape);
+        let paths: Vec<(&str, Level, bool)> = w
+            .targets
+            .iter()
+            .map(|t| (t.path.as_str(), t.level, t.gated_by_enabled))
+            .collect();
+        assert_eq!(paths, vec![("a.podSecurityContext", Level::Pod, true)]);
+        let messages: Vec<&str> = w
+            .gaps
+            .values()
+            .flatten()
+            .map(|g| g.message.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                "`.Values.shared` is used both as a pod and as a container securityContext; left unchanged",
+                "the securityContext of container `app` comes from `.Values.c.securityContext`, which values.yaml does not set: add it there by hand",
+            ]
+        );
+    }
+}
