@@ -201,6 +201,40 @@ pub fn value_refs(text: &str) -> Vec<String> {
     refs
 }
 
+/// Every `.a.b` field path relative to `.` inside the actions of `text` (not `.Values`,
+/// `.Release` and the like: those are not fields of a values mapping).
+fn relative_refs(text: &str) -> Vec<String> {
+    let mut refs = Vec::new();
+    for action in text.split("{{").skip(1) {
+        let action = action.split("}}").next().unwrap_or_default();
+        let bytes = action.as_bytes();
+        for (i, _) in action.match_indices('.') {
+            let before = if i == 0 { b' ' } else { bytes[i - 1] };
+            if !matches!(before, b' ' | b'(' | b'\t') {
+                continue;
+            }
+            let tail = &action[i + 1..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(tail.len());
+            let path = tail[..end].trim_end_matches('.');
+            let first = path.split('.').next().unwrap_or_default();
+            let builtin = matches!(
+                first,
+                "Values" | "Release" | "Chart" | "Capabilities" | "Template" | "Files"
+            );
+            if !path.is_empty()
+                && !builtin
+                && first.starts_with(|c: char| c.is_ascii_alphabetic())
+                && !refs.iter().any(|r| r == path)
+            {
+                refs.push(path.to_string());
+            }
+        }
+    }
+    refs
+}
+
 /// Reads one template.
 pub fn analyse(text: &str) -> Wiring {
     let ls = lines(text);
@@ -243,6 +277,8 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     };
     let mut refs = Vec::new();
     let mut has_default = false;
+    // The innermost `with .Values.x` around the key: `.y` inside it is `.Values.x.y`.
+    let mut with_path: Option<String> = None;
     // Blocks opened right above the key (`with`, `if`) and not closed before it.
     let mut depth = 0usize;
     for j in (0..i).rev() {
@@ -257,7 +293,14 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
             match a {
                 "end" => depth += 1,
                 "if" | "with" | "range" if depth > 0 => depth -= 1,
-                "if" | "with" | "range" => refs.extend(value_refs(l.text)),
+                "with" => {
+                    let opened = value_refs(l.text);
+                    if with_path.is_none() {
+                        with_path = opened.first().cloned();
+                    }
+                    refs.extend(opened);
+                }
+                "if" | "range" => refs.extend(value_refs(l.text)),
                 "else" if depth == 0 => has_default = true,
                 _ => {}
             }
@@ -265,7 +308,7 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     }
     // The key's own line and what follows it: its value's lines, and actions that write into
     // it, up to the next structural line at or left of its column.
-    refs.extend(value_refs(ls[i].rest));
+    let mut region = vec![ls[i].rest];
     has_default |= ls[i].rest.contains(" default ");
     let mut nested = 0usize;
     for l in &ls[i + 1..] {
@@ -276,7 +319,7 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
             if l.indent <= col && !(l.dash && ls[i].dash && l.indent > ls[i].indent) {
                 break;
             }
-            refs.extend(value_refs(l.text));
+            region.push(l.text);
             continue;
         }
         let acts = actions(l.text);
@@ -300,7 +343,17 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
             .count();
         nested = nested.saturating_sub(closes);
         has_default |= l.text.contains(" default ");
-        refs.extend(value_refs(l.text));
+        region.push(l.text);
+    }
+    for text in region {
+        refs.extend(value_refs(text));
+        if let Some(with) = &with_path {
+            refs.extend(
+                relative_refs(text)
+                    .into_iter()
+                    .map(|r| format!("{with}.{r}")),
+            );
+        }
     }
     let mut unique = Vec::new();
     for r in refs {
@@ -524,6 +577,17 @@ securityContext: not a pod
                 (Level::Container, vec!["agent.securityContext".to_string()]),
             ]
         );
+    }
+
+    #[test]
+    fn a_field_of_the_with_value() {
+        let t = "kind: Job\nspec:\n  template:\n    spec:\n      containers:\n        - name: create\n          {{- with .Values.webhooks.createJob }}\n          securityContext:\n          {{ toYaml .securityContext | nindent 12 }}\n          {{- end }}\n";
+        let w = analyse(t);
+        assert_eq!(
+            w.uses[0].refs,
+            vec!["webhooks.createJob", "webhooks.createJob.securityContext"]
+        );
+        assert_eq!(w.uses[0].level, Level::Container);
     }
 
     #[test]
