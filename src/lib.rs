@@ -6,6 +6,7 @@
 //! [`verify`] → [`render`] → [`deliver`]. [`pipeline`] runs the stages for one file;
 //! [`pull_requests`] runs the last stages once per service for `kube-harden pr`.
 
+pub mod chart;
 pub mod config;
 pub mod deliver;
 pub mod discover;
