@@ -157,6 +157,15 @@ pub fn plan_on_base(
             };
             match git.file_at(base, &relative) {
                 Ok(Some(bytes)) if bytes == original.as_bytes() => r,
+                // A chart's values are planned with its templates, as the checkout has them.
+                Ok(Some(_)) if chart_of(&root, &relative).is_some() => {
+                    if matches!(r.status, Status::Changed { .. }) {
+                        r.status = Status::Skipped(format!(
+                            "differs from `{base_name}` in the checkout: pull (or push) first"
+                        ));
+                    }
+                    r
+                }
                 Ok(Some(bytes)) => match String::from_utf8(bytes) {
                     Ok(text) => process_text(&relative, text, settings),
                     Err(_) => {

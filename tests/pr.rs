@@ -834,3 +834,51 @@ fn over_https_style_auth_the_token_is_offered_only_when_asked_and_never_stored()
     );
     assert!(!stderr(&refused).contains("not-the-token"));
 }
+
+#[test]
+fn a_helm_chart_is_one_service_and_its_templates_stay_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let chart = src.join("charts/multi-component");
+    std::fs::create_dir_all(&chart).unwrap();
+    common::git_remote::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts/multi-component"),
+        &chart,
+    );
+    let d = src.join("services/cart");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(
+        fleet().join("services/cart/deployment.yaml"),
+        d.join("deployment.yaml"),
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let (work, bare) = repository_with(&repo, &src, None);
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        actions(&json),
+        [
+            ("cart".into(), "create".into()),
+            ("multi-component".into(), "create".into())
+        ]
+    );
+    let changed = git(
+        &bare,
+        &["diff", "--name-only", "main", "kube-harden/multi-component"],
+    );
+    assert!(
+        changed
+            .lines()
+            .any(|f| f == "charts/multi-component/values.yaml"),
+        "{changed}"
+    );
+    assert!(
+        changed
+            .lines()
+            .all(|f| f.starts_with("charts/multi-component/") && !f.contains("/templates/")),
+        "{changed}"
+    );
+}
