@@ -44,6 +44,16 @@ pub struct Config {
     /// Gitignore-style globs, relative to the repository root, as written in the file.
     pub exclude: Vec<String>,
     pub exemptions: Vec<Exemption>,
+    /// Named services for `kube-harden pr`: a file that matches one of a service's globs
+    /// (relative to the repository root) belongs to it; the first service that matches wins.
+    pub services: Vec<NamedService>,
+}
+
+/// A service named in the configuration, and the globs of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedService {
+    pub name: String,
+    pub paths: Vec<String>,
 }
 
 /// The values the baseline writes.
@@ -206,6 +216,14 @@ impl Config {
         ExcludeMatcher::new(&self.exclude)
     }
 
+    /// The named services, each with a matcher for its globs.
+    pub fn service_matchers(&self) -> Vec<(String, ExcludeMatcher)> {
+        self.services
+            .iter()
+            .map(|s| (s.name.clone(), ExcludeMatcher::new(&s.paths)))
+            .collect()
+    }
+
     /// The exemptions that apply to a pod (`container: None`) or to one of its containers.
     /// An exemption without a container applies to the pod and to every container; one with
     /// a container applies to that container only. An exemption with a namespace applies only
@@ -326,6 +344,17 @@ struct RawConfig {
     // "missing field" error points at the entry's last key).
     #[serde(default)]
     exemptions: Vec<Spanned<RawExemption>>,
+    #[serde(default)]
+    services: Vec<Spanned<RawService>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "present")]
+    paths: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -501,6 +530,11 @@ impl RawConfig {
                 .iter()
                 .map(exemption)
                 .collect::<Result<_, _>>()?,
+            services: self
+                .services
+                .iter()
+                .map(named_service)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -612,6 +646,35 @@ fn exemption(entry: &Spanned<RawExemption>) -> Result<Exemption, ConfigError> {
             .transpose()?,
         controls: control_set(raw.controls.as_ref().ok_or_else(|| required("controls"))?)?,
         reason: reason(raw.reason.as_ref().ok_or_else(|| required("reason"))?)?,
+    })
+}
+
+fn named_service(entry: &Spanned<RawService>) -> Result<NamedService, ConfigError> {
+    let required = |key: &str| {
+        error_at(
+            &entry.referenced,
+            format!("this service is missing `{key}`"),
+        )
+    };
+    let name = entry.value.name.as_ref().ok_or_else(|| required("name"))?;
+    let paths = entry
+        .value
+        .paths
+        .as_ref()
+        .ok_or_else(|| required("paths"))?;
+    if paths.value.is_empty() {
+        return Err(error_at(
+            &paths.referenced,
+            "`paths` must list at least one glob",
+        ));
+    }
+    Ok(NamedService {
+        name: non_empty("name", name)?,
+        paths: paths
+            .value
+            .iter()
+            .map(exclude_pattern)
+            .collect::<Result<_, _>>()?,
     })
 }
 

@@ -115,15 +115,20 @@ fn is_yaml_name(path: &Path) -> bool {
     )
 }
 
+/// The skip reasons of the files that the Helm support ([`crate::chart`]) handles.
+pub const HELM_TEMPLATE: &str = "Helm chart template";
+pub const HELM_VALUES: &str = "Helm values file";
+
 /// Finds the Helm chart (a folder with `Chart.yaml`) a file belongs to, remembering the answer
 /// for every folder it looked at (one `stat` per folder, not per file and ancestor).
 #[derive(Default)]
-struct ChartFinder {
+pub struct ChartFinder {
     chart_of_dir: HashMap<PathBuf, Option<PathBuf>>,
 }
 
 impl ChartFinder {
-    fn chart_of(&mut self, dir: &Path) -> Option<PathBuf> {
+    /// The chart folder `dir` is in (or is), if any.
+    pub fn chart_of(&mut self, dir: &Path) -> Option<PathBuf> {
         if let Some(known) = self.chart_of_dir.get(dir) {
             return known.clone();
         }
@@ -152,8 +157,8 @@ impl ChartFinder {
             .is_some_and(|c| c.as_os_str() == "templates");
         let in_ci = path.parent() == Some(chart.join("ci").as_path());
         Some(match () {
-            _ if in_templates => "Helm chart template",
-            _ if name.starts_with("values") || in_ci => "Helm values file",
+            _ if in_templates => HELM_TEMPLATE,
+            _ if name.starts_with("values") || in_ci => HELM_VALUES,
             _ => "Helm chart file",
         })
     }

@@ -97,6 +97,42 @@ pub fn group(files: &[ChangedFile], by: GroupBy) -> Vec<Service> {
     services
 }
 
+/// Groups `files` as [`group`] does, except that a file `named` gives a name to (a service
+/// named in the configuration) goes to that service, whatever the rule says. Services that
+/// end up with one name are one service.
+pub fn group_named(
+    files: &[ChangedFile],
+    by: GroupBy,
+    named: &dyn Fn(&Path) -> Option<String>,
+) -> Vec<Service> {
+    let mut by_name: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for f in files {
+        match named(&f.path) {
+            Some(name) => {
+                by_name
+                    .entry(sanitize(&name))
+                    .or_default()
+                    .insert(f.path.clone());
+            }
+            None => rest.push(f.clone()),
+        }
+    }
+    for service in group(&rest, by) {
+        by_name
+            .entry(service.name)
+            .or_default()
+            .extend(service.files);
+    }
+    by_name
+        .into_iter()
+        .map(|(name, files)| Service {
+            name,
+            files: files.into_iter().collect(),
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     dir: PathBuf,
@@ -274,6 +310,23 @@ mod tests {
         let services = group(&[values, extra], GroupBy::Auto);
         assert_eq!(names_of(&services), ["shop"]);
         assert_eq!(services[0].files.len(), 2);
+    }
+
+    #[test]
+    fn a_service_named_in_the_configuration_takes_its_files() {
+        let files = [
+            file("services/payments/d.yaml", &["payments"]),
+            file("services/ledger/s.yaml", &["ledger"]),
+            file("services/cart/d.yaml", &["cart"]),
+        ];
+        let named = |p: &Path| {
+            (p.starts_with("services/payments") || p.starts_with("services/ledger"))
+                .then(|| "Money Team".to_string())
+        };
+        let services = group_named(&files, GroupBy::Auto, &named);
+        assert_eq!(names_of(&services), ["cart", "money-team"]);
+        assert_eq!(services[1].files.len(), 2);
+        assert_eq!(services[1].branch(), "kube-harden/money-team");
     }
 
     #[test]

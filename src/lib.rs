@@ -7,6 +7,7 @@
 //! [`pull_requests`] runs the last stages once per service for `kube-harden pr`.
 
 pub mod actions;
+pub mod chart;
 pub mod config;
 pub mod deliver;
 pub mod discover;

@@ -116,8 +116,8 @@ enum CheckFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     set_colours(cli.color);
-    let settings = match settings(&cli) {
-        Ok(settings) => settings,
+    let (settings, config) = match settings(&cli) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{}", console::style(e).red());
             return ExitCode::from(2);
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
             sarif_file,
         } => run_check(&paths, &settings, format, sarif_file.as_deref()),
         Command::Explain { paths, format } => run_explain(&paths, &settings, format),
-        Command::Pr(args) => pr_command::run(&args, &settings),
+        Command::Pr(args) => pr_command::run(&args, &settings, &config),
     };
     ExitCode::from(code)
 }
@@ -158,7 +158,7 @@ impl Command {
 }
 
 /// The settings from the configuration file, then the command line on top.
-fn settings(cli: &Cli) -> Result<Settings, kube_harden::config::ConfigError> {
+fn settings(cli: &Cli) -> Result<(Settings, config::Config), kube_harden::config::ConfigError> {
     let root = repository_root(
         cli.command
             .paths()
@@ -180,12 +180,13 @@ fn settings(cli: &Cli) -> Result<Settings, kube_harden::config::ConfigError> {
     }
     let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
     let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));
-    Ok(Settings {
+    let settings = Settings {
         rules,
         max_file_bytes: cli.max_file_size,
         exclude,
         dockerfiles,
-    })
+    };
+    Ok((settings, config))
 }
 
 /// The git work tree that holds `path` (the nearest folder with `.git`), else the folder itself.

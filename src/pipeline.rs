@@ -92,7 +92,7 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    fn new(path: &Path, status: Status) -> Self {
+    pub fn new(path: &Path, status: Status) -> Self {
         FileReport {
             path: path.to_path_buf(),
             status,
@@ -136,7 +136,7 @@ pub fn process_file(path: &Path, settings: &Settings) -> FileReport {
 }
 
 /// UTF-8 only: UTF-16 and Latin-1 are refused with the position of the first bad byte.
-fn decode(bytes: Vec<u8>) -> Result<String, FileError> {
+pub(crate) fn decode(bytes: Vec<u8>) -> Result<String, FileError> {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
         return Err(FileError::at_start(
             "the file is UTF-16; kube-harden reads UTF-8 only",
@@ -250,7 +250,7 @@ fn note_root_dockerfile(report: &mut FileReport, dockerfiles: &crate::dockerfile
 /// YAML forbids tabs in indentation; a tab there means the file is not what it looks like.
 /// Lines inside block scalars may start with tabs, so only lines that parse as structure count:
 /// a tab before the first non-blank character of a line that is not in a block scalar.
-fn tab_indentation(text: &str) -> Option<FileError> {
+pub(crate) fn tab_indentation(text: &str) -> Option<FileError> {
     let mut block_indent: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
         let content = line.trim_start_matches([' ', '\t']);
@@ -289,12 +289,12 @@ pub fn scan(
     settings: &Settings,
     deliver: &(dyn Fn(&mut FileReport) + Sync),
 ) -> Vec<FileReport> {
-    use crate::discover::{discover, Found};
+    use crate::discover::{discover, Found, HELM_TEMPLATE, HELM_VALUES};
     use rayon::prelude::*;
     let mut found = discover(roots);
     if let Some((root, matcher)) = &settings.exclude {
         for f in &mut found {
-            if let Found::Candidate(path) = f {
+            if let Found::Candidate(path) | Found::Skipped(path, HELM_VALUES | HELM_TEMPLATE) = f {
                 let absolute = std::fs::canonicalize(&*path).unwrap_or_else(|_| path.clone());
                 if absolute
                     .strip_prefix(root)
@@ -309,22 +309,80 @@ pub fn scan(
     found.sort_by_cached_key(|f| {
         std::cmp::Reverse(std::fs::metadata(crate::discover::path_of(f)).map_or(0, |m| m.len()))
     });
-    let mut reports: Vec<FileReport> = found
+    let jobs = chart_jobs(found);
+    let mut reports: Vec<FileReport> = jobs
         .into_par_iter()
-        .map(|found| {
-            let mut report = match found {
-                Found::Candidate(path) => process_file(&path, settings),
-                Found::Skipped(path, reason) => {
-                    FileReport::new(&path, Status::Skipped(reason.to_string()))
-                }
-                Found::Error(path, message) => {
-                    FileReport::new(&path, Status::Failed(FileError::at_start(message)))
-                }
+        .flat_map_iter(|job| {
+            let mut reports = match job {
+                Job::Chart(chart, listed) => chart_reports(&chart, &listed, settings),
+                Job::File(found) => vec![match found {
+                    Found::Candidate(path) => process_file(&path, settings),
+                    Found::Skipped(path, reason) => {
+                        FileReport::new(&path, Status::Skipped(reason.to_string()))
+                    }
+                    Found::Error(path, message) => {
+                        FileReport::new(&path, Status::Failed(FileError::at_start(message)))
+                    }
+                }],
             };
-            deliver(&mut report);
-            report
+            for report in &mut reports {
+                deliver(report);
+            }
+            reports
         })
         .collect();
     reports.sort_by(|a, b| a.path.cmp(&b.path));
+    reports
+}
+
+/// A unit of work for [`scan`]: one file, or one Helm chart with the files of it that were found.
+enum Job {
+    File(crate::discover::Found),
+    Chart(PathBuf, Vec<PathBuf>),
+}
+
+/// Gathers the values files and templates of each Helm chart into one job per chart.
+fn chart_jobs(found: Vec<crate::discover::Found>) -> Vec<Job> {
+    use crate::discover::{ChartFinder, Found, HELM_TEMPLATE, HELM_VALUES};
+    let mut finder = ChartFinder::default();
+    let mut charts: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
+    let mut jobs = Vec::new();
+    for f in found {
+        let chart = match &f {
+            Found::Skipped(path, HELM_VALUES | HELM_TEMPLATE) => {
+                path.parent().and_then(|d| finder.chart_of(d))
+            }
+            _ => None,
+        };
+        match chart {
+            Some(chart) => charts
+                .entry(chart)
+                .or_default()
+                .push(crate::discover::path_of(&f).to_path_buf()),
+            None => jobs.push(Job::File(f)),
+        }
+    }
+    let mut chart_jobs: Vec<Job> = charts
+        .into_iter()
+        .map(|(chart, listed)| Job::Chart(chart, listed))
+        .collect();
+    chart_jobs.append(&mut jobs);
+    chart_jobs
+}
+
+/// The reports of one chart's files; a listed file the chart support does not handle keeps
+/// its reason for being skipped.
+fn chart_reports(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+    let mut reports = crate::chart::process_chart(chart, listed, settings);
+    for path in listed {
+        if !reports.iter().any(|r| &r.path == path) {
+            let reason = if path.starts_with(chart.join("templates")) {
+                crate::discover::HELM_TEMPLATE
+            } else {
+                crate::discover::HELM_VALUES
+            };
+            reports.push(FileReport::new(path, Status::Skipped(reason.into())));
+        }
+    }
     reports
 }

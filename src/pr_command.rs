@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use kube_harden::config::Config;
 use kube_harden::deliver::git::{Git, Identity};
 use kube_harden::deliver::github::{GitHub, Pace, RepoName};
 use kube_harden::group::GroupBy;
@@ -98,8 +99,8 @@ impl PrArgs {
 }
 
 /// Runs `kube-harden pr`; returns the exit code.
-pub fn run(args: &PrArgs, settings: &Settings) -> u8 {
-    match run_inner(args, settings) {
+pub fn run(args: &PrArgs, settings: &Settings, config: &Config) -> u8 {
+    match run_inner(args, settings, config) {
         Ok(code) => code,
         Err(message) => {
             eprintln!(
@@ -111,7 +112,7 @@ pub fn run(args: &PrArgs, settings: &Settings) -> u8 {
     }
 }
 
-fn run_inner(args: &PrArgs, settings: &Settings) -> Result<u8, String> {
+fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, String> {
     let token = std::env::var(&args.token_env)
         .ok()
         .filter(|t| !t.trim().is_empty());
@@ -137,7 +138,14 @@ fn run_inner(args: &PrArgs, settings: &Settings) -> Result<u8, String> {
     let reports = crate::scan_with_progress(&args.paths, settings, &|_| {});
     let reports = prs::plan_on_base(reports, &git, base_oid, &base, settings);
     let mut code = crate::report_problems(&reports);
-    let services = prs::services(&reports, &git.workdir(), options.group_by);
+    let matchers = config.service_matchers();
+    let named = |path: &Path| {
+        matchers
+            .iter()
+            .find(|(_, m)| m.is_excluded(path))
+            .map(|(name, _)| name.clone())
+    };
+    let services = prs::services(&reports, &git.workdir(), options.group_by, &named);
     let mut plans = prs::draft(&services, &reports, &options)?;
 
     let mut github = match &token {
@@ -291,7 +299,13 @@ fn print_outcome(args: &PrArgs, plans: &[ServicePlan], github: Option<&GitHub>) 
         }
     }
     if args.format == Format::Json {
-        let services: Vec<ServiceResult> = plans.iter().map(ServiceResult::from).collect();
+        let services: Vec<ServiceResult> = plans
+            .iter()
+            .map(|p| ServiceResult {
+                diff: args.dry_run.then(|| p.diff.clone()),
+                ..ServiceResult::from(p)
+            })
+            .collect();
         let count = |name: &str| services.iter().filter(|s| s.action == name).count();
         let json = serde_json::json!({
             "dry_run": args.dry_run,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::deliver::git::{BranchUpdate, Git, Identity, PushOutcome};
 use crate::deliver::github::{Created, GitHub, PullRequest};
-use crate::group::{group, ChangedFile, GroupBy, Service};
+use crate::group::{group_named, ChangedFile, GroupBy, Service};
 use crate::pipeline::{process_text, FileReport, Settings, Status};
 use crate::render::pr::{fingerprint_in, render, FINGERPRINT_MARKER};
 
@@ -104,11 +104,15 @@ pub struct ServiceResult {
     pub branch: String,
     pub action: &'static str,
     pub reason: String,
+    pub title: String,
     pub number: Option<u64>,
     pub url: Option<String>,
     pub files: Vec<String>,
     pub pushed: bool,
     pub warnings: Vec<String>,
+    /// The change as a patch (in the JSON of a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 impl From<&ServicePlan> for ServiceResult {
@@ -118,11 +122,13 @@ impl From<&ServicePlan> for ServiceResult {
             branch: p.branch.clone(),
             action: p.action.name(),
             reason: p.reason.clone(),
+            title: p.title.clone(),
             number: p.pr.as_ref().map(|pr| pr.number),
             url: p.pr.as_ref().map(|pr| pr.url.clone()),
             files: p.files.iter().map(|f| f.display().to_string()).collect(),
             pushed: p.pushed,
             warnings: p.warnings.clone(),
+            diff: None,
         }
     }
 }
@@ -151,6 +157,15 @@ pub fn plan_on_base(
             };
             match git.file_at(base, &relative) {
                 Ok(Some(bytes)) if bytes == original.as_bytes() => r,
+                // A chart's values are planned with its templates, as the checkout has them.
+                Ok(Some(_)) if chart_of(&root, &relative).is_some() => {
+                    if matches!(r.status, Status::Changed { .. }) {
+                        r.status = Status::Skipped(format!(
+                            "differs from `{base_name}` in the checkout: pull (or push) first"
+                        ));
+                    }
+                    r
+                }
                 Ok(Some(bytes)) => match String::from_utf8(bytes) {
                     Ok(text) => process_text(&relative, text, settings),
                     Err(_) => {
@@ -177,8 +192,14 @@ pub fn plan_on_base(
         .collect()
 }
 
-/// Groups the changed files into services.
-pub fn services(reports: &[FileReport], root: &Path, by: GroupBy) -> Vec<Service> {
+/// Groups the changed files into services; `named` gives a file the name of the configured
+/// service it belongs to, if any.
+pub fn services(
+    reports: &[FileReport],
+    root: &Path,
+    by: GroupBy,
+    named: &dyn Fn(&Path) -> Option<String>,
+) -> Vec<Service> {
     let changed: Vec<ChangedFile> = reports
         .iter()
         .filter(|r| matches!(r.status, Status::Changed { .. }))
@@ -188,7 +209,7 @@ pub fn services(reports: &[FileReport], root: &Path, by: GroupBy) -> Vec<Service
             chart: chart_of(root, &r.path),
         })
         .collect();
-    group(&changed, by)
+    group_named(&changed, by, named)
 }
 
 /// The Helm chart (folder with `Chart.yaml`, relative to `root`) that holds `path`.

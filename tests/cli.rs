@@ -307,7 +307,7 @@ fn baseline_ids_come_from_the_flags() {
 }
 
 #[test]
-fn helm_charts_kustomizations_and_templates_are_skipped_untouched() {
+fn unwired_helm_charts_kustomizations_and_templates_are_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart");
     fs::create_dir_all(chart.join("templates")).unwrap();
@@ -334,7 +334,8 @@ fn helm_charts_kustomizations_and_templates_are_skipped_untouched() {
     let stderr = text(&out.stderr);
     for reason in [
         "Helm chart template",
-        "Helm values file",
+        "Helm chart whose templates take no securityContext from values",
+        "has no securityContext; add `securityContext: {{- toYaml .Values.securityContext",
         "Helm chart file",
         "kustomization file",
         "Helm template syntax",
@@ -346,6 +347,11 @@ fn helm_charts_kustomizations_and_templates_are_skipped_untouched() {
     assert_eq!(
         fs::read_to_string(chart.join("templates/deployment.yaml")).unwrap(),
         DEPLOYMENT
+    );
+    assert_eq!(
+        fs::read_to_string(chart.join("values.yaml")).unwrap(),
+        "securityContext: {}\n",
+        "values the templates ignore are not edited"
     );
 }
 

@@ -280,6 +280,7 @@ fn an_empty_file_means_every_default() {
         writable_tmp: false,
         exclude: vec![],
         exemptions: vec![],
+        services: vec![],
     };
     assert_eq!(Config::default(), expected);
     for text in [
@@ -334,6 +335,18 @@ fn every_key_is_read() {
         ),
         ("*", ControlSet::All)
     );
+    assert_eq!(
+        config.services,
+        [config::NamedService {
+            name: "payments".into(),
+            paths: vec!["services/payments/".into(), "services/ledger/**".into()],
+        }]
+    );
+    let matchers = config.service_matchers();
+    assert!(matchers[0]
+        .1
+        .is_excluded(Path::new("services/ledger/s.yaml")));
+    assert!(!matchers[0].1.is_excluded(Path::new("services/cart/d.yaml")));
 }
 
 #[test]

@@ -200,3 +200,218 @@ fn fix_over_the_corpus_is_lossless_and_exact() {
         "the second run changed files: {stderr2}"
     );
 }
+
+/// Every chart folder of the corpus (a folder with `Chart.yaml`), copied whole.
+fn copy_charts(from: &Path, to: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("readable corpus dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if in_chart(&path, from) {
+                let rel = path.strip_prefix(from).unwrap().to_path_buf();
+                let bytes = fs::read(&path).expect("readable");
+                let dest = to.join(&rel);
+                fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                fs::write(&dest, &bytes).unwrap();
+                files.insert(rel, bytes);
+            }
+        }
+    }
+    files
+}
+
+/// The paths (`a.b.c`) where two values trees differ.
+fn differing_paths(
+    before: &yaml_serde::Value,
+    after: &yaml_serde::Value,
+    at: &str,
+    out: &mut Vec<String>,
+) {
+    use yaml_serde::Value;
+    match (before, after) {
+        (Value::Mapping(b), Value::Mapping(a)) => {
+            for (k, va) in a {
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{k:?}"));
+                let path = format!("{at}.{key}");
+                match b.get(k) {
+                    Some(vb) => differing_paths(vb, va, &path, out),
+                    None => out.push(path),
+                }
+            }
+            for (k, _) in b {
+                if !a.contains_key(k) {
+                    out.push(format!("{at}.{k:?} (removed)"));
+                }
+            }
+        }
+        (b, a) if b == a => {}
+        _ => out.push(at.to_string()),
+    }
+}
+
+/// The chart folder of a file (nearest ancestor with Chart.yaml), relative to the corpus copy.
+fn chart_of(rel: &Path, root: &Path) -> PathBuf {
+    rel.ancestors()
+        .skip(1)
+        .find(|d| root.join(d).join("Chart.yaml").is_file())
+        .unwrap_or(rel)
+        .to_path_buf()
+}
+
+/// `fix` over every chart of the corpus: templates and every other non-values file unchanged,
+/// every change to a values file inside a securityContext mapping, data checked with yaml_serde,
+/// and a second run changes nothing. Prints the table of charts patched and reported.
+#[test]
+fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
+    let corpus = corpus_dir();
+    let work = tempfile::tempdir().unwrap();
+    let originals = copy_charts(&corpus, work.path());
+    assert!(
+        originals.len() > 300,
+        "expected the corpus's charts, found {} files",
+        originals.len()
+    );
+
+    let (code, stderr) = run(&["fix"], work.path());
+    assert!(code == 0 || code == 2, "fix exited {code}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("verification failed"),
+        "an edit failed its own verification:\n{stderr}"
+    );
+
+    let mut problems = Vec::new();
+    let mut patched: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    for (rel, before) in &originals {
+        let path = work.path().join(rel);
+        let after = fs::read(&path).unwrap();
+        let name = rel.file_name().unwrap().to_str().unwrap();
+        let chart = chart_of(rel, work.path());
+        let inside = rel.strip_prefix(&chart).unwrap();
+        let values_file = (inside.parent() == Some(Path::new("")) && name.starts_with("values"))
+            || inside.parent() == Some(Path::new("ci"));
+        if &after == before {
+            continue;
+        }
+        if !values_file || inside.starts_with("templates") {
+            problems.push(format!("{}: not a values file, but changed", rel.display()));
+            continue;
+        }
+        if stderr.lines().any(|l| is_error_line(l, &path)) {
+            problems.push(format!(
+                "{}: reported as an error but modified",
+                rel.display()
+            ));
+        }
+        patched
+            .entry(chart)
+            .or_default()
+            .push(inside.display().to_string());
+        let (b, a) = (
+            String::from_utf8(before.clone()).unwrap(),
+            String::from_utf8(after).unwrap(),
+        );
+        let (vb, va) = (
+            kube_harden::verify::load_all(&b).unwrap(),
+            kube_harden::verify::load_all(&a).unwrap(),
+        );
+        let mut paths = Vec::new();
+        for (db, da) in vb.iter().zip(&va) {
+            differing_paths(db, da, "", &mut paths);
+        }
+        for p in paths {
+            if !p.to_ascii_lowercase().contains("securitycontext") {
+                problems.push(format!(
+                    "{}: `{p}` changed outside a securityContext",
+                    rel.display()
+                ));
+            }
+        }
+        for line in unrelated_removed_lines(&b, &a) {
+            let hint_or_switch = line.trim_start().starts_with('#')
+                || line.contains("enabled:")
+                || line.trim_end().ends_with("{}")
+                || line.trim_end().ends_with('~');
+            if !hint_or_switch {
+                problems.push(format!(
+                    "{}: unrelated line removed or changed: {line:?}",
+                    rel.display()
+                ));
+            }
+        }
+    }
+
+    // The table for the record: charts patched, charts reported, and why.
+    let mut charts: Vec<PathBuf> = originals
+        .keys()
+        .filter(|r| r.file_name().is_some_and(|n| n == "Chart.yaml"))
+        .map(|r| r.parent().unwrap().to_path_buf())
+        .collect();
+    charts.sort();
+    println!("| chart | values files patched | reported (template: reason) |");
+    println!("|---|---|---|");
+    for chart in &charts {
+        let prefix = format!("{}/", work.path().join(chart).display());
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        for l in stderr.lines().filter(|l| l.starts_with(&prefix)) {
+            let rest = &l[prefix.len()..];
+            // Nested charts print their own lines.
+            if charts.iter().any(|c| {
+                c != chart
+                    && c.starts_with(chart)
+                    && l.starts_with(&format!("{}/", work.path().join(c).display()))
+            }) {
+                continue;
+            }
+            let reason = rest
+                .split_once(": ")
+                .map(|(_, r)| r)
+                .unwrap_or(rest)
+                .split(" left unchanged: ")
+                .last()
+                .unwrap_or_default()
+                .split("; add")
+                .next()
+                .unwrap_or_default()
+                .replace('`', "")
+                .chars()
+                .take(90)
+                .collect::<String>();
+            *reasons.entry(reason).or_default() += 1;
+        }
+        let files = patched
+            .get(chart)
+            .map(|f| f.join(", "))
+            .unwrap_or_else(|| "-".into());
+        let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{n}x {r}")).collect();
+        println!(
+            "| {} | {files} | {} |",
+            chart.display(),
+            if why.is_empty() {
+                "-".into()
+            } else {
+                why.join("; ")
+            }
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(patched.len() >= 8, "only {} charts patched", patched.len());
+
+    let (code2, stderr2) = run(&["fix"], work.path());
+    assert_eq!(code2, code, "second run: {stderr2}");
+    assert!(
+        stderr2.contains(" 0 changed,"),
+        "the second run changed files: {stderr2}"
+    );
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use common::fake_github::{FakeGitHub, Fault, Rule, TOKEN};
+use common::git_http::GitHttp;
 use common::git_remote::{git, repository_with, Daemon};
 use serde_json::Value;
 
@@ -479,6 +480,17 @@ fn a_dry_run_with_a_token_reads_but_never_writes() {
     let (out, json) = pr(&work, &github, &["--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(count(&json, "create"), 2);
+    assert_eq!(
+        json["services"][1]["title"],
+        "security: harden the securityContext of cart"
+    );
+    let diff = json["services"][1]["diff"].as_str().unwrap();
+    assert!(
+        diff.starts_with(
+            "--- a/services/cart/deployment.yaml\n+++ b/services/cart/deployment.yaml\n"
+        ),
+        "{diff}"
+    );
     assert_eq!(json["api_requests"]["reads"], 2);
     assert!(github.log().iter().all(|r| !r.is_write()));
     assert!(remote_branches(&bare).is_empty());
@@ -598,5 +610,275 @@ fn the_pull_requests_change_the_base_not_the_checkout() {
             .unwrap()
             .contains("local experiment"),
         "the checkout is kept"
+    );
+}
+
+#[test]
+fn a_service_named_in_the_configuration_gets_one_pull_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for name in ["auth", "cart", "orders"] {
+        let d = src.join("services").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(
+            fleet().join(format!("services/{name}/deployment.yaml")),
+            d.join("deployment.yaml"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        src.join(".kube-harden.yaml"),
+        "services:\n  - name: Identity & Cart\n    paths: [\"services/auth/\", \"services/cart/\"]\n",
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let (work, bare) = repository_with(&repo, &src, None);
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        actions(&json),
+        [
+            ("identity-cart".into(), "create".into()),
+            ("orders".into(), "create".into())
+        ]
+    );
+    assert_eq!(json["services"][0]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        remote_branches(&bare),
+        ["kube-harden/identity-cart", "kube-harden/orders"]
+    );
+}
+
+#[test]
+fn a_branch_the_server_refuses_is_reported_and_the_others_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    for name in ["auth", "cart"] {
+        let d = src.join("services").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(
+            fleet().join(format!("services/{name}/deployment.yaml")),
+            d.join("deployment.yaml"),
+        )
+        .unwrap();
+    }
+    let daemon = Daemon::start(dir.path());
+    let (work, bare) = repository_with(dir.path(), &src, Some(daemon.url("remote.git")));
+    // A server-side hook that refuses one branch (git daemon runs it; file:// would not).
+    let hook = bare.join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nif [ \"$1\" = refs/heads/kube-harden/cart ]; then echo 'cart is frozen' >&2; exit 1; fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        actions(&json),
+        [
+            ("auth".into(), "create".into()),
+            ("cart".into(), "failed".into())
+        ]
+    );
+    let reason = json["services"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("the remote refused the branch"), "{reason}");
+    assert_eq!(remote_branches(&bare), ["kube-harden/auth"]);
+    assert_eq!(github.prs().len(), 1);
+}
+
+#[test]
+fn a_shallow_clone_works_like_a_full_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (full, bare) = two_services(dir.path());
+    // One more commit, so that depth 1 really cuts history.
+    std::fs::write(full.join("README.md"), "shop\n").unwrap();
+    git(&full, &["add", "README.md"]);
+    git(&full, &["commit", "-qm", "readme"]);
+    git(&full, &["push", "-q", "origin", "main"]);
+    let shallow = dir.path().join("shallow");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &format!("file://{}", bare.display()),
+            shallow.to_str().unwrap(),
+        ],
+    );
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&shallow, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(count(&json, "create"), 2, "{json:#}");
+    let (out, json) = pr(&shallow, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(count(&json, "skip-unchanged"), 2, "{json:#}");
+}
+
+#[test]
+fn the_push_lease_leaves_a_branch_that_moved_alone() {
+    use kube_harden::deliver::git::{BranchUpdate, Git, Identity, PushOutcome};
+    let dir = tempfile::tempdir().unwrap();
+    let (work, bare) = two_services(dir.path());
+    git(&work, &["push", "-q", "origin", "main:kube-harden/moved"]);
+    let main = git(&work, &["rev-parse", "main"]);
+    let repo = Git::open(&work, None).unwrap();
+    repo.fetch("main", "kube-harden/").unwrap();
+    let base = repo.remote_branch("main").unwrap();
+    let tree = repo
+        .tree_with(base, &[("services/auth/NOTES".into(), b"x\n".to_vec())])
+        .unwrap();
+    let who = Identity::parse(AUTHOR).unwrap();
+    let commit = repo.commit(base, tree, "note", &who).unwrap();
+    let stale_guess = git2::Oid::from_str("1111111111111111111111111111111111111111").unwrap();
+    let outcomes = repo
+        .push(&[
+            BranchUpdate {
+                branch: "kube-harden/moved".into(),
+                new: commit,
+                expected: Some(stale_guess),
+            },
+            BranchUpdate {
+                branch: "kube-harden/new".into(),
+                new: commit,
+                expected: None,
+            },
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes["kube-harden/moved"],
+        PushOutcome::Stale {
+            found: Some(git2::Oid::from_str(&main).unwrap())
+        }
+    );
+    assert_eq!(outcomes["kube-harden/new"], PushOutcome::Pushed);
+    assert_eq!(
+        git(&bare, &["rev-parse", "kube-harden/moved"]),
+        main,
+        "not overwritten"
+    );
+    // With the right expectation the same branch goes.
+    let outcomes = repo
+        .push(&[BranchUpdate {
+            branch: "kube-harden/moved".into(),
+            new: commit,
+            expected: Some(git2::Oid::from_str(&main).unwrap()),
+        }])
+        .unwrap();
+    assert_eq!(outcomes["kube-harden/moved"], PushOutcome::Pushed);
+    assert_eq!(
+        git(&bare, &["rev-parse", "kube-harden/moved"]),
+        commit.to_string()
+    );
+}
+
+#[test]
+fn over_https_style_auth_the_token_is_offered_only_when_asked_and_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = GitHttp::start(dir.path().to_path_buf(), TOKEN);
+    let src = dir.path().join("src");
+    let d = src.join("services/cart");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(
+        fleet().join("services/cart/deployment.yaml"),
+        d.join("deployment.yaml"),
+    )
+    .unwrap();
+    // Set up over file://, then point origin at the password-protected HTTP remote.
+    let (work, bare) = repository_with(dir.path(), &src, None);
+    let url = server.url("remote.git");
+    git(&work, &["remote", "set-url", "origin", &url]);
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(count(&json, "create"), 1, "{json:#}");
+    assert_eq!(remote_branches(&bare), ["kube-harden/cart"]);
+    let seen = server.seen.lock().unwrap().clone();
+    assert!(
+        seen[0].authorization.is_none(),
+        "the first request carries no credentials: {seen:?}"
+    );
+    assert!(seen
+        .iter()
+        .any(|s| s.path.ends_with("git-receive-pack") && s.authorization.is_some()));
+    assert_eq!(
+        git(&work, &["remote", "get-url", "origin"]),
+        url,
+        "the remote URL is not rewritten"
+    );
+    assert!(!std::fs::read_to_string(work.join(".git/config"))
+        .unwrap()
+        .contains(TOKEN));
+
+    // A token the remote refuses: a clear error after a bounded number of tries.
+    let refused = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .current_dir(&work)
+        .env("GITHUB_TOKEN", "not-the-token")
+        .env("GITHUB_API_URL", github.url(false))
+        .env("GITHUB_REPOSITORY", github.repo_name())
+        .args(["pr", "--author", AUTHOR])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("refused the token"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!stderr(&refused).contains("not-the-token"));
+}
+
+#[test]
+fn a_helm_chart_is_one_service_and_its_templates_stay_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let chart = src.join("charts/multi-component");
+    std::fs::create_dir_all(&chart).unwrap();
+    common::git_remote::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts/multi-component"),
+        &chart,
+    );
+    let d = src.join("services/cart");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(
+        fleet().join("services/cart/deployment.yaml"),
+        d.join("deployment.yaml"),
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let (work, bare) = repository_with(&repo, &src, None);
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let (out, json) = pr(&work, &github, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        actions(&json),
+        [
+            ("cart".into(), "create".into()),
+            ("multi-component".into(), "create".into())
+        ]
+    );
+    let changed = git(
+        &bare,
+        &["diff", "--name-only", "main", "kube-harden/multi-component"],
+    );
+    assert!(
+        changed
+            .lines()
+            .any(|f| f == "charts/multi-component/values.yaml"),
+        "{changed}"
+    );
+    assert!(
+        changed
+            .lines()
+            .all(|f| f.starts_with("charts/multi-component/") && !f.contains("/templates/")),
+        "{changed}"
     );
 }

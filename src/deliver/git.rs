@@ -363,11 +363,16 @@ impl Git {
                 )));
             }
             if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-                if let (Some(token), 1) = (&self.token, attempts.get()) {
-                    return Cred::userpass_plaintext("x-access-token", token);
-                }
-                let config = self.repo.config()?;
-                return Cred::credential_helper(&config, url, username);
+                return match (&self.token, attempts.get()) {
+                    (Some(token), 1) => Cred::userpass_plaintext("x-access-token", token),
+                    (Some(_), _) => Err(git2::Error::from_str(&format!(
+                        "{url} refused the token; check that it may push (contents: write)"
+                    ))),
+                    (None, _) => {
+                        let config = self.repo.config()?;
+                        Cred::credential_helper(&config, url, username)
+                    }
+                };
             }
             if allowed.contains(CredentialType::SSH_KEY) {
                 return Cred::ssh_key_from_agent(username.unwrap_or("git"));

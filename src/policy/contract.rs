@@ -586,3 +586,56 @@ fn describe(tree: &Tree, v: Ref) -> String {
             .to_string(),
     }
 }
+
+/// Container wants for a Helm values path: as in a manifest, and `runAsNonRoot: true` added
+/// when absent (the chart may render no pod securityContext next to it).
+pub(super) fn values_container_wants(b: &Baseline) -> Vec<Want> {
+    container_wants(b)
+        .into_iter()
+        .map(|w| match w {
+            Want::Scalar {
+                key: "runAsNonRoot",
+                control,
+                value,
+                short,
+                ..
+            } => Want::Scalar {
+                key: "runAsNonRoot",
+                control,
+                value,
+                short,
+                add_missing: true,
+            },
+            w => w,
+        })
+        .collect()
+}
+
+/// The wants that only correct values already written (nothing missing is added).
+pub(super) fn only_existing(wants: Vec<Want>) -> Vec<Want> {
+    wants
+        .into_iter()
+        .map(|w| match w {
+            Want::Scalar {
+                key,
+                control,
+                value,
+                short,
+                ..
+            } => Want::Scalar {
+                key,
+                control,
+                value,
+                short,
+                add_missing: false,
+            },
+            Want::Map { key, wants, .. } => Want::Map {
+                key,
+                wants: only_existing(wants),
+                add_missing: false,
+            },
+            Want::Seccomp { .. } => Want::Seccomp { add_missing: false },
+            w @ Want::Contains { .. } => w,
+        })
+        .collect()
+}

@@ -504,3 +504,47 @@ fn privileged_reason(tree: &Tree, container: Ref, name: &str) -> Option<String> 
         .find(|c| matches!(*c, "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"))?;
     Some(format!("container `{name}` adds capability {risky}: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision"))
 }
+
+/// Where a securityContext found outside a manifest applies (a Helm values path: the chart's
+/// templates say which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Pod,
+    Container,
+}
+
+/// Plans the securityContext mapping at `parent.key` (a Helm values path) as the contract's
+/// `level` wants it. `complete`: add what is missing (the chart's defaults); otherwise only
+/// explicit values that fall short are corrected (an override file, whose missing keys come
+/// from the defaults). At container level `runAsNonRoot: true` is added too, since a chart may
+/// render the container's context without the pod's. Findings and notes refer to `workload`.
+pub fn plan_context(
+    tree: &Tree,
+    parent: Ref,
+    key: &str,
+    level: Level,
+    rules: &Rules,
+    complete: bool,
+    workload: usize,
+) -> Plan {
+    let mut wants = match level {
+        Level::Pod => pod_wants(&rules.baseline),
+        Level::Container => contract::values_container_wants(&rules.baseline),
+    };
+    wants = without(wants, &rules.disabled);
+    if !complete {
+        wants = contract::only_existing(wants);
+    }
+    let container = (level == Level::Container).then(|| key.to_string());
+    let mut sink = Sink::new(workload, container, &rules.baseline.seccomp);
+    ensure_map(tree, parent, key, &wants, complete, &mut sink);
+    let mut plan = Plan {
+        findings: sink.findings,
+        notes: sink.notes,
+        refusals: sink.errors,
+        ..Plan::default()
+    };
+    accept_changes(tree, sink.changes, &mut plan);
+    plan
+}

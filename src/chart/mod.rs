@@ -1,0 +1,408 @@
+//! Helm charts: finding them, reading their templates as text to learn which `.Values` paths
+//! feed a pod or a container securityContext, and planning the edits of the values files.
+//!
+//! A chart is a folder with `Chart.yaml`. Its templates are never parsed as YAML and never
+//! edited ([`templates`] reads them as text). The values files are edited with the YAML engine
+//! and checked by [`crate::verify`] like any manifest, then against `values.schema.json` when
+//! the chart has one. Pods and containers whose securityContext the templates do not take from
+//! values are reported on their template, and no value is invented for them.
+
+mod hints;
+pub mod templates;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::{FileReport, Settings, Status};
+use crate::policy::{Control, Finding, Level, Rules, SkippedPod, Workload};
+
+pub use templates::{Gap, Use, Wiring};
+
+/// Why template files are listed but never read as YAML.
+pub const TEMPLATE_REASON: &str = "Helm chart template (read as text, never edited)";
+
+/// A values path that a template writes into a securityContext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Dotted path below `.Values` (`controller.podSecurityContext`).
+    pub path: String,
+    pub level: Level,
+    /// The template has a default for an empty value (an `else` branch or `default`).
+    pub has_default: bool,
+    /// The template renders it only when `<path>.enabled` is true (Bitnami style).
+    pub gated_by_enabled: bool,
+    /// Where it is used: template (relative to the chart) and line.
+    pub used_at: Vec<(PathBuf, usize)>,
+    /// The containers that use it, as the templates name them (container level only).
+    pub containers: Vec<String>,
+}
+
+/// What a chart's templates say, resolved against its values.yaml.
+#[derive(Debug, Default)]
+pub struct ChartWiring {
+    pub targets: Vec<Target>,
+    /// Per template (relative to the chart): what a person must look at.
+    pub gaps: BTreeMap<PathBuf, Vec<Gap>>,
+}
+
+/// Every template of the chart (`templates/**/*.yaml|yml|tpl`: helpers may write a pod spec),
+/// relative to the chart, with its text.
+pub fn read_templates(chart: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![chart.join("templates")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file()
+                && matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml" | "tpl")
+                )
+            {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    let rel = path.strip_prefix(chart).unwrap_or(&path).to_path_buf();
+                    out.push((rel, text));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Does a values node look like a securityContext (by its name or its keys)?
+fn looks_like_context(path: &str, keys: &[String]) -> bool {
+    const FIELDS: &[&str] = &[
+        "runAsNonRoot",
+        "runAsUser",
+        "runAsGroup",
+        "fsGroup",
+        "seccompProfile",
+        "allowPrivilegeEscalation",
+        "readOnlyRootFilesystem",
+        "capabilities",
+        "privileged",
+        "seLinuxOptions",
+    ];
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    last.contains("securitycontext") || keys.iter().any(|k| FIELDS.contains(&k.as_str()))
+}
+
+/// Resolves the templates' `securityContext:` keys against the chart's values. `shape` says
+/// what values.yaml holds at a dotted path: None when absent, else the keys of the mapping
+/// (empty for `{}` or null), or `Some(None)` for a scalar or list.
+pub fn resolve(
+    templates: &[(PathBuf, Wiring)],
+    shape: &dyn Fn(&str) -> Option<Option<Vec<String>>>,
+) -> ChartWiring {
+    let mut wiring = ChartWiring::default();
+    let mut by_path: BTreeMap<String, Target> = BTreeMap::new();
+    let mut conflicts: Vec<(PathBuf, String, Gap)> = Vec::new();
+    for (template, w) in templates {
+        if !w.gaps.is_empty() {
+            wiring
+                .gaps
+                .entry(template.clone())
+                .or_default()
+                .extend(w.gaps.iter().cloned());
+        }
+        for u in &w.uses {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for r in &u.refs {
+                match shape(r) {
+                    Some(Some(keys)) if looks_like_context(r, &keys) => found.push(r.clone()),
+                    Some(_) => {}
+                    None if looks_like_context(r, &[]) => missing.push(r.clone()),
+                    None => {}
+                }
+            }
+            // `x.enabled` read next to `x`: the chart renders x only when enabled.
+            let gated = |p: &str| u.refs.iter().any(|r| r == &format!("{p}.enabled"));
+            for path in &found {
+                let t = by_path.entry(path.clone()).or_insert_with(|| Target {
+                    path: path.clone(),
+                    level: u.level,
+                    has_default: false,
+                    gated_by_enabled: false,
+                    used_at: vec![],
+                    containers: vec![],
+                });
+                if u.level == Level::Container && !t.containers.contains(&u.name) {
+                    t.containers.push(u.name.clone());
+                }
+                if t.level != u.level {
+                    conflicts.push((
+                        template.clone(),
+                        path.clone(),
+                        Gap {
+                            line: u.line,
+                            kind: u.kind.clone(),
+                            name: u.name.clone(),
+                            message: format!("`.Values.{path}` is used both as a pod and as a container securityContext; left unchanged"),
+                            missing: None,
+                        },
+                    ));
+                }
+                t.has_default |= u.has_default;
+                t.gated_by_enabled |= gated(path);
+                t.used_at.push((template.clone(), u.line));
+            }
+            if found.is_empty() {
+                let what = match u.level {
+                    Level::Pod => "the pod's securityContext".to_string(),
+                    Level::Container => format!("the securityContext of container `{}`", u.name),
+                };
+                let message = match missing.first() {
+                    Some(m) => format!("{what} comes from `.Values.{m}`, which values.yaml does not set: add it there by hand"),
+                    None => format!("{what} is not taken from a values path (written in the template or by a helper): check it by hand"),
+                };
+                wiring.gaps.entry(template.clone()).or_default().push(Gap {
+                    line: u.line,
+                    kind: u.kind.clone(),
+                    name: u.name.clone(),
+                    message,
+                    missing: None,
+                });
+            }
+        }
+    }
+    for (template, path, gap) in conflicts {
+        by_path.remove(&path);
+        wiring.gaps.entry(template).or_default().push(gap);
+    }
+    wiring.targets = by_path.into_values().collect();
+    wiring
+}
+
+/// Processes one chart: its values files are checked and edited (verified, not written), its
+/// templates reported. Only reports for paths in `listed` (the files discovery found) are
+/// returned, so a run on one values file reports that file alone.
+pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+    let templates: Vec<(PathBuf, Wiring)> = read_templates(chart)
+        .into_iter()
+        .map(|(p, t)| {
+            let w = templates::analyse(&t);
+            (p, w)
+        })
+        .collect();
+    let main = ["values.yaml", "values.yml"]
+        .iter()
+        .map(|n| chart.join(n))
+        .find(|p| p.is_file());
+    let mut reports = Vec::new();
+    let main_text = main.as_ref().map(|p| values::read(p, settings));
+    let wiring = match &main_text {
+        Some(Ok(text)) => match crate::yaml::Tree::parse(text) {
+            Ok(tree) => resolve(&templates, &|path| values::shape(&tree, path)),
+            Err(_) => resolve(&templates, &|_| None),
+        },
+        _ => resolve(&templates, &|_| None),
+    };
+    let schema = values::Schema::load(chart);
+    let mut main_new: Option<String> = None;
+    if let (Some(path), Some(text)) = (&main, main_text) {
+        let report = match (text, &schema) {
+            (Err(status), _) => FileReport::new(path, status),
+            (Ok(_), Err(e)) => {
+                let mut r = FileReport::new(path, Status::Failed(e.clone()));
+                r.original = None;
+                r
+            }
+            (Ok(text), Ok(schema)) => {
+                values::process(path, text, &wiring, true, schema.as_ref(), None, settings)
+            }
+        };
+        main_new = match (&report.status, &report.original) {
+            (Status::Changed { new_text }, _) => Some(new_text.clone()),
+            (_, Some(old)) => Some(old.clone()),
+            _ => None,
+        };
+        reports.push(report);
+    }
+    for path in listed {
+        let is_main = main.as_deref() == Some(path.as_path());
+        if is_main || !is_values_file(chart, path) {
+            continue;
+        }
+        let report = match (values::read(path, settings), &schema) {
+            (Err(status), _) => FileReport::new(path, status),
+            (Ok(_), Err(e)) => FileReport::new(path, Status::Failed(e.clone())),
+            (Ok(text), Ok(schema)) => values::process(
+                path,
+                text,
+                &wiring,
+                false,
+                schema.as_ref(),
+                main_new.as_deref(),
+                settings,
+            ),
+        };
+        reports.push(report);
+    }
+    for (rel, _) in &templates {
+        let path = chart.join(rel);
+        let mut report = FileReport::new(&path, Status::Skipped(TEMPLATE_REASON.into()));
+        for gap in wiring.gaps.get(rel).into_iter().flatten() {
+            report.workloads.push(Workload {
+                kind: gap.kind.clone(),
+                name: gap.name.clone(),
+                document: 0,
+                line: gap.line,
+                app: None,
+                images: vec![],
+            });
+            let workload = report.workloads.len() - 1;
+            report.skipped_pods.push(SkippedPod {
+                workload,
+                reason: gap.message.clone(),
+            });
+            if let Some(level) = gap.missing {
+                report
+                    .findings
+                    .extend(
+                        absent(level, &settings.rules)
+                            .into_iter()
+                            .map(|(control, wanted)| Finding {
+                                workload,
+                                container: (level == Level::Container).then(|| gap.name.clone()),
+                                control,
+                                current: "absent".into(),
+                                wanted,
+                                line: gap.line,
+                                col: 1,
+                                fixable: false,
+                            }),
+                    );
+            }
+        }
+        reports.push(report);
+    }
+    if wiring.targets.is_empty() {
+        for r in &mut reports {
+            if main.as_deref() == Some(r.path.as_path()) && matches!(r.status, Status::Unchanged) {
+                r.status = Status::Skipped(
+                    "Helm chart whose templates take no securityContext from values".into(),
+                );
+            }
+        }
+    }
+    reports.retain(|r| listed.contains(&r.path));
+    reports
+}
+
+/// The controls a pod or container without any securityContext falls short of, with the value
+/// the contract wants (the container level never adds the ids, as in a manifest).
+fn absent(level: Level, rules: &Rules) -> Vec<(Control, String)> {
+    let b = &rules.baseline;
+    let all = match level {
+        Level::Pod => vec![
+            (Control::RunAsNonRoot, "true".to_string()),
+            (Control::RunAsUser, b.uid.to_string()),
+            (Control::RunAsGroup, b.gid.to_string()),
+            (Control::FsGroup, b.fs_group.to_string()),
+            (
+                Control::SeccompProfile,
+                "{type: RuntimeDefault}".to_string(),
+            ),
+        ],
+        Level::Container => vec![
+            (Control::AllowPrivilegeEscalation, "false".to_string()),
+            (Control::ReadOnlyRootFilesystem, "true".to_string()),
+            (Control::CapabilitiesDrop, "[ALL]".to_string()),
+        ],
+    };
+    all.into_iter()
+        .filter(|(c, _)| !rules.disabled.contains(c))
+        .collect()
+}
+
+/// Values files besides values.yaml: `values*.yaml` in the chart folder and `ci/*.yaml`.
+fn is_values_file(chart: &Path, path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    let parent = path.parent();
+    yaml && ((parent == Some(chart) && name.starts_with("values"))
+        || parent == Some(chart.join("ci").as_path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uses(level: Level, refs: &[&str]) -> Wiring {
+        Wiring {
+            uses: vec![Use {
+                line: 7,
+                level,
+                refs: refs.iter().map(|r| r.to_string()).collect(),
+                has_default: false,
+                kind: "Deployment".into(),
+                name: "app".into(),
+            }],
+            gaps: vec![],
+        }
+    }
+
+    #[test]
+    fn resolve_keeps_context_mappings_and_reports_the_rest() {
+        let templates = vec![
+            (
+                PathBuf::from("templates/a.yaml"),
+                uses(
+                    Level::Pod,
+                    &[
+                        "shared",
+                        "a.podSecurityContext",
+                        "a.podSecurityContext.enabled",
+                        "image.runAsUser",
+                    ],
+                ),
+            ),
+            (
+                PathBuf::from("templates/b.yaml"),
+                uses(Level::Container, &["shared"]),
+            ),
+            (
+                PathBuf::from("templates/c.yaml"),
+                uses(Level::Container, &["c.securityContext"]),
+            ),
+        ];
+        let shape = |p: &str| match p {
+            "shared" => Some(Some(vec!["runAsUser".to_string()])),
+            "a.podSecurityContext" => Some(Some(vec!["enabled".to_string()])),
+            "a.podSecurityContext.enabled" | "image.runAsUser" => Some(None),
+            _ => None,
+        };
+        let w = resolve(&templates, &shape);
+        let paths: Vec<(&str, Level, bool)> = w
+            .targets
+            .iter()
+            .map(|t| (t.path.as_str(), t.level, t.gated_by_enabled))
+            .collect();
+        assert_eq!(paths, vec![("a.podSecurityContext", Level::Pod, true)]);
+        let messages: Vec<&str> = w
+            .gaps
+            .values()
+            .flatten()
+            .map(|g| g.message.as_str())
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                "`.Values.shared` is used both as a pod and as a container securityContext; left unchanged",
+                "the securityContext of container `app` comes from `.Values.c.securityContext`, which values.yaml does not set: add it there by hand",
+            ]
+        );
+    }
+}

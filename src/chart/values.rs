@@ -1,0 +1,504 @@
+//! Planning, editing and checking one values file of a chart: the contract applied to the
+//! values paths the templates feed into a securityContext, the `enabled` switch of Bitnami-style
+//! charts, the `helm create` hints, verification, and the chart's `values.schema.json`.
+
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::{FileError, FileReport, Settings, Status};
+use crate::policy::{self, Note, NoteKind, SkippedPod, Workload};
+use crate::yaml::tree::NodeKind;
+use crate::yaml::{apply_changes, Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
+
+use super::{hints, ChartWiring};
+
+/// Reads a values file (size limit, UTF-8), or the status that says why not.
+pub fn read(path: &Path, settings: &Settings) -> Result<String, Status> {
+    let limit = settings.max_file_bytes;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > limit => Err(Status::TooLarge {
+            bytes: meta.len(),
+            limit,
+        }),
+        Ok(_) => std::fs::read(path)
+            .map_err(|e| Status::Failed(FileError::at_start(format!("cannot read: {e}"))))
+            .and_then(|b| crate::pipeline::decode(b).map_err(Status::Failed)),
+        Err(e) => Err(Status::Failed(FileError::at_start(format!(
+            "cannot read: {e}"
+        )))),
+    }
+}
+
+fn root(tree: &Tree) -> Option<Ref> {
+    tree.docs
+        .first()
+        .and_then(|d| d.root)
+        .map(Ref::root)
+        .filter(|r| tree.is_map(*r))
+}
+
+/// The parent mapping and the node at a dotted path, if the path exists.
+fn lookup(tree: &Tree, path: &str) -> Option<(Ref, String, Ref)> {
+    let mut parent = root(tree)?;
+    let segs: Vec<&str> = path.split('.').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let node = tree.get(parent, seg)?;
+        if i + 1 == segs.len() {
+            return Some((parent, seg.to_string(), node));
+        }
+        if !tree.is_map(node) {
+            return None;
+        }
+        parent = node;
+    }
+    None
+}
+
+/// What values.yaml holds at `path`: None when absent, `Some(Some(keys))` for a mapping (no keys
+/// for `{}` or null), `Some(None)` for anything else.
+pub fn shape(tree: &Tree, path: &str) -> Option<Option<Vec<String>>> {
+    let (_, _, node) = lookup(tree, path)?;
+    if tree.is_empty(node) && !tree.is_seq(node) {
+        return Some(Some(vec![]));
+    }
+    let node = tree.deref(node);
+    match &tree.node(node.id).kind {
+        NodeKind::Map(entries) => Some(Some(
+            entries
+                .iter()
+                .filter_map(|(k, _)| tree.key_str(*k).map(str::to_string))
+                .collect(),
+        )),
+        _ => Some(None),
+    }
+}
+
+/// A chart's `values.schema.json`, compiled.
+pub struct Schema {
+    path: PathBuf,
+    validator: jsonschema::Validator,
+}
+
+impl Schema {
+    /// The chart's schema, if it has one; an error when it cannot be read or compiled.
+    pub fn load(chart: &Path) -> Result<Option<Schema>, FileError> {
+        let path = chart.join("values.schema.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let bad = |m: String| FileError::at_start(format!("{}: {m}", path.display()));
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let validator = jsonschema::validator_for(&json)
+            .map_err(|e| bad(format!("not a valid schema: {e}")))?;
+        Ok(Some(Schema { path, validator }))
+    }
+
+    /// The schema's complaints about `values`, as `path: message` lines.
+    pub fn errors(&self, values: &serde_json::Value) -> Vec<String> {
+        self.validator
+            .iter_errors(values)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let at = if at.is_empty() { "/".into() } else { at };
+                format!("{at}: {e}")
+            })
+            .collect()
+    }
+}
+
+/// The values a text holds, as JSON (null for an empty file).
+fn as_json(text: &str) -> Result<serde_json::Value, String> {
+    let docs = crate::verify::load_all(text).map_err(|e| e.to_string())?;
+    let first = docs.into_iter().next().unwrap_or(yaml_serde::Value::Null);
+    serde_json::to_value(first).map_err(|e| e.to_string())
+}
+
+/// Helm's merge of an override file into the defaults: mappings merge key by key, anything
+/// else replaces, and null deletes.
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    use serde_json::Value;
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    b.remove(&k);
+                } else if let Some(slot) = b.get_mut(&k) {
+                    merge(slot, v);
+                } else {
+                    b.insert(k, v);
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// The line of the key whose value is `node` in the mapping `parent`.
+fn key_line(tree: &Tree, parent: Ref, node: Ref) -> Option<usize> {
+    let NodeKind::Map(entries) = &tree.node(tree.deref(parent).id).kind else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(_, v)| *v == node.id)
+        .map(|(k, _)| tree.node(*k).line)
+}
+
+/// The path of a node from its document's root.
+fn node_path(tree: &Tree, mut id: usize) -> Vec<PathSeg> {
+    let mut path = Vec::new();
+    while let Some(parent) = tree.node(id).parent {
+        match &tree.node(parent).kind {
+            NodeKind::Map(entries) => {
+                if let Some((k, _)) = entries.iter().find(|(_, v)| *v == id) {
+                    path.push(PathSeg::Key(
+                        tree.key_str(*k).unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+            NodeKind::Seq(items) => {
+                if let Some(i) = items.iter().position(|v| *v == id) {
+                    path.push(PathSeg::Index(i));
+                }
+            }
+            _ => {}
+        }
+        id = parent;
+    }
+    path.reverse();
+    path
+}
+
+/// Plans, edits and checks one values file. `complete`: the chart's values.yaml (what is
+/// missing is added); otherwise an override file (only explicit values that fall short are
+/// corrected). `defaults`: values.yaml as it will be, which an override is merged into for the
+/// schema check.
+pub fn process(
+    path: &Path,
+    text: String,
+    wiring: &ChartWiring,
+    complete: bool,
+    schema: Option<&Schema>,
+    defaults: Option<&str>,
+    settings: &Settings,
+) -> FileReport {
+    let mut report = FileReport::new(path, Status::Unchanged);
+    report.status = match plan_and_edit(
+        &text,
+        wiring,
+        complete,
+        schema,
+        defaults,
+        settings,
+        &mut report,
+    ) {
+        Ok(status) => status,
+        Err(e) => Status::Failed(e),
+    };
+    report.original = Some(text);
+    report
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_and_edit(
+    text: &str,
+    wiring: &ChartWiring,
+    complete: bool,
+    schema: Option<&Schema>,
+    defaults: Option<&str>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Result<Status, FileError> {
+    if let Some(e) = crate::pipeline::tab_indentation(text) {
+        return Err(e);
+    }
+    let tree = Tree::parse(text)?;
+    let mut changes = Vec::new();
+    let mut refusals = Vec::new();
+    let mut left_alone = privileged_targets(&tree, wiring);
+    if let Some(defaults) = defaults.and_then(|d| Tree::parse(d).ok()) {
+        for (path, reason) in privileged_targets(&defaults, wiring) {
+            left_alone.entry(path).or_insert(reason);
+        }
+    }
+    for target in &wiring.targets {
+        let Some((parent, key, node)) = lookup(&tree, &target.path) else {
+            continue;
+        };
+        let workload = report.workloads.len();
+        let line = key_line(&tree, parent, node).unwrap_or_else(|| tree.position(node).0);
+        report.workloads.push(Workload {
+            kind: "values".into(),
+            name: target.path.clone(),
+            document: 0,
+            line,
+            app: None,
+            images: vec![],
+        });
+        let empty = tree.is_empty(node) && !tree.is_seq(node);
+        if let Some(reason) = left_alone.get(&target.path) {
+            report.skipped_pods.push(SkippedPod {
+                workload,
+                reason: reason.clone(),
+            });
+            continue;
+        }
+        if !complete && tree.scalar(node) == Some(Scalar::Null) {
+            report.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Risk,
+                message: format!("null here deletes the chart's `{}` (Helm drops a key set to null): the pod gets no such securityContext; remove the line", target.path),
+                line,
+            });
+            continue;
+        }
+        if complete && empty && target.has_default {
+            report.skipped_pods.push(SkippedPod {
+                workload,
+                reason: "the template has its own default for an empty value (an `else` branch or `default`); a filled value would replace it, so it is left to a person".into(),
+            });
+            continue;
+        }
+        let plan = policy::plan_context(
+            &tree,
+            parent,
+            &key,
+            target.level,
+            &settings.rules,
+            complete,
+            workload,
+        );
+        let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
+        let relabel = |c: &mut Option<String>| {
+            if c.is_some() {
+                c.clone_from(&label);
+            }
+        };
+        let (mut findings, mut notes) = (plan.findings, plan.notes);
+        findings.iter_mut().for_each(|f| relabel(&mut f.container));
+        notes.iter_mut().for_each(|n| relabel(&mut n.container));
+        report.findings.extend(findings);
+        report.notes.extend(notes);
+        refusals.extend(plan.refusals);
+        changes.extend(plan.changes);
+        if target.gated_by_enabled && tree.is_map(node) && !empty {
+            match tree.get(node, "enabled") {
+                Some(e) if tree.scalar(e) == Some(Scalar::Bool(false)) && e.alias.is_none() => {
+                    changes.push(Change::Replace {
+                        node: e.id,
+                        value: NewValue::Bool(true),
+                    });
+                    report.notes.push(Note {
+                        workload,
+                        container: None,
+                        kind: NoteKind::Override,
+                        message: "`enabled: false` becomes `true`: the chart renders this securityContext only when it is enabled".into(),
+                        line: tree.position(e).0,
+                    });
+                }
+                None if complete && node.alias.is_none() => changes.push(Change::Insert {
+                    map: node.id,
+                    entries: vec![("enabled".into(), NewValue::Bool(true))],
+                }),
+                _ => {}
+            }
+        }
+    }
+    report.findings.sort_by_key(|f| (f.workload, f.line, f.col));
+    if let Some(e) = refusals.into_iter().next() {
+        return Err(e.into());
+    }
+    if changes.is_empty() {
+        return Ok(Status::Unchanged);
+    }
+    let new_text = match edit_with_hints(&tree, &changes) {
+        Ok(t) => t,
+        Err(_) => edit(&tree, changes, vec![], vec![])?,
+    };
+    check_schema(text, &new_text, complete, schema, defaults, &tree)?;
+    Ok(Status::Changed { new_text })
+}
+
+/// Paths left to a person, with the reason: a container context that is `privileged: true` or
+/// adds SYS_ADMIN/ALL (allowPrivilegeEscalation: false is rejected next to it), and the pod
+/// contexts used by the same templates (the whole pod is left alone, as for a manifest).
+fn privileged_targets(
+    tree: &Tree,
+    wiring: &ChartWiring,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut templates = Vec::new();
+    for t in &wiring.targets {
+        let Some((_, _, node)) = lookup(tree, &t.path) else {
+            continue;
+        };
+        if t.level != policy::Level::Container || !tree.is_map(node) {
+            continue;
+        }
+        let privileged =
+            tree.get(node, "privileged").and_then(|p| tree.scalar(p)) == Some(Scalar::Bool(true));
+        let adds = tree
+            .get(node, "capabilities")
+            .and_then(|c| tree.get(c, "add"))
+            .map(|a| tree.items(a))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| tree.as_str(a).map(str::to_string))
+            .find(|c| matches!(c.as_str(), "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"));
+        let why = match (privileged, adds) {
+            (true, _) => "privileged: true".to_string(),
+            (_, Some(cap)) => format!("adds capability {cap}"),
+            _ => continue,
+        };
+        let reason = format!("`{}` is {why}: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision", t.path);
+        templates.extend(t.used_at.iter().map(|(p, _)| p.clone()));
+        out.insert(t.path.clone(), reason);
+    }
+    for t in &wiring.targets {
+        if t.level == policy::Level::Pod && t.used_at.iter().any(|(p, _)| templates.contains(p)) {
+            let reason = format!(
+                "a container of the same template is left alone ({})",
+                out.values().next().cloned().unwrap_or_default()
+            );
+            out.entry(t.path.clone()).or_insert(reason);
+        }
+    }
+    out
+}
+
+/// The edit with the `helm create` hints uncommented where they are exactly what is added.
+fn edit_with_hints(tree: &Tree, changes: &[Change]) -> Result<String, FileError> {
+    let mut changes = changes.to_vec();
+    let mut splices = Vec::new();
+    let mut ops = Vec::new();
+    for change in &mut changes {
+        let Change::Fill {
+            node,
+            value: NewValue::Map(entries),
+        } = change
+        else {
+            continue;
+        };
+        let found = hints::find(tree, *node, entries);
+        let remaining: Vec<(String, NewValue)> = entries
+            .iter()
+            .filter(|(k, _)| !found.keys.contains(k))
+            .cloned()
+            .collect();
+        if found.keys.is_empty() || remaining.is_empty() {
+            continue;
+        }
+        let path = node_path(tree, *node);
+        let doc = tree
+            .docs
+            .iter()
+            .position(|d| {
+                d.start <= tree.node(*node).start && tree.node(*node).start < d.end.max(d.start + 1)
+            })
+            .unwrap_or(0);
+        for (k, v) in entries.iter().filter(|(k, _)| found.keys.contains(k)) {
+            let mut p = path.clone();
+            p.push(PathSeg::Key(k.clone()));
+            ops.push(SemanticOp::Set {
+                doc,
+                path: p,
+                value: v.clone(),
+            });
+        }
+        splices.extend(found.splices);
+        *entries = remaining;
+    }
+    if splices.is_empty() {
+        return Err(FileError::at_start("no hints"));
+    }
+    edit(tree, changes, splices, ops)
+}
+
+/// Applies the changes (plus extra splices and their meaning), then verifies the result.
+fn edit(
+    tree: &Tree,
+    changes: Vec<Change>,
+    extra: Vec<crate::yaml::Splice>,
+    extra_ops: Vec<SemanticOp>,
+) -> Result<String, FileError> {
+    let mut outcome = apply_changes(tree, changes)?;
+    if !extra.is_empty() {
+        outcome.splices.extend(extra);
+        outcome.splices.sort_by_key(|s| s.start);
+        outcome.text = crate::yaml::edit::splice(tree.src, &outcome.splices)?;
+        outcome.ops.extend(extra_ops);
+    }
+    crate::verify::verify(tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
+        let first = outcome.splices.first().map_or(0, |s| s.start);
+        let (line, col) = e
+            .position
+            .unwrap_or((tree.src[..first].matches('\n').count() + 1, 1));
+        FileError {
+            line,
+            col,
+            message: e.to_string(),
+        }
+    })?;
+    Ok(outcome.text)
+}
+
+/// With a schema: the patched values (an override merged into the defaults) must not fail a
+/// rule that the original values passed.
+fn check_schema(
+    old: &str,
+    new: &str,
+    complete: bool,
+    schema: Option<&Schema>,
+    defaults: Option<&str>,
+    tree: &Tree,
+) -> Result<(), FileError> {
+    let Some(schema) = schema else {
+        return Ok(());
+    };
+    let values = |text: &str| -> Result<serde_json::Value, String> {
+        let own = as_json(text)?;
+        match (complete, defaults) {
+            (false, Some(d)) => {
+                let mut base = as_json(d)?;
+                merge(&mut base, own);
+                Ok(base)
+            }
+            _ => Ok(own),
+        }
+    };
+    let before = values(old).map(|v| schema.errors(&v)).unwrap_or_default();
+    let after = values(new)
+        .map_err(|e| FileError::at_start(format!("the patched values do not load: {e}")))?;
+    let new_errors: Vec<String> = schema
+        .errors(&after)
+        .into_iter()
+        .filter(|e| !before.contains(e))
+        .collect();
+    if let Some(first) = new_errors.first() {
+        let line = first
+            .split(':')
+            .next()
+            .and_then(|p| p.rsplit('/').next())
+            .and_then(|k| {
+                tree.src
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(&format!("{k}:")))
+            })
+            .map_or(1, |i| i + 1);
+        return Err(FileError {
+            line,
+            col: 1,
+            message: format!(
+                "the hardened values would not validate against {} ({first}); not written",
+                schema
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("values.schema.json")
+            ),
+        });
+    }
+    Ok(())
+}
