@@ -356,7 +356,15 @@ pub fn finish_pr(
     let updated = count(&|a| a == "update");
     let skipped = count(&|a| a.starts_with("skip"));
     let failed = count(&|a| a == "failed");
-    let mut outputs = pr_outputs(&serde_json::json!(services), created, updated, skipped);
+    // Step outputs are capped at 1 MB: the services without their diffs.
+    let listed: Vec<crate::pull_requests::ServiceResult> = services
+        .iter()
+        .map(|s| crate::pull_requests::ServiceResult {
+            diff: None,
+            ..s.clone()
+        })
+        .collect();
+    let mut outputs = pr_outputs(&serde_json::json!(listed), created, updated, skipped);
     outputs.set("failed", failed);
     runner.append_summary(&pr_summary(
         services,
@@ -698,11 +706,13 @@ mod tests {
             branch: format!("kube-harden/{name}"),
             action,
             reason: "new | findings".into(),
+            title: format!("Harden {name}"),
             number,
             url: url.map(str::to_string),
             files: vec!["a.yaml".into()],
             pushed: true,
             warnings: vec![],
+            diff: Some("--- a/a.yaml\n".into()),
         };
         let services = [
             service(
@@ -725,6 +735,23 @@ mod tests {
         let md = pr_summary(&services, true, [2, 0, 1, 0]);
         assert!(md.contains("Dry run: nothing was pushed"));
         assert!(md.contains("2 to create, 0 to update"));
+
+        // The outputs count the actions and leave the diffs out (outputs are capped at 1 MB).
+        let dir = tempfile::tempdir().unwrap();
+        let runner = Runner {
+            output: Some(dir.path().join("output")),
+            summary: Some(dir.path().join("summary")),
+        };
+        finish_pr(&runner, &services, true).unwrap();
+        let output = std::fs::read_to_string(dir.path().join("output")).unwrap();
+        assert!(
+            output.contains("\ncreated=2\nupdated=0\nskipped=1\nfailed=0\n"),
+            "{output}"
+        );
+        assert!(output.contains(r#""branch":"kube-harden/cart""#));
+        assert!(!output.contains("--- a/a.yaml"));
+        let summary = std::fs::read_to_string(dir.path().join("summary")).unwrap();
+        assert!(summary.starts_with("## kube-harden pr\n\nDry run"));
     }
 
     #[test]
