@@ -19,7 +19,7 @@ use yaml_serde::Value;
 
 mod common;
 use common::fake_github::{FakeGitHub, TOKEN};
-use common::git_remote::{git, repository_with};
+use common::git_remote::{git, repository_with, Daemon};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -792,7 +792,8 @@ fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder(
 #[test]
 fn pr_mode_opens_pull_requests_on_a_fake_github_and_reports_them_as_outputs_and_summary() {
     let mut job = Job::new();
-    // Two folders of the fleet in a repository whose remote is a bare repository (file://).
+    // Two folders of the fleet in a repository whose remote is a bare repository served by
+    // `git daemon` on loopback.
     let fixture = job.dir.path().join("fixture");
     for service in ["cart", "orders"] {
         let to = fixture.join("services").join(service);
@@ -801,7 +802,8 @@ fn pr_mode_opens_pull_requests_on_a_fake_github_and_reports_them_as_outputs_and_
     }
     let git_dir = job.dir.path().join("git");
     fs::create_dir(&git_dir).unwrap();
-    let (work, bare) = repository_with(&git_dir, &fixture, None);
+    let daemon = Daemon::start(&git_dir);
+    let (work, bare) = repository_with(&git_dir, &fixture, Some(daemon.url("remote.git")));
     job.set_workspace(work.clone());
     let github = FakeGitHub::start("acme", "fleet", bare.clone());
     job.env.insert("GITHUB_API_URL".into(), github.url(false));
