@@ -54,7 +54,11 @@ printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\
 "$bin" check --format sarif "$tools/broken" >"$tools/broken.sarif" && status=0 || status=$?
 [ "$status" -eq 2 ] || { echo "check on a broken file exited $status, expected 2" >&2; exit 1; }
 
-for log in fleet broken; do
+# And the Helm charts: findings in values files, and a chart whose schema refuses the change.
+"$bin" check --format sarif fixtures/charts >"$tools/charts.sarif" && status=0 || status=$?
+[ "$status" -eq 2 ] || { echo "check on the charts exited $status, expected 2" >&2; exit 1; }
+
+for log in fleet broken charts; do
     echo "ci-validate: sarif-multitool validate $log.sarif"
     "$multitool" validate --rule-kind "Sarif;Gh" --level "Error;Warning" \
         --output "$tools/$log.validation.sarif" "$tools/$log.sarif" >"$tools/$log.validation.txt" ||

@@ -520,3 +520,45 @@ fn sarif_is_a_check_format_only() {
     assert_eq!(out.status.code(), Some(2), "clap refuses the value");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'sarif'"));
 }
+
+#[test]
+fn sarif_of_the_helm_charts_points_into_values_files() {
+    let out = bin(manifest_dir())
+        .args(["check", "--format", "sarif", "fixtures/charts"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a chart's schema refuses the change"
+    );
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &log["runs"][0];
+    let results = run["results"].as_array().unwrap();
+    let findings = json_check(manifest_dir(), "fixtures/charts");
+    let findings = findings["findings"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert_eq!(results.len(), findings.len());
+    let mut fingerprints = std::collections::BTreeSet::new();
+    for (result, finding) in results.iter().zip(findings) {
+        let location = &result["locations"][0]["physicalLocation"];
+        assert_eq!(location["artifactLocation"]["uri"], finding["file"]);
+        assert_eq!(location["region"]["startLine"], finding["line"]);
+        fingerprints.insert(result["partialFingerprints"]["kubeHardenFinding/v1"].to_string());
+    }
+    assert_eq!(fingerprints.len(), results.len());
+    assert!(results.iter().any(
+        |r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("values.yaml")
+    ));
+    let invocation = &run["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    assert!(
+        invocation["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("values.schema.json")
+    );
+}
