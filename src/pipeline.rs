@@ -251,6 +251,10 @@ fn note_root_dockerfile(report: &mut FileReport, dockerfiles: &crate::dockerfile
 /// Lines inside block scalars may start with tabs, so only lines that parse as structure count:
 /// a tab before the first non-blank character of a line that is not in a block scalar.
 pub(crate) fn tab_indentation(text: &str) -> Option<FileError> {
+    // Most files hold no tab at all; one memchr pass says so.
+    if !text.contains('\t') {
+        return None;
+    }
     let mut block_indent: Option<usize> = None;
     for (i, line) in text.lines().enumerate() {
         let content = line.trim_start_matches([' ', '\t']);

@@ -303,6 +303,7 @@ fn print_outcome(args: &PrArgs, plans: &[ServicePlan], github: Option<&GitHub>) 
             .iter()
             .map(|p| ServiceResult {
                 diff: args.dry_run.then(|| p.diff.clone()),
+                body: args.dry_run.then(|| p.body.clone()),
                 ..ServiceResult::from(p)
             })
             .collect();

@@ -113,6 +113,9 @@ pub struct ServiceResult {
     /// The change as a patch (in the JSON of a dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// The pull request body as it would be sent (in the JSON of a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 impl From<&ServicePlan> for ServiceResult {
@@ -129,6 +132,7 @@ impl From<&ServicePlan> for ServiceResult {
             pushed: p.pushed,
             warnings: p.warnings.clone(),
             diff: None,
+            body: None,
         }
     }
 }

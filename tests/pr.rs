@@ -882,3 +882,72 @@ fn a_helm_chart_is_one_service_and_its_templates_stay_as_they_are() {
         "{changed}"
     );
 }
+
+#[test]
+fn a_repository_template_and_another_token_variable_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let d = src.join("services/cart");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(
+        fleet().join("services/cart/deployment.yaml"),
+        d.join("deployment.yaml"),
+    )
+    .unwrap();
+    let templates = src.join(".github/kube-harden");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("pr-title.txt.j2"),
+        "chore(k8s): harden {{ service }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("pr-body.md.j2"),
+        "Platform team baseline for {{ service }}: {{ workloads | length }} workload(s).\n",
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let (work, bare) = repository_with(&repo, &src, None);
+    let github = FakeGitHub::start("acme", "shop", bare);
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .current_dir(&work)
+        .env_remove("GITHUB_TOKEN")
+        .env("KUBE_HARDEN_BOT_TOKEN", TOKEN)
+        .env("GITHUB_API_URL", github.url(false))
+        .env("GITHUB_REPOSITORY", github.repo_name())
+        .args([
+            "pr",
+            "--token-env",
+            "KUBE_HARDEN_BOT_TOKEN",
+            "--author",
+            AUTHOR,
+            "--write-interval-ms",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let prs = github.prs();
+    assert_eq!(prs.len(), 1);
+    assert_eq!(prs[0].title, "chore(k8s): harden cart");
+    assert!(
+        prs[0]
+            .body
+            .starts_with("Platform team baseline for cart: 1 workload(s).\n"),
+        "{}",
+        prs[0].body
+    );
+    // The markers are added even though the template leaves them out.
+    assert!(
+        prs[0].body.contains("<!-- kube-harden:fingerprint="),
+        "{}",
+        prs[0].body
+    );
+    assert!(
+        prs[0].body.contains("<!-- kube-harden:head="),
+        "{}",
+        prs[0].body
+    );
+}
