@@ -344,24 +344,30 @@ pub fn pr_outputs(
     outputs
 }
 
-/// Under Actions, after `pr`: the outputs (`prs` is the services as `--format json` lists
-/// them) and a step summary with one row per service.
+/// Under Actions, after `pr`: the outputs and a step summary with one row per service.
+/// `services` are the services as `pr --format json` lists them (`service`, `action`,
+/// `number`, `url`, `files`, `reason`, ...); `prs` is that list without the long fields a dry
+/// run adds (`diff`, `body`), since a step output is capped at 1 MB.
 pub fn finish_pr(
     runner: &Runner,
-    services: &[crate::pull_requests::ServiceResult],
+    services: &[serde_json::Value],
     dry_run: bool,
 ) -> std::io::Result<()> {
-    let count = |f: &dyn Fn(&str) -> bool| services.iter().filter(|s| f(s.action)).count();
+    let action = |s: &serde_json::Value| s["action"].as_str().unwrap_or_default().to_string();
+    let count = |f: &dyn Fn(&str) -> bool| services.iter().filter(|s| f(&action(s))).count();
     let created = count(&|a| a == "create");
     let updated = count(&|a| a == "update");
     let skipped = count(&|a| a.starts_with("skip"));
     let failed = count(&|a| a == "failed");
-    // Step outputs are capped at 1 MB: the services without their diffs.
-    let listed: Vec<crate::pull_requests::ServiceResult> = services
+    let listed: Vec<serde_json::Value> = services
         .iter()
-        .map(|s| crate::pull_requests::ServiceResult {
-            diff: None,
-            ..s.clone()
+        .map(|s| {
+            let mut s = s.clone();
+            if let Some(map) = s.as_object_mut() {
+                map.remove("diff");
+                map.remove("body");
+            }
+            s
         })
         .collect();
     let mut outputs = pr_outputs(&serde_json::json!(listed), created, updated, skipped);
@@ -376,7 +382,7 @@ pub fn finish_pr(
 
 /// The step summary of `pr`.
 fn pr_summary(
-    services: &[crate::pull_requests::ServiceResult],
+    services: &[serde_json::Value],
     dry_run: bool,
     [created, updated, skipped, failed]: [usize; 4],
 ) -> String {
@@ -399,18 +405,20 @@ fn pr_summary(
             "| service | action | pull request | files | reason |\n|---|---|---|---|---|\n",
         );
         for s in services.iter().take(SUMMARY_ROWS) {
-            let link = match (&s.url, s.number) {
-                (Some(url), Some(n)) if !url.is_empty() => format!("[#{n}]({url})"),
-                (_, Some(n)) => format!("#{n}"),
-                _ => "-".to_string(),
+            let text = |key: &str| s[key].as_str().unwrap_or_default().to_string();
+            let url = text("url");
+            let link = match s["number"].as_u64() {
+                Some(n) if !url.is_empty() => format!("[#{n}]({url})"),
+                Some(n) => format!("#{n}"),
+                None => "-".to_string(),
             };
+            let files = s["files"].as_array().map_or(0, Vec::len);
             let _ = writeln!(
                 md,
-                "| {} | {} | {link} | {} | {} |",
-                markdown_escape(&s.service),
-                s.action,
-                s.files.len(),
-                markdown_escape(&s.reason)
+                "| {} | {} | {link} | {files} | {} |",
+                markdown_escape(&text("service")),
+                markdown_escape(&text("action")),
+                markdown_escape(&text("reason"))
             );
         }
         if services.len() > SUMMARY_ROWS {
@@ -700,19 +708,21 @@ mod tests {
 
     #[test]
     fn pr_summary_links_the_pull_requests_and_says_dry_run() {
-        use crate::pull_requests::ServiceResult;
-        let service = |name: &str, action, number: Option<u64>, url: Option<&str>| ServiceResult {
-            service: name.into(),
-            branch: format!("kube-harden/{name}"),
-            action,
-            reason: "new | findings".into(),
-            title: format!("Harden {name}"),
-            number,
-            url: url.map(str::to_string),
-            files: vec!["a.yaml".into()],
-            pushed: true,
-            warnings: vec![],
-            diff: Some("--- a/a.yaml\n".into()),
+        let service = |name: &str, action: &str, number: Option<u64>, url: Option<&str>| {
+            serde_json::json!({
+                "service": name,
+                "branch": format!("kube-harden/{name}"),
+                "action": action,
+                "reason": "new | findings",
+                "title": format!("Harden {name}"),
+                "number": number,
+                "url": url,
+                "files": ["a.yaml"],
+                "pushed": true,
+                "warnings": [],
+                "diff": "--- a/a.yaml\n",
+                "body": "## Harden",
+            })
         };
         let services = [
             service(
@@ -749,7 +759,7 @@ mod tests {
             "{output}"
         );
         assert!(output.contains(r#""branch":"kube-harden/cart""#));
-        assert!(!output.contains("--- a/a.yaml"));
+        assert!(!output.contains("--- a/a.yaml") && !output.contains("## Harden"));
         let summary = std::fs::read_to_string(dir.path().join("summary")).unwrap();
         assert!(summary.starts_with("## kube-harden pr\n\nDry run"));
     }

@@ -177,7 +177,10 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
     }
     print_outcome(args, &plans, github.as_ref());
     if let Some(runner) = kube_harden::actions::Runner::from_env() {
-        let services: Vec<ServiceResult> = plans.iter().map(ServiceResult::from).collect();
+        let services: Vec<serde_json::Value> = plans
+            .iter()
+            .map(|p| serde_json::json!(ServiceResult::from(p)))
+            .collect();
         let done = kube_harden::actions::finish_pr(&runner, &services, args.dry_run);
         code = code.max(crate::runner_step(done));
     }
