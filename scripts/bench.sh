@@ -47,6 +47,8 @@ copy_plain_manifests() {
       -o -type f \( -name '*.yaml' -o -name '*.yml' \) -print0 |
       xargs -0 --no-run-if-empty cp --parents -t "$PRISTINE"
   )
+  # The corpus may be read-only; the copies must not be, or `fix` would only refuse them.
+  chmod -R u+w "$PRISTINE"
   find "$PRISTINE" -type f | wc -l
 }
 
