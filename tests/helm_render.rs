@@ -4,9 +4,9 @@
 //! the same as before once every securityContext is removed: nothing else changed.
 //!
 //! The engine is the PyPI package `helm-python-sdk` (Helm's Go engine behind a C ABI; no `helm`
-//! binary). `.ci/run` installs it into `target/helm-venv` and sets `KUBE_HARDEN_HELM_PYTHON` to
-//! that Python; without it the test looks in `target/helm-venv`. It fails, never skips, when
-//! the engine is missing.
+//! binary). `scripts/helm-engine.sh` installs it into `target/helm-venv` (`.ci/run` calls it
+//! and sets `KUBE_HARDEN_HELM_PYTHON`; without that variable the test calls the script
+//! itself). It fails, never skips, when the engine cannot be had.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,21 +17,36 @@ mod common;
 use common::{contract_gaps, run_in, strip_security_contexts, typed_pod_specs};
 
 fn python() -> PathBuf {
-    let python = std::env::var_os("KUBE_HARDEN_HELM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/helm-venv/bin/python")
-        });
+    let python = match std::env::var_os("KUBE_HARDEN_HELM_PYTHON") {
+        Some(python) => PathBuf::from(python),
+        None => install_engine(),
+    };
     let ok = Command::new(&python)
         .args(["-c", "import helm_python"])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "Helm's template engine (helm-python-sdk) not found at {}: run .ci/run once (it installs it into target/helm-venv), or set KUBE_HARDEN_HELM_PYTHON to a Python that has it",
+        "Helm's template engine (helm-python-sdk) not found at {}: scripts/helm-engine.sh installs it into target/helm-venv, or set KUBE_HARDEN_HELM_PYTHON to a Python that has it",
         python.display()
     );
     python
+}
+
+/// Installs the engine into `target/helm-venv` when it is not there yet (PyPI), and returns
+/// that environment's Python. An install that fails fails the test.
+fn install_engine() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/helm-engine.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "installing Helm's template engine failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 /// template path -> YAML documents, as Helm renders them.
