@@ -798,7 +798,7 @@ fn pr_mode_opens_pull_requests_on_a_fake_github_and_reports_them_as_outputs_and_
     for service in ["cart", "orders"] {
         let to = fixture.join("services").join(service);
         fs::create_dir_all(&to).unwrap();
-        common::git_remote::copy_dir(&repo().join("fixtures/fleet/services").join(service), &to);
+        common::copy_dir(&repo().join("fixtures/fleet/services").join(service), &to);
     }
     let git_dir = job.dir.path().join("git");
     fs::create_dir(&git_dir).unwrap();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 mod common;
+use common::copy_dir;
 
 fn fleet() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fleet")
@@ -24,20 +25,6 @@ fn kube_harden(args: &[&str], cwd: &Path) -> std::process::Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).to_string()
-}
-
-/// Copies a folder recursively (the fleet has no symlinks).
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 fn fleet_copy() -> tempfile::TempDir {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
+use common::copy_dir;
 use common::{contract_gaps, run_in, strip_security_contexts, typed_pod_specs};
 
 fn python() -> PathBuf {
@@ -80,19 +81,6 @@ fn render(
             (name, docs)
         })
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
 }
 
 /// The override files of a chart: `values-*.yaml` and `ci/*.yaml`.

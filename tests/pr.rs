@@ -211,18 +211,28 @@ fn a_commit_on_the_base_that_touches_two_services_updates_exactly_those_two() {
     assert_eq!(git(&bare, &["rev-parse", "kube-harden/cart"]), cart_before);
 }
 
-/// A small repository: two services under `services/`.
-fn two_services(dir: &Path) -> (PathBuf, PathBuf) {
+/// A source folder `dir/src` holding the fleet's deployment of each named service.
+fn fleet_services(dir: &Path, names: &[&str]) -> PathBuf {
     let src = dir.join("src");
-    for name in ["auth", "cart"] {
+    for name in names {
         let d = src.join("services").join(name);
         std::fs::create_dir_all(&d).unwrap();
         let from = fleet().join(format!("services/{name}/deployment.yaml"));
         std::fs::copy(from, d.join("deployment.yaml")).unwrap();
     }
+    src
+}
+
+/// A repository under `dir/repo` made from `src`, with a `file://` remote.
+fn repository_of(dir: &Path, src: &Path) -> (PathBuf, PathBuf) {
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    repository_with(&repo, &src, None)
+    repository_with(&repo, src, None)
+}
+
+/// A small repository: two services under `services/`.
+fn two_services(dir: &Path) -> (PathBuf, PathBuf) {
+    repository_of(dir, &fleet_services(dir, &["auth", "cart"]))
 }
 
 #[test]
@@ -616,24 +626,13 @@ fn the_pull_requests_change_the_base_not_the_checkout() {
 #[test]
 fn a_service_named_in_the_configuration_gets_one_pull_request() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    for name in ["auth", "cart", "orders"] {
-        let d = src.join("services").join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::copy(
-            fleet().join(format!("services/{name}/deployment.yaml")),
-            d.join("deployment.yaml"),
-        )
-        .unwrap();
-    }
+    let src = fleet_services(dir.path(), &["auth", "cart", "orders"]);
     std::fs::write(
         src.join(".kube-harden.yaml"),
         "services:\n  - name: Identity & Cart\n    paths: [\"services/auth/\", \"services/cart/\"]\n",
     )
     .unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let (work, bare) = repository_with(&repo, &src, None);
+    let (work, bare) = repository_of(dir.path(), &src);
     let github = FakeGitHub::start("acme", "shop", bare.clone());
     let (out, json) = pr(&work, &github, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -654,16 +653,7 @@ fn a_service_named_in_the_configuration_gets_one_pull_request() {
 #[test]
 fn a_branch_the_server_refuses_is_reported_and_the_others_delivered() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    for name in ["auth", "cart"] {
-        let d = src.join("services").join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::copy(
-            fleet().join(format!("services/{name}/deployment.yaml")),
-            d.join("deployment.yaml"),
-        )
-        .unwrap();
-    }
+    let src = fleet_services(dir.path(), &["auth", "cart"]);
     let daemon = Daemon::start(dir.path());
     let (work, bare) = repository_with(dir.path(), &src, Some(daemon.url("remote.git")));
     // A server-side hook that refuses one branch (git daemon runs it; file:// would not).
@@ -781,14 +771,7 @@ fn the_push_lease_leaves_a_branch_that_moved_alone() {
 fn over_https_style_auth_the_token_is_offered_only_when_asked_and_never_stored() {
     let dir = tempfile::tempdir().unwrap();
     let server = GitHttp::start(dir.path().to_path_buf(), TOKEN);
-    let src = dir.path().join("src");
-    let d = src.join("services/cart");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::copy(
-        fleet().join("services/cart/deployment.yaml"),
-        d.join("deployment.yaml"),
-    )
-    .unwrap();
+    let src = fleet_services(dir.path(), &["cart"]);
     // Set up over file://, then point origin at the password-protected HTTP remote.
     let (work, bare) = repository_with(dir.path(), &src, None);
     let url = server.url("remote.git");
@@ -838,23 +821,12 @@ fn over_https_style_auth_the_token_is_offered_only_when_asked_and_never_stored()
 #[test]
 fn a_helm_chart_is_one_service_and_its_templates_stay_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let chart = src.join("charts/multi-component");
-    std::fs::create_dir_all(&chart).unwrap();
-    common::git_remote::copy_dir(
+    let src = fleet_services(dir.path(), &["cart"]);
+    common::copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts/multi-component"),
-        &chart,
+        &src.join("charts/multi-component"),
     );
-    let d = src.join("services/cart");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::copy(
-        fleet().join("services/cart/deployment.yaml"),
-        d.join("deployment.yaml"),
-    )
-    .unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let (work, bare) = repository_with(&repo, &src, None);
+    let (work, bare) = repository_of(dir.path(), &src);
     let github = FakeGitHub::start("acme", "shop", bare.clone());
     let (out, json) = pr(&work, &github, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -886,14 +858,7 @@ fn a_helm_chart_is_one_service_and_its_templates_stay_as_they_are() {
 #[test]
 fn a_repository_template_and_another_token_variable_are_used() {
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let d = src.join("services/cart");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::copy(
-        fleet().join("services/cart/deployment.yaml"),
-        d.join("deployment.yaml"),
-    )
-    .unwrap();
+    let src = fleet_services(dir.path(), &["cart"]);
     let templates = src.join(".github/kube-harden");
     std::fs::create_dir_all(&templates).unwrap();
     std::fs::write(
@@ -906,9 +871,7 @@ fn a_repository_template_and_another_token_variable_are_used() {
         "Platform team baseline for {{ service }}: {{ workloads | length }} workload(s).\n",
     )
     .unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    let (work, bare) = repository_with(&repo, &src, None);
+    let (work, bare) = repository_of(dir.path(), &src);
     let github = FakeGitHub::start("acme", "shop", bare);
     let out = Command::cargo_bin("kube-harden")
         .unwrap()

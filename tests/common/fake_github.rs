@@ -84,6 +84,13 @@ pub struct State {
     clock: u64,
 }
 
+impl State {
+    /// The pull request whose number is `number` (as the URL spells it).
+    fn pull_mut(&mut self, number: &str) -> Option<&mut Pr> {
+        self.prs.iter_mut().find(|p| p.number.to_string() == number)
+    }
+}
+
 pub struct FakeGitHub {
     pub state: Arc<Mutex<State>>,
     pub port: u16,
@@ -372,11 +379,7 @@ impl Server {
         let mut state = self.state.lock().unwrap();
         state.clock += 1;
         let now = timestamp(state.clock);
-        let Some(pr) = state
-            .prs
-            .iter_mut()
-            .find(|p| p.number.to_string() == number)
-        else {
+        let Some(pr) = state.pull_mut(number) else {
             return not_found();
         };
         if let Some(t) = body["title"].as_str() {
@@ -405,11 +408,7 @@ impl Server {
 
     fn add_labels(&self, number: &str, body: &Value) -> Answer {
         let mut state = self.state.lock().unwrap();
-        let Some(pr) = state
-            .prs
-            .iter_mut()
-            .find(|p| p.number.to_string() == number)
-        else {
+        let Some(pr) = state.pull_mut(number) else {
             return not_found();
         };
         for l in body["labels"].as_array().into_iter().flatten() {
@@ -425,11 +424,7 @@ impl Server {
     fn request_reviews(&self, number: &str, body: &Value) -> Answer {
         let mut state = self.state.lock().unwrap();
         let collaborators = state.collaborators.clone();
-        let Some(pr) = state
-            .prs
-            .iter_mut()
-            .find(|p| p.number.to_string() == number)
-        else {
+        let Some(pr) = state.pull_mut(number) else {
             return not_found();
         };
         let wanted: Vec<String> = body["reviewers"]

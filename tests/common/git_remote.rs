@@ -106,24 +106,11 @@ pub fn repository_with(
         &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
     );
     git(&work, &["init", "-q", "-b", "main"]);
-    copy_dir(fixture, &work);
+    super::copy_dir(fixture, &work);
     git(&work, &["add", "-A", "-f"]);
     git(&work, &["commit", "-q", "-m", "the fleet"]);
     let url = remote_url.unwrap_or_else(|| format!("file://{}", bare.display()));
     git(&work, &["remote", "add", "origin", &url]);
     git(&work, &["push", "-q", "origin", "main"]);
     (work, bare)
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
