@@ -25,28 +25,33 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// When to colour the output.
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = Color::Auto)]
     color: Color,
     /// The runAsUser to set where none (or 0) is set [default: 1000, or the config's].
-    #[arg(long, global = true, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    #[arg(long, global = true, help_heading = "Global options", value_parser = clap::value_parser!(i64).range(1..=2147483647))]
     uid: Option<i64>,
     /// The runAsGroup to set where none (or 0) is set [default: 1000, or the config's].
-    #[arg(long, global = true, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    #[arg(long, global = true, help_heading = "Global options", value_parser = clap::value_parser!(i64).range(1..=2147483647))]
     gid: Option<i64>,
     /// The fsGroup to set where none (or 0) is set [default: 1000, or the config's].
-    #[arg(long = "fs-group", global = true, value_parser = clap::value_parser!(i64).range(1..=2147483647))]
+    #[arg(long = "fs-group", global = true, help_heading = "Global options", value_parser = clap::value_parser!(i64).range(1..=2147483647))]
     fs_group: Option<i64>,
     /// The configuration file (default: `.kube-harden.yaml` at the repository root).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     config: Option<PathBuf>,
     /// Add an emptyDir mounted at /tmp to containers that get a read-only root filesystem.
-    #[arg(long, global = true, overrides_with = "no_writable_tmp")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        overrides_with = "no_writable_tmp"
+    )]
     writable_tmp: bool,
     /// Do not add the writable /tmp (the default).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     no_writable_tmp: bool,
     /// Skip files larger than this many bytes.
-    #[arg(long, global = true, default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, global = true, help_heading = "Global options", default_value_t = 10 * 1024 * 1024)]
     max_file_size: u64,
 }
 

@@ -66,6 +66,7 @@ pub struct PrArgs {
     /// The REST API (default: $GITHUB_API_URL, else https://api.github.com).
     #[arg(long)]
     api_url: Option<String>,
+    /// A table, or JSON (each service's action, reason and pull request, and the API request counts).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Milliseconds between two write requests (GitHub asks for at least 1000).
