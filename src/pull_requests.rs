@@ -382,15 +382,24 @@ pub fn decide_all(
 ) {
     let mut github = github;
     let mut creates = 0;
+    // A failed lookup (network, token, repository name) would fail for every service alike,
+    // each after its retries: the first one stops the lookups.
+    let mut lookup_failed: Option<String> = None;
     for plan in plans.iter_mut() {
         progress(&plan.service);
         plan.remote_head = git.remote_branch(&plan.branch);
+        if let Some(first) = &lookup_failed {
+            plan.action = Action::Failed;
+            plan.reason = format!("not looked up: {first}");
+            continue;
+        }
         let prs = match github.as_deref_mut() {
             Some(gh) => match gh.pull_requests_for(&plan.branch) {
                 Ok(prs) => prs,
                 Err(e) => {
                     plan.action = Action::Failed;
                     plan.reason = e.to_string();
+                    lookup_failed = Some(e.to_string());
                     continue;
                 }
             },

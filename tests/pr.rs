@@ -914,3 +914,27 @@ fn a_repository_template_and_another_token_variable_are_used() {
         prs[0].body
     );
 }
+
+#[test]
+fn a_token_github_refuses_stops_the_run_after_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, bare) = two_services(dir.path());
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    let out = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .current_dir(&work)
+        .env("GITHUB_TOKEN", "expired-token")
+        .env("GITHUB_API_URL", github.url(false))
+        .env("GITHUB_REPOSITORY", github.repo_name())
+        .args(["pr", "--format", "json", "--author", AUTHOR])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(count(&json, "failed"), 2, "{json:#}");
+    let reason = json["services"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("401 Bad credentials"), "{reason}");
+    assert_eq!(github.log().len(), 1, "the first refusal stops the lookups");
+    assert!(remote_branches(&bare).is_empty(), "nothing pushed");
+    assert!(!stderr(&out).contains("expired-token"));
+}

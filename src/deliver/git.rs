@@ -124,9 +124,11 @@ impl Git {
     /// The remote's default branch (what its HEAD points at).
     pub fn default_branch(&self) -> Result<String> {
         let mut remote = self.repo.find_remote(REMOTE)?;
+        let url = remote.url().unwrap_or("?").to_string();
         let attempts = Cell::new(0);
-        let connection =
-            remote.connect_auth(Direction::Fetch, Some(self.callbacks(&attempts)), None)?;
+        let connection = remote
+            .connect_auth(Direction::Fetch, Some(self.callbacks(&attempts)), None)
+            .map_err(|e| GitError(format!("cannot reach `{REMOTE}` ({url}): {}", e.message())))?;
         let head = connection.default_branch().map_err(|e| {
             GitError(format!(
                 "cannot tell the default branch of `{REMOTE}` ({}); pass --base",
