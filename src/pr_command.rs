@@ -246,7 +246,6 @@ fn options(args: &PrArgs, git: &Git, base: &str) -> Result<Options, String> {
         team_reviewers: args.team_reviewers.clone(),
         max_prs: args.max_prs,
         recreate_closed: args.recreate_closed,
-        dry_run: args.dry_run,
         identity,
         title_template: template("pr-title.txt.j2", DEFAULT_TITLE)?,
         body_template: template("pr-body.md.j2", DEFAULT_BODY)?,

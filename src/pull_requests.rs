@@ -38,7 +38,6 @@ pub struct Options {
     /// New pull requests per run, at most.
     pub max_prs: Option<usize>,
     pub recreate_closed: bool,
-    pub dry_run: bool,
     pub identity: Identity,
     pub title_template: String,
     pub body_template: String,
