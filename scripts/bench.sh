@@ -128,15 +128,17 @@ main() {
   sanity_run fix "$RUN"
   sanity_run diff "$PRISTINE"
 
-  log "timing fix (fresh copy before each run)"
+  # The copy is flushed to disk before each run (sync): otherwise its writeback lands on the
+  # next run's writes and the figure measures the copy as much as the tool.
+  log "timing fix (fresh, synced copy before each run)"
   local fix_times diff_times fix_min fix_med diff_min diff_med
-  fix_times=$(time_cmd fix "rm -rf '$RUN' && cp -a '$PRISTINE' '$RUN'" "'$BIN' --color never fix '$RUN'")
+  fix_times=$(time_cmd fix "rm -rf '$RUN' && cp -a '$PRISTINE' '$RUN' && sync" "'$BIN' --color never fix '$RUN'")
   read -r fix_min fix_med <<<"$fix_times"
 
   # diff writes nothing, so it can read the pristine copy every time; the no-op prepare
   # keeps its numbers comparable to fix (same hyperfine options and overhead).
   log "timing diff (read-only)"
-  diff_times=$(time_cmd diff "true" "'$BIN' --color never diff '$PRISTINE'")
+  diff_times=$(time_cmd diff "sync" "'$BIN' --color never diff '$PRISTINE'")
   read -r diff_min diff_med <<<"$diff_times"
 
   log "peak memory (GNU time -v)"
