@@ -7,7 +7,8 @@
 #
 # Inputs: KUBE_HARDEN (the binary, default `kube-harden` on PATH), INPUT_MODE (pr|check|diff),
 # INPUT_PATHS (one per line), INPUT_CONFIG; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
-# INPUT_LABELS (comma-separated), INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN; mode check:
+# INPUT_LABELS, INPUT_REVIEWERS, INPUT_TEAM_REVIEWERS (comma-separated), INPUT_AUTHOR,
+# INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN; mode check:
 # INPUT_SARIF_FILE, INPUT_FAIL_ON_FINDINGS.
 set -euo pipefail
 
@@ -35,6 +36,16 @@ trim() {
     printf '%s' "$s"
 }
 
+# Adds `FLAG item` to args for each non-empty item of a comma-separated input.
+each_item() {
+    local flag=$1 item items
+    IFS=',' read -r -a items <<<"$2"
+    for item in "${items[@]}"; do
+        item=$(trim "$item")
+        [ -z "$item" ] || args+=("$flag" "$item")
+    done
+}
+
 bin=${KUBE_HARDEN:-kube-harden}
 mode=$(trim "${INPUT_MODE:-check}")
 draft=false dry_run=false fail_on_findings=true
@@ -50,17 +61,17 @@ case "$mode" in
         [ -z "$base" ] || args+=(--base "$base")
         group_by=$(trim "${INPUT_GROUP_BY:-}")
         [ -z "$group_by" ] || args+=(--group-by "$group_by")
-        IFS=',' read -r -a labels <<<"${INPUT_LABELS:-}"
-        for label in "${labels[@]}"; do
-            label=$(trim "$label")
-            [ -z "$label" ] || args+=(--label "$label")
-        done
+        each_item --label "${INPUT_LABELS:-}"
         [ "$draft" = false ] || args+=(--draft)
         max_prs=$(trim "${INPUT_MAX_PRS:-}")
         if [ -n "$max_prs" ]; then
             [[ $max_prs =~ ^[0-9]+$ ]] || fail "input max-prs must be a number, not '$max_prs'"
             args+=(--max-prs "$max_prs")
         fi
+        each_item --reviewer "${INPUT_REVIEWERS:-}"
+        each_item --team-reviewer "${INPUT_TEAM_REVIEWERS:-}"
+        author=$(trim "${INPUT_AUTHOR:-}")
+        [ -z "$author" ] || args+=(--author "$author")
         [ "$dry_run" = false ] || args+=(--dry-run)
         # The token goes to kube-harden through the environment, never on the command line;
         # so does the repository (GITHUB_REPOSITORY cannot be set in a workflow's env).
