@@ -20,6 +20,7 @@ use yaml_serde::Value;
 mod common;
 use common::fake_github::{FakeGitHub, TOKEN};
 use common::git_remote::{git, repository_with, Daemon};
+use common::parse_outputs;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,35 +46,6 @@ fn mapping(v: &Value) -> Vec<(String, &Value)> {
         Value::Null => vec![],
         other => panic!("not a mapping: {other:?}"),
     }
-}
-
-/// `name=value` and `name<<DELIM ... DELIM` lines, as the runner reads `$GITHUB_OUTPUT`.
-fn parse_outputs(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut lines = text.split('\n');
-    while let Some(line) = lines.next() {
-        if line.is_empty() {
-            continue;
-        }
-        match (line.find("<<"), line.find('=')) {
-            (Some(h), e) if e.is_none_or(|e| h < e) => {
-                let delimiter = &line[h + 2..];
-                let mut value = vec![];
-                for next in lines.by_ref() {
-                    if next == delimiter {
-                        break;
-                    }
-                    value.push(next);
-                }
-                out.insert(line[..h].to_string(), value.join("\n"));
-            }
-            (_, Some(e)) => {
-                out.insert(line[..e].to_string(), line[e + 1..].to_string());
-            }
-            _ => panic!("not an output line: {line:?}"),
-        }
-    }
-    out
 }
 
 /// What a run of the action left behind.

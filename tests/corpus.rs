@@ -119,6 +119,19 @@ fn is_error_line(line: &str, path: &Path) -> bool {
     numeric(parts.next()) && numeric(parts.next())
 }
 
+/// Runs `fix` in `dir`: exit 0, or 2 for files it refused; no crash, no edit that failed its
+/// own verification. Returns the exit code and stderr.
+fn fix_cleanly(dir: &Path) -> (i32, String) {
+    let (code, stderr) = run(&["fix"], dir);
+    assert!(code == 0 || code == 2, "fix exited {code}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("verification failed"),
+        "an edit failed its own verification:\n{stderr}"
+    );
+    (code, stderr)
+}
+
 #[test]
 fn fix_over_the_corpus_is_lossless_and_exact() {
     let corpus = corpus_dir();
@@ -130,13 +143,7 @@ fn fix_over_the_corpus_is_lossless_and_exact() {
         originals.len()
     );
 
-    let (code, stderr) = run(&["fix"], work.path());
-    assert!(code == 0 || code == 2, "fix exited {code}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        !stderr.contains("verification failed"),
-        "an edit failed its own verification:\n{stderr}"
-    );
+    let (code, stderr) = fix_cleanly(work.path());
 
     let mut changed = 0;
     let mut typed = TypedOutcome::default();
@@ -278,13 +285,7 @@ fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
         originals.len()
     );
 
-    let (code, stderr) = run(&["fix"], work.path());
-    assert!(code == 0 || code == 2, "fix exited {code}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        !stderr.contains("verification failed"),
-        "an edit failed its own verification:\n{stderr}"
-    );
+    let (code, stderr) = fix_cleanly(work.path());
 
     let mut problems = Vec::new();
     let mut patched: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();

@@ -273,3 +273,36 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Reads a `$GITHUB_OUTPUT` file the way the runner does: `name=value`, or `name<<DELIM`, the
+/// value's lines, then a line that is exactly `DELIM`.
+pub fn parse_outputs(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut lines = text.split('\n');
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+        let heredoc = line.find("<<");
+        let equals = line.find('=');
+        match (heredoc, equals) {
+            (Some(h), e) if e.is_none_or(|e| h < e) => {
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                let mut value = Vec::new();
+                loop {
+                    let next = lines.next().expect("heredoc is closed by its delimiter");
+                    if next == delimiter {
+                        break;
+                    }
+                    value.push(next);
+                }
+                out.insert(name.to_string(), value.join("\n"));
+            }
+            (_, Some(e)) => {
+                out.insert(line[..e].to_string(), line[e + 1..].to_string());
+            }
+            _ => panic!("not an output line: {line:?}"),
+        }
+    }
+    out
+}
