@@ -15,7 +15,7 @@ pub mod github;
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -100,10 +100,14 @@ pub fn write_atomic(
     new_text: &str,
     durable: bool,
 ) -> Result<(), WriteError> {
-    if fs::read(path)? != original.as_bytes() {
+    // One open for both checks: the content as it is now, and the permissions to copy.
+    let mut current = fs::File::open(path)?;
+    let permissions = current.metadata()?.permissions();
+    let mut now = Vec::with_capacity(original.len() + 1);
+    current.read_to_end(&mut now)?;
+    if now != original.as_bytes() {
         return Err(WriteError::ChangedMeanwhile);
     }
-    let permissions = fs::metadata(path)?.permissions();
     if permissions.readonly() {
         return Err(WriteError::ReadOnly);
     }
@@ -119,7 +123,7 @@ pub fn write_atomic(
     if durable {
         tmp.as_file().sync_all()?;
     }
-    fs::set_permissions(tmp.path(), permissions)?;
+    tmp.as_file().set_permissions(permissions)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

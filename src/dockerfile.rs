@@ -119,8 +119,8 @@ pub fn find_for_manifest(manifest: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// The repository's Dockerfiles, found on first use (by the first file that needs them, while
-/// the other workers go on).
+/// The repository's Dockerfiles, found once, on first use (`scan` asks for them while it walks
+/// the paths).
 #[derive(Clone, Debug, Default)]
 pub struct DockerfileIndex {
     root: Option<PathBuf>,

@@ -295,7 +295,10 @@ pub fn scan(
 ) -> Vec<FileReport> {
     use crate::discover::{discover, Found, HELM_TEMPLATE, HELM_VALUES};
     use rayon::prelude::*;
-    let mut found = discover(roots);
+    // The repository's Dockerfiles are listed on the other core while this one walks the
+    // paths: most runs need them (images are matched by name), and a worker that asked for
+    // them later would hold up the others waiting for the same list.
+    let (mut found, _) = rayon::join(|| discover(roots), || settings.dockerfiles.get());
     if let Some((root, matcher)) = &settings.exclude {
         for f in &mut found {
             if let Found::Candidate(path) | Found::Skipped(path, HELM_VALUES | HELM_TEMPLATE) = f {

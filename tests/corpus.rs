@@ -132,6 +132,34 @@ fn fix_cleanly(dir: &Path) -> (i32, String) {
     (code, stderr)
 }
 
+/// Large streams are parsed in chunks of documents, in parallel: on every multi-document file
+/// of the corpus, cut at every marker, the chunks must give the single pass's tree, and a file
+/// the single pass refuses must not be accepted in chunks.
+#[test]
+fn chunked_parsing_gives_the_single_pass_tree_on_every_corpus_stream() {
+    let corpus = corpus_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let files = copy_plain_manifests(&corpus, tmp.path());
+    let mut streams = 0;
+    for (path, bytes) in &files {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        let Some((whole, chunked)) = kube_harden::yaml::Tree::parse_both_ways(text, 1) else {
+            continue;
+        };
+        streams += 1;
+        match whole {
+            Ok(whole) => assert!(chunked.as_ref() == Some(&whole), "{}", path.display()),
+            Err(_) => assert!(chunked.is_none(), "{}", path.display()),
+        }
+    }
+    assert!(
+        streams > 50,
+        "only {streams} multi-document files in the corpus"
+    );
+}
+
 #[test]
 fn fix_over_the_corpus_is_lossless_and_exact() {
     let corpus = corpus_dir();

@@ -29,7 +29,7 @@ pub enum Quoting {
     Block,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum NodeKind<'s> {
     Map(Vec<(NodeId, NodeId)>),
     Seq(Vec<NodeId>),
@@ -43,7 +43,7 @@ pub enum NodeKind<'s> {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Node<'s> {
     pub kind: NodeKind<'s>,
     pub style: Style,
@@ -61,7 +61,7 @@ pub struct Node<'s> {
 }
 
 /// One YAML document of the stream.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Document {
     pub root: Option<NodeId>,
     /// Byte range of the document's text: from its start (its `---`, or the file's start for
@@ -71,7 +71,7 @@ pub struct Document {
 }
 
 /// All documents of one source text.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Tree<'s> {
     pub src: &'s str,
     pub nodes: Vec<Node<'s>>,
@@ -91,9 +91,73 @@ struct Open {
 /// Mappings up to this size are checked for duplicate keys by a scan, larger ones by a set.
 const SCAN_LIMIT: usize = 16;
 
+/// Texts from this size on are parsed in chunks of whole documents, in parallel.
+const PARALLEL_PARSE_MIN: usize = 256 * 1024;
+/// The size a chunk grows to before the next document marker may start a new one.
+const CHUNK_TARGET: usize = 64 * 1024;
+
+/// Where to cut `src` into chunks of whole documents: offsets of `---` markers at the start of a
+/// line, the first chunk starting at 0. YAML forbids a `---` followed by a space or a line end
+/// at column 0 anywhere but as a document marker (inside scalars and flow collections too), so
+/// each chunk holds whole documents, and a chunk's first document starts at the marker, as in a
+/// single pass. Directives (`%YAML`, `%TAG`) belong to the marker after them: a text with any
+/// is not cut. None when there is nothing to cut.
+fn chunk_starts(src: &str, target: usize) -> Option<Vec<usize>> {
+    if src.starts_with('%') || src.contains("\n%") {
+        return None;
+    }
+    let mut starts = vec![0];
+    for (newline, _) in src.match_indices("\n---") {
+        let at = newline + 1;
+        let rest = &src[at + 3..];
+        let marker = rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']);
+        let start = starts[starts.len() - 1];
+        // A chunk must hold a document: comments before the first marker stay with it, since
+        // the first document of a text starts at the text's start.
+        if marker && at - start >= target && (start > 0 || holds_content(&src[..at])) {
+            starts.push(at);
+        }
+    }
+    (starts.len() > 1).then_some(starts)
+}
+
+/// Whether `text` has a line that is neither blank nor a comment.
+fn holds_content(text: &str) -> bool {
+    text.lines().any(|line| {
+        let content = line.trim_start_matches(['\u{feff}', ' ', '\t', '\r']);
+        !content.is_empty() && !content.starts_with('#')
+    })
+}
+
 impl<'s> Tree<'s> {
     /// Parses `src` into a span tree. Fails on the first syntax error or duplicate key.
+    ///
+    /// A large stream is cut into chunks of whole documents that are parsed in parallel and
+    /// stitched together; the result is the same tree a single pass gives (see
+    /// [`chunk_starts`]). Any error sends the whole text through a single pass, so the error
+    /// and its position are exactly that pass's.
     pub fn parse(src: &'s str) -> Result<Tree<'s>, EngineError> {
+        if src.len() >= PARALLEL_PARSE_MIN {
+            if let Some(tree) = Self::parse_chunked(src, CHUNK_TARGET) {
+                return Ok(tree);
+            }
+        }
+        Self::parse_whole(src)
+    }
+
+    /// The chunked parse of [`Tree::parse`] with any chunk size, and the single pass, for
+    /// tests that compare the two on real files. None when the text cannot be cut.
+    #[doc(hidden)]
+    pub fn parse_both_ways(
+        src: &'s str,
+        target: usize,
+    ) -> Option<(Result<Tree<'s>, EngineError>, Option<Tree<'s>>)> {
+        chunk_starts(src, target)?;
+        Some((Self::parse_whole(src), Self::parse_chunked(src, target)))
+    }
+
+    /// One pass of the parser over the whole text.
+    fn parse_whole(src: &'s str) -> Result<Tree<'s>, EngineError> {
         let mut options = Options::default();
         options.emit_anchor_events = true;
         // Comments are text to the engine (it keeps every byte it does not touch): no events needed.
@@ -130,6 +194,65 @@ impl<'s> Tree<'s> {
         }
         builder.tree.finish_block_ends();
         Ok(builder.tree)
+    }
+
+    /// Parses the chunks of `src` (about `target` bytes each) in parallel and joins them; None
+    /// when the text cannot be cut or a chunk does not parse.
+    fn parse_chunked(src: &'s str, target: usize) -> Option<Tree<'s>> {
+        use rayon::prelude::*;
+        let starts = chunk_starts(src, target)?;
+        let ends = starts.iter().skip(1).copied().chain([src.len()]);
+        let ranges: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
+        let parts: Vec<Tree<'s>> = ranges
+            .par_iter()
+            .map(|&(a, b)| Self::parse_whole(&src[a..b]).ok())
+            .collect::<Option<_>>()?;
+        let mut tree = Tree {
+            src,
+            nodes: Vec::with_capacity(parts.iter().map(|p| p.nodes.len()).sum()),
+            docs: Vec::new(),
+            aliases_of: HashMap::new(),
+        };
+        let mut line = 0;
+        let mut previous_start = 0;
+        for (part, &(start, _)) in parts.into_iter().zip(&ranges) {
+            line += src[previous_start..start].matches('\n').count();
+            previous_start = start;
+            tree.append(part, start, line);
+        }
+        Some(tree)
+    }
+
+    /// Appends the tree of a chunk that starts at byte `offset`, after `lines` line breaks.
+    fn append(&mut self, part: Tree<'s>, offset: usize, lines: usize) {
+        let base = self.nodes.len();
+        for mut node in part.nodes {
+            node.start += offset;
+            node.end += offset;
+            node.line += lines;
+            node.parent = node.parent.map(|p| p + base);
+            match &mut node.kind {
+                NodeKind::Map(entries) => {
+                    for (k, v) in entries {
+                        *k += base;
+                        *v += base;
+                    }
+                }
+                NodeKind::Seq(items) => items.iter_mut().for_each(|i| *i += base),
+                NodeKind::Alias { target } => *target = target.map(|t| t + base),
+                NodeKind::Scalar { .. } => {}
+            }
+            self.nodes.push(node);
+        }
+        self.docs.extend(part.docs.into_iter().map(|d| Document {
+            root: d.root.map(|r| r + base),
+            start: d.start + offset,
+            end: d.end + offset,
+        }));
+        for (target, aliases) in part.aliases_of {
+            let aliases = aliases.into_iter().map(|a| a + base).collect();
+            self.aliases_of.insert(target + base, aliases);
+        }
     }
 
     pub fn node(&self, id: NodeId) -> &Node<'s> {
@@ -181,20 +304,20 @@ impl<'s> Tree<'s> {
 
     /// A scalar key as the data model sees it (so `~` and `null`, or `1` and `0x1`, are the same
     /// key, as they are to yaml_serde and Kubernetes); None for a collection or alias key.
-    fn canonical_key(&self, key: NodeId) -> Option<String> {
+    fn canonical_key(&self, key: NodeId) -> Option<Cow<'_, str>> {
         use super::view::{resolve_plain, Scalar};
         let NodeKind::Scalar { value, quoting } = &self.nodes[key].kind else {
             return None;
         };
         if *quoting != Quoting::Plain || self.nodes[key].tagged {
-            return Some(value.to_string());
+            return Some(Cow::Borrowed(value));
         }
         Some(
             match resolve_plain(value, self.nodes[key].start == self.nodes[key].end) {
                 Scalar::Null => "\u{0}null".into(),
-                Scalar::Bool(b) => format!("\u{0}bool:{b}"),
-                Scalar::Int(i) => format!("\u{0}int:{i}"),
-                Scalar::Str(s) => s.to_string(),
+                Scalar::Bool(b) => format!("\u{0}bool:{b}").into(),
+                Scalar::Int(i) => format!("\u{0}int:{i}").into(),
+                Scalar::Str(s) => Cow::Borrowed(s),
             },
         )
     }
@@ -398,13 +521,13 @@ impl<'s> Builder<'s> {
         let duplicate = if entries.len() <= SCAN_LIMIT {
             entries[..entries.len() - 1]
                 .iter()
-                .any(|&(k, _)| self.tree.canonical_key(k).as_deref() == Some(name.as_str()))
+                .any(|&(k, _)| self.tree.canonical_key(k).as_deref() == Some(&*name))
         } else {
             let open = self.stack.last_mut().expect("the mapping is open");
             let seen = open.seen.get_or_insert_with(|| {
                 entries[..entries.len() - 1]
                     .iter()
-                    .filter_map(|&(k, _)| self.tree.canonical_key(k))
+                    .filter_map(|&(k, _)| self.tree.canonical_key(k).map(Cow::into_owned))
                     .collect()
             });
             !seen.insert(name.to_string())
@@ -428,5 +551,46 @@ impl From<StructureStyle> for Style {
             StructureStyle::Block => Style::Block,
             StructureStyle::Flow => Style::Flow,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streams with what could make a chunk differ from the same text in a single pass:
+    /// comments and blank lines around markers, `...`, bare documents after `...`, block
+    /// scalars ending a document, anchors, empty documents, CRLF, a marker with a comment.
+    const STREAMS: &[&str] = &[
+        "# licence\n\n---\n# head\napiVersion: v1\nkind: A\n---\n# between\n\nkind: B\nlist:\n- a\n- b\n---\nkind: C\n",
+        "a: 1\n...\nb: 2\n---\nc: |\n  text\n\n\n---\nd: >-\n  folded\n---\n",
+        "---\nx: &a {k: v}\ny: *a\n--- # comment\nz: [1, 2]\n---\n---\nlast: true",
+        "kind: A\r\nspec:\r\n  k: v\r\n---\r\nkind: B\r\n---\r\nkind: C\r\n",
+        "s: 'single\n  quoted'\n---\nt: \"double\n  quoted\"\n---\n- seq\n- - nested\n",
+    ];
+
+    #[test]
+    fn chunks_give_the_tree_of_a_single_pass() {
+        for src in STREAMS {
+            let whole = Tree::parse_whole(src).unwrap();
+            let chunked = Tree::parse_chunked(src, 1).expect("the stream can be cut");
+            assert_eq!(chunked, whole, "{src:?}");
+        }
+    }
+
+    #[test]
+    fn texts_with_directives_or_one_document_are_not_cut() {
+        assert_eq!(chunk_starts("%YAML 1.2\n---\na: 1\n---\nb: 2\n", 1), None);
+        assert_eq!(chunk_starts("a: 1\nb: ---\n", 1), None);
+        assert_eq!(chunk_starts("a: 1\n---x: 2\n", 1), None);
+        assert_eq!(chunk_starts("a: 1\n---\nb: 2\n", 1), Some(vec![0, 5]));
+    }
+
+    #[test]
+    fn an_error_in_a_chunk_is_the_single_pass_error() {
+        let src = "a: 1\n---\nb: [1, 2\n---\nc: 3\n";
+        assert_eq!(Tree::parse_chunked(src, 1), None);
+        let err = Tree::parse_whole(src).unwrap_err();
+        assert!(err.to_string().contains("syntax"), "{err}");
     }
 }
