@@ -35,18 +35,39 @@ pub const MAX_ID: i64 = 2_147_483_647;
 pub const DEFAULT_ID: i64 = 1000;
 
 /// The whole configuration, with every default filled in.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub baseline: BaselineConfig,
     pub controls: Controls,
-    /// Add an `emptyDir` at `/tmp` where `readOnlyRootFilesystem` is set.
+    /// Add an `emptyDir` at `/tmp` where `readOnlyRootFilesystem` is set (default: true).
     pub writable_tmp: bool,
+    /// Harden pods with host namespaces or hostPath volumes instead of leaving them to a
+    /// person (default: false).
+    pub harden_host_access_pods: bool,
     /// Gitignore-style globs, relative to the repository root, as written in the file.
     pub exclude: Vec<String>,
     pub exemptions: Vec<Exemption>,
     /// Named services for `kube-harden pr`: a file that matches one of a service's globs
     /// (relative to the repository root) belongs to it; the first service that matches wins.
     pub services: Vec<NamedService>,
+}
+
+/// The defaults of every key.
+pub const DEFAULT_WRITABLE_TMP: bool = true;
+pub const DEFAULT_HARDEN_HOST_ACCESS_PODS: bool = false;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            baseline: BaselineConfig::default(),
+            controls: Controls::default(),
+            writable_tmp: DEFAULT_WRITABLE_TMP,
+            harden_host_access_pods: DEFAULT_HARDEN_HOST_ACCESS_PODS,
+            exclude: vec![],
+            exemptions: vec![],
+            services: vec![],
+        }
+    }
 }
 
 /// A service named in the configuration, and the globs of its files.
@@ -338,6 +359,8 @@ struct RawConfig {
     controls: RawControls,
     #[serde(default, deserialize_with = "present")]
     writable_tmp: Option<Spanned<Scalar>>,
+    #[serde(default, deserialize_with = "present")]
+    harden_host_access_pods: Option<Spanned<Scalar>>,
     #[serde(default)]
     exclude: Vec<Spanned<String>>,
     // Spanned, so that a missing key can be reported at the start of its entry (serde's own
@@ -519,7 +542,12 @@ impl RawConfig {
         Ok(Config {
             baseline: self.baseline.validate()?,
             controls: self.controls.validate()?,
-            writable_tmp: optional_bool("writableTmp", &self.writable_tmp, false)?,
+            writable_tmp: optional_bool("writableTmp", &self.writable_tmp, DEFAULT_WRITABLE_TMP)?,
+            harden_host_access_pods: optional_bool(
+                "hardenHostAccessPods",
+                &self.harden_host_access_pods,
+                DEFAULT_HARDEN_HOST_ACCESS_PODS,
+            )?,
             exclude: self
                 .exclude
                 .iter()
@@ -908,6 +936,7 @@ impl Config {
                 .filter(|&c| !self.controls.is_on(c))
                 .collect(),
             writable_tmp: self.writable_tmp,
+            harden_host_access: self.harden_host_access_pods,
             exemptions: self.exemptions.clone(),
         }
     }

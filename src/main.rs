@@ -39,7 +39,8 @@ struct Cli {
     /// The configuration file (default: `.kube-harden.yaml` at the repository root).
     #[arg(long, global = true, help_heading = "Global options")]
     config: Option<PathBuf>,
-    /// Add an emptyDir mounted at /tmp to containers that get a read-only root filesystem.
+    /// Add an emptyDir mounted at /tmp to containers that get a read-only root filesystem (the
+    /// default; this flag turns it back on over a config file that turns it off).
     #[arg(
         long,
         global = true,
@@ -47,9 +48,18 @@ struct Cli {
         overrides_with = "no_writable_tmp"
     )]
     writable_tmp: bool,
-    /// Do not add the writable /tmp (the default).
-    #[arg(long, global = true, help_heading = "Global options")]
+    /// Do not add the writable /tmp.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        overrides_with = "writable_tmp"
+    )]
     no_writable_tmp: bool,
+    /// Harden pods with hostPID/hostNetwork/hostIPC or a hostPath volume too (by default they
+    /// are left unchanged and reported, like privileged pods).
+    #[arg(long, global = true, help_heading = "Global options")]
+    harden_host_access_pods: bool,
     /// Skip files larger than this many bytes.
     #[arg(long, global = true, help_heading = "Global options", default_value_t = 10 * 1024 * 1024)]
     max_file_size: u64,
@@ -180,8 +190,12 @@ fn settings(cli: &Cli) -> Result<(Settings, config::Config), kube_harden::config
     rules.baseline.uid = cli.uid.unwrap_or(rules.baseline.uid);
     rules.baseline.gid = cli.gid.unwrap_or(rules.baseline.gid);
     rules.baseline.fs_group = cli.fs_group.unwrap_or(rules.baseline.fs_group);
+    // The last of `--writable-tmp` / `--no-writable-tmp` wins (each overrides the other).
     if cli.writable_tmp || cli.no_writable_tmp {
         rules.writable_tmp = cli.writable_tmp && !cli.no_writable_tmp;
+    }
+    if cli.harden_host_access_pods {
+        rules.harden_host_access = true;
     }
     let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
     let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));

@@ -47,7 +47,7 @@ fn diff_of_the_fleet_matches_the_golden_output() {
 }
 
 #[test]
-fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
+fn fix_hardens_every_fleet_workload_except_the_three_left_to_a_person() {
     let dir = fleet_copy();
     let out = kube_harden(&["fix", "fleet"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -60,6 +60,38 @@ fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
     assert!(
         stderr.contains("pricing-engine-win left unchanged: Windows pod"),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains("DaemonSet/log-shipper left unchanged: mounts hostPath /var/log: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches(" left unchanged: ").count(), 3, "{stderr}");
+
+    // Outside securityContexts, each file changed by exactly the writable /tmp (independent
+    // oracle), and the Java job that writes to /tmp without a mount got one.
+    for file in yaml_files(&fleet()) {
+        let rel = file.strip_prefix(fleet()).unwrap();
+        if rel.ends_with("debug.generated.yaml") {
+            continue;
+        }
+        let load = |t: &str| {
+            kube_harden::verify::load_all(t.trim_start_matches('\u{feff}')).unwrap_or_default()
+        };
+        let before = load(&fs::read_to_string(&file).unwrap());
+        let after = load(&fs::read_to_string(dir.path().join("fleet").join(rel)).unwrap());
+        assert_eq!(
+            common::strip_security_contexts(after),
+            common::strip_security_contexts(common::with_tmp_additions(before)),
+            "{}",
+            rel.display()
+        );
+    }
+    let invoice =
+        fs::read_to_string(dir.path().join("fleet/services/invoice-cron/cronjob.yaml")).unwrap();
+    assert!(
+        invoice.contains("            - name: tmp\n              mountPath: /tmp\n")
+            && invoice.contains("          - name: tmp\n            emptyDir: {}\n"),
+        "{invoice}"
     );
 
     let mut typed = 0;
@@ -81,8 +113,11 @@ fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
             for spec in specs {
                 let gaps = common::contract_gaps(&spec);
                 let name = file.to_string_lossy();
-                let left_alone =
-                    name.contains("node-exporter") || name.contains("pricing-engine-win");
+                let left_alone = name.contains("node-exporter")
+                    || name.contains("pricing-engine-win")
+                    || name.contains("log-shipper");
+                assert_eq!(common::left_alone(&spec), left_alone, "{}", file.display());
+                assert!(common::tmp_gaps(&spec).is_empty(), "{}", file.display());
                 if name.contains("catalog-import") {
                     // Opted out of one control by its kube-harden.io/skip annotation.
                     assert_eq!(gaps, ["container readOnlyRootFilesystem is not true"]);
@@ -96,7 +131,7 @@ fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
     // `defaultMode: 0400` is an octal to Kubernetes (YAML 1.1) but a string to yaml_serde, so
     // that one workload cannot be typed, before the fix as after it.
     assert_eq!(untyped, vec!["fleet/services/auth/deployment.yaml"]);
-    assert_eq!(typed, 39, "every other fleet workload is typed and checked");
+    assert_eq!(typed, 40, "every other fleet workload is typed and checked");
 
     let again = kube_harden(&["fix", "fleet"], dir.path());
     assert!(
@@ -108,16 +143,30 @@ fn fix_hardens_every_fleet_workload_except_the_two_left_to_a_person() {
     assert_eq!(
         check.status.code(),
         Some(1),
-        "the privileged agent still falls short"
+        "the privileged agent and the hostPath log shipper still fall short"
     );
     let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     let findings = report["findings"].as_array().unwrap();
-    assert!(!findings.is_empty());
+    let mut names: Vec<&str> = findings
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    names.dedup();
+    assert_eq!(names, ["log-shipper", "node-exporter"], "{findings:?}");
     assert!(
-        findings
-            .iter()
-            .all(|f| f["name"] == "node-exporter" && f["fixable"] == false),
+        findings.iter().all(|f| f["fixable"] == false),
         "{findings:?}"
+    );
+    let left: Vec<&str> = report["left_unchanged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(
+        left.iter().any(|l| l.contains("DaemonSet/log-shipper left unchanged: mounts hostPath /var/log: a node agent's access to the host, so a person must decide")),
+        "{left:?}"
     );
 }
 

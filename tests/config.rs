@@ -222,6 +222,7 @@ fn the_bad_fixtures_cover_each_kind_of_mistake() {
         "bad-unknown-top-level-key",
         "bad-unknown-nested-key",
         "bad-bool-wrong-type",
+        "bad-host-access-pods-wrong-type",
         "bad-id-string",
         "bad-id-zero",
         "bad-id-negative",
@@ -277,7 +278,8 @@ fn an_empty_file_means_every_default() {
             read_only_root_filesystem: true,
             capabilities_drop: true,
         },
-        writable_tmp: false,
+        writable_tmp: true,
+        harden_host_access_pods: false,
         exclude: vec![],
         exemptions: vec![],
         services: vec![],
@@ -292,6 +294,9 @@ fn an_empty_file_means_every_default() {
         assert_eq!(config::parse(text).unwrap(), expected, "{text:?}");
     }
     assert!(Control::ALL.iter().all(|&c| expected.controls.is_on(c)));
+    // No file and an empty file mean the same rules as the policy's own defaults.
+    assert_eq!(expected.rules(), kube_harden::policy::Rules::default());
+    assert!(expected.rules().writable_tmp && !expected.rules().harden_host_access);
 }
 
 #[test]
@@ -307,6 +312,9 @@ fn every_key_is_read() {
         .collect();
     assert_eq!(off, [Control::RunAsGroup, Control::FsGroup]);
     assert!(!config.writable_tmp);
+    assert!(config.harden_host_access_pods);
+    let rules = config.rules();
+    assert!(!rules.writable_tmp && rules.harden_host_access);
     assert_eq!(
         config.exclude,
         ["legacy/**", "**/*-test.yaml", "*.bak", "/generated/"]

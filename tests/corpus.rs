@@ -1,9 +1,14 @@
 //! `fix` over a copy of the plain manifests of the shared corpus (real files from public
 //! repositories, outside Helm chart folders), checked by means independent of the engine:
 //! - no crash, and every file reported as an error is left byte-identical;
-//! - semantics: with every pod and container `securityContext` removed, before == after;
-//! - bytes: every line the diff removes is a securityContext line (or the unterminated last line);
-//! - typed: hardened workloads deserialise into k8s-openapi types with each field in its place;
+//! - semantics: with every pod and container `securityContext` removed, after == before plus
+//!   exactly the writable-/tmp additions (on by default: an emptyDir `tmp`/`kube-harden-tmp`
+//!   and its `/tmp` mount in each container that gets a read-only root filesystem; see
+//!   `common::with_tmp_additions`), and pods left to a person untouched;
+//! - bytes: every line the diff removes is a securityContext line, a `volumes:`/`volumeMounts:`
+//!   line the tmp additions extend (an empty or flow list), or the unterminated last line;
+//! - typed: hardened workloads deserialise into k8s-openapi types with each field in its place,
+//!   and every /tmp mount names an emptyDir of the pod;
 //! - a second run changes nothing.
 //!
 //! The corpus is `../shared/corpus` beside the repository, or `$KUBE_HARDEN_CORPUS`. The test
@@ -17,7 +22,7 @@ use assert_cmd::Command;
 use similar::{ChangeTag, TextDiff};
 
 mod common;
-use common::{strip_security_contexts, TypedOutcome};
+use common::{strip_security_contexts, with_tmp_additions, TypedOutcome};
 
 fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("KUBE_HARDEN_CORPUS")
@@ -92,6 +97,9 @@ const TOUCHED: &[&str] = &[
     "capabilities",
     "drop",
     "- ALL",
+    // The writable /tmp: an empty or flow `volumes`/`volumeMounts` list is filled or extended.
+    "volumes:",
+    "volumeMounts:",
 ];
 
 fn unrelated_removed_lines(before: &str, after: &str) -> Vec<String> {
@@ -174,6 +182,7 @@ fn fix_over_the_corpus_is_lossless_and_exact() {
     let (code, stderr) = fix_cleanly(work.path());
 
     let mut changed = 0;
+    let mut files_with_tmp = 0;
     let mut typed = TypedOutcome::default();
     let mut problems = Vec::new();
     for (rel, before) in &originals {
@@ -198,11 +207,15 @@ fn fix_over_the_corpus_is_lossless_and_exact() {
             kube_harden::verify::load_all(&b).unwrap(),
             kube_harden::verify::load_all(&a).unwrap(),
         );
-        if strip_security_contexts(vb.clone()) != strip_security_contexts(va.clone()) {
+        let expected = strip_security_contexts(with_tmp_additions(vb.clone()));
+        if expected != strip_security_contexts(va.clone()) {
             problems.push(format!(
-                "{}: data outside securityContext changed",
+                "{}: data outside securityContext changed (beyond the writable /tmp)",
                 rel.display()
             ));
+        }
+        if with_tmp_additions(vb.clone()) != vb {
+            files_with_tmp += 1;
         }
         for line in unrelated_removed_lines(&b, &a) {
             problems.push(format!(
@@ -214,7 +227,8 @@ fn fix_over_the_corpus_is_lossless_and_exact() {
             typed.check(rel, doc_before, doc_after, &mut problems);
         }
     }
-    println!("corpus: {} files, {changed} changed, {} workloads typed, {} documents not typed (no workload type, or untypable before the fix)", originals.len(), typed.checked, typed.untyped);
+    let left_alone = stderr.matches(" left unchanged: ").count();
+    println!("corpus: {} files, {changed} changed ({files_with_tmp} with a writable /tmp added), {left_alone} pods left unchanged, {} workloads typed, {} documents not typed (no workload type, or untypable before the fix)", originals.len(), typed.checked, typed.untyped);
     assert!(
         problems.is_empty(),
         "{} problems:\n{}",

@@ -166,3 +166,110 @@ fn a_dockerfile_elsewhere_in_the_repository_is_matched_by_image_name() {
         format!("{dockerfile}USER 1000:1000\n")
     );
 }
+
+#[test]
+fn the_config_turns_the_writable_tmp_off_and_the_flag_turns_it_back_on() {
+    let dir = repo_with_config("writableTmp: false\n");
+    let off = common::run_in(dir.path(), &["diff", "apps/billing.yaml"]);
+    let stdout = String::from_utf8_lossy(&off.stdout);
+    assert_eq!(off.status.code(), Some(0));
+    assert!(
+        stdout.contains("+      readOnlyRootFilesystem: true"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("volume") && !stdout.contains("/tmp"),
+        "the config turns it off:\n{stdout}"
+    );
+    let on = common::run_in(dir.path(), &["diff", "--writable-tmp", "apps/billing.yaml"]);
+    let stdout = String::from_utf8_lossy(&on.stdout);
+    assert!(
+        stdout.contains(
+            "+    volumeMounts:\n+    - name: tmp\n+      mountPath: /tmp\n   - name: sidecar\n"
+        ) && stdout.contains("+  volumes:\n+  - name: tmp\n+    emptyDir: {}\n"),
+        "--writable-tmp wins over the config:\n{stdout}"
+    );
+    // Without a config it is on, and `--no-writable-tmp` turns it off.
+    let dir = repo_with_config("");
+    let default = common::run_in(dir.path(), &["diff", "apps/billing.yaml"]);
+    assert!(String::from_utf8_lossy(&default.stdout).contains("+    emptyDir: {}\n"));
+    let flag = common::run_in(
+        dir.path(),
+        &["diff", "--no-writable-tmp", "apps/billing.yaml"],
+    );
+    let stdout = String::from_utf8_lossy(&flag.stdout);
+    assert!(stdout.contains("+      readOnlyRootFilesystem: true") && !stdout.contains("emptyDir"));
+}
+
+const HOST_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: node-probe\nspec:\n  hostNetwork: true\n  containers:\n  - name: probe\n    image: x\n";
+
+#[test]
+fn host_access_pods_are_left_alone_unless_the_config_or_the_flag_opts_in() {
+    for (config, args) in [
+        ("", &["fix", "apps/probe.yaml"][..]),
+        (
+            "hardenHostAccessPods: false\n",
+            &["fix", "apps/probe.yaml"][..],
+        ),
+    ] {
+        let dir = repo_with_config(config);
+        fs::write(dir.path().join("apps/probe.yaml"), HOST_POD).unwrap();
+        let out = common::run_in(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("apps/probe.yaml:1: Pod/node-probe left unchanged: uses the node's network (hostNetwork: true): a node agent's access to the host, so a person must decide"), "{stderr}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("apps/probe.yaml")).unwrap(),
+            HOST_POD
+        );
+        let check = common::run_in(
+            dir.path(),
+            &["check", "--format", "json", "apps/probe.yaml"],
+        );
+        assert_eq!(
+            check.status.code(),
+            Some(1),
+            "its shortfalls are still listed"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+        let findings = json["findings"].as_array().unwrap();
+        assert!(!findings.is_empty() && findings.iter().all(|f| f["fixable"] == false));
+        assert!(json["left_unchanged"][0]
+            .as_str()
+            .unwrap()
+            .contains("(hostNetwork: true)"));
+    }
+    for (config, args) in [
+        (
+            "hardenHostAccessPods: true\n",
+            &["fix", "apps/probe.yaml"][..],
+        ),
+        (
+            "",
+            &["fix", "--harden-host-access-pods", "apps/probe.yaml"][..],
+        ),
+        (
+            "hardenHostAccessPods: false\n",
+            &["fix", "--harden-host-access-pods", "apps/probe.yaml"][..],
+        ),
+    ] {
+        let dir = repo_with_config(config);
+        fs::write(dir.path().join("apps/probe.yaml"), HOST_POD).unwrap();
+        let out = common::run_in(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            !stderr.contains("left unchanged"),
+            "{config:?} {args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("risk: `hostNetwork: true` shares the node's network"),
+            "{stderr}"
+        );
+        let after = fs::read_to_string(dir.path().join("apps/probe.yaml")).unwrap();
+        assert!(
+            after.contains("runAsNonRoot: true") && after.contains("mountPath: /tmp"),
+            "{config:?} {args:?}:\n{after}"
+        );
+    }
+}

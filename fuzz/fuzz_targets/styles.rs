@@ -137,7 +137,11 @@ fuzz_target!(|m: Model| {
         return;
     }
     let input = render(&m);
-    let settings = Settings::default();
+    // This target checks the securityContext-only invariant of the core contract, so the
+    // writable /tmp (on by default, it adds volumes) is off; tests/styles_proptest.rs checks
+    // the tmp additions exactly.
+    let mut settings = Settings::default();
+    settings.rules.writable_tmp = false;
     let report = process_text(Path::new("gen.yaml"), input.clone(), &settings);
     let output = match report.status {
         Status::Changed { new_text } => new_text,

@@ -117,12 +117,14 @@ fn add_item(tree: &Tree, map: Ref, key: &str, item: NewValue, out: &mut Addition
     }
 }
 
-/// Risks a reviewer should weigh: ports below 1024, host namespaces, hostPath volumes.
+/// Risks a reviewer should weigh: ports below 1024, and with `host`, host namespaces and
+/// hostPath volumes (when they are not already why the pod is left alone).
 pub(super) fn risks(
     tree: &Tree,
     pod: Ref,
     containers: &[(Ref, String)],
     workload: usize,
+    host: bool,
 ) -> Vec<Note> {
     let mut notes = Vec::new();
     let mut risk = |container: Option<&String>, at: Ref, message: String| {
@@ -153,11 +155,10 @@ pub(super) fn risks(
             }
         }
     }
-    for (field, what) in [
-        ("hostPID", "the node's process namespace"),
-        ("hostNetwork", "the node's network"),
-        ("hostIPC", "the node's IPC namespace"),
-    ] {
+    if !host {
+        return notes;
+    }
+    for (field, what) in super::HOST_NAMESPACES {
         if let Some(v) = tree
             .get(pod, field)
             .filter(|v| tree.scalar(*v) == Some(Scalar::Bool(true)))

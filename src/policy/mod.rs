@@ -325,9 +325,13 @@ fn plan_pod(
         return;
     }
     let containers = containers(tree, pod);
-    let leave_alone = containers
+    let privileged = containers
         .iter()
         .find_map(|(c, name)| privileged_reason(tree, *c, name));
+    // A pod with host access is a node agent's: left to a person unless the user opted in.
+    let host_access = host_access_reason(tree, pod).filter(|_| !rules.harden_host_access);
+    let host_left_alone = privileged.is_none() && host_access.is_some();
+    let leave_alone = privileged.or(host_access);
     let seccomp = &rules.baseline.seccomp;
     let mut sinks = Vec::new();
     let mut pod_sink = Sink::new(workload, None, seccomp);
@@ -382,8 +386,14 @@ fn plan_pod(
         plan.notes.extend(tmp.notes);
         plan.refusals.extend(tmp.errors);
     }
-    plan.notes
-        .extend(guardrails::risks(tree, pod, &containers, workload));
+    // When host access is why the pod is left alone, the reason already names each field.
+    plan.notes.extend(guardrails::risks(
+        tree,
+        pod,
+        &containers,
+        workload,
+        !host_left_alone,
+    ));
     match leave_alone {
         Some(reason) => {
             plan.findings
@@ -471,6 +481,49 @@ fn windows_reason(tree: &Tree, pod: Ref) -> Option<String> {
     (os == Some("windows") || selector == Some("windows"))
         .then(|| "Windows pod: the API rejects these securityContext fields on Windows".to_string())
 }
+
+/// Why a pod's access to its node makes it one to leave to a person, if it does: `hostPID`,
+/// `hostNetwork` or `hostIPC` set to `true` (a `false` is the default and does not count), or a
+/// `hostPath` volume. Each field is named, e.g. "uses the node's network (hostNetwork: true)
+/// and mounts hostPath /var/log: ...".
+fn host_access_reason(tree: &Tree, pod: Ref) -> Option<String> {
+    let mut uses = Vec::new();
+    for (field, what) in HOST_NAMESPACES {
+        if tree.get(pod, field).and_then(|v| tree.scalar(v)) == Some(Scalar::Bool(true)) {
+            uses.push(format!("uses {what} ({field}: true)"));
+        }
+    }
+    for volume in tree
+        .get(pod, "volumes")
+        .map(|v| tree.items(v))
+        .unwrap_or_default()
+    {
+        let Some(host) = tree.get(volume, "hostPath") else {
+            continue;
+        };
+        let path = tree.get(host, "path").and_then(|p| tree.as_str(p));
+        let name = tree.get(volume, "name").and_then(|n| tree.as_str(n));
+        uses.push(match (path, name) {
+            (Some(path), _) => format!("mounts hostPath {path}"),
+            (None, Some(name)) => format!("mounts hostPath volume `{name}`"),
+            (None, None) => "mounts a hostPath volume".to_string(),
+        });
+    }
+    let last = uses.pop()?;
+    let all = if uses.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", uses.join(", "))
+    };
+    Some(format!("{all}: a node agent's access to the host, so a person must decide how to harden it (hardenHostAccessPods: true or --harden-host-access-pods hardens it anyway)"))
+}
+
+/// The host namespaces a pod may share, and what each gives it.
+pub(super) const HOST_NAMESPACES: [(&str, &str); 3] = [
+    ("hostPID", "the node's process namespace"),
+    ("hostNetwork", "the node's network"),
+    ("hostIPC", "the node's IPC namespace"),
+];
 
 /// Every container of the pod, with its name.
 fn containers(tree: &Tree, pod: Ref) -> Vec<(Ref, String)> {

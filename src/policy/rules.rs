@@ -105,17 +105,33 @@ fn scope_matches(wanted: Option<&str>, actual: Option<&str>) -> bool {
     }
 }
 
-/// Everything that shapes the plan. The writable /tmp is off by default for now: it adds
-/// volumes, which the core contract (securityContext only) does not; `--writable-tmp` or the
-/// config file turn it on.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// Everything that shapes the plan. The writable /tmp is on by default (issue 5: a read-only
+/// root filesystem without it breaks apps that write temporary files); `--no-writable-tmp` or
+/// the config file turn it off. Pods with host access (host namespaces, hostPath volumes) are
+/// left to a person unless `harden_host_access` is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub baseline: Baseline,
     /// Controls turned off everywhere.
     pub disabled: Vec<Control>,
     /// Add an emptyDir at `/tmp` where `readOnlyRootFilesystem` is set.
     pub writable_tmp: bool,
+    /// Harden pods that use `hostPID`, `hostNetwork`, `hostIPC` or a `hostPath` volume instead
+    /// of leaving them alone (`hardenHostAccessPods`, `--harden-host-access-pods`).
+    pub harden_host_access: bool,
     pub exemptions: Vec<Exemption>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            baseline: Baseline::default(),
+            disabled: vec![],
+            writable_tmp: true,
+            harden_host_access: false,
+            exemptions: vec![],
+        }
+    }
 }
 
 /// The annotation that opts a workload out of some controls (`all`, or a comma-separated list).

@@ -277,6 +277,20 @@ mod tests {
     }
 
     #[test]
+    fn pods_left_to_a_person_are_named_with_their_reason_and_kept_out_of_the_tables() {
+        let agent = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: agent\nspec:\n  hostNetwork: true\n  containers:\n  - name: a\n    image: x\n---\n";
+        let r = report(&format!("{agent}{POD}"));
+        let pr = render("web", &[&r], "+y\n", DEFAULT_TITLE, DEFAULT_BODY).unwrap();
+        assert!(
+            pr.body.contains("(Pod/agent): uses the node's network (hostNetwork: true): a node agent's access to the host, so a person must decide"),
+            "{}",
+            pr.body
+        );
+        assert!(!pr.body.contains("### Pod/agent"), "{}", pr.body);
+        assert!(pr.body.contains("### Pod/web"), "{}", pr.body);
+    }
+
+    #[test]
     fn backticks_in_the_diff_cannot_close_the_fence() {
         let r = report(POD);
         let pr = render(

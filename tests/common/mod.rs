@@ -90,6 +90,184 @@ pub fn strip_security_contexts(mut docs: Vec<Value>) -> Vec<Value> {
     docs
 }
 
+/// Whether a pod spec (plain data) is one the contract leaves to a person: a Windows pod, a
+/// container that is privileged or adds SYS_ADMIN/CAP_SYS_ADMIN/ALL, or (unless `host_opt_in`)
+/// host access: `hostPID`, `hostNetwork` or `hostIPC` set to `true`, or a `hostPath` volume.
+pub fn pod_left_alone(pod: &Value, host_opt_in: bool) -> bool {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let windows = text(pod.get("os").and_then(|o| o.get("name"))).as_deref() == Some("windows")
+        || text(
+            pod.get("nodeSelector")
+                .and_then(|n| n.get("kubernetes.io/os")),
+        )
+        .as_deref()
+            == Some("windows");
+    let privileged = containers_of(pod).iter().any(|c| {
+        let sc = c.get("securityContext");
+        let is_privileged = sc.and_then(|s| s.get("privileged")) == Some(&Value::Bool(true));
+        let adds = sc
+            .and_then(|s| s.get("capabilities"))
+            .and_then(|c| c.get("add"))
+            .and_then(Value::as_sequence)
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|c| matches!(c.as_str(), Some("SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL")))
+            });
+        is_privileged || adds
+    });
+    let host_namespace = ["hostPID", "hostNetwork", "hostIPC"]
+        .iter()
+        .any(|k| pod.get(*k) == Some(&Value::Bool(true)));
+    let host_path = pod
+        .get("volumes")
+        .and_then(Value::as_sequence)
+        .is_some_and(|vs| vs.iter().any(|v| v.get("hostPath").is_some()));
+    windows || privileged || (!host_opt_in && (host_namespace || host_path))
+}
+
+/// The containers of a pod spec (init, regular, ephemeral) that are mappings.
+fn containers_of(pod: &Value) -> Vec<&Value> {
+    ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| pod.get(*k).and_then(Value::as_sequence))
+        .flatten()
+        .filter(|c| c.is_mapping())
+        .collect()
+}
+
+/// The documents as `fix` should leave them outside securityContexts, with the writable /tmp
+/// on (the default): in each pod that is not left alone, every container whose
+/// `readOnlyRootFilesystem` is not already `true` (so the fix sets it) and that mounts nothing
+/// at `/tmp` gets the mount `{name: N, mountPath: /tmp}` appended to its `volumeMounts`, and
+/// the pod gets `{name: N, emptyDir: {}}` appended to its `volumes` (unless it has a volume
+/// named N), where N is `tmp`, or `kube-harden-tmp` when a volume is named `tmp`. Containers
+/// opted out of `readOnlyRootFilesystem` by the `kube-harden.io/skip` annotation get nothing.
+/// Compare `strip_security_contexts` of both sides: exactly these additions, nothing else.
+pub fn with_tmp_additions(mut docs: Vec<Value>) -> Vec<Value> {
+    for doc in &mut docs {
+        add_tmp(doc);
+    }
+    docs
+}
+
+fn add_tmp(doc: &mut Value) {
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if kind.ends_with("List") {
+        if let Some(Value::Sequence(items)) = doc.get_mut("items") {
+            items.iter_mut().for_each(add_tmp);
+        }
+        return;
+    }
+    let skip_annotation = |v: Option<&Value>| {
+        v.and_then(|m| m.get("metadata"))
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get("kube-harden.io/skip"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let template = match kind.as_str() {
+        "Pod" => None,
+        "CronJob" => doc
+            .get("spec")
+            .and_then(|s| s.get("jobTemplate"))
+            .and_then(|j| j.get("spec"))
+            .and_then(|s| s.get("template")),
+        "PodTemplate" => doc.get("template"),
+        _ => doc.get("spec").and_then(|s| s.get("template")),
+    };
+    let skip = skip_annotation(Some(doc)).or_else(|| skip_annotation(template));
+    let rorf_skipped = skip.is_some_and(|s| {
+        s.trim() == "all" || s.split(',').any(|c| c.trim() == "readOnlyRootFilesystem")
+    });
+    if rorf_skipped {
+        return;
+    }
+    for pod in pod_specs_mut(doc) {
+        if pod_left_alone(pod, false) {
+            continue;
+        }
+        add_tmp_to_pod(pod);
+    }
+}
+
+fn add_tmp_to_pod(pod: &mut Value) {
+    let volume_names: Vec<String> = pod
+        .get("volumes")
+        .and_then(Value::as_sequence)
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let name = if volume_names.iter().any(|n| n == "tmp") {
+        "kube-harden-tmp"
+    } else {
+        "tmp"
+    };
+    let mapping = |entries: &[(&str, Value)]| {
+        let mut m = yaml_serde::Mapping::new();
+        for (k, v) in entries {
+            m.insert(Value::String(k.to_string()), v.clone());
+        }
+        Value::Mapping(m)
+    };
+    let mount = mapping(&[
+        ("name", Value::String(name.into())),
+        ("mountPath", Value::String("/tmp".into())),
+    ]);
+    let mut mounted = false;
+    for key in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(Value::Sequence(cs)) = pod.get_mut(key) else {
+            continue;
+        };
+        for c in cs.iter_mut().filter(|c| c.is_mapping()) {
+            let read_only = c
+                .get("securityContext")
+                .and_then(|s| s.get("readOnlyRootFilesystem"))
+                == Some(&Value::Bool(true));
+            let mounts_tmp = c
+                .get("volumeMounts")
+                .and_then(Value::as_sequence)
+                .is_some_and(|ms| {
+                    ms.iter().any(|m| {
+                        m.get("mountPath")
+                            .and_then(Value::as_str)
+                            .is_some_and(|p| p.trim_end_matches('/') == "/tmp")
+                    })
+                });
+            if read_only || mounts_tmp {
+                continue;
+            }
+            append(c, "volumeMounts", mount.clone());
+            mounted = true;
+        }
+    }
+    if mounted && !volume_names.iter().any(|n| n == name) {
+        let empty_dir = Value::Mapping(yaml_serde::Mapping::new());
+        let volume = mapping(&[
+            ("name", Value::String(name.into())),
+            ("emptyDir", empty_dir),
+        ]);
+        append(pod, "volumes", volume);
+    }
+}
+
+/// Appends `item` to the list `map.key`; a missing or null key becomes a one-item list.
+fn append(map: &mut Value, key: &str, item: Value) {
+    let Value::Mapping(m) = map else { return };
+    match m.get_mut(key) {
+        Some(Value::Sequence(items)) => items.push(item),
+        _ => {
+            m.insert(Value::String(key.into()), Value::Sequence(vec![item]));
+        }
+    }
+}
+
 /// Counts of the typed check.
 #[derive(Default, Debug)]
 pub struct TypedOutcome {
@@ -124,6 +302,7 @@ impl TypedOutcome {
                         problems.extend(
                             contract_gaps(&spec)
                                 .into_iter()
+                                .chain(tmp_gaps(&spec))
                                 .map(|g| format!("{}: {g}", file.display())),
                         );
                     }
@@ -156,8 +335,16 @@ pub fn typed_pod_specs(doc: &Value) -> Option<Vec<PodSpec>> {
     Some(spec.into_iter().collect())
 }
 
-/// Windows pods and pods with a privileged (or SYS_ADMIN/ALL-adding) container are left alone.
-fn left_alone(spec: &PodSpec) -> bool {
+/// Windows pods, pods with a privileged (or SYS_ADMIN/ALL-adding) container, and pods with
+/// host access (`hostPID`/`hostNetwork`/`hostIPC: true`, a `hostPath` volume) are left alone.
+pub fn left_alone(spec: &PodSpec) -> bool {
+    let host_access = [spec.host_pid, spec.host_network, spec.host_ipc].contains(&Some(true))
+        || spec.volumes.iter().flatten().any(|v| v.host_path.is_some());
+    host_access || windows_or_privileged(spec)
+}
+
+/// Windows pods and pods with a privileged (or SYS_ADMIN/ALL-adding) container.
+fn windows_or_privileged(spec: &PodSpec) -> bool {
     let windows = spec.os.as_ref().is_some_and(|o| o.name == "windows")
         || spec
             .node_selector
@@ -244,6 +431,39 @@ pub fn contract_gaps(spec: &PodSpec) -> Vec<String> {
         let ct = sc.seccomp_profile.as_ref().map(|s| s.type_.as_str());
         if ct.is_some_and(|t| !matches!(t, "RuntimeDefault" | "Localhost")) {
             gaps.push(format!("container seccompProfile is {ct:?}"));
+        }
+    }
+    gaps
+}
+
+/// Where a hardened pod's writable /tmp is not a valid one: a container mounts `/tmp` from a
+/// volume the pod does not have, or from a `kube-harden-tmp` volume that is not an emptyDir.
+pub fn tmp_gaps(spec: &PodSpec) -> Vec<String> {
+    let volumes = spec.volumes.iter().flatten();
+    let mut gaps = Vec::new();
+    let containers = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    for c in containers {
+        for m in c.volume_mounts.iter().flatten() {
+            if m.mount_path.trim_end_matches('/') != "/tmp" {
+                continue;
+            }
+            match volumes.clone().find(|v| v.name == m.name) {
+                None => gaps.push(format!(
+                    "container {} mounts /tmp from a missing volume {}",
+                    c.name, m.name
+                )),
+                // Only the tool uses this name; a `tmp` volume may be the user's own.
+                Some(v) if m.name == "kube-harden-tmp" && v.empty_dir.is_none() => {
+                    gaps.push(format!(
+                        "container {} mounts /tmp from kube-harden-tmp, which is not an emptyDir",
+                        c.name
+                    ));
+                }
+                Some(_) => {}
+            }
         }
     }
     gaps
