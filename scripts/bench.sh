@@ -20,6 +20,8 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/kube-harden"
 RUAMEL_PYTHON="${RUAMEL_PYTHON:-/tmp/bench-venv/bin/python}"
 HYPERFINE="${HYPERFINE-$(command -v hyperfine || true)}"
 TIME_V=/usr/bin/time
+WARMUP=3
+RUNS=20
 
 WORK="$(mktemp -d -t kube-harden-bench.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
@@ -52,6 +54,30 @@ copy_plain_manifests() {
   find "$PRISTINE" -type f | wc -l
 }
 
+# Every timed `fix` gets its own unfixed copy, made before the timing starts. Making it right
+# before each run (rm -rf, then cp) would time the file system's reaction to that, not the
+# tool: the copy's writeback would land on the run's writes (hence the sync), and ext4's inode
+# allocator skips inodes freed in the last 60 s, so each temporary file the run creates would
+# scan past the 700 inodes just deleted. So: N copies, one sync, a 61 s wait, and before each
+# run the used copy is moved aside and the next one moved into place (renames, no deletion).
+prepare_copies() { # N
+  rm -rf "$RUN"
+  mkdir -p "$WORK/copies" "$WORK/used"
+  local i
+  for i in $(seq "$1"); do
+    cp -a "$PRISTINE" "$WORK/copies/$(printf '%03d' "$i")"
+  done
+  sync
+  log "waiting 61 s after making $1 copies (see prepare_copies)"
+  sleep 61
+}
+
+# The prepare command for each timed fix: the last run's copy goes to used/, the next one
+# becomes $RUN.
+next_copy_command() {
+  printf '%s' "{ [ ! -e '$RUN' ] || mv '$RUN' '$WORK/used/'\$(date +%s%N); } && mv \"\$(ls -d '$WORK/copies/'* | head -n 1)\" '$RUN'"
+}
+
 # Runs the binary once to check it works on this corpus. Exit 2 only means some files could
 # not be handled (reported, left alone); anything else is a real failure.
 sanity_run() { # MODE DIR
@@ -71,19 +97,19 @@ time_cmd() { # NAME PREPARE CMD
   local name=$1 prepare=$2 cmd=$3
   if [[ -n "$HYPERFINE" ]]; then
     # -i: exit 2 (some files left alone) is expected, sanity_run already vetted it.
-    "$HYPERFINE" --style basic --warmup 3 --runs 20 -i --prepare "$prepare" \
+    "$HYPERFINE" --style basic --warmup "$WARMUP" --runs "$RUNS" -i --prepare "$prepare" \
       --export-csv "$WORK/$name.csv" -n "$name" "$cmd" >&2
     # CSV columns: command,mean,stddev,median,user,system,min,max
     awk -F, 'NR == 2 { print $7, $4 }' "$WORK/$name.csv"
   else
     local i start end
-    for i in $(seq 10); do
+    for i in $(seq "$RUNS"); do
       bash -c "$prepare"
       start=$(date +%s.%N)
       bash -c "$cmd" >/dev/null 2>&1 || true
       end=$(date +%s.%N)
       elapsed "$start" "$end"
-    done | sort -g | awk '{ t[NR] = $1 } END { print t[1], (t[5] + t[6]) / 2 }'
+    done | sort -g | awk '{ t[NR] = $1 } END { m = int((NR + 1) / 2); print t[1], (NR % 2 ? t[m] : (t[m] + t[m + 1]) / 2) }'
   fi
 }
 
@@ -128,11 +154,10 @@ main() {
   sanity_run fix "$RUN"
   sanity_run diff "$PRISTINE"
 
-  # The copy is flushed to disk before each run (sync): otherwise its writeback lands on the
-  # next run's writes and the figure measures the copy as much as the tool.
-  log "timing fix (fresh, synced copy before each run)"
+  log "timing fix (a fresh copy for each run, made in advance)"
   local fix_times diff_times fix_min fix_med diff_min diff_med
-  fix_times=$(time_cmd fix "rm -rf '$RUN' && cp -a '$PRISTINE' '$RUN' && sync" "'$BIN' --color never fix '$RUN'")
+  prepare_copies $((WARMUP + RUNS + 1))
+  fix_times=$(time_cmd fix "$(next_copy_command)" "'$BIN' --color never fix '$RUN'")
   read -r fix_min fix_med <<<"$fix_times"
 
   # diff writes nothing, so it can read the pristine copy every time; the no-op prepare

@@ -37,14 +37,32 @@ pub struct FileWriter {
     pub durable: bool,
     /// Folders already cleared of stale temporary files.
     swept: Mutex<HashSet<PathBuf>>,
+    /// The replaced originals, still open (see [`FileWriter::finish`]).
+    replaced: Mutex<Vec<fs::File>>,
 }
+
+/// At most this many replaced originals are kept open at once: well below the usual limit of
+/// 1,024 open files per process.
+const MAX_KEPT_OPEN: usize = 256;
 
 impl FileWriter {
     pub fn new(durable: bool) -> Self {
         FileWriter {
             durable,
-            swept: Mutex::default(),
+            ..FileWriter::default()
         }
+    }
+
+    /// Releases the replaced originals, in parallel.
+    ///
+    /// Until now each was held open, so its inode was not freed when the rename replaced it.
+    /// On an ext4 without a journal, the inode allocator skips every inode freed in the last
+    /// minute, one by one, each time it makes a file: freeing the originals as the run goes
+    /// would make each new temporary file scan past all those freed before it.
+    pub fn finish(self) {
+        use rayon::prelude::*;
+        let replaced = self.replaced.into_inner().unwrap_or_default();
+        replaced.into_par_iter().for_each(drop);
     }
 
     /// Replaces the file at `path`, whose content was `original`, with `new_text`.
@@ -61,7 +79,13 @@ impl FileWriter {
         if first_visit {
             remove_stale_temporary_files(dir);
         }
-        write_atomic(path, original, new_text, self.durable)
+        let original = write_atomic(path, original, new_text, self.durable)?;
+        if let (Some(file), Ok(mut replaced)) = (original, self.replaced.lock()) {
+            if replaced.len() < MAX_KEPT_OPEN {
+                replaced.push(file);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -93,13 +117,14 @@ fn temp_file_pid(name: &str) -> Option<u32> {
 }
 
 /// Replaces the file at `path`, whose content was `original`, with `new_text` (see
-/// [`FileWriter::durable`]).
+/// [`FileWriter::durable`]); returns the original, still open after the replacement (not on
+/// Windows, where a file cannot be renamed over while it is open).
 pub fn write_atomic(
     path: &Path,
     original: &str,
     new_text: &str,
     durable: bool,
-) -> Result<(), WriteError> {
+) -> Result<Option<fs::File>, WriteError> {
     // One open for both checks: the content as it is now, and the permissions to copy.
     let mut current = fs::File::open(path)?;
     let permissions = current.metadata()?.permissions();
@@ -124,8 +149,9 @@ pub fn write_atomic(
         tmp.as_file().sync_all()?;
     }
     tmp.as_file().set_permissions(permissions)?;
+    let current = cfg!(unix).then_some(current);
     tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(current)
 }
 
 #[cfg(test)]
@@ -185,5 +211,34 @@ mod tests {
         write_atomic(&path, "a: 1\n", "a: 1\nb: 2\n", true).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "a: 1\nb: 2\n");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn replaced_originals_stay_open_until_the_run_ends_up_to_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = FileWriter::new(false);
+        let files = MAX_KEPT_OPEN + 10;
+        for i in 0..files {
+            let path = dir.path().join(format!("{i}.yaml"));
+            fs::write(&path, "a: 1\n").unwrap();
+            writer.write(&path, "a: 1\n", "a: 2\n").unwrap();
+            assert_eq!(fs::read_to_string(&path).unwrap(), "a: 2\n");
+        }
+        let kept = writer.replaced.lock().unwrap().len();
+        assert_eq!(kept, if cfg!(unix) { MAX_KEPT_OPEN } else { 0 });
+        if cfg!(target_os = "linux") {
+            // Each kept original is an open, deleted file of this process.
+            let deleted = fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|fd| fs::read_link(fd.ok()?.path()).ok())
+                .filter(|target| {
+                    target.starts_with(dir.path())
+                        && target.to_string_lossy().ends_with(" (deleted)")
+                })
+                .count();
+            assert_eq!(deleted, MAX_KEPT_OPEN);
+        }
+        writer.finish();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), files);
     }
 }

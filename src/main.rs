@@ -338,6 +338,7 @@ fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool, fix_dockerfiles:
         );
         code = code.max(add_users_to_dockerfiles(&reports, &user, &writer));
     }
+    writer.finish();
     eprintln!("{}", Summary::of(&reports).line("changed"));
     code
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::policy::{self, Finding, Note, Rules, SkippedPod, Workload};
-use crate::verify::verify;
+use crate::verify::{original_documents_load, verify_with};
 use crate::yaml::{apply_changes, EngineError, Ref, Tree};
 
 /// Settings that shape every file's processing.
@@ -172,7 +172,15 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     if let Some(e) = tab_indentation(text) {
         return Err(e);
     }
-    let tree = Tree::parse(text)?;
+    // A large stream's documents are checked to load with yaml_serde (which verification
+    // needs) while the engine parses them: that takes the biggest document's two parses off
+    // one core's path, one after the other.
+    let (tree, original_loads) = if text.len() >= crate::yaml::PARALLEL_PARSE_MIN {
+        let (tree, loads) = rayon::join(|| Tree::parse(text), || original_documents_load(text));
+        (tree?, Some(loads))
+    } else {
+        (Tree::parse(text)?, None)
+    };
     let is_object = |d: &crate::yaml::tree::Document| {
         d.root
             .is_some_and(|id| policy::is_kubernetes_object(&tree, Ref::root(id)))
@@ -194,7 +202,8 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     }
     let outcome = apply_changes(&tree, plan.changes)?;
     report.edit_notes = outcome.notes;
-    verify(&tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
+    let (new, splices, ops) = (&outcome.text, &outcome.splices, &outcome.ops);
+    verify_with(&tree, new, splices, ops, original_loads).map_err(|e| {
         let first_edit = outcome.splices.first().map_or(0, |s| s.start);
         let (line, col) = e
             .position
@@ -319,6 +328,9 @@ pub fn scan(
     let jobs = chart_jobs(found);
     let mut reports: Vec<FileReport> = jobs
         .into_par_iter()
+        // One job per task: a worker that runs out of work can then take any job not started
+        // (rayon would otherwise hand out runs of jobs, and the last run ends on one core).
+        .with_max_len(1)
         .flat_map_iter(|job| {
             let mut reports = match job {
                 Job::Chart(chart, listed) => chart_reports(&chart, &listed, settings),

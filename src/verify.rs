@@ -36,6 +36,18 @@ pub fn verify(
     splices: &[Splice],
     ops: &[SemanticOp],
 ) -> Result<(), VerifyError> {
+    verify_with(old, new, splices, ops, None)
+}
+
+/// [`verify`], given the result of [`original_documents_load`] on `old` when it was run
+/// already (while the engine parsed).
+pub fn verify_with(
+    old: &Tree,
+    new: &str,
+    splices: &[Splice],
+    ops: &[SemanticOp],
+    original_loads: Option<Result<(), VerifyError>>,
+) -> Result<(), VerifyError> {
     untouched_bytes(old.src, new, splices)?;
     same_framing(old.src, new, splices)?;
     // The documents left as they are must load with yaml_serde too (a file Kubernetes' parser
@@ -45,24 +57,20 @@ pub fn verify(
     let single = old.docs.len() < 2;
     let (by_document, original) = rayon::join(
         || verify_by_document(old, new, splices, ops),
-        || {
-            if single {
-                load_all(old.src).map(Some)
-            } else {
+        || match original_loads {
+            Some(checked) if !single => checked.map(|_| None),
+            _ if single => load_all(old.src).map(Some).map_err(not_loading),
+            _ => {
                 // The edited documents are loaded by the per-document check (or, when it
                 // gives up, with the whole stream below): loading them here too is waste.
                 let edited: Vec<usize> = ops.iter().map(op_doc).collect();
-                check_loads_by_document(old, &edited).map(|_| None)
+                check_loads_by_document(old, &edited)
+                    .map(|_| None)
+                    .map_err(not_loading)
             }
         },
     );
-    let original = original.map_err(|e| {
-        let position = e.location().map(|l| (l.line(), l.column()));
-        VerifyError {
-            position,
-            ..fail(format!("the original does not load with yaml_serde: {e}"))
-        }
-    })?;
+    let original = original?;
     if by_document? {
         return Ok(());
     }
@@ -193,6 +201,30 @@ fn with_doc(op: &SemanticOp, doc: usize) -> SemanticOp {
         SemanticOp::Set { path, value, .. } => SemanticOp::Set { doc, path, value },
         SemanticOp::Push { path, value, .. } => SemanticOp::Push { doc, path, value },
     }
+}
+
+fn not_loading(e: yaml_serde::Error) -> VerifyError {
+    let position = e.location().map(|l| (l.line(), l.column()));
+    VerifyError {
+        position,
+        ..fail(format!("the original does not load with yaml_serde: {e}"))
+    }
+}
+
+/// Checks that every document of `src` loads with yaml_serde, each alone and in parallel when
+/// the text can be cut at its `---` markers, else (or when one fails alone) as a whole. Needs
+/// no tree: for a large stream it runs while the engine parses (see [`verify_with`]).
+pub fn original_documents_load(src: &str) -> Result<(), VerifyError> {
+    use rayon::prelude::*;
+    let Some(starts) = crate::yaml::document_starts(src) else {
+        return check_loads(src).map_err(not_loading);
+    };
+    let ends = starts.iter().skip(1).copied().chain([src.len()]);
+    let ranges: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
+    let alone = ranges
+        .par_iter()
+        .try_for_each(|&(a, b)| check_loads(&src[a..b]));
+    alone.or_else(|_| check_loads(src)).map_err(not_loading)
 }
 
 /// [`check_loads`] document by document, in parallel (a large stream is then not one long

@@ -14,7 +14,7 @@ pub mod value;
 pub mod view;
 
 pub use edit::{apply_changes, Change, EditOutcome, PathSeg, SemanticOp, Splice};
-pub use tree::{NodeId, Tree};
+pub use tree::{document_starts, NodeId, Tree, PARALLEL_PARSE_MIN};
 pub use value::NewValue;
 pub use view::{Ref, Scalar};
 

@@ -91,8 +91,15 @@ struct Open {
 /// Mappings up to this size are checked for duplicate keys by a scan, larger ones by a set.
 const SCAN_LIMIT: usize = 16;
 
+/// Where a chunk's tree goes in the whole text's (see [`Tree::shift`]).
+struct Shift {
+    base: NodeId,
+    offset: usize,
+    lines: usize,
+}
+
 /// Texts from this size on are parsed in chunks of whole documents, in parallel.
-const PARALLEL_PARSE_MIN: usize = 256 * 1024;
+pub const PARALLEL_PARSE_MIN: usize = 256 * 1024;
 /// The size a chunk grows to before the next document marker may start a new one.
 const CHUNK_TARGET: usize = 64 * 1024;
 
@@ -119,6 +126,12 @@ fn chunk_starts(src: &str, target: usize) -> Option<Vec<usize>> {
         }
     }
     (starts.len() > 1).then_some(starts)
+}
+
+/// Where each document of `src` starts, when the text can be cut at its markers (see
+/// [`chunk_starts`]): lets another parser take the documents one by one.
+pub fn document_starts(src: &str) -> Option<Vec<usize>> {
+    chunk_starts(src, 0)
 }
 
 /// Whether `text` has a line that is neither blank nor a comment.
@@ -203,30 +216,54 @@ impl<'s> Tree<'s> {
         let starts = chunk_starts(src, target)?;
         let ends = starts.iter().skip(1).copied().chain([src.len()]);
         let ranges: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
-        let parts: Vec<Tree<'s>> = ranges
+        let mut parts: Vec<(Tree<'s>, usize)> = ranges
             .par_iter()
-            .map(|&(a, b)| Self::parse_whole(&src[a..b]).ok())
+            .map(|&(a, b)| {
+                let chunk = &src[a..b];
+                let newlines = chunk.bytes().filter(|&b| b == b'\n').count();
+                Some((Self::parse_whole(chunk).ok()?, newlines))
+            })
             .collect::<Option<_>>()?;
+        let mut shifts = Vec::with_capacity(parts.len());
+        let (mut base, mut lines) = (0, 0);
+        for ((part, newlines), &(offset, _)) in parts.iter().zip(&ranges) {
+            shifts.push(Shift {
+                base,
+                offset,
+                lines,
+            });
+            base += part.nodes.len();
+            lines += newlines;
+        }
+        parts
+            .par_iter_mut()
+            .zip(&shifts)
+            .for_each(|((part, _), shift)| part.shift(shift));
         let mut tree = Tree {
             src,
-            nodes: Vec::with_capacity(parts.iter().map(|p| p.nodes.len()).sum()),
+            nodes: Vec::with_capacity(base),
             docs: Vec::new(),
             aliases_of: HashMap::new(),
         };
-        let mut line = 0;
-        let mut previous_start = 0;
-        for (part, &(start, _)) in parts.into_iter().zip(&ranges) {
-            line += src[previous_start..start].matches('\n').count();
-            previous_start = start;
-            tree.append(part, start, line);
+        for (part, _) in parts {
+            tree.nodes.extend(part.nodes);
+            tree.docs.extend(part.docs);
+            tree.aliases_of.extend(part.aliases_of);
         }
         Some(tree)
     }
 
-    /// Appends the tree of a chunk that starts at byte `offset`, after `lines` line breaks.
-    fn append(&mut self, part: Tree<'s>, offset: usize, lines: usize) {
-        let base = self.nodes.len();
-        for mut node in part.nodes {
+    /// Moves the tree of a chunk to where the chunk is in the whole text: node ids after
+    /// `base`, byte offsets after `offset`, lines after `lines`.
+    fn shift(
+        &mut self,
+        &Shift {
+            base,
+            offset,
+            lines,
+        }: &Shift,
+    ) {
+        for node in &mut self.nodes {
             node.start += offset;
             node.end += offset;
             node.line += lines;
@@ -242,17 +279,21 @@ impl<'s> Tree<'s> {
                 NodeKind::Alias { target } => *target = target.map(|t| t + base),
                 NodeKind::Scalar { .. } => {}
             }
-            self.nodes.push(node);
         }
-        self.docs.extend(part.docs.into_iter().map(|d| Document {
-            root: d.root.map(|r| r + base),
-            start: d.start + offset,
-            end: d.end + offset,
-        }));
-        for (target, aliases) in part.aliases_of {
-            let aliases = aliases.into_iter().map(|a| a + base).collect();
-            self.aliases_of.insert(target + base, aliases);
+        for doc in &mut self.docs {
+            doc.root = doc.root.map(|r| r + base);
+            doc.start += offset;
+            doc.end += offset;
         }
+        self.aliases_of = std::mem::take(&mut self.aliases_of)
+            .into_iter()
+            .map(|(target, aliases)| {
+                (
+                    target + base,
+                    aliases.into_iter().map(|a| a + base).collect(),
+                )
+            })
+            .collect();
     }
 
     pub fn node(&self, id: NodeId) -> &Node<'s> {
