@@ -281,12 +281,21 @@ fn report_problems(reports: &[FileReport]) -> u8 {
 }
 
 fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
-    let reports = scan_with_progress(paths, settings, &|_| {});
+    // Each file's diff is rendered by the worker that checked it, while the others work on.
+    let rendered = std::sync::Mutex::new(std::collections::HashMap::new());
+    let reports = scan_with_progress(paths, settings, &|r: &mut FileReport| {
+        if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
+            let text = render::diff(&r.path.display().to_string(), old, new_text);
+            if let Ok(mut rendered) = rendered.lock() {
+                rendered.insert(r.path.clone(), text);
+            }
+        }
+    });
+    let mut rendered = rendered.into_inner().unwrap_or_default();
     let mut stdout = std::io::stdout().lock();
     let mut diff = String::new();
     for r in &reports {
-        if let (Status::Changed { new_text }, Some(old)) = (&r.status, &r.original) {
-            let text = render::diff(&r.path.display().to_string(), old, new_text);
+        if let Some(text) = rendered.remove(&r.path) {
             let _ = stdout.write_all(render::diff_heading(r).as_bytes());
             let _ = stdout.write_all(text.as_bytes());
             diff.push_str(&text);

@@ -322,9 +322,13 @@ pub fn scan(
         }
     }
     // Largest files first, so that one big stream does not start last and finish alone.
-    found.sort_by_cached_key(|f| {
-        std::cmp::Reverse(std::fs::metadata(crate::discover::path_of(f)).map_or(0, |m| m.len()))
-    });
+    let sizes: Vec<u64> = found
+        .par_iter()
+        .map(|f| std::fs::metadata(crate::discover::path_of(f)).map_or(0, |m| m.len()))
+        .collect();
+    let mut sized: Vec<_> = sizes.into_iter().zip(found).collect();
+    sized.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+    let found = sized.into_iter().map(|(_, f)| f).collect();
     let jobs = chart_jobs(found);
     let mut reports: Vec<FileReport> = jobs
         .into_par_iter()
