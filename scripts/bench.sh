@@ -10,6 +10,8 @@
 #                    python3 -m venv /tmp/bench-venv && /tmp/bench-venv/bin/pip install ruamel.yaml
 #   HYPERFINE      hyperfine binary (default: found on PATH); set it empty to force the
 #                  plain bash timing loop.
+#   TMPDIR         where the copies go (default /tmp, on disk here); TMPDIR=/dev/shm times
+#                  the tool without the disk.
 #
 # Nothing in the corpus or the repo is modified: every run works on copies in a temp dir.
 set -euo pipefail
@@ -56,20 +58,23 @@ copy_plain_manifests() {
 
 # Every timed `fix` gets its own unfixed copy, made before the timing starts. Making it right
 # before each run (rm -rf, then cp) would time the file system's reaction to that, not the
-# tool: the copy's writeback would land on the run's writes (hence the sync), and ext4's inode
-# allocator skips inodes freed in the last 60 s, so each temporary file the run creates would
-# scan past the 700 inodes just deleted. So: N copies, one sync, a 61 s wait, and before each
-# run the used copy is moved aside and the next one moved into place (renames, no deletion).
+# tool: the copy's writeback would land on the run's writes, and on an ext4 without a journal
+# (as on this machine) the inode allocator skips, one by one, every inode freed in the last
+# minute, so each temporary file a run creates would scan past the 700 inodes just deleted.
+# The copies' folder is marked as a top of directory hierarchies (`chattr +T`), so ext4
+# spreads the copies over its block groups: the originals one run frees (at its end) are then
+# not where the next run makes its files. Elsewhere (tmpfs: `TMPDIR=/dev/shm`) chattr fails
+# and does not matter. Before each run the used copy is moved aside and the next one moved
+# into place (renames, nothing deleted).
 prepare_copies() { # N
   rm -rf "$RUN"
   mkdir -p "$WORK/copies" "$WORK/used"
+  chattr +T "$WORK/copies" 2>/dev/null || true
   local i
   for i in $(seq "$1"); do
     cp -a "$PRISTINE" "$WORK/copies/$(printf '%03d' "$i")"
   done
   sync
-  log "waiting 61 s after making $1 copies (see prepare_copies)"
-  sleep 61
 }
 
 # The prepare command for each timed fix: the last run's copy goes to used/, the next one

@@ -39,16 +39,35 @@ pub struct FileWriter {
     swept: Mutex<HashSet<PathBuf>>,
     /// The replaced originals, still open (see [`FileWriter::finish`]).
     replaced: Mutex<Vec<fs::File>>,
+    /// How many of them may be kept open.
+    keep_open: usize,
 }
 
-/// At most this many replaced originals are kept open at once: well below the usual limit of
-/// 1,024 open files per process.
+/// At most this many replaced originals are kept open at once, and never more than a quarter
+/// of the process's limit of open files (see [`kept_open_limit`]).
 const MAX_KEPT_OPEN: usize = 256;
+
+/// How many replaced originals may be kept open: on Linux (whose ext4 the waiting is for),
+/// [`MAX_KEPT_OPEN`] or a quarter of the soft limit of open files if that is lower; elsewhere
+/// none (macOS allows only 256 open files by default).
+fn kept_open_limit() -> usize {
+    if !cfg!(target_os = "linux") {
+        return 0;
+    }
+    let soft_limit = fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+    soft_limit.map_or(0, |n| (n / 4).min(MAX_KEPT_OPEN))
+}
 
 impl FileWriter {
     pub fn new(durable: bool) -> Self {
         FileWriter {
             durable,
+            keep_open: kept_open_limit(),
             ..FileWriter::default()
         }
     }
@@ -81,7 +100,7 @@ impl FileWriter {
         }
         let original = write_atomic(path, original, new_text, self.durable)?;
         if let (Some(file), Ok(mut replaced)) = (original, self.replaced.lock()) {
-            if replaced.len() < MAX_KEPT_OPEN {
+            if replaced.len() < self.keep_open {
                 replaced.push(file);
             }
         }
@@ -225,8 +244,9 @@ mod tests {
             assert_eq!(fs::read_to_string(&path).unwrap(), "a: 2\n");
         }
         let kept = writer.replaced.lock().unwrap().len();
-        assert_eq!(kept, if cfg!(unix) { MAX_KEPT_OPEN } else { 0 });
+        assert_eq!(kept, writer.keep_open);
         if cfg!(target_os = "linux") {
+            assert!(writer.keep_open > 0 && writer.keep_open <= MAX_KEPT_OPEN);
             // Each kept original is an open, deleted file of this process.
             let deleted = fs::read_dir("/proc/self/fd")
                 .unwrap()
@@ -236,7 +256,7 @@ mod tests {
                         && target.to_string_lossy().ends_with(" (deleted)")
                 })
                 .count();
-            assert_eq!(deleted, MAX_KEPT_OPEN);
+            assert_eq!(deleted, writer.keep_open);
         }
         writer.finish();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), files);
