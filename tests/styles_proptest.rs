@@ -11,7 +11,9 @@
 //! 5. lossless: comments survive in order, and every line that has no reason to change is still
 //!    in the output, byte for byte, in order;
 //! 6. line endings and the final newline are unchanged;
-//! 7. a second run changes nothing.
+//! 7. a second run changes nothing;
+//! 8. cut at its document markers (how streams from 256 KiB on are parsed, in parallel), the
+//!    input and the output parse to the same tree as in a single pass.
 //!
 //! The YAML text is written by hand from a small random model (never by a YAML serialiser), so
 //! the generator knows which input lines the tool is allowed to rewrite.
@@ -1517,6 +1519,14 @@ proptest! {
             Status::Unchanged => {}
             Status::Changed { new_text } => prop_assert!(false, "property 7: a second run changed the output again:\n{}{}", new_text, out_ctx),
             other => prop_assert!(false, "property 7: a second run gave {:?}{}", other, out_ctx),
+        }
+
+        // 8. Cut at its document markers (as large streams are), the input and the output
+        //    parse to the tree of a single pass.
+        for text in [&input, &output] {
+            if let Some((whole, chunked)) = kube_harden::yaml::Tree::parse_both_ways(text, 1) {
+                prop_assert!(whole.ok() == chunked, "property 8: the chunked parse differs{}", out_ctx);
+            }
         }
     }
 }
