@@ -290,10 +290,10 @@ fn same_framing(old: &str, new: &str, splices: &[Splice]) -> Result<(), VerifyEr
         return Err(fail("the final newline changed"));
     }
     let crlf_file = old.contains("\r\n");
-    let lf_file = old.replace("\r\n", "").contains('\n');
+    let lf_file = has_bare_lf(old);
     for s in splices {
         let has_crlf = s.text.contains("\r\n");
-        let has_lf = s.text.replace("\r\n", "").contains('\n');
+        let has_lf = has_bare_lf(&s.text);
         if (has_crlf && !crlf_file) || (has_lf && !lf_file && crlf_file) {
             return Err(fail(
                 "inserted lines use a line ending the file does not use",
@@ -301,6 +301,15 @@ fn same_framing(old: &str, new: &str, splices: &[Splice]) -> Result<(), VerifyEr
         }
     }
     Ok(())
+}
+
+/// Whether `text` has a line feed not preceded by a carriage return.
+fn has_bare_lf(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
 }
 
 fn apply_op(docs: &mut [Value], op: &SemanticOp) -> Result<(), VerifyError> {
@@ -397,4 +406,30 @@ fn first_difference(expected: &[Value], actual: &[Value]) -> String {
         "document {} does not equal the original plus the planned changes",
         doc + 1
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_line_feeds_are_told_from_crlf() {
+        assert!(has_bare_lf("a\nb"));
+        assert!(has_bare_lf("\n"));
+        assert!(has_bare_lf("a\r\nb\n"));
+        assert!(!has_bare_lf("a\r\nb\r\n"));
+        assert!(!has_bare_lf("no line ends"));
+    }
+
+    #[test]
+    fn an_inserted_lf_line_in_a_crlf_file_is_refused() {
+        let splice = |text: &str| Splice {
+            start: 6,
+            end: 6,
+            text: text.into(),
+        };
+        let old = "a: 1\r\nb: 2\r\n";
+        assert!(same_framing(old, "a: 1\r\nc: 3\r\nb: 2\r\n", &[splice("c: 3\r\n")]).is_ok());
+        assert!(same_framing(old, "a: 1\r\nc: 3\nb: 2\r\n", &[splice("c: 3\n")]).is_err());
+    }
 }
