@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::policy::{self, Finding, Note, Rules, SkippedPod, Workload};
-use crate::verify::{original_documents_load, verify_with};
+use crate::verify::{original_documents_load, verify_with, VerifyError};
 use crate::yaml::{apply_changes, EngineError, Ref, Tree};
 
 /// Settings that shape every file's processing.
@@ -172,20 +172,16 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     if let Some(e) = tab_indentation(text) {
         return Err(e);
     }
-    // A large stream's documents are checked to load with yaml_serde (which verification
-    // needs) while the engine parses them: that takes the biggest document's two parses off
-    // one core's path, one after the other.
-    let (tree, original_loads) = if text.len() >= crate::yaml::PARALLEL_PARSE_MIN {
-        let (tree, loads) = rayon::join(|| Tree::parse(text), || original_documents_load(text));
-        (tree?, Some(loads))
-    } else {
-        (Tree::parse(text)?, None)
-    };
+    let (tree, original_loads) = parse(text)?;
     let is_object = |d: &crate::yaml::tree::Document| {
         d.root
             .is_some_and(|id| policy::is_kubernetes_object(&tree, Ref::root(id)))
     };
     if !tree.docs.iter().any(is_object) {
+        if tree.docs.iter().any(|d| d.opaque) {
+            // Large documents without a pod spec, left as text: nothing to change.
+            return Ok(Status::Unchanged);
+        }
         return Ok(Status::Skipped("not a Kubernetes object".into()));
     }
     let plan = policy::plan(&tree, &settings.rules);
@@ -217,6 +213,29 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
     Ok(Status::Changed {
         new_text: outcome.text,
     })
+}
+
+/// Parses `text` for the policy; for a large stream, also checks that its documents load with
+/// yaml_serde (which verification needs), returned beside the tree.
+///
+/// A large stream is parsed while yaml_serde loads it, so the biggest document's two parses
+/// are not one after the other on one core. Its documents that cannot hold a pod spec (see
+/// [`policy::may_hold_pod_spec`]) are left as text: a stream of that size is usually CRDs with
+/// one or two workloads. yaml_serde still reads them all; when it refuses one, the stream is
+/// parsed in full after all, so a syntax error is reported as the engine sees it.
+fn parse(text: &str) -> Result<(Tree<'_>, Option<Result<(), VerifyError>>), FileError> {
+    if text.len() < crate::yaml::PARALLEL_PARSE_MIN {
+        return Ok((Tree::parse(text)?, None));
+    }
+    let (tree, loads) = rayon::join(
+        || Tree::parse_where(text, &policy::may_hold_pod_spec),
+        || original_documents_load(text),
+    );
+    let tree = match loads {
+        Ok(()) => tree?,
+        Err(_) => Tree::parse(text)?,
+    };
+    Ok((tree, Some(loads)))
 }
 
 /// Notes the service's Dockerfile (beside the manifest, one folder up, or elsewhere in the

@@ -187,6 +187,29 @@ fn a_50_mb_file_is_skipped_by_the_size_limit_with_a_message_naming_it() {
         .contains("runAsNonRoot: true"));
 }
 
+/// A large stream's documents without a pod spec are left as text by the engine (only
+/// yaml_serde reads them); a syntax error in one is still reported where the engine sees it,
+/// and the file is left alone.
+#[test]
+fn a_syntax_error_in_a_large_streams_document_without_pods_is_reported() {
+    let data: String = (0..20_000)
+        .map(|i| format!("  key{i}: value-{i}\n"))
+        .collect();
+    let text = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n{data}  broken: [a, b\n---\n{GOOD}"
+    );
+    assert!(
+        text.len() > 256 * 1024,
+        "large enough to be parsed in documents"
+    );
+    let line = fix_beside_good("bundle.yaml", text.as_bytes(), "syntax");
+    let reported: usize = line.split(':').nth(1).unwrap().parse().unwrap();
+    assert!(
+        reported > 20_000,
+        "the error is placed in the big document: {line}"
+    );
+}
+
 #[test]
 fn a_100_000_line_file_is_fixed_and_verified() {
     let dir = tempfile::tempdir().unwrap();

@@ -182,6 +182,13 @@ impl NoteKind {
     }
 }
 
+/// Whether a document's text may hold a pod spec the contract applies to: only if it has the
+/// word `containers` (the API requires that list in every pod spec). Lets the engine leave the
+/// large documents of a stream (CRDs) unparsed.
+pub fn may_hold_pod_spec(document: &str) -> bool {
+    document.contains("containers")
+}
+
 /// True when a document is a Kubernetes object (has string `apiVersion` and `kind`).
 pub fn is_kubernetes_object(tree: &Tree, root: Ref) -> bool {
     let field = |k| tree.get(root, k).and_then(|v| tree.as_str(v)).is_some();

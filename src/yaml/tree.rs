@@ -68,6 +68,8 @@ pub struct Document {
     /// the first document) to the next document's start.
     pub start: usize,
     pub end: usize,
+    /// Left as text by [`Tree::parse_where`]: no root, no nodes, its syntax unchecked here.
+    pub opaque: bool,
 }
 
 /// All documents of one source text.
@@ -134,6 +136,16 @@ pub fn document_starts(src: &str) -> Option<Vec<usize>> {
     chunk_starts(src, 0)
 }
 
+/// Whether a piece cut at the markers is one document: it is, unless a `...` line ends a
+/// document in it (a document may follow without a marker).
+fn one_document(piece: &str) -> bool {
+    let ends = |line: &str| {
+        line.strip_prefix("...")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+    };
+    !piece.split_inclusive('\n').any(ends)
+}
+
 /// Whether `text` has a line that is neither blank nor a comment.
 fn holds_content(text: &str) -> bool {
     text.lines().any(|line| {
@@ -167,6 +179,14 @@ impl<'s> Tree<'s> {
     ) -> Option<(Result<Tree<'s>, EngineError>, Option<Tree<'s>>)> {
         chunk_starts(src, target)?;
         Some((Self::parse_whole(src), Self::parse_chunked(src, target)))
+    }
+
+    /// The document spans [`Tree::parse_where`] gives a stream when every document is left
+    /// opaque (whatever its size), for tests that compare them with a single pass's.
+    #[doc(hidden)]
+    pub fn opaque_document_spans(src: &'s str) -> Option<Vec<(usize, usize)>> {
+        let tree = Self::parse_ranges(src, &chunk_starts(src, 0)?, &|_| false)?;
+        Some(tree.docs.iter().map(|d| (d.start, d.end)).collect())
     }
 
     /// One pass of the parser over the whole text.
@@ -212,16 +232,51 @@ impl<'s> Tree<'s> {
     /// Parses the chunks of `src` (about `target` bytes each) in parallel and joins them; None
     /// when the text cannot be cut or a chunk does not parse.
     fn parse_chunked(src: &'s str, target: usize) -> Option<Tree<'s>> {
-        use rayon::prelude::*;
         let starts = chunk_starts(src, target)?;
+        Self::parse_ranges(src, &starts, &|_| true)
+    }
+
+    /// [`Tree::parse`], except that in a stream of [`PARALLEL_PARSE_MIN`] bytes or more that can
+    /// be cut at its markers, each document for whose text `needs_tree` is false is left
+    /// [`Document::opaque`]: the parser never reads it, so its syntax (and any duplicate key) is
+    /// left to whoever reads its text. For large streams of which only a few documents matter.
+    pub fn parse_where(
+        src: &'s str,
+        needs_tree: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Tree<'s>, EngineError> {
+        if src.len() >= PARALLEL_PARSE_MIN {
+            if let Some(tree) =
+                chunk_starts(src, 0).and_then(|starts| Self::parse_ranges(src, &starts, needs_tree))
+            {
+                return Ok(tree);
+            }
+        }
+        Self::parse_whole(src)
+    }
+
+    /// Parses the pieces of `src` that start at `starts`, in parallel, and joins them; a piece
+    /// that holds one document (no `...` in it) for which `needs_tree` is false stays opaque.
+    /// None when a piece does not parse.
+    fn parse_ranges(
+        src: &'s str,
+        starts: &[usize],
+        needs_tree: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Option<Tree<'s>> {
+        use rayon::prelude::*;
         let ends = starts.iter().skip(1).copied().chain([src.len()]);
         let ranges: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
         let mut parts: Vec<(Tree<'s>, usize)> = ranges
             .par_iter()
+            .with_max_len(1)
             .map(|&(a, b)| {
                 let chunk = &src[a..b];
                 let newlines = chunk.bytes().filter(|&b| b == b'\n').count();
-                Some((Self::parse_whole(chunk).ok()?, newlines))
+                let part = if one_document(chunk) && !needs_tree(chunk) {
+                    Self::opaque(chunk)
+                } else {
+                    Self::parse_whole(chunk).ok()?
+                };
+                Some((part, newlines))
             })
             .collect::<Option<_>>()?;
         let mut shifts = Vec::with_capacity(parts.len());
@@ -251,6 +306,21 @@ impl<'s> Tree<'s> {
             tree.aliases_of.extend(part.aliases_of);
         }
         Some(tree)
+    }
+
+    /// The tree of a text left as one opaque document.
+    fn opaque(chunk: &'s str) -> Tree<'s> {
+        Tree {
+            src: chunk,
+            nodes: Vec::new(),
+            docs: vec![Document {
+                root: None,
+                start: 0,
+                end: chunk.len(),
+                opaque: true,
+            }],
+            aliases_of: HashMap::new(),
+        }
     }
 
     /// Moves the tree of a chunk to where the chunk is in the whole text: node ids after
@@ -408,6 +478,7 @@ impl<'s> Builder<'s> {
                     root: None,
                     start,
                     end: self.tree.src.len(),
+                    opaque: false,
                 });
                 if let Some(previous) = self.tree.docs.len().checked_sub(2) {
                     self.tree.docs[previous].end = start;
@@ -617,6 +688,31 @@ mod tests {
             let chunked = Tree::parse_chunked(src, 1).expect("the stream can be cut");
             assert_eq!(chunked, whole, "{src:?}");
         }
+    }
+
+    #[test]
+    fn opaque_documents_keep_the_single_pass_spans() {
+        for src in STREAMS {
+            let whole = Tree::parse_whole(src).unwrap();
+            let spans: Vec<(usize, usize)> = whole.docs.iter().map(|d| (d.start, d.end)).collect();
+            assert_eq!(Tree::opaque_document_spans(src), Some(spans), "{src:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_documents_that_need_a_tree_are_parsed() {
+        let big = format!(
+            "kind: A\nwith: containers\n---\nkind: B\npad: {}\n",
+            "x".repeat(PARALLEL_PARSE_MIN)
+        );
+        let tree = Tree::parse_where(&big, &|doc| doc.contains("containers")).unwrap();
+        assert_eq!(tree.docs.len(), 2);
+        assert!(!tree.docs[0].opaque && tree.docs[0].root.is_some());
+        assert!(tree.docs[1].opaque && tree.docs[1].root.is_none());
+        assert_eq!(tree.docs[1].start, big.find("---").unwrap());
+        // A small text is parsed in full.
+        let small = Tree::parse_where("a: 1\n---\nb: 2\n", &|_| false).unwrap();
+        assert!(small.docs.iter().all(|d| !d.opaque && d.root.is_some()));
     }
 
     #[test]
