@@ -109,18 +109,21 @@ impl FileReport {
 
 /// Runs every stage up to verification for the file at `path`.
 pub fn process_file(path: &Path, settings: &Settings) -> FileReport {
+    use std::io::Read;
     let limit = settings.max_file_bytes;
-    let read = match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > limit => {
-            return FileReport::new(
-                path,
-                Status::TooLarge {
-                    bytes: meta.len(),
-                    limit,
-                },
-            )
+    // One open: the size is checked on the open file, before anything is read.
+    let read = std::fs::File::open(path).and_then(|mut file| {
+        let bytes = file.metadata()?.len();
+        if bytes > limit {
+            return Ok(Err(bytes));
         }
-        Ok(_) => std::fs::read(path),
+        let mut content = Vec::with_capacity(bytes as usize + 1);
+        file.read_to_end(&mut content)?;
+        Ok(Ok(content))
+    });
+    let read = match read {
+        Ok(Err(bytes)) => return FileReport::new(path, Status::TooLarge { bytes, limit }),
+        Ok(Ok(content)) => Ok(content),
         Err(e) => Err(e),
     };
     match read {
