@@ -158,27 +158,69 @@ pub(super) fn risks(
     if !host {
         return notes;
     }
-    for (field, what) in super::HOST_NAMESPACES {
-        if let Some(v) = tree
+    for access in host_accesses(tree, pod) {
+        let message = match &access.kind {
+            HostAccessKind::Namespace { field, what } => format!("`{field}: true` shares {what}: a node agent like this may need root; review before merging"),
+            HostAccessKind::Path { path, .. } => format!("mounts hostPath {}: files there usually belong to root, so a non-root uid may lose access to them", path.as_deref().unwrap_or("?")),
+        };
+        risk(None, access.at, message);
+    }
+    notes
+}
+
+/// One way a pod reaches into its node, and where it says so.
+pub(super) struct HostAccess {
+    pub at: Ref,
+    pub kind: HostAccessKind,
+}
+
+pub(super) enum HostAccessKind {
+    /// `hostPID`, `hostNetwork` or `hostIPC` set to `true` (a `false` is the default).
+    Namespace {
+        field: &'static str,
+        what: &'static str,
+    },
+    /// A `hostPath` volume, with its path and the volume's name when they are strings.
+    Path {
+        path: Option<String>,
+        name: Option<String>,
+    },
+}
+
+/// The host namespaces a pod may share, and what each gives it.
+const HOST_NAMESPACES: [(&str, &str); 3] = [
+    ("hostPID", "the node's process namespace"),
+    ("hostNetwork", "the node's network"),
+    ("hostIPC", "the node's IPC namespace"),
+];
+
+/// Every host namespace the pod shares and every hostPath volume it has, in that order.
+pub(super) fn host_accesses(tree: &Tree, pod: Ref) -> Vec<HostAccess> {
+    let mut accesses = Vec::new();
+    for (field, what) in HOST_NAMESPACES {
+        if let Some(at) = tree
             .get(pod, field)
             .filter(|v| tree.scalar(*v) == Some(Scalar::Bool(true)))
         {
-            risk(None, v, format!("`{field}: true` shares {what}: a node agent like this may need root; review before merging"));
+            let kind = HostAccessKind::Namespace { field, what };
+            accesses.push(HostAccess { at, kind });
         }
     }
-    for volume in tree
-        .get(pod, "volumes")
-        .map(|v| tree.items(v))
-        .unwrap_or_default()
-    {
-        let Some(host) = tree.get(volume, "hostPath") else {
+    let volumes = tree.get(pod, "volumes").map(|v| tree.items(v));
+    for volume in volumes.unwrap_or_default() {
+        let Some(at) = tree.get(volume, "hostPath") else {
             continue;
         };
-        let path = tree
-            .get(host, "path")
-            .and_then(|p| tree.as_str(p))
-            .unwrap_or("?");
-        risk(None, host, format!("mounts hostPath {path}: files there usually belong to root, so a non-root uid may lose access to them"));
+        let text = |map: Ref, key: &str| {
+            tree.get(map, key)
+                .and_then(|v| tree.as_str(v))
+                .map(str::to_string)
+        };
+        let kind = HostAccessKind::Path {
+            path: text(at, "path"),
+            name: text(volume, "name"),
+        };
+        accesses.push(HostAccess { at, kind });
     }
-    notes
+    accesses
 }

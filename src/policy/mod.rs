@@ -494,28 +494,20 @@ fn windows_reason(tree: &Tree, pod: Ref) -> Option<String> {
 /// `hostPath` volume. Each field is named, e.g. "uses the node's network (hostNetwork: true)
 /// and mounts hostPath /var/log: ...".
 fn host_access_reason(tree: &Tree, pod: Ref) -> Option<String> {
-    let mut uses = Vec::new();
-    for (field, what) in HOST_NAMESPACES {
-        if tree.get(pod, field).and_then(|v| tree.scalar(v)) == Some(Scalar::Bool(true)) {
-            uses.push(format!("uses {what} ({field}: true)"));
-        }
-    }
-    for volume in tree
-        .get(pod, "volumes")
-        .map(|v| tree.items(v))
-        .unwrap_or_default()
-    {
-        let Some(host) = tree.get(volume, "hostPath") else {
-            continue;
-        };
-        let path = tree.get(host, "path").and_then(|p| tree.as_str(p));
-        let name = tree.get(volume, "name").and_then(|n| tree.as_str(n));
-        uses.push(match (path, name) {
-            (Some(path), _) => format!("mounts hostPath {path}"),
-            (None, Some(name)) => format!("mounts hostPath volume `{name}`"),
-            (None, None) => "mounts a hostPath volume".to_string(),
-        });
-    }
+    use guardrails::HostAccessKind;
+    let mut uses: Vec<String> = guardrails::host_accesses(tree, pod)
+        .into_iter()
+        .map(|access| match access.kind {
+            HostAccessKind::Namespace { field, what } => format!("uses {what} ({field}: true)"),
+            HostAccessKind::Path {
+                path: Some(path), ..
+            } => format!("mounts hostPath {path}"),
+            HostAccessKind::Path {
+                name: Some(name), ..
+            } => format!("mounts hostPath volume `{name}`"),
+            HostAccessKind::Path { .. } => "mounts a hostPath volume".to_string(),
+        })
+        .collect();
     let last = uses.pop()?;
     let all = if uses.is_empty() {
         last
@@ -524,13 +516,6 @@ fn host_access_reason(tree: &Tree, pod: Ref) -> Option<String> {
     };
     Some(format!("{all}: a node agent's access to the host, so a person must decide how to harden it (hardenHostAccessPods: true or --harden-host-access-pods hardens it anyway)"))
 }
-
-/// The host namespaces a pod may share, and what each gives it.
-pub(super) const HOST_NAMESPACES: [(&str, &str); 3] = [
-    ("hostPID", "the node's process namespace"),
-    ("hostNetwork", "the node's network"),
-    ("hostIPC", "the node's IPC namespace"),
-];
 
 /// Every container of the pod, with its name.
 fn containers(tree: &Tree, pod: Ref) -> Vec<(Ref, String)> {

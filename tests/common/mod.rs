@@ -27,13 +27,17 @@ const TEMPLATE_KINDS: &[&str] = &[
     "Job",
 ];
 
-/// Mutable pod specs of one document, found by kind (lists included).
-pub fn pod_specs_mut(doc: &mut Value) -> Vec<&mut Value> {
-    let kind = doc
-        .get("kind")
+/// A document's `kind`, or "" when it has none.
+fn kind_of(doc: &Value) -> String {
+    doc.get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_string();
+        .to_string()
+}
+
+/// Mutable pod specs of one document, found by kind (lists included).
+pub fn pod_specs_mut(doc: &mut Value) -> Vec<&mut Value> {
+    let kind = kind_of(doc);
     if kind.ends_with("List") {
         return match doc.get_mut("items") {
             Some(Value::Sequence(items)) => items.iter_mut().flat_map(pod_specs_mut).collect(),
@@ -151,11 +155,7 @@ pub fn with_tmp_additions(mut docs: Vec<Value>) -> Vec<Value> {
 }
 
 fn add_tmp(doc: &mut Value) {
-    let kind = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let kind = kind_of(doc);
     if kind.ends_with("List") {
         if let Some(Value::Sequence(items)) = doc.get_mut("items") {
             items.iter_mut().for_each(add_tmp);
