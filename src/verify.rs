@@ -1,12 +1,16 @@
 //! Independent verification of an edit before anything is written.
 //!
 //! The new text must load with yaml_serde (a parser that shares no code with the engine's
-//! granit-parser), its data must equal the old data (also loaded with yaml_serde) plus exactly
-//! the planned operations, and every byte outside the splices must be unchanged, as must the
-//! BOM, the final newline and the line ending style. Any failure means the file is not written.
+//! granit-parser), its data must equal the old data plus exactly the planned operations, and
+//! every byte outside the splices must be unchanged, as must the BOM, the final newline and the
+//! line ending style. Any failure means the file is not written. The old data is read from the
+//! engine's tree with yaml_serde's scalar rules ([`from_tree`]); where that reading cannot be
+//! sure, the original is loaded with yaml_serde.
 //! (The engine's own parser does not re-read the new text here: the independent load is the
 //! check that counts, and leaving the second granit pass out saves a tenth of a `fix` run;
 //! the corpus, conformance and property tests run every output through a second `fix`.)
+
+pub mod from_tree;
 
 use yaml_serde::{Mapping, Value};
 
@@ -52,34 +56,39 @@ pub fn verify_with(
     same_framing(old.src, new, splices)?;
     // The documents left as they are must load with yaml_serde too (a file Kubernetes' parser
     // rejects is reported, not edited); that check runs beside the edited documents' checks.
-    // A single document is loaded in full (the whole-text check below needs its values); in a
-    // stream only the edited documents need values, the rest only has to load.
+    // A single document is not loaded here: its data comes from the engine's tree, and it is
+    // loaded only to say why when the edited text does not load.
     let single = old.docs.len() < 2;
-    let (by_document, original) = rayon::join(
+    let (by_document, others_load) = rayon::join(
         || verify_by_document(old, new, splices, ops),
         || match original_loads {
-            Some(checked) if !single => checked.map(|_| None),
-            _ if single => load_all(old.src).map(Some).map_err(not_loading),
-            _ => {
+            Some(checked) => checked,
+            None if single => Ok(()),
+            None => {
                 // The edited documents are loaded by the per-document check (or, when it
                 // gives up, with the whole stream below): loading them here too is waste.
                 let edited: Vec<usize> = ops.iter().map(op_doc).collect();
-                check_loads_by_document(old, &edited)
-                    .map(|_| None)
-                    .map_err(not_loading)
+                check_loads_by_document(old, &edited).map_err(not_loading)
             }
         },
     );
-    let original = original?;
+    others_load?;
     if by_document? {
         return Ok(());
     }
-    let original = match original {
-        Some(values) => values,
-        None => load_all(old.src)
-            .map_err(|e| fail(format!("the original does not load with yaml_serde: {e}")))?,
-    };
-    verify_whole(original, new, ops)
+    verify_whole(old, new, ops)
+}
+
+/// The original's data, one value per document: read from the engine's tree (see
+/// [`from_tree`]), or loaded with yaml_serde when the tree cannot say for sure.
+fn original_values(old: &Tree) -> Result<Vec<Value>, VerifyError> {
+    let from_tree: Option<Vec<Value>> = (0..old.docs.len())
+        .map(|doc| from_tree::document_value(old, doc))
+        .collect();
+    match from_tree {
+        Some(values) => Ok(values),
+        None => load_all(old.src).map_err(not_loading),
+    }
 }
 
 /// The fast path for multi-document streams: since the bytes outside the splices are known to
@@ -121,7 +130,10 @@ fn verify_by_document(
         let old_text = old.doc_text(doc);
         let end = starts.get(doc + 1).copied().unwrap_or(new.len());
         let new_text = &new[starts[doc]..end];
-        let (Ok(mut before), Ok(after)) = (load_all(old_text), load_all(new_text)) else {
+        let before = from_tree::document_value(old, doc)
+            .map(|value| Ok(vec![value]))
+            .unwrap_or_else(|| load_all(old_text));
+        let (Ok(mut before), Ok(after)) = (before, load_all(new_text)) else {
             return Ok(false);
         };
         if before.len() != 1 || after.len() != 1 {
@@ -174,13 +186,18 @@ fn new_document_starts(old: &Tree, splices: &[Splice], owners: &[usize]) -> Vec<
         .collect()
 }
 
-fn verify_whole(original: Vec<Value>, new: &str, ops: &[SemanticOp]) -> Result<(), VerifyError> {
-    let after = load_all(new).map_err(|e| {
-        fail(format!(
-            "the edited text does not load with yaml_serde: {e}"
-        ))
-    })?;
-    let mut expected = original;
+fn verify_whole(old: &Tree, new: &str, ops: &[SemanticOp]) -> Result<(), VerifyError> {
+    let after = match load_all(new) {
+        Ok(after) => after,
+        Err(e) => {
+            // When the original does not load either, that is the news.
+            load_all(old.src).map_err(not_loading)?;
+            return Err(fail(format!(
+                "the edited text does not load with yaml_serde: {e}"
+            )));
+        }
+    };
+    let mut expected = original_values(old)?;
     for op in ops {
         apply_op(&mut expected, op)?;
     }

@@ -176,6 +176,49 @@ fn chunked_parsing_gives_the_single_pass_tree_on_every_corpus_stream() {
     );
 }
 
+/// Verification reads the original's data from the engine's tree, with yaml_serde's scalar
+/// rules, instead of loading it again: on every document of the corpus that both parsers read,
+/// the two readings must be equal. (A document the tree leaves to yaml_serde is loaded by it.)
+#[test]
+fn the_trees_reading_of_every_corpus_document_is_yaml_serdes() {
+    use kube_harden::verify::{from_tree::document_value, load_all};
+    let corpus = corpus_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let files = copy_plain_manifests(&corpus, tmp.path());
+    let (mut compared, mut left_to_yaml_serde) = (0, 0);
+    for (path, bytes) in &files {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        let Ok(tree) = kube_harden::yaml::Tree::parse(text) else {
+            continue;
+        };
+        for doc in 0..tree.docs.len() {
+            let Ok(mut theirs) = load_all(tree.doc_text(doc)) else {
+                continue;
+            };
+            match document_value(&tree, doc) {
+                Some(ours) => {
+                    assert_eq!(theirs.len(), 1, "{} document {doc}", path.display());
+                    assert!(
+                        theirs.pop() == Some(ours),
+                        "{} document {doc}: the tree reads other data than yaml_serde",
+                        path.display()
+                    );
+                    compared += 1;
+                }
+                None => left_to_yaml_serde += 1,
+            }
+        }
+    }
+    println!("{compared} documents read alike, {left_to_yaml_serde} left to yaml_serde");
+    assert!(compared > 1000, "only {compared} documents compared");
+    assert!(
+        left_to_yaml_serde * 20 < compared,
+        "{left_to_yaml_serde} documents left to yaml_serde"
+    );
+}
+
 #[test]
 fn fix_over_the_corpus_is_lossless_and_exact() {
     let corpus = corpus_dir();
