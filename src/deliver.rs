@@ -45,7 +45,12 @@ pub struct FileWriter {
 
 /// At most this many replaced originals are kept open at once, and never more than a quarter
 /// of the process's limit of open files (see [`kept_open_limit`]).
-const MAX_KEPT_OPEN: usize = 256;
+const MAX_KEPT_OPEN: usize = 4096;
+
+/// Threads that release the replaced originals at the end: more than the cores, since each
+/// mostly waits for the disk (an ext4 mounted with `discard`, as here, trims a freed file's
+/// blocks before the close returns).
+const RELEASING_THREADS: usize = 8;
 
 /// How many replaced originals may be kept open: on Linux (whose ext4 the waiting is for),
 /// [`MAX_KEPT_OPEN`] or a quarter of the soft limit of open files if that is lower; elsewhere
@@ -77,11 +82,19 @@ impl FileWriter {
     /// Until now each was held open, so its inode was not freed when the rename replaced it.
     /// On an ext4 without a journal, the inode allocator skips every inode freed in the last
     /// minute, one by one, each time it makes a file: freeing the originals as the run goes
-    /// would make each new temporary file scan past all those freed before it.
+    /// would make each new temporary file scan past all those freed before it. Freeing one can
+    /// also wait for the disk (see [`RELEASING_THREADS`]), so they are released by several
+    /// threads at once (300 closes: about 29 ms on one thread, 10 ms on eight, on this VM).
     pub fn finish(self) {
-        use rayon::prelude::*;
-        let replaced = self.replaced.into_inner().unwrap_or_default();
-        replaced.into_par_iter().for_each(drop);
+        let mut replaced = self.replaced.into_inner().unwrap_or_default();
+        let per_thread = replaced.len().div_ceil(RELEASING_THREADS).max(16);
+        std::thread::scope(|scope| {
+            while replaced.len() > per_thread {
+                let batch = replaced.split_off(replaced.len() - per_thread);
+                scope.spawn(move || drop(batch));
+            }
+            drop(replaced);
+        });
     }
 
     /// Replaces the file at `path`, whose content was `original`, with `new_text`.
@@ -235,8 +248,15 @@ mod tests {
     #[test]
     fn replaced_originals_stay_open_until_the_run_ends_up_to_a_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = FileWriter::new(false);
-        let files = MAX_KEPT_OPEN + 10;
+        let limit = kept_open_limit();
+        if cfg!(target_os = "linux") {
+            assert!(limit > 0 && limit <= MAX_KEPT_OPEN, "{limit}");
+        }
+        let writer = FileWriter {
+            keep_open: limit.min(40),
+            ..FileWriter::new(false)
+        };
+        let files = 50;
         for i in 0..files {
             let path = dir.path().join(format!("{i}.yaml"));
             fs::write(&path, "a: 1\n").unwrap();
@@ -246,7 +266,6 @@ mod tests {
         let kept = writer.replaced.lock().unwrap().len();
         assert_eq!(kept, writer.keep_open);
         if cfg!(target_os = "linux") {
-            assert!(writer.keep_open > 0 && writer.keep_open <= MAX_KEPT_OPEN);
             // Each kept original is an open, deleted file of this process.
             let deleted = fs::read_dir("/proc/self/fd")
                 .unwrap()

@@ -20,36 +20,96 @@ pub enum Found {
     Error(PathBuf, String),
 }
 
-/// Walks `roots` and returns every YAML file, sorted by path.
-pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
+/// What one walk of the given paths finds.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Every YAML file, sorted by path, with its size in bytes (0 when unknown).
+    pub found: Vec<(Found, u64)>,
+    /// Every file named `Dockerfile` (walked with the same rules).
+    pub dockerfiles: Vec<PathBuf>,
+}
+
+/// Walks `roots` on all cores (folders are listed in parallel) and returns every YAML file,
+/// sorted by path, and every Dockerfile.
+pub fn discover(roots: &[PathBuf]) -> Discovery {
     let mut found = Vec::new();
-    let mut charts = ChartFinder::default();
-    for root in roots {
-        if !root.exists() {
-            found.push(Found::Error(
-                root.clone(),
-                "no such file or directory".into(),
-            ));
-            continue;
-        }
-        let walker = WalkBuilder::new(root)
-            .follow_links(false)
-            .require_git(false)
-            .build();
-        for entry in walker {
-            match entry {
-                Ok(entry) => {
-                    if let Some(f) = classify(entry.path(), entry.file_type(), &mut charts) {
-                        found.push(f);
-                    }
-                }
-                Err(err) => found.push(walk_error(root, err)),
+    let existing: Vec<&PathBuf> = roots
+        .iter()
+        .filter(|root| {
+            let exists = root.exists();
+            if !exists {
+                let error = Found::Error(root.to_path_buf(), "no such file or directory".into());
+                found.push((error, 0));
             }
-        }
+            exists
+        })
+        .collect();
+    let Some((first, others)) = existing.split_first() else {
+        return Discovery {
+            found,
+            dockerfiles: vec![],
+        };
+    };
+    let mut builder = WalkBuilder::new(first);
+    for root in others {
+        builder.add(root);
     }
-    found.sort_by(|a, b| path_of(a).cmp(path_of(b)));
-    found.dedup_by(|a, b| path_of(a) == path_of(b));
-    found
+    let walker = builder
+        .follow_links(false)
+        .require_git(false)
+        .build_parallel();
+    let shared = std::sync::Mutex::new(Discovery {
+        found,
+        dockerfiles: vec![],
+    });
+    walker.run(|| {
+        let mut charts = ChartFinder::default();
+        let shared = &shared;
+        Box::new(move |entry| {
+            let seen = match entry {
+                Ok(entry) => see(&entry, &mut charts),
+                Err(err) => Some(Seen::Yaml(walk_error(first, err), 0)),
+            };
+            if let (Some(seen), Ok(mut shared)) = (seen, shared.lock()) {
+                match seen {
+                    Seen::Yaml(f, size) => shared.found.push((f, size)),
+                    Seen::Dockerfile(path) => shared.dockerfiles.push(path),
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut discovery = shared.into_inner().unwrap_or_default();
+    discovery
+        .found
+        .sort_by(|(a, _), (b, _)| path_of(a).cmp(path_of(b)));
+    discovery
+        .found
+        .dedup_by(|(a, _), (b, _)| path_of(a) == path_of(b));
+    discovery.dockerfiles.sort();
+    discovery.dockerfiles.dedup();
+    discovery
+}
+
+/// An entry of the walk worth keeping.
+enum Seen {
+    Yaml(Found, u64),
+    Dockerfile(PathBuf),
+}
+
+fn see(entry: &ignore::DirEntry, charts: &mut ChartFinder) -> Option<Seen> {
+    let is_file = entry.file_type().is_some_and(|t| t.is_file());
+    if is_file && entry.file_name() == "Dockerfile" {
+        return Some(Seen::Dockerfile(entry.path().to_path_buf()));
+    }
+    let found = classify(entry.path(), entry.file_type(), charts)?;
+    // The size lets the pipeline start the largest files first; read here, on the walk's
+    // threads, while the folder is at hand.
+    let size = match found {
+        Found::Candidate(_) => entry.metadata().map_or(0, |m| m.len()),
+        _ => 0,
+    };
+    Some(Seen::Yaml(found, size))
 }
 
 pub fn path_of(f: &Found) -> &Path {
@@ -59,10 +119,7 @@ pub fn path_of(f: &Found) -> &Path {
 }
 
 fn walk_error(root: &Path, err: ignore::Error) -> Found {
-    let path = match &err {
-        ignore::Error::WithPath { path, .. } => path.clone(),
-        _ => root.to_path_buf(),
-    };
+    let path = error_path(&err).unwrap_or(root).to_path_buf();
     // The walker's own text repeats the path; the OS error alone reads better after it.
     let os_error = err.io_error().map(|io| match io.raw_os_error() {
         Some(code) => std::io::Error::from_raw_os_error(code),
@@ -74,6 +131,17 @@ fn walk_error(root: &Path, err: ignore::Error) -> Found {
         None => err.to_string(),
     };
     Found::Error(path, message)
+}
+
+/// The path an error of the walk is about (the parallel walk wraps it in the depth).
+fn error_path(err: &ignore::Error) -> Option<&Path> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        _ => None,
+    }
 }
 
 fn classify(

@@ -1,7 +1,9 @@
 //! Dockerfiles: who the final stage runs as, and adding `USER` to it without touching any other
 //! byte. Knows Dockerfile syntax only (instructions, line continuations, comments).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Who the image built from a Dockerfile runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,36 +110,83 @@ pub fn verify_added_user(old: &str, new: &str, user: &str) -> Result<(), String>
     }
 }
 
-/// The Dockerfile of a service whose manifest is at `manifest`: in the manifest's folder, or
-/// in its parent (the common `service/k8s/*.yaml` + `service/Dockerfile` layout).
-pub fn find_for_manifest(manifest: &Path) -> Option<PathBuf> {
-    let folder = manifest.parent()?;
-    [Some(folder), folder.parent()]
-        .into_iter()
-        .flatten()
-        .map(|dir| dir.join("Dockerfile"))
-        .find(|candidate| candidate.is_file())
-}
-
 /// The repository's Dockerfiles, found once, on first use (`scan` asks for them while it walks
 /// the paths).
 #[derive(Clone, Debug, Default)]
 pub struct DockerfileIndex {
     root: Option<PathBuf>,
     found: std::sync::OnceLock<Vec<PathBuf>>,
+    beside: FolderCache,
 }
 
 impl DockerfileIndex {
     pub fn new(root: PathBuf) -> Self {
         DockerfileIndex {
             root: Some(root),
-            found: std::sync::OnceLock::new(),
+            ..DockerfileIndex::default()
         }
     }
 
     pub fn get(&self) -> &[PathBuf] {
         self.found
             .get_or_init(|| self.root.as_deref().map(find_all).unwrap_or_default())
+    }
+
+    /// Whether `walked` is the folder this index lists, so that a walk of it finds the same
+    /// Dockerfiles ([`find_all`] walks with the same rules).
+    pub fn is_rooted_at(&self, walked: &Path) -> bool {
+        let root = self.root.as_deref();
+        root.is_some_and(|root| std::fs::canonicalize(walked).is_ok_and(|w| w == root))
+    }
+
+    /// Takes the Dockerfiles a walk of the index's folder found (see [`Self::is_rooted_at`]),
+    /// named as [`find_all`] names them.
+    pub fn set_from_walk(&self, walked: &Path, dockerfiles: Vec<PathBuf>) {
+        let Some(root) = self.root.as_deref() else {
+            return;
+        };
+        let named = dockerfiles
+            .into_iter()
+            .filter_map(|path| Some(root.join(path.strip_prefix(walked).ok()?)))
+            .collect();
+        let _ = self.found.set(named);
+    }
+
+    /// The Dockerfile of a service whose manifest is at `manifest`: in the manifest's folder,
+    /// or in its parent (the common `service/k8s/*.yaml` + `service/Dockerfile` layout).
+    pub fn find_for_manifest(&self, manifest: &Path) -> Option<PathBuf> {
+        let folder = manifest.parent()?;
+        [Some(folder), folder.parent()]
+            .into_iter()
+            .flatten()
+            .find(|dir| self.beside.holds_dockerfile(dir))
+            .map(|dir| dir.join("Dockerfile"))
+    }
+}
+
+/// Whether a folder holds a `Dockerfile`, asked of the file system once per folder: manifests
+/// share folders, and workers looking up the same missing name at once wait for each other in
+/// the kernel.
+#[derive(Debug, Default)]
+struct FolderCache(Mutex<HashMap<PathBuf, bool>>);
+
+impl FolderCache {
+    fn holds_dockerfile(&self, dir: &Path) -> bool {
+        let known = self.0.lock().ok().and_then(|m| m.get(dir).copied());
+        known.unwrap_or_else(|| {
+            let holds = dir.join("Dockerfile").is_file();
+            if let Ok(mut m) = self.0.lock() {
+                m.insert(dir.to_path_buf(), holds);
+            }
+            holds
+        })
+    }
+}
+
+impl Clone for FolderCache {
+    fn clone(&self) -> Self {
+        let known = self.0.lock().map(|m| m.clone()).unwrap_or_default();
+        FolderCache(Mutex::new(known))
     }
 }
 

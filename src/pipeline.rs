@@ -246,7 +246,7 @@ fn parse(text: &str) -> Result<(Tree<'_>, Option<Result<(), VerifyError>>), File
 /// runAsUser overrides it, but files in the image still belong to root, and other deployments
 /// of the image do not get the fix.
 fn note_root_dockerfile(report: &mut FileReport, dockerfiles: &crate::dockerfile::DockerfileIndex) {
-    use crate::dockerfile::{final_stage_user, find_for_image, find_for_manifest};
+    use crate::dockerfile::{final_stage_user, find_for_image};
     if report.workloads.is_empty() {
         return;
     }
@@ -256,7 +256,10 @@ fn note_root_dockerfile(report: &mut FileReport, dockerfiles: &crate::dockerfile
             .find_map(|i| find_for_image(i, dockerfiles.get()))
             .cloned()
     };
-    let Some(dockerfile) = find_for_manifest(&report.path).or_else(by_image) else {
+    let Some(dockerfile) = dockerfiles
+        .find_for_manifest(&report.path)
+        .or_else(by_image)
+    else {
         return;
     };
     let runs_as = std::fs::read_to_string(&dockerfile)
@@ -324,14 +327,11 @@ pub fn scan(
     settings: &Settings,
     deliver: &(dyn Fn(&mut FileReport) + Sync),
 ) -> Vec<FileReport> {
-    use crate::discover::{discover, Found, HELM_TEMPLATE, HELM_VALUES};
+    use crate::discover::{Found, HELM_TEMPLATE, HELM_VALUES};
     use rayon::prelude::*;
-    // The repository's Dockerfiles are listed on the other core while this one walks the
-    // paths: most runs need them (images are matched by name), and a worker that asked for
-    // them later would hold up the others waiting for the same list.
-    let (mut found, _) = rayon::join(|| discover(roots), || settings.dockerfiles.get());
+    let mut found = discover_with_dockerfiles(roots, &settings.dockerfiles);
     if let Some((root, matcher)) = &settings.exclude {
-        for f in &mut found {
+        for (f, _) in &mut found {
             if let Found::Candidate(path) | Found::Skipped(path, HELM_VALUES | HELM_TEMPLATE) = f {
                 let absolute = std::fs::canonicalize(&*path).unwrap_or_else(|_| path.clone());
                 if absolute
@@ -344,13 +344,8 @@ pub fn scan(
         }
     }
     // Largest files first, so that one big stream does not start last and finish alone.
-    let sizes: Vec<u64> = found
-        .par_iter()
-        .map(|f| std::fs::metadata(crate::discover::path_of(f)).map_or(0, |m| m.len()))
-        .collect();
-    let mut sized: Vec<_> = sizes.into_iter().zip(found).collect();
-    sized.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
-    let found = sized.into_iter().map(|(_, f)| f).collect();
+    found.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    let found = found.into_iter().map(|(f, _)| f).collect();
     let jobs = chart_jobs(found);
     let mut reports: Vec<FileReport> = jobs
         .into_par_iter()
@@ -378,6 +373,24 @@ pub fn scan(
         .collect();
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     reports
+}
+
+/// Walks `roots`; the repository's Dockerfiles (images are matched by name) come from the same
+/// walk when it covers the repository, else they are listed on another core meanwhile (a
+/// worker that asked for them later would hold up the others waiting for the same list).
+fn discover_with_dockerfiles(
+    roots: &[PathBuf],
+    index: &crate::dockerfile::DockerfileIndex,
+) -> Vec<(crate::discover::Found, u64)> {
+    use crate::discover::discover;
+    match roots {
+        [root] if index.is_rooted_at(root) => {
+            let discovery = discover(roots);
+            index.set_from_walk(root, discovery.dockerfiles);
+            discovery.found
+        }
+        _ => rayon::join(|| discover(roots), || index.get()).0.found,
+    }
 }
 
 /// A unit of work for [`scan`]: one file, or one Helm chart with the files of it that were found.

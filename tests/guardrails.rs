@@ -167,6 +167,36 @@ fn a_dockerfile_elsewhere_in_the_repository_is_matched_by_image_name() {
     );
 }
 
+/// Walking the repository's root lists its Dockerfiles in the same walk; walking a folder of it
+/// lists them in a walk of their own. Both name the image's Dockerfile the same way.
+#[test]
+fn the_dockerfile_matched_by_image_is_the_same_whether_or_not_the_walk_covers_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join(".git")).unwrap();
+    fs::create_dir_all(dir.path().join("images/billing-api")).unwrap();
+    fs::create_dir_all(dir.path().join("deploy")).unwrap();
+    fs::write(
+        dir.path().join("images/billing-api/Dockerfile"),
+        "FROM alpine:3.20\n",
+    )
+    .unwrap();
+    let pod = POD.replace("image: x", "image: ghcr.io/acme/billing-api:1.2");
+    fs::write(dir.path().join("deploy/billing.yaml"), &pod).unwrap();
+    let dockerfile_named = |walked: &str| {
+        let out = common::run_in(dir.path(), &["diff", walked]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let named = stdout
+            .split("the image built from ")
+            .nth(1)
+            .and_then(|rest| rest.split(" runs as root").next())
+            .map(str::to_string);
+        named.unwrap_or_else(|| panic!("no Dockerfile note walking {walked}: {stdout}"))
+    };
+    let whole = dockerfile_named(".");
+    assert!(whole.ends_with("images/billing-api/Dockerfile"), "{whole}");
+    assert_eq!(whole, dockerfile_named("deploy"));
+}
+
 #[test]
 fn the_config_turns_the_writable_tmp_off_and_the_flag_turns_it_back_on() {
     let dir = repo_with_config("writableTmp: false\n");
