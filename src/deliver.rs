@@ -161,7 +161,10 @@ pub fn write_atomic(
     let mut current = fs::File::open(path)?;
     let permissions = current.metadata()?.permissions();
     let mut now = Vec::with_capacity(original.len() + 1);
-    current.read_to_end(&mut now)?;
+    // Through `take`: `File::read_to_end` would ask the size again (fstat, lseek).
+    (&mut current)
+        .take(original.len() as u64 + 1)
+        .read_to_end(&mut now)?;
     if now != original.as_bytes() {
         return Err(WriteError::ChangedMeanwhile);
     }

@@ -265,8 +265,18 @@ fn scan_with_progress(
 }
 
 /// Prints error lines and notes to stderr; returns 2 if any file failed.
+/// Writes lines to stderr in one go: stderr is unbuffered, and a run over a fleet has a
+/// thousand notes.
+fn print_lines(lines: impl Iterator<Item = String>) {
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+    for line in lines {
+        let _ = writeln!(stderr, "{line}");
+    }
+}
+
 fn report_problems(reports: &[FileReport]) -> u8 {
-    let mut stderr = std::io::stderr().lock();
+    // Buffered: stderr writes each line at once otherwise (see `print_lines`).
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
     for r in reports {
         for line in render::notes(r) {
             let _ = writeln!(stderr, "{line}");
@@ -297,7 +307,9 @@ fn run_diff(paths: &[PathBuf], settings: &Settings) -> u8 {
         }
     });
     let mut rendered = rendered.into_inner().unwrap_or_default();
-    let mut stdout = std::io::stdout().lock();
+    // Rust's stdout flushes at every line end, even into a pipe or a file: one write per
+    // buffer instead.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut diff = String::new();
     for r in &reports {
         if let Some(text) = rendered.remove(&r.path) {
@@ -341,9 +353,7 @@ fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool, fix_dockerfiles:
             }
         }
     });
-    for line in reports.iter().flat_map(render::reviewer_notes) {
-        eprintln!("{line}");
-    }
+    print_lines(reports.iter().flat_map(render::reviewer_notes));
     let mut code = report_problems(&reports);
     if fix_dockerfiles {
         let user = format!(

@@ -112,13 +112,17 @@ pub fn process_file(path: &Path, settings: &Settings) -> FileReport {
     use std::io::Read;
     let limit = settings.max_file_bytes;
     // One open: the size is checked on the open file, before anything is read.
-    let read = std::fs::File::open(path).and_then(|mut file| {
+    let read = std::fs::File::open(path).and_then(|file| {
         let bytes = file.metadata()?.len();
         if bytes > limit {
             return Ok(Err(bytes));
         }
+        // Read through `take`: `File::read_to_end` would ask the size again (fstat, lseek).
         let mut content = Vec::with_capacity(bytes as usize + 1);
-        file.read_to_end(&mut content)?;
+        file.take(limit + 1).read_to_end(&mut content)?;
+        if content.len() as u64 > limit {
+            return Ok(Err(content.len() as u64));
+        }
         Ok(Ok(content))
     });
     let read = match read {
