@@ -1,7 +1,8 @@
 //! Discovery: walks the given paths and decides which files are candidate manifests.
 //!
 //! Uses ripgrep's `ignore` walker (honours `.gitignore`, skips `.git` and hidden folders,
-//! never follows symlinks). Files inside Helm charts, kustomizations and symlinks are listed as
+//! never follows symlinks), in parallel, and reads each candidate's size on the way (the
+//! pipeline starts the largest first). Files inside Helm charts, kustomizations and symlinks are listed as
 //! skipped with a reason; only the content checks (not Kubernetes, Helm syntax) happen later.
 
 use std::collections::HashMap;
