@@ -53,11 +53,13 @@ fn node_value(tree: &Tree, id: NodeId, budget: &mut usize) -> Option<Value> {
             let mut mapping = Mapping::with_capacity(entries.len());
             for &(key, value) in entries {
                 let key = node_value(tree, key, budget)?;
-                if mapping.contains_key(&key) {
+                match mapping.entry(key) {
                     // yaml_serde refuses the document: let it say so.
-                    return None;
+                    yaml_serde::mapping::Entry::Occupied(_) => return None,
+                    yaml_serde::mapping::Entry::Vacant(slot) => {
+                        slot.insert(node_value(tree, value, budget)?);
+                    }
                 }
-                mapping.insert(key, node_value(tree, value, budget)?);
             }
             Some(Value::Mapping(mapping))
         }
