@@ -144,16 +144,23 @@ fn a_bad_config_file_stops_the_run_with_its_position() {
     );
 }
 
-#[test]
-fn a_dockerfile_elsewhere_in_the_repository_is_matched_by_image_name() {
+/// A repository with `images/billing-api/Dockerfile` and, in `deploy/`, a pod whose image is
+/// `ghcr.io/acme/billing-api:1.2`.
+fn repo_with_image_dockerfile(dockerfile: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join(".git")).unwrap();
     fs::create_dir_all(dir.path().join("images/billing-api")).unwrap();
     fs::create_dir_all(dir.path().join("deploy")).unwrap();
-    let dockerfile = "FROM alpine:3.20\nCOPY app /app\n";
     fs::write(dir.path().join("images/billing-api/Dockerfile"), dockerfile).unwrap();
     let pod = POD.replace("image: x", "image: ghcr.io/acme/billing-api:1.2");
     fs::write(dir.path().join("deploy/billing.yaml"), &pod).unwrap();
+    dir
+}
+
+#[test]
+fn a_dockerfile_elsewhere_in_the_repository_is_matched_by_image_name() {
+    let dockerfile = "FROM alpine:3.20\nCOPY app /app\n";
+    let dir = repo_with_image_dockerfile(dockerfile);
     let out = common::run_in(dir.path(), &["fix", "--fix-dockerfiles", "deploy"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -171,17 +178,7 @@ fn a_dockerfile_elsewhere_in_the_repository_is_matched_by_image_name() {
 /// lists them in a walk of their own. Both name the image's Dockerfile the same way.
 #[test]
 fn the_dockerfile_matched_by_image_is_the_same_whether_or_not_the_walk_covers_the_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::create_dir_all(dir.path().join(".git")).unwrap();
-    fs::create_dir_all(dir.path().join("images/billing-api")).unwrap();
-    fs::create_dir_all(dir.path().join("deploy")).unwrap();
-    fs::write(
-        dir.path().join("images/billing-api/Dockerfile"),
-        "FROM alpine:3.20\n",
-    )
-    .unwrap();
-    let pod = POD.replace("image: x", "image: ghcr.io/acme/billing-api:1.2");
-    fs::write(dir.path().join("deploy/billing.yaml"), &pod).unwrap();
+    let dir = repo_with_image_dockerfile("FROM alpine:3.20\n");
     let dockerfile_named = |walked: &str| {
         let out = common::run_in(dir.path(), &["diff", walked]);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
