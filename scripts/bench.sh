@@ -14,6 +14,10 @@
 #                  the tool without the disk.
 #
 # Nothing in the corpus or the repo is modified: every run works on copies in a temp dir.
+#
+# On an ext4 without a journal (as on the CI VM), `fix` times depend on what was deleted in the
+# last minute (this script's own cleanup, a cargo build): making its temporary files, the inode
+# allocator steps over every inode freed since. Compare builds in one series, not across runs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
