@@ -2,8 +2,9 @@
 //!
 //! Uses ripgrep's `ignore` walker (honours `.gitignore`, skips `.git` and hidden folders,
 //! never follows symlinks), in parallel, and reads each candidate's size on the way (the
-//! pipeline starts the largest first). Files inside Helm charts, kustomizations and symlinks are listed as
-//! skipped with a reason; only the content checks (not Kubernetes, Helm syntax) happen later.
+//! pipeline starts the largest first). Files inside Helm charts, kustomizations and symlinks
+//! are listed as skipped with a reason; only the content checks (not Kubernetes, Helm syntax)
+//! happen later. The walk also notes every `Dockerfile` it passes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

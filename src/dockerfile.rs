@@ -110,7 +110,8 @@ pub fn verify_added_user(old: &str, new: &str, user: &str) -> Result<(), String>
     }
 }
 
-/// The repository's Dockerfiles, found once, on first use (`scan` asks for them while it walks
+/// The repository's Dockerfiles, found once: by the discovery walk when it walks the whole
+/// repository, else by a walk of their own on first use (`scan` asks for them while it walks
 /// the paths).
 #[derive(Clone, Debug, Default)]
 pub struct DockerfileIndex {

@@ -264,7 +264,6 @@ fn scan_with_progress(
     reports
 }
 
-/// Prints error lines and notes to stderr; returns 2 if any file failed.
 /// Writes lines to stderr in one go: stderr is unbuffered, and a run over a fleet has a
 /// thousand notes.
 fn print_lines(lines: impl Iterator<Item = String>) {
@@ -274,6 +273,7 @@ fn print_lines(lines: impl Iterator<Item = String>) {
     }
 }
 
+/// Prints error lines and notes to stderr; returns 2 if any file failed.
 fn report_problems(reports: &[FileReport]) -> u8 {
     // Buffered: stderr writes each line at once otherwise (see `print_lines`).
     let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
