@@ -140,20 +140,23 @@ fn fix_cleanly(dir: &Path) -> (i32, String) {
     (code, stderr)
 }
 
+/// The corpus's plain manifests that are UTF-8, by relative path.
+fn plain_manifest_texts() -> Vec<(PathBuf, String)> {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_plain_manifests(&corpus_dir(), tmp.path())
+        .into_iter()
+        .filter_map(|(path, bytes)| Some((path, String::from_utf8(bytes).ok()?)))
+        .collect()
+}
+
 /// Large streams are parsed in chunks of documents, in parallel: on every multi-document file
 /// of the corpus, cut at every marker, the chunks must give the single pass's tree, and a file
 /// the single pass refuses must not be accepted in chunks. Documents left as text (those
 /// without a pod spec, in large streams) must keep the single pass's document spans.
 #[test]
 fn chunked_parsing_gives_the_single_pass_tree_on_every_corpus_stream() {
-    let corpus = corpus_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let files = copy_plain_manifests(&corpus, tmp.path());
     let mut streams = 0;
-    for (path, bytes) in &files {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            continue;
-        };
+    for (path, text) in &plain_manifest_texts() {
         let Some((whole, chunked)) = kube_harden::yaml::Tree::parse_both_ways(text, 1) else {
             continue;
         };
@@ -182,14 +185,8 @@ fn chunked_parsing_gives_the_single_pass_tree_on_every_corpus_stream() {
 #[test]
 fn the_trees_reading_of_every_corpus_document_is_yaml_serdes() {
     use kube_harden::verify::{from_tree::document_value, load_all};
-    let corpus = corpus_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let files = copy_plain_manifests(&corpus, tmp.path());
     let (mut compared, mut left_to_yaml_serde) = (0, 0);
-    for (path, bytes) in &files {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            continue;
-        };
+    for (path, text) in &plain_manifest_texts() {
         let Ok(tree) = kube_harden::yaml::Tree::parse(text) else {
             continue;
         };
