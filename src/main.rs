@@ -362,7 +362,8 @@ fn run_fix(paths: &[PathBuf], settings: &Settings, fsync: bool, fix_dockerfiles:
         );
         code = code.max(add_users_to_dockerfiles(&reports, &user, &writer));
     }
-    writer.finish();
+    // The files are in place: the command need not wait for the disk to free the originals.
+    writer.finish_in_background();
     eprintln!("{}", Summary::of(&reports).line("changed"));
     code
 }
