@@ -2,9 +2,11 @@
 //! ([`git`]) and opens pull requests for it ([`github`]). Knows nothing of YAML.
 //!
 //! Writes to the file system are atomic and keep permissions.
-//! The new text goes to a temporary file in the same folder, is flushed to disk, gets the
-//! original's permissions, and replaces the original by rename. The original is re-read first:
-//! a file that changed since it was read is not overwritten.
+//! The new text goes to a temporary file in the same folder (flushed to disk with `--fsync`),
+//! gets the original's permissions, and replaces the original by rename. The original is
+//! re-read first: a file that changed since it was read is not overwritten. The replaced
+//! originals stay open until the run ends, and are then released by threads or, for a
+//! process about to exit, by a child process ([`FileWriter::finish_in_background`]).
 //!
 //! Temporary files are hidden (`.kube-harden-<pid>-*.tmp`, never read as YAML). A process that
 //! is killed leaves its temporary file behind; the next run removes those of dead processes
@@ -151,6 +153,8 @@ const DESCRIPTORS_IN_USE: usize = 64;
 /// `count - 1` or above (`F_DUPFD` never replaces an open descriptor, unlike `dup2`) grows the
 /// table once; closing it keeps the table at that size.
 fn reserve_descriptors(count: usize) {
+    #[cfg(not(target_os = "linux"))]
+    let _ = count;
     #[cfg(target_os = "linux")]
     if let Ok(lowest) = libc::c_int::try_from(count.saturating_sub(1)) {
         // SAFETY: plain system calls on descriptor 2, which is left as it was; the new
