@@ -71,7 +71,9 @@ fn kept_open_limit() -> usize {
 }
 
 impl FileWriter {
-    /// Call it before the process starts threads (see [`reserve_descriptors`]).
+    /// Call it before the process starts threads: it grows the table of file descriptors for
+    /// the originals it may keep open, which is cheaper while there is one thread (see
+    /// `reserve_descriptors`).
     pub fn new(durable: bool) -> Self {
         let keep_open = kept_open_limit();
         reserve_descriptors(keep_open + DESCRIPTORS_IN_USE);
