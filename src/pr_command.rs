@@ -99,6 +99,31 @@ impl PrArgs {
     }
 }
 
+/// A dry run does not need `origin` to answer: when it cannot be reached, the plan is made from
+/// what the checkout fetched last (`fallback`), with a warning. A real run stops, since it
+/// would push onto branches it has not seen.
+fn or_last_fetch<T>(
+    args: &PrArgs,
+    asked: Result<T, kube_harden::deliver::git::GitError>,
+    fallback: impl FnOnce() -> Option<T>,
+) -> Result<T, String> {
+    match asked {
+        Ok(value) => Ok(value),
+        Err(e) if args.dry_run => {
+            let value = fallback().ok_or_else(|| format!("{e} (and no earlier fetch to use)"))?;
+            eprintln!(
+                "{}",
+                console::style(format!(
+                    "warning: {e}; the dry run goes on with `origin` as this checkout last fetched it"
+                ))
+                .yellow()
+            );
+            Ok(value)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Runs `kube-harden pr`; returns the exit code.
 pub fn run(args: &PrArgs, settings: &Settings, config: &Config) -> u8 {
     match run_inner(args, settings, config) {
@@ -127,10 +152,11 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
     let git = Git::open(first, token.clone()).map_err(|e| e.to_string())?;
     let base = match &args.base {
         Some(b) => b.clone(),
-        None => git.default_branch().map_err(|e| e.to_string())?,
+        None => or_last_fetch(args, git.default_branch(), || {
+            git.last_seen_default_branch()
+        })?,
     };
-    git.fetch(&base, prs::BRANCH_PREFIX)
-        .map_err(|e| e.to_string())?;
+    or_last_fetch(args, git.fetch(&base, prs::BRANCH_PREFIX), || Some(()))?;
     let base_oid = git
         .remote_branch(&base)
         .ok_or_else(|| format!("`origin` has no branch `{base}`"))?;

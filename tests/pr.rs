@@ -500,6 +500,67 @@ fn a_dry_run_without_a_token_makes_no_api_call_and_pushes_nothing() {
 }
 
 #[test]
+fn a_dry_run_goes_on_offline_from_the_last_fetch_and_a_real_run_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, bare) = two_services(dir.path());
+    // As after `git clone`: the checkout knows origin's default branch.
+    git(&work, &["remote", "set-head", "origin", "main"]);
+    // origin can no longer be reached.
+    std::fs::rename(&bare, dir.path().join("moved.git")).unwrap();
+    let github = FakeGitHub::start("acme", "shop", bare.clone());
+    // A dry run without a token (no API call at all); a real run with one.
+    let run = |extra: &[&str]| {
+        let dry = extra.contains(&"--dry-run");
+        let mut command = Command::cargo_bin("kube-harden").unwrap();
+        command
+            .current_dir(&work)
+            .env_remove("GITHUB_TOKEN")
+            .env("GITHUB_API_URL", github.url(false))
+            .args(["pr", "--author", AUTHOR])
+            .args(extra);
+        if !dry {
+            command.env("GITHUB_TOKEN", "t0ken");
+        }
+        command.output().unwrap()
+    };
+
+    let dry = run(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    assert!(
+        stderr(&dry).contains("warning: cannot reach `origin`")
+            && stderr(&dry).contains("as this checkout last fetched it"),
+        "{}",
+        stderr(&dry)
+    );
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(stdout.contains("create kube-harden/cart"), "{stdout}");
+    assert!(
+        stdout.contains("+++ b/services/cart/deployment.yaml"),
+        "{stdout}"
+    );
+
+    let real = run(&[]);
+    assert_eq!(real.status.code(), Some(2), "{}", stderr(&real));
+    assert!(
+        stderr(&real).contains("kube-harden pr: cannot reach `origin`"),
+        "{}",
+        stderr(&real)
+    );
+    assert!(github.log().is_empty(), "no API call");
+
+    // Without a branch name from an earlier clone, the dry run says what is missing.
+    git(&work, &["remote", "set-head", "origin", "--delete"]);
+    let unnamed = run(&["--dry-run"]);
+    assert_eq!(unnamed.status.code(), Some(2));
+    assert!(
+        stderr(&unnamed).contains("and no earlier fetch to use"),
+        "{}",
+        stderr(&unnamed)
+    );
+    assert_eq!(run(&["--dry-run", "--base", "main"]).status.code(), Some(0));
+}
+
+#[test]
 fn a_dry_run_with_a_token_reads_but_never_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (work, bare) = two_services(dir.path());

@@ -141,6 +141,19 @@ impl Git {
             .ok_or_else(|| GitError(format!("`{REMOTE}` HEAD is `{name}`, not a branch")))
     }
 
+    /// `origin`'s default branch as this checkout last saw it (`refs/remotes/origin/HEAD`, which
+    /// `git clone` and `git remote set-head` write), without asking `origin`.
+    pub fn last_seen_default_branch(&self) -> Option<String> {
+        let head = self
+            .repo
+            .find_reference(&format!("refs/remotes/{REMOTE}/HEAD"))
+            .ok()?;
+        let target = head.symbolic_target().ok()??;
+        target
+            .strip_prefix(&format!("refs/remotes/{REMOTE}/"))
+            .map(str::to_string)
+    }
+
     /// Fetches the base branch and every branch under `prefix` into `refs/remotes/origin/`
     /// (pruning the tool's branches that are gone), so the plan sees the remote as it is.
     pub fn fetch(&self, base: &str, prefix: &str) -> Result<()> {
