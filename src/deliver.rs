@@ -103,18 +103,15 @@ impl FileWriter {
     /// output must not wait for the child too). Returns the child's process id, or `None` when
     /// they were released here (few files, not Linux, or no child could be made).
     pub fn finish_in_background(self) -> Option<u32> {
-        let replaced = self.replaced.into_inner().unwrap_or_default();
-        if replaced.len() < BACKGROUND_RELEASE_MIN {
-            release_in_parallel(replaced);
-            return None;
-        }
-        match release_in_child(replaced) {
-            Ok(pid) => Some(pid),
-            Err(replaced) => {
-                release_in_parallel(replaced);
-                None
+        let mut replaced = self.replaced.into_inner().unwrap_or_default();
+        if replaced.len() >= BACKGROUND_RELEASE_MIN {
+            match release_in_child(replaced) {
+                Ok(pid) => return Some(pid),
+                Err(given_back) => replaced = given_back,
             }
         }
+        release_in_parallel(replaced);
+        None
     }
 
     /// Replaces the file at `path`, whose content was `original`, with `new_text`.

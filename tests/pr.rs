@@ -510,18 +510,19 @@ fn a_dry_run_goes_on_offline_from_the_last_fetch_and_a_real_run_stops() {
     let github = FakeGitHub::start("acme", "shop", bare.clone());
     // A dry run without a token (no API call at all); a real run with one.
     let run = |extra: &[&str]| {
-        let dry = extra.contains(&"--dry-run");
         let mut command = Command::cargo_bin("kube-harden").unwrap();
-        command
-            .current_dir(&work)
-            .env_remove("GITHUB_TOKEN")
-            .env("GITHUB_API_URL", github.url(false))
-            .args(["pr", "--author", AUTHOR])
-            .args(extra);
-        if !dry {
+        if extra.contains(&"--dry-run") {
+            command.env_remove("GITHUB_TOKEN");
+        } else {
             command.env("GITHUB_TOKEN", "t0ken");
         }
-        command.output().unwrap()
+        command
+            .current_dir(&work)
+            .env("GITHUB_API_URL", github.url(false))
+            .args(["pr", "--author", AUTHOR])
+            .args(extra)
+            .output()
+            .unwrap()
     };
 
     let dry = run(&["--dry-run"]);
