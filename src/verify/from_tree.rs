@@ -74,6 +74,8 @@ fn ends_the_text_without_line_break(tree: &Tree, end: usize) -> bool {
 }
 
 /// A plain scalar's data: null, bool, integer, float or string, in yaml_serde's order.
+/// Not the engine's reading (`yaml::view`'s, which the policy uses): that one only needs
+/// null, bool and small integers, and this one must agree with yaml_serde on every form.
 pub fn plain_scalar(v: &str) -> Option<Value> {
     if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
         return Some(Value::Null);
