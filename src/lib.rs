@@ -22,4 +22,3 @@ pub mod policy;
 pub mod pull_requests;
 pub mod render;
 pub mod verify;
-pub mod yaml;

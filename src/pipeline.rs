@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::policy::{self, Finding, Note, Rules, SkippedPod, Workload};
 use crate::verify::{original_documents_load, verify_with, VerifyError};
-use crate::yaml::{apply_changes, EngineError, Ref, Tree};
+use yaml_splice::{apply_changes, EngineError, Ref, Tree};
 
 /// Settings that shape every file's processing.
 #[derive(Clone, Debug)]
@@ -180,7 +180,7 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
         return Err(e);
     }
     let (tree, original_loads) = parse(text)?;
-    let is_object = |d: &crate::yaml::tree::Document| {
+    let is_object = |d: &yaml_splice::tree::Document| {
         d.root
             .is_some_and(|id| policy::is_kubernetes_object(&tree, Ref::root(id)))
     };
@@ -231,7 +231,7 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
 /// one or two workloads. yaml_serde still reads them all; when it refuses one, the stream is
 /// parsed in full after all, so a syntax error is reported as the engine sees it.
 fn parse(text: &str) -> Result<(Tree<'_>, Option<Result<(), VerifyError>>), FileError> {
-    if text.len() < crate::yaml::PARALLEL_PARSE_MIN {
+    if text.len() < yaml_splice::PARALLEL_PARSE_MIN {
         return Ok((Tree::parse(text)?, None));
     }
     let (tree, loads) = rayon::join(

@@ -14,8 +14,8 @@ pub mod from_tree;
 
 use yaml_serde::{Mapping, Value};
 
-use crate::yaml::NewValue;
-use crate::yaml::{PathSeg, SemanticOp, Splice, Tree};
+use yaml_splice::NewValue;
+use yaml_splice::{PathSeg, SemanticOp, Splice, Tree};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("verification failed: {message}")]
@@ -233,7 +233,7 @@ fn not_loading(e: yaml_serde::Error) -> VerifyError {
 /// no tree: for a large stream it runs while the engine parses (see [`verify_with`]).
 pub fn original_documents_load(src: &str) -> Result<(), VerifyError> {
     use rayon::prelude::*;
-    let Some(starts) = crate::yaml::document_starts(src) else {
+    let Some(starts) = yaml_splice::document_starts(src) else {
         return check_loads(src).map_err(not_loading);
     };
     let ends = starts.iter().skip(1).copied().chain([src.len()]);

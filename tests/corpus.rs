@@ -157,7 +157,7 @@ fn plain_manifest_texts() -> Vec<(PathBuf, String)> {
 fn chunked_parsing_gives_the_single_pass_tree_on_every_corpus_stream() {
     let mut streams = 0;
     for (path, text) in &plain_manifest_texts() {
-        let Some((whole, chunked)) = kube_harden::yaml::Tree::parse_both_ways(text, 1) else {
+        let Some((whole, chunked)) = yaml_splice::Tree::parse_both_ways(text, 1) else {
             continue;
         };
         streams += 1;
@@ -167,7 +167,7 @@ fn chunked_parsing_gives_the_single_pass_tree_on_every_corpus_stream() {
                 // Left as text, the documents keep the spans the single pass gives them.
                 let spans: Vec<(usize, usize)> =
                     whole.docs.iter().map(|d| (d.start, d.end)).collect();
-                let opaque = kube_harden::yaml::Tree::opaque_document_spans(text);
+                let opaque = yaml_splice::Tree::opaque_document_spans(text);
                 assert_eq!(opaque, Some(spans), "{}", path.display());
             }
             Err(_) => assert!(chunked.is_none(), "{}", path.display()),
@@ -187,7 +187,7 @@ fn the_trees_reading_of_every_corpus_document_is_yaml_serdes() {
     use kube_harden::verify::{from_tree::document_value, load_all};
     let (mut compared, mut left_to_yaml_serde) = (0, 0);
     for (path, text) in &plain_manifest_texts() {
-        let Ok(tree) = kube_harden::yaml::Tree::parse(text) else {
+        let Ok(tree) = yaml_splice::Tree::parse(text) else {
             continue;
         };
         for doc in 0..tree.docs.len() {

@@ -1524,7 +1524,7 @@ proptest! {
         // 8. Cut at its document markers (as large streams are), the input and the output
         //    parse to the tree of a single pass.
         for text in [&input, &output] {
-            if let Some((whole, chunked)) = kube_harden::yaml::Tree::parse_both_ways(text, 1) {
+            if let Some((whole, chunked)) = yaml_splice::Tree::parse_both_ways(text, 1) {
                 prop_assert!(whole.ok() == chunked, "property 8: the chunked parse differs{}", out_ctx);
             }
         }

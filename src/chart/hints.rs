@@ -5,9 +5,9 @@
 
 use yaml_serde::Value;
 
-use crate::yaml::style::line_end_after;
-use crate::yaml::tree::NodeKind;
-use crate::yaml::{NewValue, NodeId, Splice, Tree};
+use yaml_splice::style::line_end_after;
+use yaml_splice::tree::NodeKind;
+use yaml_splice::{NewValue, NodeId, Splice, Tree};
 
 /// Hints that become entries: the splices that uncomment them and their keys.
 #[derive(Debug, Default)]

@@ -200,7 +200,7 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
     let mut reports = Vec::new();
     let main_text = main.as_ref().map(|p| values::read(p, settings));
     let wiring = match &main_text {
-        Some(Ok(text)) => match crate::yaml::Tree::parse(text) {
+        Some(Ok(text)) => match yaml_splice::Tree::parse(text) {
             Ok(tree) => resolve(&templates, &|path| values::shape(&tree, path)),
             Err(_) => resolve(&templates, &|_| None),
         },

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::pipeline::{FileError, FileReport, Settings, Status};
 use crate::policy::{self, Note, NoteKind, SkippedPod, Workload};
-use crate::yaml::tree::NodeKind;
-use crate::yaml::{apply_changes, Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
+use yaml_splice::tree::NodeKind;
+use yaml_splice::{apply_changes, Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
 
 use super::{hints, ChartWiring};
 
@@ -420,14 +420,14 @@ fn edit_with_hints(tree: &Tree, changes: &[Change]) -> Result<String, FileError>
 fn edit(
     tree: &Tree,
     changes: Vec<Change>,
-    extra: Vec<crate::yaml::Splice>,
+    extra: Vec<yaml_splice::Splice>,
     extra_ops: Vec<SemanticOp>,
 ) -> Result<String, FileError> {
     let mut outcome = apply_changes(tree, changes)?;
     if !extra.is_empty() {
         outcome.splices.extend(extra);
         outcome.splices.sort_by_key(|s| s.start);
-        outcome.text = crate::yaml::edit::splice(tree.src, &outcome.splices)?;
+        outcome.text = yaml_splice::edit::splice(tree.src, &outcome.splices)?;
         outcome.ops.extend(extra_ops);
     }
     crate::verify::verify(tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {

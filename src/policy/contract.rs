@@ -1,7 +1,7 @@
 //! The contract, field by field: what each securityContext field must be, and the changes and
 //! findings that bring a pod or a container there. Works on one mapping at a time.
 
-use crate::yaml::{Change, EngineError, NewValue, Ref, Scalar, Tree};
+use yaml_splice::{Change, EngineError, NewValue, Ref, Scalar, Tree};
 
 use super::{Baseline, Control, Finding, Note, NoteKind, Seccomp};
 
@@ -202,7 +202,7 @@ impl<'p> Sink<'p> {
     ) {
         let (line, col) = tree.position(at);
         let container = self.container.clone();
-        let wanted = crate::yaml::value::flow_text(wanted, false);
+        let wanted = yaml_splice::value::flow_text(wanted, false);
         self.findings.push(Finding {
             workload: self.workload,
             container,
@@ -228,7 +228,7 @@ impl<'p> Sink<'p> {
     fn override_note(&mut self, tree: &Tree, key: &str, v: Ref, wanted: &NewValue) {
         let (line, _) = tree.position(v);
         let old = tree.source_text(v);
-        let new = crate::yaml::value::flow_text(wanted, false);
+        let new = yaml_splice::value::flow_text(wanted, false);
         let mut message = format!("overrides the explicit `{key}: {old}` with `{new}`");
         // The field's own comment, else the one on its securityContext (a comment above
         // `securityContext:` usually explains all of its values).

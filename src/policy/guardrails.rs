@@ -1,7 +1,7 @@
 //! Guardrails: what keeps a hardened app running (a writable `/tmp`), and what a person should
 //! know before merging (low ports, host namespaces, hostPath volumes).
 
-use crate::yaml::{Change, NewValue, Ref, Scalar, Tree};
+use yaml_splice::{Change, NewValue, Ref, Scalar, Tree};
 
 use super::{Note, NoteKind};
 
@@ -10,7 +10,7 @@ use super::{Note, NoteKind};
 pub(super) struct Additions {
     pub changes: Vec<(Change, Ref)>,
     pub notes: Vec<Note>,
-    pub errors: Vec<crate::yaml::EngineError>,
+    pub errors: Vec<yaml_splice::EngineError>,
 }
 
 /// Gives every container in `needing` (those about to get a read-only root filesystem) an
@@ -108,7 +108,7 @@ fn add_item(tree: &Tree, map: Ref, key: &str, item: NewValue, out: &mut Addition
         )),
         Some(v) => {
             let (line, col) = tree.position(v);
-            out.errors.push(crate::yaml::EngineError::new(
+            out.errors.push(yaml_splice::EngineError::new(
                 line,
                 col,
                 format!("`{key}` is not a list"),

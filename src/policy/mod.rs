@@ -12,7 +12,7 @@ mod rules;
 
 use serde::Serialize;
 
-use crate::yaml::{Change, EngineError, Ref, Scalar, Tree};
+use yaml_splice::{Change, EngineError, Ref, Scalar, Tree};
 
 use contract::{container_wants, ensure_map, pod_wants, without, Sink};
 use rules::WorkloadExemptions;

@@ -3,7 +3,7 @@
 
 use globset::Glob;
 
-use crate::yaml::{EngineError, Ref, Tree};
+use yaml_splice::{EngineError, Ref, Tree};
 
 use super::Control;
 

@@ -18,8 +18,8 @@ use std::num::ParseIntError;
 
 use yaml_serde::{Mapping, Number, Value};
 
-use crate::yaml::tree::{NodeKind, Quoting};
-use crate::yaml::{NodeId, Tree};
+use yaml_splice::tree::{NodeKind, Quoting};
+use yaml_splice::{NodeId, Tree};
 
 /// At most this many nodes are built for one document (aliases are copied, as yaml_serde
 /// copies them): past it, yaml_serde's own limits decide.
