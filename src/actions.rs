@@ -18,8 +18,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::pipeline::{FileReport, Status};
 use crate::render::{self, FindingRow, Summary};
+use crate::report::{FileReport, Status};
 
 /// Markdown summaries are capped below GitHub's 1 MiB per step.
 pub const SUMMARY_LIMIT: usize = 900 * 1024;

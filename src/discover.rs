@@ -185,7 +185,7 @@ fn is_yaml_name(path: &Path) -> bool {
     )
 }
 
-/// The skip reasons of the files that the Helm support ([`crate::chart`]) handles.
+/// The skip reasons of the files that the Helm support ([`crate::sources::chart`]) handles.
 pub const HELM_TEMPLATE: &str = "Helm chart template";
 pub const HELM_VALUES: &str = "Helm values file";
 

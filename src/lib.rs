@@ -11,14 +11,16 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod actions;
-pub mod chart;
 pub mod config;
 pub mod deliver;
 pub mod discover;
 pub mod dockerfile;
 pub mod group;
+pub mod input;
 pub mod pipeline;
 pub mod policy;
 pub mod pull_requests;
 pub mod render;
+pub mod report;
+pub mod sources;
 pub mod verify;

@@ -12,8 +12,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube_harden::actions;
 use kube_harden::config;
 use kube_harden::deliver::FileWriter;
-use kube_harden::pipeline::{scan, FileError, FileReport, Settings, Status};
+use kube_harden::pipeline::scan;
 use kube_harden::render::{self, Summary};
+use kube_harden::report::{FileError, FileReport, Settings, Status};
 
 #[derive(Parser)]
 #[command(

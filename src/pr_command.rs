@@ -11,9 +11,9 @@ use kube_harden::config::Config;
 use kube_harden::deliver::git::{Git, Identity};
 use kube_harden::deliver::github::{GitHub, Pace, RepoName};
 use kube_harden::group::GroupBy;
-use kube_harden::pipeline::{FileReport, Settings};
 use kube_harden::pull_requests::{self as prs, Action, Options, ServicePlan, ServiceResult};
 use kube_harden::render::pr::{DEFAULT_BODY, DEFAULT_TITLE};
+use kube_harden::report::{FileReport, Settings};
 
 use crate::Format;
 

@@ -17,8 +17,9 @@ use serde::Serialize;
 use crate::deliver::git::{BranchUpdate, Git, Identity, PushOutcome};
 use crate::deliver::github::{Created, GitHub, PullRequest};
 use crate::group::{group_named, ChangedFile, GroupBy, Service};
-use crate::pipeline::{process_text, FileReport, Settings, Status};
 use crate::render::pr::{fingerprint_in, render, FINGERPRINT_MARKER};
+use crate::report::{FileReport, Settings, Status};
+use crate::sources::manifest::process_text;
 
 /// The prefix of every branch the tool owns.
 pub const BRANCH_PREFIX: &str = "kube-harden/";
@@ -185,7 +186,7 @@ pub fn plan_on_base(
                     r
                 }
                 Err(e) => {
-                    r.status = Status::Failed(crate::pipeline::FileError::at_start(format!(
+                    r.status = Status::Failed(crate::report::FileError::at_start(format!(
                         "cannot read it on `{base_name}`: {e}"
                     )));
                     r

@@ -1,6 +1,6 @@
 //! Property test: Kubernetes workload manifests written in random styles (indentation, sequence
 //! style, flow/block collections, comments, blank lines, document markers, CRLF, missing final
-//! newline, pre-existing securityContexts) go through `pipeline::process_text`, and the output
+//! newline, pre-existing securityContexts) go through `sources::manifest::process_text`, and the output
 //! must keep the tool's invariants (see docs/edit-style.md):
 //!
 //! 1. a workload file is Changed or Unchanged (never Failed/Skipped);
@@ -21,7 +21,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kube_harden::pipeline::{process_text, Settings, Status};
+use kube_harden::report::{Settings, Status};
+use kube_harden::sources::manifest::process_text;
 use kube_harden::verify::load_all;
 use proptest::prelude::*;
 use yaml_serde::{Mapping, Value};

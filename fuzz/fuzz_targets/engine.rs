@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use kube_harden::pipeline::{process_text, Settings, Status};
+use kube_harden::report::{Settings, Status};
+use kube_harden::sources::manifest::process_text;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

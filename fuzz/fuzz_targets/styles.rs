@@ -7,7 +7,8 @@
 use std::path::Path;
 
 use arbitrary::Arbitrary;
-use kube_harden::pipeline::{process_text, Settings, Status};
+use kube_harden::report::{Settings, Status};
+use kube_harden::sources::manifest::process_text;
 use libfuzzer_sys::fuzz_target;
 use yaml_serde::Value;
 

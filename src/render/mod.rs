@@ -8,8 +8,8 @@ use console::style;
 use serde::Serialize;
 use similar::TextDiff;
 
-use crate::pipeline::{FileReport, Status};
 use crate::policy::Control;
+use crate::report::{FileReport, Status};
 
 /// A unified diff of one file, with `a/` and `b/` headers like git's.
 pub fn diff(path: &str, old: &str, new: &str) -> String {

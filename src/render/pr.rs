@@ -6,7 +6,7 @@ use minijinja::value::Serde;
 use minijinja::{context, Environment, Value};
 use serde::Serialize;
 
-use crate::pipeline::{FileReport, Status};
+use crate::report::{FileReport, Status};
 
 /// GitHub refuses a pull request body longer than this.
 pub const BODY_LIMIT: usize = 65_536;
@@ -228,7 +228,8 @@ fn hard_limit(body: &str, fingerprint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{process_text, Settings};
+    use crate::report::Settings;
+    use crate::sources::manifest::process_text;
     use std::path::Path;
 
     const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: app\n    image: nginx\n    ports:\n    - containerPort: 80\n";

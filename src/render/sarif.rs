@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::pipeline::{FileReport, Status};
 use crate::policy::Control;
+use crate::report::{FileReport, Status};
 
 /// The SARIF version written, and the schema it follows.
 pub const SARIF_VERSION: &str = "2.1.0";

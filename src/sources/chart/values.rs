@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::pipeline::{FileError, FileReport, Settings, Status};
 use crate::policy::{self, Note, NoteKind, SkippedPod, Workload};
+use crate::report::{FileError, FileReport, Settings, Status};
 use yaml_splice::tree::NodeKind;
 use yaml_splice::{apply_changes, Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
 
@@ -13,19 +13,7 @@ use super::{hints, ChartWiring};
 
 /// Reads a values file (size limit, UTF-8), or the status that says why not.
 pub fn read(path: &Path, settings: &Settings) -> Result<String, Status> {
-    let limit = settings.max_file_bytes;
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > limit => Err(Status::TooLarge {
-            bytes: meta.len(),
-            limit,
-        }),
-        Ok(_) => std::fs::read(path)
-            .map_err(|e| Status::Failed(FileError::at_start(format!("cannot read: {e}"))))
-            .and_then(|b| crate::pipeline::decode(b).map_err(Status::Failed)),
-        Err(e) => Err(Status::Failed(FileError::at_start(format!(
-            "cannot read: {e}"
-        )))),
-    }
+    crate::input::read_text(path, settings.max_file_bytes)
 }
 
 fn root(tree: &Tree) -> Option<Ref> {
@@ -210,7 +198,7 @@ fn plan_and_edit(
     settings: &Settings,
     report: &mut FileReport,
 ) -> Result<Status, FileError> {
-    if let Some(e) = crate::pipeline::tab_indentation(text) {
+    if let Some(e) = crate::input::tab_indentation(text) {
         return Err(e);
     }
     let tree = Tree::parse(text)?;

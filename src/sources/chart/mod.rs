@@ -14,8 +14,8 @@ pub mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::pipeline::{FileReport, Settings, Status};
 use crate::policy::{Control, Finding, Level, Rules, SkippedPod, Workload};
+use crate::report::{FileReport, Settings, Status};
 
 pub use templates::{Gap, Use, Wiring};
 

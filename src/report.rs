@@ -1,0 +1,109 @@
+//! What every source shares: the settings that shape each file's processing, and the report of
+//! what happened to one file (its status, workloads, findings, notes). Sources fill reports in;
+//! rendering and delivery read them. This module sits below all of them and uses none.
+
+use std::path::{Path, PathBuf};
+
+use crate::policy::{Finding, Note, Rules, SkippedPod, Workload};
+use yaml_splice::EngineError;
+
+/// Settings that shape every file's processing.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub rules: Rules,
+    /// Paths to leave out: the repository root they are relative to, and the globs.
+    pub exclude: Option<(PathBuf, crate::config::ExcludeMatcher)>,
+    /// The repository's Dockerfiles, to find an image's by name.
+    pub dockerfiles: crate::dockerfile::DockerfileIndex,
+    /// Files larger than this are skipped with a message.
+    pub max_file_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rules: Rules::default(),
+            exclude: None,
+            dockerfiles: Default::default(),
+            max_file_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a file could not be handled, with a 1-based position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl From<EngineError> for FileError {
+    fn from(e: EngineError) -> Self {
+        FileError {
+            line: e.line.max(1),
+            col: e.col.max(1),
+            message: e.message,
+        }
+    }
+}
+
+impl FileError {
+    pub fn at_start(message: impl Into<String>) -> Self {
+        FileError {
+            line: 1,
+            col: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug)]
+pub enum Status {
+    /// Read and compliant (or holding no workload).
+    Unchanged,
+    /// Verified new content, not yet written.
+    Changed { new_text: String },
+    /// Left alone without error, as expected for such files (not Kubernetes, Helm, ...).
+    Skipped(String),
+    /// Left alone because it is larger than the size limit: said for each file, since the
+    /// user may well have expected it to be fixed.
+    TooLarge { bytes: u64, limit: u64 },
+    /// Could not be handled; never written.
+    Failed(FileError),
+}
+
+/// The outcome for one file.
+#[derive(Clone, Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub status: Status,
+    /// The bytes as read (for the diff and the write-time check).
+    pub original: Option<String>,
+    pub workloads: Vec<Workload>,
+    pub findings: Vec<Finding>,
+    pub skipped_pods: Vec<SkippedPod>,
+    /// What a reviewer should know: risks, overrides, additions, exemptions.
+    pub notes: Vec<Note>,
+    /// What the engine says about the edit (an anchored mapping that aliases see).
+    pub edit_notes: Vec<String>,
+    /// The service's Dockerfile, when its final stage runs as root.
+    pub root_dockerfile: Option<PathBuf>,
+}
+
+impl FileReport {
+    pub fn new(path: &Path, status: Status) -> Self {
+        FileReport {
+            path: path.to_path_buf(),
+            status,
+            original: None,
+            workloads: vec![],
+            findings: vec![],
+            skipped_pods: vec![],
+            notes: vec![],
+            edit_notes: vec![],
+            root_dockerfile: None,
+        }
+    }
+}

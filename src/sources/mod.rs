@@ -1,0 +1,16 @@
+//! The sources: each kind of file the tool hardens turns its files into [`FileReport`]s through
+//! the same policy, edit engine and verification. They sit side by side and none imports
+//! another; what they share lives below them ([`crate::report`], [`crate::input`],
+//! [`crate::policy`], [`crate::verify`], the `yaml_splice` engine). [`crate::pipeline`] decides
+//! which source handles which file.
+//!
+//! - [`manifest`]: a plain manifest, one file at a time;
+//! - [`chart`]: a Helm chart, its values files planned with what its templates wire.
+//!
+//! A new source kind is a new module here, plus the line in [`crate::pipeline`] that hands it
+//! its files.
+//!
+//! [`FileReport`]: crate::report::FileReport
+
+pub mod chart;
+pub mod manifest;
