@@ -2,9 +2,11 @@
 //! with edits that keep every byte they have no reason to touch.
 //!
 //! The data flows one way, one module per stage:
-//! [`discover`] → [`yaml`] (parse) → [`policy`] (plan) → [`yaml::edit`] (splice) →
-//! [`verify`] → [`render`] → [`deliver`]. [`pipeline`] runs the stages for one file;
-//! [`pull_requests`] runs the last stages once per service for `kube-harden pr`.
+//! [`discover`] → `yaml_splice` (parse) → [`policy`] (plan) → `yaml_splice` (splice) →
+//! [`verify`] → [`render`] → [`deliver`]. The [`sources`] (plain manifests, Helm charts) each
+//! turn their files into [`report::FileReport`]s through those stages; [`pipeline`] hands each
+//! file to its source, in parallel; [`pull_requests`] runs the last stages once per service for
+//! `kube-harden pr`. The README's Layout section says which module may use which.
 
 // The module docs point at the private parts they are made of: the links work with
 // `cargo doc --document-private-items`, and read as plain names otherwise.

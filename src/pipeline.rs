@@ -7,6 +7,12 @@ use std::path::{Path, PathBuf};
 use crate::report::{FileError, FileReport, Settings, Status};
 use crate::sources::{chart, manifest};
 
+/// Plans one plain manifest from `text`, its content somewhere other than the work tree (on the
+/// base branch, for `pr`). A chart's values are planned with its templates, never alone.
+pub fn process_text(path: &Path, text: String, settings: &Settings) -> FileReport {
+    manifest::process_text(path, text, settings)
+}
+
 /// Discovers the files under `roots` and processes them in parallel; reports sorted by path.
 /// `deliver` sees each report as soon as it is ready, on the worker that made it (so writes
 /// overlap with the processing of other files); it may turn a report into a failure.

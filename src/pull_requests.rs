@@ -19,7 +19,7 @@ use crate::deliver::github::{Created, GitHub, PullRequest};
 use crate::group::{group_named, ChangedFile, GroupBy, Service};
 use crate::render::pr::{fingerprint_in, render, FINGERPRINT_MARKER};
 use crate::report::{FileReport, Settings, Status};
-use crate::sources::manifest::process_text;
+use crate::pipeline::process_text;
 
 /// The prefix of every branch the tool owns.
 pub const BRANCH_PREFIX: &str = "kube-harden/";

@@ -627,7 +627,8 @@ impl<'s> Builder<'s> {
         };
         let Some(name) = self.tree.canonical_key(key) else {
             let k = &self.tree.nodes[key];
-            let message = "a mapping key that is a mapping, a list or an alias: not valid in a Kubernetes manifest";
+            let message =
+                "a mapping key that is a mapping, a list or an alias: such keys are not supported";
             return Err(EngineError::new(k.line, k.col + 1, message));
         };
         let duplicate = if entries.len() <= SCAN_LIMIT {

@@ -13,8 +13,8 @@ pub struct Ref {
     pub alias: Option<NodeId>,
 }
 
-/// A scalar resolved with the YAML 1.2 core schema (what Kubernetes' own decoder agrees on
-/// for the fields kube-harden touches).
+/// A scalar resolved with the YAML 1.2 core schema (the reading that YAML 1.2 decoders agree
+/// on for booleans, integers and null).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scalar<'a> {
     Null,
