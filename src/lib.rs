@@ -13,6 +13,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod actions;
+pub mod apply;
 pub mod config;
 pub mod deliver;
 pub mod discover;

@@ -17,9 +17,9 @@ use serde::Serialize;
 use crate::deliver::git::{BranchUpdate, Git, Identity, PushOutcome};
 use crate::deliver::github::{Created, GitHub, PullRequest};
 use crate::group::{group_named, ChangedFile, GroupBy, Service};
+use crate::pipeline::process_text;
 use crate::render::pr::{fingerprint_in, render, FINGERPRINT_MARKER};
 use crate::report::{FileReport, Settings, Status};
-use crate::pipeline::process_text;
 
 /// The prefix of every branch the tool owns.
 pub const BRANCH_PREFIX: &str = "kube-harden/";

@@ -133,6 +133,25 @@ pub(super) fn container_wants(b: &Baseline) -> Vec<Want> {
 }
 
 impl Want {
+    /// The field this want is about.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Want::Scalar { key, .. } | Want::Map { key, .. } | Want::Contains { key, .. } => key,
+            Want::Seccomp { .. } => "seccompProfile",
+        }
+    }
+
+    /// The seccomp profile's `type`, on its own (a JSON patch may set just that).
+    pub fn seccomp_type() -> Want {
+        Want::Scalar {
+            key: "type",
+            control: Control::SeccompProfile,
+            value: NewValue::str("RuntimeDefault"),
+            short: seccomp_short,
+            add_missing: true,
+        }
+    }
+
     /// The control this want serves (the first one, for a nested mapping).
     fn control(&self) -> Control {
         match self {
@@ -295,7 +314,7 @@ pub(super) fn ensure_map(
     }
 }
 
-fn apply_want(tree: &Tree, map: Ref, want: &Want, sink: &mut Sink) {
+pub(super) fn apply_want(tree: &Tree, map: Ref, want: &Want, sink: &mut Sink) {
     match want {
         Want::Map {
             key,
@@ -638,4 +657,34 @@ pub(super) fn only_existing(wants: Vec<Want>) -> Vec<Want> {
             w @ Want::Contains { .. } => w,
         })
         .collect()
+}
+
+/// The same want for a field under another key (a JSON patch operation's `value`). What is
+/// already written is corrected; a missing value is not added.
+pub(super) fn rekey(want: Want, key: &'static str) -> Want {
+    match want {
+        Want::Scalar {
+            control,
+            value,
+            short,
+            ..
+        } => Want::Scalar {
+            key,
+            control,
+            value,
+            short,
+            add_missing: false,
+        },
+        Want::Map { wants, .. } => Want::Map {
+            key,
+            wants,
+            add_missing: false,
+        },
+        Want::Contains { control, item, .. } => Want::Contains { key, control, item },
+        Want::Seccomp { .. } => Want::Map {
+            key,
+            wants: vec![Want::seccomp_type()],
+            add_missing: false,
+        },
+    }
 }

@@ -4,10 +4,14 @@
 //!
 //! - [`contract`]: the securityContext fields, one mapping at a time;
 //! - [`guardrails`]: a writable `/tmp`, and the risks worth a reviewer's attention;
-//! - [`rules`]: the baseline values, switches and exemptions (configuration, annotation).
+//! - [`rules`]: the baseline values, switches and exemptions (configuration, annotation);
+//! - [`patch`]: strategic-merge patches, whose base supplies the baseline;
+//! - [`json_patch`]: JSON 6902 patches, whose paths say the level they change.
 
 mod contract;
 mod guardrails;
+mod json_patch;
+mod patch;
 mod rules;
 
 use serde::Serialize;
@@ -15,6 +19,8 @@ use serde::Serialize;
 use yaml_splice::{Change, EngineError, Ref, Scalar, Tree};
 
 use contract::{container_wants, ensure_map, pod_wants, without, Sink};
+pub use json_patch::{plan_json_patch, JsonPatchTarget};
+pub use patch::{plan_patch, BaseContainers};
 use rules::WorkloadExemptions;
 pub use rules::{Baseline, ControlSet, Exemption, Rules, Seccomp, SKIP_ANNOTATION};
 

@@ -228,8 +228,8 @@ fn hard_limit(body: &str, fingerprint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Settings;
     use crate::pipeline::process_text;
+    use crate::report::Settings;
     use std::path::Path;
 
     const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: app\n    image: nginx\n    ports:\n    - containerPort: 80\n";

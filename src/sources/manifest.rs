@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
+use crate::apply::apply_plan;
 use crate::input::{read_text, tab_indentation};
 use crate::policy::{self, Note};
 use crate::report::{FileError, FileReport, Settings, Status};
-use crate::verify::{original_documents_load, verify_with, VerifyError};
-use yaml_splice::{apply_changes, Ref, Tree};
+use crate::verify::{original_documents_load, VerifyError};
+use yaml_splice::{Ref, Tree};
 
 /// Runs every stage up to verification for the file at `path`.
 pub fn process_file(path: &Path, settings: &Settings) -> FileReport {
@@ -49,34 +50,9 @@ fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<St
         return Ok(Status::Skipped("not a Kubernetes object".into()));
     }
     let plan = policy::plan(&tree, &settings.rules);
-    report.workloads = plan.workloads;
-    report.findings = plan.findings;
-    report.skipped_pods = plan.skipped;
-    report.notes = plan.notes;
+    let status = apply_plan(&tree, plan, report, original_loads);
     note_root_dockerfile(report, &settings.dockerfiles);
-    if let Some(refusal) = plan.refusals.into_iter().next() {
-        return Err(refusal.into());
-    }
-    if plan.changes.is_empty() {
-        return Ok(Status::Unchanged);
-    }
-    let outcome = apply_changes(&tree, plan.changes)?;
-    report.edit_notes = outcome.notes;
-    let (new, splices, ops) = (&outcome.text, &outcome.splices, &outcome.ops);
-    verify_with(&tree, new, splices, ops, original_loads).map_err(|e| {
-        let first_edit = outcome.splices.first().map_or(0, |s| s.start);
-        let (line, col) = e
-            .position
-            .unwrap_or((text[..first_edit].matches('\n').count() + 1, 1));
-        FileError {
-            line,
-            col,
-            message: e.to_string(),
-        }
-    })?;
-    Ok(Status::Changed {
-        new_text: outcome.text,
-    })
+    status
 }
 
 /// Parses `text` for the policy; for a large stream, also checks that its documents load with

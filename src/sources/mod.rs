@@ -13,4 +13,5 @@
 //! [`FileReport`]: crate::report::FileReport
 
 pub mod chart;
+pub mod kustomize;
 pub mod manifest;

@@ -1,0 +1,243 @@
+//! Strategic-merge patches: partial objects merged onto a base that supplies the baseline.
+//!
+//! What a patch writes overrides the base, so nothing is added to a context the patch shares
+//! with its base (a `runAsUser: 1000` written there would override the base's own uid, a new
+//! `/tmp` mount would replace the base's by `mountPath`); an explicit value that falls short
+//! is corrected. A container the base does not have is new: it gets the whole container
+//! baseline and the writable `/tmp`. `$patch: replace` on a context makes the patch's context
+//! the whole context, so it gets the whole baseline for its level; `$patch: delete` on a
+//! context or one of its fields is for a person to decide, and is said at its line.
+
+use yaml_splice::{Change, Ref, Tree};
+
+use super::contract::{container_wants, ensure_map, only_existing, pod_wants, without, Sink, Want};
+use super::rules::WorkloadExemptions;
+use super::{
+    app_label, containers, controls, guardrails, host_access_reason, is_kubernetes_object,
+    pod_spec, privileged_reason, windows_reason, Control, Note, NoteKind, Plan, Rules, SkippedPod,
+    Workload,
+};
+
+/// The base a patched object is merged onto: the names of the containers it has (every
+/// container list), for the object a patch document names (its kind and name). None when the
+/// base is not known: every container is then taken to exist there.
+pub type BaseContainers<'a> = &'a dyn Fn(usize, &str, &str) -> Option<Vec<String>>;
+
+/// Plans every patched pod of every document of a strategic-merge patch.
+pub fn plan_patch(tree: &Tree, rules: &Rules, base: BaseContainers) -> Plan {
+    let mut plan = Plan::default();
+    for (document, doc) in tree.docs.iter().enumerate() {
+        let Some(root) = doc.root.map(Ref::root) else {
+            continue;
+        };
+        if is_kubernetes_object(tree, root) {
+            plan_patched_object(tree, root, document, rules, base, &mut plan);
+        }
+    }
+    plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
+    plan.notes.sort_by_key(|n| (n.workload, n.line));
+    plan
+}
+
+fn plan_patched_object(
+    tree: &Tree,
+    obj: Ref,
+    document: usize,
+    rules: &Rules,
+    base: BaseContainers,
+    plan: &mut Plan,
+) {
+    let text = |r: Option<Ref>| {
+        r.and_then(|v| tree.as_str(v))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kind = text(tree.get(obj, "kind"));
+    let Some(pod) = pod_spec(tree, obj, &kind) else {
+        return;
+    };
+    let name = text(tree.get(obj, "metadata").and_then(|m| tree.get(m, "name")));
+    let template = tree
+        .node(pod.id)
+        .parent
+        .filter(|&p| p != obj.id)
+        .map(|p| Ref {
+            id: p,
+            alias: pod.alias,
+        });
+    let exemptions = match WorkloadExemptions::new(rules, tree, obj, template, &kind, &name) {
+        Ok(e) => e,
+        Err(e) => return plan.refusals.push(e),
+    };
+    let base_containers = base(document, &kind, &name);
+    plan.workloads.push(Workload {
+        app: app_label(tree, obj, template),
+        images: vec![],
+        kind,
+        name,
+        document,
+        line: tree.position(obj).0,
+    });
+    let workload = plan.workloads.len() - 1;
+    let patched = PatchedPod {
+        tree,
+        pod,
+        workload,
+        rules,
+        exemptions: &exemptions,
+        base_containers: base_containers.as_deref(),
+    };
+    patched.plan(plan);
+}
+
+/// One pod of a patch, with what the planning needs to know around it.
+struct PatchedPod<'a, 's> {
+    tree: &'a Tree<'s>,
+    pod: Ref,
+    workload: usize,
+    rules: &'a Rules,
+    exemptions: &'a WorkloadExemptions<'a>,
+    base_containers: Option<&'a [String]>,
+}
+
+/// How a patch's securityContext meets the base's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Merge {
+    /// Merged key by key: only explicit values that fall short are corrected.
+    Fields,
+    /// The patch's context is the whole context (`$patch: replace`, or a new container).
+    Whole,
+    /// `$patch: delete` on the context or a field of it: a person decides.
+    Deleted,
+}
+
+impl<'a> PatchedPod<'a, '_> {
+    fn plan(&self, plan: &mut Plan) {
+        let tree = self.tree;
+        let containers = containers(tree, self.pod);
+        let leave_alone = windows_reason(tree, self.pod)
+            .or_else(|| {
+                containers
+                    .iter()
+                    .find_map(|(c, name)| privileged_reason(tree, *c, name))
+            })
+            .or_else(|| {
+                host_access_reason(tree, self.pod).filter(|_| !self.rules.harden_host_access)
+            });
+        if let Some(reason) = leave_alone {
+            plan.skipped.push(SkippedPod {
+                workload: self.workload,
+                reason,
+            });
+            return;
+        }
+        let mut sinks =
+            vec![self.plan_context(self.pod, None, pod_wants(&self.rules.baseline), plan)];
+        let mut needing_tmp = Vec::new();
+        for (container, name) in &containers {
+            let is_new = self
+                .base_containers
+                .is_some_and(|names| !names.contains(name));
+            let wants = container_wants(&self.rules.baseline);
+            let sink = self.plan_context(*container, Some(name), wants, plan);
+            let read_only_added = sink
+                .findings
+                .iter()
+                .any(|f| f.control == Control::ReadOnlyRootFilesystem);
+            if is_new && read_only_added {
+                needing_tmp.push((*container, name.clone()));
+            }
+            sinks.push(sink);
+        }
+        let mut changes: Vec<(Change, Ref)> = Vec::new();
+        for sink in sinks {
+            plan.findings.extend(sink.findings);
+            plan.notes.extend(sink.notes);
+            plan.refusals.extend(sink.errors);
+            changes.extend(sink.changes);
+        }
+        if self.rules.writable_tmp && !needing_tmp.is_empty() {
+            let tmp = guardrails::writable_tmp(tree, self.pod, &needing_tmp, self.workload);
+            changes.extend(tmp.changes);
+            plan.notes.extend(tmp.notes);
+            plan.refusals.extend(tmp.errors);
+        }
+        super::accept_changes(tree, changes, plan);
+    }
+
+    /// Plans the securityContext of the pod (`container` None) or of one container.
+    fn plan_context(
+        &self,
+        owner: Ref,
+        container: Option<&String>,
+        wants: Vec<Want>,
+        plan: &mut Plan,
+    ) -> Sink<'a> {
+        let tree = self.tree;
+        let mut sink = Sink::new(
+            self.workload,
+            container.cloned(),
+            &self.rules.baseline.seccomp,
+        );
+        let exempted = self.exemptions.exempted(container.map(String::as_str));
+        let wants = without(wants, &controls(&exempted));
+        let is_new = container.is_some_and(|name| {
+            self.base_containers
+                .is_some_and(|names| !names.contains(name))
+        });
+        let merge = match tree.get(owner, "securityContext") {
+            _ if is_new => Merge::Whole,
+            Some(context) => merge_of(tree, context),
+            None => Merge::Fields,
+        };
+        match merge {
+            Merge::Whole => ensure_map(tree, owner, "securityContext", &wants, true, &mut sink),
+            Merge::Fields => {
+                let wants = only_existing(wants);
+                ensure_map(tree, owner, "securityContext", &wants, false, &mut sink);
+            }
+            Merge::Deleted => plan.notes.push(self.deleted_note(owner, container)),
+        }
+        sink
+    }
+
+    fn deleted_note(&self, owner: Ref, container: Option<&String>) -> Note {
+        let tree = self.tree;
+        let context = tree.get(owner, "securityContext").unwrap_or(owner);
+        let whose = match container {
+            Some(name) => format!("container `{name}`'s"),
+            None => "the pod's".to_string(),
+        };
+        Note {
+            workload: self.workload,
+            container: container.cloned(),
+            kind: NoteKind::Risk,
+            message: format!("`$patch: delete` removes {whose} securityContext (or a field of it) from the base: the base's hardening does not reach this pod; left to a person"),
+            line: tree.position(context).0,
+        }
+    }
+}
+
+/// `$patch: replace` or `$patch: delete` on a context, or `delete` on a field of it.
+fn merge_of(tree: &Tree, context: Ref) -> Merge {
+    let directive = |map: Ref| tree.get(map, "$patch").and_then(|d| tree.as_str(d));
+    match directive(context) {
+        Some("replace") => return Merge::Whole,
+        Some("delete") => return Merge::Deleted,
+        _ => {}
+    }
+    let field_deleted = [
+        "seccompProfile",
+        "capabilities",
+        "seLinuxOptions",
+        "windowsOptions",
+    ]
+    .iter()
+    .filter_map(|k| tree.get(context, k))
+    .any(|field| directive(field) == Some("delete"));
+    if field_deleted {
+        Merge::Deleted
+    } else {
+        Merge::Fields
+    }
+}
