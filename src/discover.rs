@@ -170,7 +170,7 @@ fn classify(
         name,
         "kustomization.yaml" | "kustomization.yml" | "Kustomization"
     ) {
-        return Some(Found::Skipped(path.to_path_buf(), "kustomization file"));
+        return Some(Found::Skipped(path.to_path_buf(), KUSTOMIZATION));
     }
     if let Some(reason) = charts.reason(path) {
         return Some(Found::Skipped(path.to_path_buf(), reason));
@@ -184,6 +184,9 @@ fn is_yaml_name(path: &Path) -> bool {
         Some("yaml" | "yml")
     )
 }
+
+/// The skip reason of a kustomization file, which the Kustomize support reads.
+pub const KUSTOMIZATION: &str = "kustomization file";
 
 /// The skip reasons of the files that the Helm support ([`crate::sources::chart`]) handles.
 pub const HELM_TEMPLATE: &str = "Helm chart template";

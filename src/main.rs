@@ -210,6 +210,7 @@ fn settings(cli: &Cli) -> Result<(Settings, config::Config), kube_harden::config
         max_file_bytes: cli.max_file_size,
         exclude,
         dockerfiles,
+        render: Default::default(),
     };
     Ok((settings, config))
 }

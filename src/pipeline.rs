@@ -1,10 +1,14 @@
 //! The run over a set of paths: discovery, then each source turns its files into reports in
-//! parallel (a plain manifest alone, a Helm chart's files together), each report handed to the
-//! caller's delivery as soon as it is ready. This is the only module that knows every source.
+//! parallel (a plain manifest alone, a Helm chart's files together, a Kustomize app's files
+//! together), each report handed to the caller's delivery as soon as it is ready. This is the
+//! only module that knows every source.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::discover::Found;
 use crate::report::{FileError, FileReport, Settings, Status};
+use crate::sources::kustomize::{self, forest::Forest, model::normalise};
 use crate::sources::{chart, manifest};
 
 /// Plans one plain manifest from `text`, its content somewhere other than the work tree (on the
@@ -21,7 +25,7 @@ pub fn scan(
     settings: &Settings,
     deliver: &(dyn Fn(&mut FileReport) + Sync),
 ) -> Vec<FileReport> {
-    use crate::discover::{Found, HELM_TEMPLATE, HELM_VALUES};
+    use crate::discover::{HELM_TEMPLATE, HELM_VALUES};
     use rayon::prelude::*;
     let mut found = discover_with_dockerfiles(roots, &settings.dockerfiles);
     if let Some((root, matcher)) = &settings.exclude {
@@ -40,7 +44,9 @@ pub fn scan(
     // Largest files first, so that one big stream does not start last and finish alone.
     found.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let found = found.into_iter().map(|(f, _)| f).collect();
-    let jobs = chart_jobs(found);
+    let (kustomize_jobs, found, forest) = kustomize_jobs(found, settings);
+    let mut jobs = kustomize_jobs;
+    jobs.extend(chart_jobs(found));
     let mut reports: Vec<FileReport> = jobs
         .into_par_iter()
         // One job per task: a worker that runs out of work can then take any job not started
@@ -48,6 +54,13 @@ pub fn scan(
         .with_max_len(1)
         .flat_map_iter(|job| {
             let mut reports = match job {
+                Job::Kustomize(app, listed) => kustomize::process_app(
+                    &app,
+                    &listed,
+                    &forest,
+                    settings,
+                    &manifest::process_file,
+                ),
                 Job::Chart(chart, listed) => chart_reports(&chart, &listed, settings),
                 Job::File(found) => vec![match found {
                     Found::Candidate(path) => manifest::process_file(&path, settings),
@@ -75,7 +88,7 @@ pub fn scan(
 fn discover_with_dockerfiles(
     roots: &[PathBuf],
     index: &crate::dockerfile::DockerfileIndex,
-) -> Vec<(crate::discover::Found, u64)> {
+) -> Vec<(Found, u64)> {
     use crate::discover::discover;
     match roots {
         [root] if index.is_rooted_at(root) => {
@@ -87,15 +100,69 @@ fn discover_with_dockerfiles(
     }
 }
 
-/// A unit of work for [`scan`]: one file, or one Helm chart with the files of it that were found.
+/// A unit of work for [`scan`]: one file, one Helm chart or one Kustomize app, each with the
+/// files of it that were found.
 enum Job {
-    File(crate::discover::Found),
+    File(Found),
     Chart(PathBuf, Vec<PathBuf>),
+    Kustomize(kustomize::forest::App, Vec<PathBuf>),
+}
+
+/// Reads every kustomization found and takes the files of each Kustomize app out of `found`
+/// into one job per app. Without kustomizations, `found` is returned as it was.
+fn kustomize_jobs(found: Vec<Found>, settings: &Settings) -> (Vec<Job>, Vec<Found>, Forest) {
+    use crate::discover::KUSTOMIZATION;
+    let kustomizations: Vec<PathBuf> = found
+        .iter()
+        .filter_map(|f| match f {
+            Found::Skipped(path, KUSTOMIZATION) => Some(normalise(path)),
+            _ => None,
+        })
+        .collect();
+    if kustomizations.is_empty() {
+        return (vec![], found, Forest::default());
+    }
+    let limit = settings.max_file_bytes;
+    let read = |path: &Path| {
+        crate::input::read_text(path, limit).map_err(|status| match status {
+            Status::Failed(e) => e.message,
+            Status::TooLarge { bytes, .. } => format!("larger than the size limit ({bytes} bytes)"),
+            _ => "cannot be read".to_string(),
+        })
+    };
+    let forest = Forest::read(&kustomizations, &read);
+    let apps = forest.apps();
+    let mut app_of: BTreeMap<PathBuf, usize> = BTreeMap::new();
+    for (i, app) in apps.iter().enumerate() {
+        for path in app.roles.keys() {
+            app_of.entry(path.clone()).or_insert(i);
+        }
+    }
+    let mut listed: Vec<Vec<PathBuf>> = vec![vec![]; apps.len()];
+    let mut rest = Vec::new();
+    for f in found {
+        let app = match &f {
+            Found::Candidate(path) | Found::Skipped(path, KUSTOMIZATION) => {
+                app_of.get(&normalise(path)).copied()
+            }
+            _ => None,
+        };
+        match app {
+            Some(i) => listed[i].push(crate::discover::path_of(&f).to_path_buf()),
+            None => rest.push(f),
+        }
+    }
+    let jobs = apps
+        .into_iter()
+        .zip(listed)
+        .map(|(app, listed)| Job::Kustomize(app, listed))
+        .collect();
+    (jobs, rest, forest)
 }
 
 /// Gathers the values files and templates of each Helm chart into one job per chart.
-fn chart_jobs(found: Vec<crate::discover::Found>) -> Vec<Job> {
-    use crate::discover::{ChartFinder, Found, HELM_TEMPLATE, HELM_VALUES};
+fn chart_jobs(found: Vec<Found>) -> Vec<Job> {
+    use crate::discover::{ChartFinder, HELM_TEMPLATE, HELM_VALUES};
     let mut finder = ChartFinder::default();
     let mut charts: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
     let mut jobs = Vec::new();

@@ -17,6 +17,8 @@ pub struct Settings {
     pub dockerfiles: crate::dockerfile::DockerfileIndex,
     /// Files larger than this are skipped with a message.
     pub max_file_bytes: u64,
+    /// The render check of Kustomize trees.
+    pub render: RenderSettings,
 }
 
 impl Default for Settings {
@@ -26,6 +28,7 @@ impl Default for Settings {
             exclude: None,
             dockerfiles: Default::default(),
             max_file_bytes: 10 * 1024 * 1024,
+            render: RenderSettings::default(),
         }
     }
 }
@@ -106,4 +109,25 @@ impl FileReport {
             root_dockerfile: None,
         }
     }
+}
+
+/// When to build: `auto` builds when an engine is found, `always` makes a missing engine an
+/// error, `never` does not build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RenderMode {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How the render check runs (`--render`, `--kustomize-bin`, `--load-restrictor`).
+#[derive(Clone, Debug, Default)]
+pub struct RenderSettings {
+    pub mode: RenderMode,
+    /// The engine to run: a `kustomize` binary, or `kubectl` (run as `kubectl kustomize`).
+    pub kustomize_bin: Option<PathBuf>,
+    /// Kustomize's `--load-restrictor` (default: `LoadRestrictionsNone`, which builds trees that
+    /// read files outside a kustomization's folder, as many repositories do).
+    pub load_restrictor: Option<String>,
 }

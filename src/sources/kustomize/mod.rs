@@ -1,5 +1,72 @@
-//! Kustomize trees: every kustomization in the walked paths is read, and each YAML file it
-//! brings in gets a role that decides what is planned for it.
+//! Kustomize trees: what `kustomize build` deploys is hardened, and proven by building.
+//!
+//! Every kustomization in the walked paths is read ([`model`]); together they form apps
+//! ([`forest`]): kustomizations joined by what they include, with the role of every file they
+//! bring in. A resource is planned as a plain manifest (by the function the pipeline hands in:
+//! this source does not know the others); a patch is planned for the base it meets
+//! ([`patch`]): a strategic-merge patch only corrects what it writes, and fully hardens the
+//! containers it adds, a JSON 6902 patch is planned by the level its path names, an inline
+//! patch is a document embedded in the kustomization ([`embedded`]). Then each root is built
+//! with Kustomize's own engine before and after the edits ([`build`], [`render`]) and the two
+//! renders are judged ([`compare`]): a root that breaks means nothing of the app is written.
+
+pub mod build;
+pub mod compare;
 pub mod embedded;
 pub mod forest;
 pub mod model;
+pub mod patch;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::report::{FileReport, Settings};
+use forest::{App, Forest, Role};
+use model::normalise;
+
+/// How a plain manifest is planned (the pipeline hands in the manifest source's function).
+pub type PlanResource = dyn Fn(&Path, &Settings) -> FileReport + Sync;
+
+/// Plans the files of one app that the walk found (`listed`), then runs the render check.
+pub fn process_app(
+    app: &App,
+    listed: &[PathBuf],
+    forest: &Forest,
+    settings: &Settings,
+    plan_resource: &PlanResource,
+) -> Vec<FileReport> {
+    let before = render::before(app, forest, settings);
+    let exemptions = match &before {
+        Ok(before) => render::left_alone_bases(before, &settings.rules),
+        Err(_) => Default::default(),
+    };
+    let mut reports: Vec<FileReport> = listed
+        .par_iter()
+        .map(|path| {
+            let key = normalise(path);
+            let own;
+            let settings = match exemptions.get(&std::fs::canonicalize(path).unwrap_or(key.clone()))
+            {
+                Some(extra) => {
+                    let mut s = settings.clone();
+                    s.rules.exemptions.extend(extra.iter().cloned());
+                    own = s;
+                    &own
+                }
+                None => settings,
+            };
+            match app.roles.get(&key) {
+                Some(Role::Patch(uses)) => patch::process_patch_file(path, uses, forest, settings),
+                Some(Role::Kustomization) => patch::process_kustomization(path, forest, settings),
+                Some(Role::Resource) | None => plan_resource(path, settings),
+            }
+        })
+        .collect();
+    match before {
+        Ok(before) => render::after(before, app, &mut reports, &settings.rules),
+        Err(reason) => render::unchecked(reason, app, &mut reports),
+    }
+    reports
+}

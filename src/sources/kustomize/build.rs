@@ -1,0 +1,232 @@
+//! Running Kustomize's own engine: which binary (`kustomize`, else `kubectl kustomize`, or the
+//! one the user names), a temporary copy of what an app's builds read (the user's tree is
+//! never written to), and one build per root with origin annotations turned on in the copy.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::forest::{App, Forest};
+use super::model::{file_in, Resource};
+use crate::report::RenderSettings;
+
+/// An engine found on this machine.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    program: PathBuf,
+    /// `kubectl` needs the `kustomize` subcommand; the `kustomize` binary `build`.
+    subcommand: &'static str,
+    load_restrictor: String,
+}
+
+impl Engine {
+    /// The engine the settings name, else `kustomize` on PATH, else `kubectl`.
+    pub fn find(settings: &RenderSettings) -> Option<Engine> {
+        let load_restrictor = settings
+            .load_restrictor
+            .clone()
+            .unwrap_or_else(|| "LoadRestrictionsNone".into());
+        let subcommand_of = |program: &Path| {
+            let name = program
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with("kubectl") {
+                "kustomize"
+            } else {
+                "build"
+            }
+        };
+        let program = match &settings.kustomize_bin {
+            Some(bin) => Some(bin.clone()),
+            None => on_path("kustomize").or_else(|| on_path("kubectl")),
+        }?;
+        Some(Engine {
+            subcommand: subcommand_of(&program),
+            program,
+            load_restrictor,
+        })
+    }
+
+    /// What it is, for messages: `kubectl kustomize` or the binary's path.
+    pub fn describe(&self) -> String {
+        match self.subcommand {
+            "kustomize" => format!("{} kustomize", self.program.display()),
+            _ => self.program.display().to_string(),
+        }
+    }
+
+    /// Builds the kustomization folder `dir`: the rendered stream, or the engine's error.
+    pub fn build(&self, dir: &Path) -> Result<String, String> {
+        let output = Command::new(&self.program)
+            .arg(self.subcommand)
+            .arg("--load-restrictor")
+            .arg(&self.load_restrictor)
+            .arg(dir)
+            .env_remove("KUBECONFIG")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.describe()))?;
+        if output.status.success() {
+            String::from_utf8(output.stdout).map_err(|_| "the build is not UTF-8".to_string())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            Err(stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("the build failed")
+                .to_string())
+        }
+    }
+}
+
+/// The program `name` in a folder of PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A temporary copy of everything an app's builds read, laid out as in the user's tree below
+/// their common folder.
+pub struct Copy {
+    dir: tempfile::TempDir,
+    /// The user's folder that the copy's root stands for.
+    common: PathBuf,
+}
+
+impl Copy {
+    /// Copies each kustomization's folder (with what is below it: generator inputs, nested
+    /// resources) and every file the app names elsewhere.
+    pub fn of(app: &App, forest: &Forest) -> std::io::Result<Copy> {
+        let mut sources: BTreeSet<PathBuf> = BTreeSet::new();
+        for path in &app.kustomizations {
+            let Some(k) = forest.kustomizations.get(path) else {
+                continue;
+            };
+            sources.insert(absolute(k.dir())?);
+            for entry in k.resources.iter().chain(&k.components) {
+                if let Resource::File(f) | Resource::Folder(f) = &entry.item {
+                    sources.insert(absolute(f)?);
+                }
+            }
+            for file in k.brought_in_files() {
+                sources.insert(absolute(&file)?);
+            }
+        }
+        let common = common_ancestor(&sources);
+        let dir = tempfile::Builder::new()
+            .prefix("kube-harden-render-")
+            .tempdir()?;
+        for source in &sources {
+            copy_tree(
+                source,
+                &dir.path()
+                    .join(source.strip_prefix(&common).unwrap_or(source)),
+            )?;
+        }
+        Ok(Copy { dir, common })
+    }
+
+    /// Where a file of the user's tree is in the copy.
+    pub fn path_of(&self, path: &Path) -> std::io::Result<PathBuf> {
+        let absolute = absolute(path)?;
+        Ok(self
+            .dir
+            .path()
+            .join(absolute.strip_prefix(&self.common).unwrap_or(&absolute)))
+    }
+
+    /// Puts `text` in the copy of `path`.
+    pub fn write(&self, path: &Path, text: &str) -> std::io::Result<()> {
+        std::fs::write(self.path_of(path)?, text)
+    }
+
+    /// Turns on origin annotations in the copy of the root kustomization `root`, so that each
+    /// rendered object says which file it came from.
+    pub fn annotate_origins(&self, root: &Path, has_build_metadata: bool) -> std::io::Result<()> {
+        if has_build_metadata {
+            return Ok(());
+        }
+        let copy = self.path_of(root)?;
+        let mut text = std::fs::read_to_string(&copy)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("buildMetadata: [originAnnotations]\n");
+        std::fs::write(copy, text)
+    }
+
+    /// The user's file an origin annotation's `path` names, given the root it was built from.
+    pub fn origin_file(&self, root_dir: &Path, origin: &str) -> Option<PathBuf> {
+        let in_copy = super::model::normalise(&self.path_of(root_dir).ok()?.join(origin));
+        let relative = in_copy.strip_prefix(self.dir.path()).ok()?;
+        Some(self.common.join(relative))
+    }
+}
+
+/// The folder a root's build runs on.
+pub fn root_dir(root: &Path) -> PathBuf {
+    root.parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+/// The kustomization file of a folder, for a resource that names a folder.
+pub fn kustomization_of(folder: &Path) -> Option<PathBuf> {
+    file_in(folder)
+}
+
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(path)
+}
+
+fn common_ancestor(paths: &BTreeSet<PathBuf>) -> PathBuf {
+    let mut iter = paths.iter();
+    let Some(first) = iter.next() else {
+        return PathBuf::from("/");
+    };
+    let mut common = if first.is_dir() {
+        first.clone()
+    } else {
+        first.parent().unwrap_or(Path::new("/")).to_path_buf()
+    };
+    for path in iter {
+        while !path.starts_with(&common) {
+            if !common.pop() {
+                break;
+            }
+        }
+    }
+    common
+}
+
+/// Copies a file, or a folder with everything below it (symlinks and `.git` left out).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    if meta.is_file() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if !to.exists() {
+            std::fs::copy(from, to)?;
+        }
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The render check of one Kustomize app, with Kustomize's own engine: its roots are built from
+//! a temporary copy before the edits (which also says which base workloads ship as pods left
+//! to a person) and after them, and the two renders are judged ([`super::compare`]). Findings
+//! go to the report of the file an object came from (its origin annotation), else to the
+//! root's; a root that breaks fails every changed file of the app, so nothing is written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use crate::policy::{Control, ControlSet, Exemption, Finding, Note, NoteKind, Rules, Workload};
+use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
+
+use super::build::{root_dir, Copy, Engine};
+use super::compare::{judge, Problem, ProblemKind};
+use super::forest::{objects_in_file, App, Forest};
+use super::model::normalise;
+
+/// Said once per run when no engine is found and the mode is `auto`.
+static SKIP_SAID: AtomicBool = AtomicBool::new(false);
+
+/// The renders of each root before the edits, from a copy of the app.
+pub struct Before {
+    engine: Engine,
+    copy: Copy,
+    renders: Vec<(PathBuf, Result<String, String>)>,
+}
+
+/// What stops the check before it starts: said on the app's first root.
+pub enum Unchecked {
+    /// `--render never`, or nothing to build.
+    Off,
+    /// No engine, with `auto`: said once per run.
+    NoEngine,
+    /// No engine with `always`, or the copy failed: an error for the app's changed files.
+    Error(String),
+}
+
+/// Builds every root of the app before the edits.
+pub fn before(app: &App, forest: &Forest, settings: &Settings) -> Result<Before, Unchecked> {
+    if settings.render.mode == RenderMode::Never || app.roots.is_empty() {
+        return Err(Unchecked::Off);
+    }
+    let Some(engine) = Engine::find(&settings.render) else {
+        return Err(match settings.render.mode {
+            RenderMode::Always => Unchecked::Error(
+                "the render check could not run: neither `kustomize` nor `kubectl` is on PATH (--render always)".into(),
+            ),
+            _ => Unchecked::NoEngine,
+        });
+    };
+    let copy = Copy::of(app, forest)
+        .map_err(|e| Unchecked::Error(format!("the render check could not copy the tree: {e}")))?;
+    for root in &app.roots {
+        let has_metadata = forest
+            .kustomizations
+            .get(root)
+            .is_some_and(|k| k.has_build_metadata);
+        copy.annotate_origins(root, has_metadata).map_err(|e| {
+            Unchecked::Error(format!("the render check could not prepare its copy: {e}"))
+        })?;
+    }
+    let renders = build_all(&engine, &copy, &app.roots);
+    Ok(Before {
+        engine,
+        copy,
+        renders,
+    })
+}
+
+fn build_all(
+    engine: &Engine,
+    copy: &Copy,
+    roots: &[PathBuf],
+) -> Vec<(PathBuf, Result<String, String>)> {
+    roots
+        .par_iter()
+        .map(|root| {
+            let dir = copy.path_of(&root_dir(root)).map_err(|e| e.to_string());
+            (root.clone(), dir.and_then(|d| engine.build(&d)))
+        })
+        .collect()
+}
+
+/// Exemptions for the base workloads that some root renders as a pod left to a person
+/// (privileged, host access, Windows): the base is left to a person, naming the root.
+pub fn left_alone_bases(before: &Before, rules: &Rules) -> BTreeMap<PathBuf, Vec<Exemption>> {
+    let mut out: BTreeMap<PathBuf, Vec<Exemption>> = BTreeMap::new();
+    for (root, render) in &before.renders {
+        let Ok(stream) = render else { continue };
+        let Ok(tree) = yaml_splice::Tree::parse(stream) else {
+            continue;
+        };
+        let plan = crate::policy::plan(&tree, rules);
+        let origins = origins_by_object(stream);
+        for skipped in &plan.skipped {
+            let workload = &plan.workloads[skipped.workload];
+            let Some(origin) = origins.get(&(workload.kind.clone(), workload.name.clone())) else {
+                continue;
+            };
+            let Some(file) = before.copy.origin_file(&root_dir(root), origin) else {
+                continue;
+            };
+            // The base's own name: the rendered one may carry a prefix or suffix.
+            let base_name = objects_in_file(&file)
+                .into_iter()
+                .filter(|o| o.kind == workload.kind && workload.name.contains(&o.name))
+                .max_by_key(|o| o.name.len())
+                .map_or(workload.name.clone(), |o| o.name);
+            out.entry(file).or_default().push(Exemption {
+                kind: workload.kind.clone(),
+                name: base_name,
+                namespace: None,
+                container: None,
+                controls: ControlSet::All,
+                reason: format!(
+                    "left to a person: {} renders it as {}",
+                    root.display(),
+                    skipped.reason
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// The origin annotation's path of each rendered object, by kind and name.
+fn origins_by_object(stream: &str) -> BTreeMap<(String, String), String> {
+    let Ok(docs) = crate::verify::load_all(stream) else {
+        return BTreeMap::new();
+    };
+    docs.iter()
+        .filter_map(|d| {
+            let kind = d.get("kind")?.as_str()?.to_string();
+            let meta = d.get("metadata")?;
+            let name = meta.get("name")?.as_str()?.to_string();
+            let origin = meta
+                .get("annotations")?
+                .get(super::compare::ORIGIN)?
+                .as_str()?
+                .lines()
+                .find_map(|l| l.strip_prefix("path:"))?
+                .trim()
+                .to_string();
+            Some(((kind, name), origin))
+        })
+        .collect()
+}
+
+/// Builds every root after the edits and judges each against its render before.
+pub fn after(before: Before, app: &App, reports: &mut [FileReport], rules: &Rules) {
+    let mut changed_root = false;
+    for report in reports.iter() {
+        if let Status::Changed { new_text } = &report.status {
+            if let Err(e) = before.copy.write(&report.path, new_text) {
+                return fail_changed(
+                    reports,
+                    &format!("the render check could not write its copy: {e}"),
+                );
+            }
+            changed_root |= app.roots.iter().any(|r| *r == normalise(&report.path));
+        }
+    }
+    if changed_root {
+        for root in &app.roots {
+            let _ = before.copy.annotate_origins(root, false);
+        }
+    }
+    let any_change = reports
+        .iter()
+        .any(|r| matches!(r.status, Status::Changed { .. }));
+    let afters = if any_change {
+        build_all(&before.engine, &before.copy, &app.roots)
+    } else {
+        before.renders.clone()
+    };
+    for ((root, was), (_, now)) in before.renders.iter().zip(afters) {
+        match (was, now) {
+            (Err(e), _) => note_on(reports, root, unbuildable(root, e)),
+            (Ok(_), Err(e)) => fail_changed(
+                reports,
+                &format!(
+                    "{} built before the edits and fails after: {e}",
+                    root.display()
+                ),
+            ),
+            (Ok(was), Ok(now)) => match judge(was, &now, rules) {
+                Ok(problems) => record(reports, &before.copy, root, problems),
+                Err(e) => fail_changed(reports, &format!("{}: {e}", root.display())),
+            },
+        }
+    }
+}
+
+/// Says on the app's first root why the check did not run, or fails its changed files.
+pub fn unchecked(reason: Unchecked, app: &App, reports: &mut [FileReport]) {
+    let Some(root) = app.roots.first() else {
+        return;
+    };
+    match reason {
+        Unchecked::Off => {}
+        Unchecked::NoEngine => {
+            if !SKIP_SAID.swap(true, Ordering::Relaxed) {
+                let message = "render check skipped: neither `kustomize` nor `kubectl` is on PATH (install one, or use --kustomize-bin; --render always makes this an error)".to_string();
+                note_on(reports, root, message);
+            }
+        }
+        Unchecked::Error(message) => {
+            fail_changed(reports, &message);
+            if let Some(r) = reports.iter_mut().find(|r| normalise(&r.path) == *root) {
+                if !matches!(r.status, Status::Failed(_)) {
+                    r.status = Status::Failed(FileError::at_start(message));
+                }
+            }
+        }
+    }
+}
+
+fn unbuildable(root: &Path, error: &str) -> String {
+    let offline = ["github.com", "https://", "git@", "dial tcp", "fetch"]
+        .iter()
+        .any(|w| error.contains(w));
+    if offline {
+        format!("{} does not build here (remote resources need the network): not render-checked; {error}", root.display())
+    } else {
+        format!(
+            "{} does not build, before any edit: not render-checked; {error}",
+            root.display()
+        )
+    }
+}
+
+/// Turns every changed file of the app into a failure: nothing of it is written.
+fn fail_changed(reports: &mut [FileReport], why: &str) {
+    for report in reports.iter_mut() {
+        if matches!(report.status, Status::Changed { .. }) {
+            report.status = Status::Failed(FileError::at_start(format!("not written: {why}")));
+        }
+    }
+}
+
+fn note_on(reports: &mut [FileReport], file: &Path, message: String) {
+    if let Some(r) = reports.iter_mut().find(|r| normalise(&r.path) == *file) {
+        r.notes.push(Note {
+            workload: 0,
+            container: None,
+            kind: NoteKind::Risk,
+            message,
+            line: 1,
+        });
+    }
+}
+
+/// Puts each problem in the report of the file the object came from, else the root's.
+fn record(reports: &mut [FileReport], copy: &Copy, root: &Path, problems: Vec<Problem>) {
+    let broken: Vec<String> = problems
+        .iter()
+        .filter_map(|p| match &p.kind {
+            ProblemKind::Broken(why) => Some(format!(
+                "in the render of {}, {} {why}",
+                root.display(),
+                p.object
+            )),
+            ProblemKind::Short { .. } => None,
+        })
+        .collect();
+    if let Some(first) = broken.first() {
+        fail_changed(reports, first);
+    }
+    let mut short: BTreeMap<(Option<PathBuf>, String), Vec<Problem>> = BTreeMap::new();
+    for p in problems {
+        if matches!(p.kind, ProblemKind::Short { .. }) {
+            let origin = p
+                .origin
+                .as_deref()
+                .and_then(|o| copy.origin_file(&root_dir(root), o));
+            short
+                .entry((origin, p.object.to_string()))
+                .or_default()
+                .push(p);
+        }
+    }
+    for ((origin, object), problems) in short {
+        record_short(reports, root, origin.as_deref(), &object, &problems);
+    }
+}
+
+/// One rendered object that falls short: a workload with its findings (not fixable by an edit
+/// of this file) and one note, in the origin file's report when it is part of the run.
+fn record_short(
+    reports: &mut [FileReport],
+    root: &Path,
+    origin: Option<&Path>,
+    object: &str,
+    problems: &[Problem],
+) {
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let in_origin = origin.and_then(|o| {
+        let o = canonical(o)?;
+        reports
+            .iter()
+            .position(|r| canonical(&r.path).as_deref() == Some(o.as_path()))
+    });
+    let at_root = reports.iter().position(|r| normalise(&r.path) == root);
+    let Some(index) = in_origin.or(at_root) else {
+        return;
+    };
+    let report = &mut reports[index];
+    let (kind, name) = object.split_once('/').unwrap_or((object, ""));
+    let line = report
+        .workloads
+        .iter()
+        .find(|w| w.kind == kind && name.contains(&w.name))
+        .map_or(1, |w| w.line);
+    report.workloads.push(Workload {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        document: 0,
+        line,
+        app: None,
+        images: vec![],
+    });
+    let workload = report.workloads.len() - 1;
+    let mut controls: Vec<String> = Vec::new();
+    for p in problems {
+        let ProblemKind::Short {
+            container,
+            control,
+            current,
+            wanted,
+        } = &p.kind
+        else {
+            continue;
+        };
+        controls.push(describe(container.as_deref(), *control));
+        report.findings.push(Finding {
+            workload,
+            container: container.clone(),
+            control: *control,
+            current: current.clone(),
+            wanted: wanted.clone(),
+            line,
+            col: 1,
+            fixable: false,
+        });
+    }
+    controls.dedup();
+    report.notes.push(Note {
+        workload,
+        container: None,
+        kind: NoteKind::Risk,
+        message: format!(
+            "renders short of the baseline: {} builds {object} without {} (a patch or overlay undoes the fix here; look at what it changes)",
+            root.display(),
+            controls.join(", ")
+        ),
+        line,
+    });
+}
+
+fn describe(container: Option<&str>, control: Control) -> String {
+    match container {
+        Some(c) => format!("{} in container `{c}`", control.name()),
+        None => control.name().to_string(),
+    }
+}
