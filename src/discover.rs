@@ -216,7 +216,7 @@ impl ChartFinder {
         chart
     }
 
-    /// Why a file inside a Helm chart is left for the Helm support.
+    /// Why a file inside a Helm chart is left for the Helm support, if it is.
     fn reason(&mut self, path: &Path) -> Option<&'static str> {
         let chart = self.chart_of(path.parent()?)?;
         let name = path
@@ -229,10 +229,13 @@ impl ChartFinder {
             .next()
             .is_some_and(|c| c.as_os_str() == "templates");
         let in_ci = path.parent() == Some(chart.join("ci").as_path());
-        Some(match () {
-            _ if in_templates => HELM_TEMPLATE,
-            _ if name.starts_with("values") || in_ci => HELM_VALUES,
-            _ => "Helm chart file",
-        })
+        // Anything else in a chart's folder (rendered output committed beside it, examples,
+        // CRDs) is what it looks like: a plain manifest, or no Kubernetes object at all.
+        match () {
+            _ if in_templates => Some(HELM_TEMPLATE),
+            _ if name.starts_with("values") || in_ci => Some(HELM_VALUES),
+            _ if matches!(name, "Chart.yaml" | "Chart.yml") => Some("Helm chart file"),
+            _ => None,
+        }
     }
 }

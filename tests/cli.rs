@@ -373,7 +373,7 @@ fn unwired_helm_charts_kustomizations_and_templates_are_left_untouched() {
         "Helm chart whose templates take no securityContext from values",
         "has no securityContext; add `securityContext: {{- toYaml .Values.securityContext",
         "Helm chart file",
-        "kustomization file",
+        "kustomization.yaml:1: risk: resource `web.yaml` is not there",
         "Helm template syntax",
         "not a Kubernetes object",
     ] {

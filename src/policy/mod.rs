@@ -163,6 +163,12 @@ pub struct Note {
     pub line: usize,
 }
 
+impl Note {
+    /// The `workload` of a note about the whole file (a kustomization's remote resource, a
+    /// render check's result): it names no workload.
+    pub const FILE: usize = usize::MAX;
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoteKind {

@@ -94,19 +94,20 @@ pub fn reviewer_notes(report: &FileReport) -> Vec<String> {
         .notes
         .iter()
         .map(|n| {
-            let w = &report.workloads[n.workload];
             let scope = n
                 .container
                 .as_ref()
                 .map(|c| format!(" container {c}"))
                 .unwrap_or_default();
+            let subject = match report.workloads.get(n.workload) {
+                Some(w) => format!(" {}/{}{scope}:", w.kind, w.name),
+                None => String::new(),
+            };
             let kind = n.kind.name();
             format!(
-                "{}:{}: {}/{}{scope}: {kind}: {}",
+                "{}:{}:{subject} {kind}: {}",
                 report.path.display(),
                 n.line,
-                w.kind,
-                w.name,
                 n.message
             )
         })
@@ -139,12 +140,15 @@ pub fn note_rows(reports: &[FileReport]) -> Vec<NoteRow<'_>> {
         .iter()
         .flat_map(|r| {
             r.notes.iter().map(move |n| {
-                let w = &r.workloads[n.workload];
+                let (kind, name) = r
+                    .workloads
+                    .get(n.workload)
+                    .map_or(("", ""), |w| (w.kind.as_str(), w.name.as_str()));
                 NoteRow {
                     file: r.path.display().to_string(),
                     line: n.line,
-                    kind: &w.kind,
-                    name: &w.name,
+                    kind,
+                    name,
                     container: n.container.as_deref(),
                     note_type: n.kind,
                     message: &n.message,
@@ -278,6 +282,21 @@ impl Summary {
 /// the overrides and the exemptions that applied.
 pub fn explain(report: &FileReport) -> String {
     let mut out = String::new();
+    // Notes about the file as a whole (a kustomization's remote resources, a render check).
+    for n in report
+        .notes
+        .iter()
+        .filter(|n| n.workload == crate::policy::Note::FILE)
+    {
+        let _ = writeln!(
+            out,
+            "{}:{}: {}: {}",
+            report.path.display(),
+            n.line,
+            n.kind.name(),
+            n.message
+        );
+    }
     for (index, w) in report.workloads.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -166,16 +166,19 @@ fn note_lines(reports: &[&FileReport]) -> Vec<NoteLine> {
             });
         }
         for n in &r.notes {
-            let w = &r.workloads[n.workload];
             let scope = n
                 .container
                 .as_ref()
                 .map(|c| format!(", container `{c}`"))
                 .unwrap_or_default();
+            let place = match r.workloads.get(n.workload) {
+                Some(w) => format!("{}/{}{scope}", w.kind, w.name),
+                None => r.path.display().to_string(),
+            };
             let kind = n.kind.name();
             lines.push(NoteLine {
                 kind: kind.to_string(),
-                place: format!("{}/{}{scope}", w.kind, w.name),
+                place,
                 message: n.message.clone(),
             });
         }

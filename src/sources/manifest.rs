@@ -31,13 +31,21 @@ pub fn process_text(path: &Path, text: String, settings: &Settings) -> FileRepor
 }
 
 fn harden(text: &str, settings: &Settings, report: &mut FileReport) -> Result<Status, FileError> {
-    if text.contains("{{") {
-        return Ok(Status::Skipped("Helm template syntax (`{{`)".into()));
-    }
+    // `{{` makes a file a template only when it does not read as YAML without rendering: a
+    // `{{PROJECT_ID}}` inside a command string is just text.
+    let template = || Ok(Status::Skipped("Helm template syntax (`{{`)".into()));
+    let has_braces = text.contains("{{");
     if let Some(e) = tab_indentation(text) {
-        return Err(e);
+        return if has_braces { template() } else { Err(e) };
     }
-    let (tree, original_loads) = parse(text)?;
+    let (tree, original_loads) = match parse(text) {
+        Ok(parsed) => parsed,
+        Err(_) if has_braces => return template(),
+        Err(e) => return Err(e),
+    };
+    if has_braces && original_loads.is_none() && original_documents_load(text).is_err() {
+        return template();
+    }
     let is_object = |d: &yaml_splice::tree::Document| {
         d.root
             .is_some_and(|id| policy::is_kubernetes_object(&tree, Ref::root(id)))

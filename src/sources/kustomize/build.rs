@@ -70,12 +70,12 @@ impl Engine {
             String::from_utf8(output.stdout).map_err(|_| "the build is not UTF-8".to_string())
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            Err(stderr
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("the build failed")
-                .to_string())
+            let last = stderr.trim().lines().last().unwrap_or("the build failed");
+            // kubectl prefixes its message with a log header: keep the message.
+            let message = last
+                .split_once("err=\"")
+                .map_or(last, |(_, m)| m.strip_suffix('"').unwrap_or(m));
+            Err(message.to_string())
         }
     }
 }
@@ -134,6 +134,12 @@ impl Copy {
         Ok(Copy { dir, common })
     }
 
+    /// `message` with the copy's paths written as the user's.
+    pub fn in_user_terms(&self, message: &str) -> String {
+        let copy = self.dir.path().display().to_string();
+        message.replace(&copy, &self.common.display().to_string())
+    }
+
     /// Where a file of the user's tree is in the copy.
     pub fn path_of(&self, path: &Path) -> std::io::Result<PathBuf> {
         let absolute = absolute(path)?;
@@ -173,7 +179,10 @@ impl Copy {
 
 /// The folder a root's build runs on.
 pub fn root_dir(root: &Path) -> PathBuf {
-    root.parent().unwrap_or(Path::new(".")).to_path_buf()
+    match root.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// The kustomization file of a folder, for a resource that names a folder.

@@ -103,7 +103,7 @@ impl Kustomization {
         let Some(root) = tree.docs.first().and_then(|d| d.root).map(Ref::root) else {
             return k;
         };
-        let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let dir = k.dir().to_path_buf();
         k.is_component = string_at(tree, root, "kind").as_deref() == Some("Component");
         k.has_build_metadata = tree.get(root, "buildMetadata").is_some();
         for key in ["resources", "bases"] {
@@ -139,7 +139,10 @@ impl Kustomization {
 
     /// The folder the kustomization is in.
     pub fn dir(&self) -> &Path {
-        self.path.parent().unwrap_or(Path::new(""))
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
     }
 }
 

@@ -187,7 +187,7 @@ fn plan_one_inline(
         Ok(e) => e,
         Err(why) => {
             report.notes.push(Note {
-                workload: 0,
+                workload: Note::FILE,
                 container: None,
                 kind: NoteKind::Risk,
                 message: format!("the inline patch is {why}: not checked or edited"),
@@ -254,7 +254,7 @@ fn report_unreachable(k: &Kustomization, report: &mut FileReport) {
     use super::model::Resource;
     let mut note = |line: usize, message: String| {
         report.notes.push(Note {
-            workload: 0,
+            workload: Note::FILE,
             container: None,
             kind: NoteKind::Risk,
             message,

@@ -34,8 +34,10 @@ pub enum Unchecked {
     Off,
     /// No engine, with `auto`: said once per run.
     NoEngine,
-    /// No engine with `always`, or the copy failed: an error for the app's changed files.
+    /// No engine with `always`: an error for the root and the app's changed files.
     Error(String),
+    /// The copy could not be made: an error for the app's changed files.
+    CopyFailed(String),
 }
 
 /// Builds every root of the app before the edits.
@@ -51,8 +53,9 @@ pub fn before(app: &App, forest: &Forest, settings: &Settings) -> Result<Before,
             _ => Unchecked::NoEngine,
         });
     };
-    let copy = Copy::of(app, forest)
-        .map_err(|e| Unchecked::Error(format!("the render check could not copy the tree: {e}")))?;
+    let copy = Copy::of(app, forest).map_err(|e| {
+        Unchecked::CopyFailed(format!("the render check could not copy the tree: {e}"))
+    })?;
     for root in &app.roots {
         let has_metadata = forest
             .kustomizations
@@ -79,7 +82,8 @@ fn build_all(
         .par_iter()
         .map(|root| {
             let dir = copy.path_of(&root_dir(root)).map_err(|e| e.to_string());
-            (root.clone(), dir.and_then(|d| engine.build(&d)))
+            let built = dir.and_then(|d| engine.build(&d));
+            (root.clone(), built.map_err(|e| copy.in_user_terms(&e)))
         })
         .collect()
 }
@@ -207,6 +211,10 @@ pub fn unchecked(reason: Unchecked, app: &App, reports: &mut [FileReport]) {
                 note_on(reports, root, message);
             }
         }
+        Unchecked::CopyFailed(message) => {
+            fail_changed(reports, &message);
+            note_on(reports, root, message);
+        }
         Unchecked::Error(message) => {
             fail_changed(reports, &message);
             if let Some(r) = reports.iter_mut().find(|r| normalise(&r.path) == *root) {
@@ -244,7 +252,7 @@ fn fail_changed(reports: &mut [FileReport], why: &str) {
 fn note_on(reports: &mut [FileReport], file: &Path, message: String) {
     if let Some(r) = reports.iter_mut().find(|r| normalise(&r.path) == *file) {
         r.notes.push(Note {
-            workload: 0,
+            workload: Note::FILE,
             container: None,
             kind: NoteKind::Risk,
             message,
