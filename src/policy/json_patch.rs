@@ -119,7 +119,17 @@ fn plan_value(tree: &Tree, op: Ref, place: &Place, rules: &Rules, sink: &mut Sin
                 Some(_) => container_wants(&rules.baseline),
             };
             if let Some(want) = field_want(without(level_wants, disabled), field) {
+                let notes_before = sink.notes.len();
                 super::contract::apply_want(tree, op, &want, sink);
+                // The value is keyed `value` in the operation: name the field it sets.
+                let name = field.join(".");
+                for note in &mut sink.notes[notes_before..] {
+                    note.message = note.message.replacen(
+                        "explicit `value: ",
+                        &format!("explicit `{name}: "),
+                        1,
+                    );
+                }
             }
         }
         Place::Elsewhere => {}

@@ -69,14 +69,29 @@ impl Engine {
         if output.status.success() {
             String::from_utf8(output.stdout).map_err(|_| "the build is not UTF-8".to_string())
         } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr.trim().lines().last().unwrap_or("the build failed");
-            // kubectl prefixes its message with a log header: keep the message.
-            let message = last
-                .split_once("err=\"")
-                .map_or(last, |(_, m)| m.strip_suffix('"').unwrap_or(m));
-            Err(message.to_string())
+            Err(engine_message(&String::from_utf8_lossy(&output.stderr)))
         }
+    }
+}
+
+/// The engine's error without kubectl's log header (`E1203 ... "command failed" err=`), on
+/// one line.
+fn engine_message(stderr: &str) -> String {
+    let text = stderr.trim();
+    let message = text
+        .split_once("err=")
+        .map_or(text, |(_, m)| m)
+        .trim_start_matches(['"', '<'])
+        .trim_end_matches(['"', '>'])
+        .trim();
+    let one_line: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match one_line.join(" ") {
+        m if m.is_empty() => "the build failed".to_string(),
+        m => m,
     }
 }
 
@@ -238,4 +253,25 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         copy_tree(&entry.path(), &to.join(entry.file_name()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_log_headers_are_left_out() {
+        let multi = "E1203 04:40:26.799279   17166 run.go:72] \"command failed\" err=<\n\taccumulating resources: no such host\n\t: exit status 128\n >\n";
+        assert_eq!(
+            engine_message(multi),
+            "accumulating resources: no such host : exit status 128"
+        );
+        let single =
+            "E1203 04:36:53.608226    5204 run.go:72] \"command failed\" err=\"missing value\"\n";
+        assert_eq!(engine_message(single), "missing value");
+        assert_eq!(
+            engine_message("Error: plain kustomize\n"),
+            "Error: plain kustomize"
+        );
+    }
 }

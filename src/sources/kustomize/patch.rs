@@ -182,7 +182,8 @@ fn plan_one_inline(
     rules: &Rules,
     report: &mut FileReport,
 ) -> Result<Option<(String, Vec<yaml_splice::Splice>)>, FileError> {
-    let line_of_value = outer.node(node).line;
+    // The scalar's node starts at its first content line: inner line 1.
+    let shift = outer.node(node).line - 1;
     let embedded = match Embedded::of(outer, node) {
         Ok(e) => e,
         Err(why) => {
@@ -197,13 +198,12 @@ fn plan_one_inline(
         }
     };
     let inner = Tree::parse(&embedded.text).map_err(|e| FileError {
-        line: line_of_value + e.line,
+        line: shift + e.line,
         col: e.col,
         message: format!("in the inline patch: {}", e.message),
     })?;
     let plan = plan_patch_tree(&inner, std::slice::from_ref(usage), forest, rules);
     // Lines inside the patch, as lines of the kustomization.
-    let shift = line_of_value;
     let first_workload = report.workloads.len();
     report
         .workloads
@@ -240,7 +240,7 @@ fn plan_one_inline(
     let outcome = apply_changes(&inner, plan.changes)?;
     verify_with(&inner, &outcome.text, &outcome.splices, &outcome.ops, None).map_err(|e| {
         FileError {
-            line: e.position.map_or(line_of_value, |p| p.0 + shift),
+            line: e.position.map_or(shift + 1, |p| p.0 + shift),
             col: e.position.map_or(1, |p| p.1),
             message: format!("in the inline patch: {e}"),
         }

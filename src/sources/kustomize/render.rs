@@ -120,7 +120,7 @@ pub fn left_alone_bases(before: &Before, rules: &Rules) -> BTreeMap<PathBuf, Vec
                 container: None,
                 controls: ControlSet::All,
                 reason: format!(
-                    "left to a person: {} renders it as {}",
+                    "left to a person, as {} renders it as a pod to leave alone: {}",
                     root.display(),
                     skipped.reason
                 ),
