@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 /// How files are grouped into services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum GroupBy {
-    /// A chart is one service; otherwise the folder, split by app label when a folder holds
-    /// workloads of two or more apps.
+    /// A chart is one service, a Kustomize base with the overlays that include only it is one;
+    /// otherwise the folder, split by app label when a folder holds workloads of two or more apps.
     #[default]
     Auto,
     Dir,
@@ -20,12 +20,13 @@ pub enum GroupBy {
 }
 
 /// One changed file: its path relative to the repository root, the app labels of its
-/// workloads, and the Helm chart folder it belongs to, if any.
+/// workloads, and the folder of the unit it belongs to, if any: a Helm chart, or a Kustomize
+/// service (an overlay with its one base; see the README's Pull requests section).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangedFile {
     pub path: PathBuf,
     pub apps: Vec<String>,
-    pub chart: Option<PathBuf>,
+    pub unit: Option<PathBuf>,
 }
 
 /// A service: its name (also its branch suffix) and its files.
@@ -64,9 +65,9 @@ pub fn group(files: &[ChangedFile], by: GroupBy) -> Vec<Service> {
                 label: Some(first_app(f)),
                 file: None,
             },
-            GroupBy::Auto => match &f.chart {
-                Some(chart) => Key {
-                    dir: chart.clone(),
+            GroupBy::Auto => match &f.unit {
+                Some(unit) => Key {
+                    dir: unit.clone(),
                     label: None,
                     file: None,
                 },
@@ -150,7 +151,7 @@ fn first_app(f: &ChangedFile) -> String {
 /// Folders (outside charts) whose workloads carry two or more different app labels.
 fn dirs_with_several_apps(files: &[ChangedFile]) -> BTreeSet<PathBuf> {
     let mut apps: BTreeMap<PathBuf, BTreeSet<&str>> = BTreeMap::new();
-    for f in files.iter().filter(|f| f.chart.is_none()) {
+    for f in files.iter().filter(|f| f.unit.is_none()) {
         let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
         apps.entry(dir)
             .or_default()
@@ -245,7 +246,7 @@ mod tests {
         ChangedFile {
             path: path.into(),
             apps: apps.iter().map(|a| a.to_string()).collect(),
-            chart: None,
+            unit: None,
         }
     }
 
@@ -304,9 +305,9 @@ mod tests {
     #[test]
     fn a_chart_is_one_service() {
         let mut values = file("charts/shop/values.yaml", &[]);
-        values.chart = Some("charts/shop".into());
+        values.unit = Some("charts/shop".into());
         let mut extra = file("charts/shop/ci/prod-values.yaml", &[]);
-        extra.chart = Some("charts/shop".into());
+        extra.unit = Some("charts/shop".into());
         let services = group(&[values, extra], GroupBy::Auto);
         assert_eq!(names_of(&services), ["shop"]);
         assert_eq!(services[0].files.len(), 2);

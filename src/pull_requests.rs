@@ -161,8 +161,9 @@ pub fn plan_on_base(
             };
             match git.file_at(base, &relative) {
                 Ok(Some(bytes)) if bytes == original.as_bytes() => r,
-                // A chart's values are planned with its templates, as the checkout has them.
-                Ok(Some(_)) if chart_of(&root, &relative).is_some() => {
+                // A chart's values are planned with its templates, and a Kustomize app's files
+                // with the app and its render check, as the checkout has them.
+                Ok(Some(_)) if chart_of(&root, &relative).is_some() || r.service_dir.is_some() => {
                     if matches!(r.status, Status::Changed { .. }) {
                         r.status = Status::Skipped(format!(
                             "differs from `{base_name}` in the checkout: pull (or push) first"
@@ -210,10 +211,17 @@ pub fn services(
         .map(|r| ChangedFile {
             path: r.path.clone(),
             apps: r.workloads.iter().filter_map(|w| w.app.clone()).collect(),
-            chart: chart_of(root, &r.path),
+            unit: chart_of(root, &r.path).or_else(|| service_dir_of(root, r)),
         })
         .collect();
     group_named(&changed, by, named)
+}
+
+/// The Kustomize service folder a source gave the file, relative to `root`.
+fn service_dir_of(root: &Path, report: &FileReport) -> Option<PathBuf> {
+    let dir = report.service_dir.as_ref()?;
+    let absolute = std::fs::canonicalize(dir).ok()?;
+    absolute.strip_prefix(root).ok().map(Path::to_path_buf)
 }
 
 /// The Helm chart (folder with `Chart.yaml`, relative to `root`) that holds `path`.

@@ -93,6 +93,9 @@ pub struct FileReport {
     pub edit_notes: Vec<String>,
     /// The service's Dockerfile, when its final stage runs as root.
     pub root_dockerfile: Option<PathBuf>,
+    /// The folder whose service the file's changes go with in `pr`, when its source knows
+    /// better than the file's own folder (a Kustomize overlay goes with its one base).
+    pub service_dir: Option<PathBuf>,
 }
 
 impl FileReport {
@@ -107,6 +110,7 @@ impl FileReport {
             notes: vec![],
             edit_notes: vec![],
             root_dockerfile: None,
+            service_dir: None,
         }
     }
 }

@@ -168,6 +168,54 @@ impl Forest {
         roles
     }
 
+    /// The folder whose service each file of the app goes with in `pr`: an overlay that
+    /// includes exactly one base goes with that base (so that one pull request carries the
+    /// base's fix and the overlay corrections it needs); one that includes several bases, and
+    /// a base, go with their own folder. A component goes with what includes it first; a file,
+    /// with the first kustomization that names it.
+    pub fn service_dirs(&self, app: &App) -> BTreeMap<PathBuf, PathBuf> {
+        let mut out = BTreeMap::new();
+        for path in &app.kustomizations {
+            let service = self.service_of(path, &mut BTreeSet::new());
+            let k = &self.kustomizations[path];
+            out.entry(path.clone()).or_insert_with(|| service.clone());
+            for file in k.brought_in_files() {
+                out.entry(file).or_insert_with(|| service.clone());
+            }
+            for component in k.components.iter().filter_map(|c| match &c.item {
+                Resource::Folder(f) => file_in(f),
+                _ => None,
+            }) {
+                out.entry(component.clone())
+                    .or_insert_with(|| service.clone());
+                if let Some(c) = self.kustomizations.get(&component) {
+                    for file in c.brought_in_files() {
+                        out.entry(file).or_insert_with(|| service.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn service_of(&self, path: &Path, seen: &mut BTreeSet<PathBuf>) -> PathBuf {
+        let Some(k) = self.kustomizations.get(path) else {
+            return path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        };
+        let bases: Vec<PathBuf> = k
+            .resources
+            .iter()
+            .filter_map(|e| match &e.item {
+                Resource::Folder(f) => file_in(f),
+                _ => None,
+            })
+            .collect();
+        match bases.as_slice() {
+            [base] if seen.insert(path.to_path_buf()) => self.service_of(base, seen),
+            _ => k.dir().to_path_buf(),
+        }
+    }
+
     /// The objects that the patches of kustomization `path` meet: what its resources build
     /// (for a component, what the kustomizations that include it build).
     pub fn base_objects(&self, path: &Path) -> Vec<BaseObject> {
@@ -432,6 +480,46 @@ mod tests {
             &target(Some("Deployment|StatefulSet"), None, Some("tier")),
             &web
         ));
+    }
+
+    #[test]
+    fn an_overlay_of_one_base_goes_with_it_and_one_of_two_with_its_own_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write("a/kustomization.yaml", "resources: [d.yaml]\n");
+        write("a/d.yaml", "kind: Deployment\n");
+        write("b/kustomization.yaml", "resources: [d.yaml]\n");
+        write("b/d.yaml", "kind: Deployment\n");
+        write(
+            "prod/kustomization.yaml",
+            "resources: [../a]\npatches: [{path: p.yaml}]\n",
+        );
+        write("prod/p.yaml", "kind: Deployment\n");
+        write("all/kustomization.yaml", "resources: [../a, ../b]\n");
+        let k = |p: &str| dir.path().join(p).join("kustomization.yaml");
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| e.to_string());
+        let forest = Forest::read(&[k("prod"), k("all")], &read);
+        let apps = forest.apps();
+        assert_eq!(apps.len(), 1, "one app: the overlays share base a");
+        let services = forest.service_dirs(&apps[0]);
+        let service = |p: &str| {
+            services[&dir.path().join(p)]
+                .strip_prefix(dir.path())
+                .unwrap()
+                .to_path_buf()
+        };
+        assert_eq!(service("prod/p.yaml"), PathBuf::from("a"));
+        assert_eq!(service("prod/kustomization.yaml"), PathBuf::from("a"));
+        assert_eq!(service("a/d.yaml"), PathBuf::from("a"));
+        assert_eq!(service("all/kustomization.yaml"), PathBuf::from("all"));
+        assert_eq!(service("b/d.yaml"), PathBuf::from("b"));
+        let mut roots = apps[0].roots.clone();
+        roots.sort();
+        assert_eq!(roots, vec![k("all"), k("prod")]);
     }
 
     #[test]

@@ -68,5 +68,9 @@ pub fn process_app(
         Ok(before) => render::after(before, app, &mut reports, &settings.rules),
         Err(reason) => render::unchecked(reason, app, &mut reports),
     }
+    let services = forest.service_dirs(app);
+    for report in &mut reports {
+        report.service_dir = services.get(&normalise(&report.path)).cloned();
+    }
     reports
 }
