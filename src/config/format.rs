@@ -12,96 +12,88 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// The whole file. Every key may be left out; the structs' `Default` stands in for it.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawConfig {
-    // Not `Option`: serde would read `baseline: ~` as "absent"; as a struct it is an error.
-    #[serde(default)]
+    // Plain structs, so that `baseline: ~` is an error (an `Option` would read it as absent).
     pub(super) baseline: RawBaseline,
-    #[serde(default)]
     pub(super) controls: RawControls,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) writable_tmp: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) harden_host_access_pods: Option<Spanned<Scalar>>,
-    #[serde(default)]
+    pub(super) writable_tmp: Key<Spanned<Scalar>>,
+    pub(super) harden_host_access_pods: Key<Spanned<Scalar>>,
     pub(super) exclude: Vec<Spanned<String>>,
     // Spanned, so that a missing key can be reported at the start of its entry (serde's own
     // "missing field" error points at the entry's last key).
-    #[serde(default)]
     pub(super) exemptions: Vec<Spanned<RawExemption>>,
-    #[serde(default)]
     pub(super) services: Vec<Spanned<RawService>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An entry of `services`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct RawService {
-    #[serde(default, deserialize_with = "present")]
-    pub(super) name: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) paths: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) name: Key<Spanned<String>>,
+    pub(super) paths: Key<Spanned<Vec<Spanned<String>>>>,
 }
 
+/// `baseline`: the values the baseline writes.
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawBaseline {
-    #[serde(default, deserialize_with = "present")]
-    pub(super) run_as_user: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) run_as_group: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) fs_group: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) seccomp_profile: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) localhost_profile: Option<Spanned<String>>,
+    pub(super) run_as_user: Key<Spanned<Scalar>>,
+    pub(super) run_as_group: Key<Spanned<Scalar>>,
+    pub(super) fs_group: Key<Spanned<Scalar>>,
+    pub(super) seccomp_profile: Key<Spanned<Scalar>>,
+    pub(super) localhost_profile: Key<Spanned<String>>,
 }
 
+/// `controls`: which controls are on.
 #[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawControls {
-    #[serde(default, deserialize_with = "present")]
-    pub(super) run_as_non_root: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) run_as_user: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) run_as_group: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) fs_group: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) seccomp_profile: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) allow_privilege_escalation: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) read_only_root_filesystem: Option<Spanned<Scalar>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) capabilities_drop: Option<Spanned<Scalar>>,
+    pub(super) run_as_non_root: Key<Spanned<Scalar>>,
+    pub(super) run_as_user: Key<Spanned<Scalar>>,
+    pub(super) run_as_group: Key<Spanned<Scalar>>,
+    pub(super) fs_group: Key<Spanned<Scalar>>,
+    pub(super) seccomp_profile: Key<Spanned<Scalar>>,
+    pub(super) allow_privilege_escalation: Key<Spanned<Scalar>>,
+    pub(super) read_only_root_filesystem: Key<Spanned<Scalar>>,
+    pub(super) capabilities_drop: Key<Spanned<Scalar>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An entry of `exemptions`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct RawExemption {
-    #[serde(default, deserialize_with = "present")]
-    pub(super) workload: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) namespace: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) container: Option<Spanned<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) controls: Option<Spanned<Vec<Spanned<String>>>>,
-    #[serde(default, deserialize_with = "present")]
-    pub(super) reason: Option<Spanned<String>>,
+    pub(super) workload: Key<Spanned<String>>,
+    pub(super) namespace: Key<Spanned<String>>,
+    pub(super) container: Key<Spanned<String>>,
+    pub(super) controls: Key<Spanned<Vec<Spanned<String>>>>,
+    pub(super) reason: Key<Spanned<String>>,
 }
 
-/// Reads a present value as `Some`, so that an explicit `null` reaches the inner type and is
-/// rejected there instead of silently meaning "use the default".
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
+/// A key the file may leave out: absent, it holds `None` (serde takes the struct's `Default`).
+/// Unlike a plain `Option`, a key written as `null` is not read as absent: the `null` reaches
+/// `T`, which rejects it, instead of silently meaning "use the default".
+pub(super) struct Key<T>(Option<T>);
+
+impl<T> Key<T> {
+    /// The value, if the file has the key.
+    pub(super) fn get(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+impl<T> Default for Key<T> {
+    fn default() -> Self {
+        Key(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Key<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(|value| Key(Some(value)))
+    }
 }
 
 /// Any YAML value, as the parser typed it. Booleans and ids are read this way, not as `bool`

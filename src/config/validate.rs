@@ -12,7 +12,7 @@
 use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
 
 use super::format::{
-    yaml_options, RawBaseline, RawConfig, RawControls, RawExemption, RawService, Scalar,
+    yaml_options, Key, RawBaseline, RawConfig, RawControls, RawExemption, RawService, Scalar,
 };
 use super::queries::{
     exclude_globs, path_glob, BaselineConfig, Config, Controls, NamedService, Seccomp,
@@ -52,10 +52,14 @@ impl RawConfig {
         Ok(Config {
             baseline: self.baseline.validate()?,
             controls: self.controls.validate()?,
-            writable_tmp: optional_bool("writableTmp", &self.writable_tmp, DEFAULT_WRITABLE_TMP)?,
+            writable_tmp: optional_bool(
+                "writableTmp",
+                self.writable_tmp.get(),
+                DEFAULT_WRITABLE_TMP,
+            )?,
             harden_host_access_pods: optional_bool(
                 "hardenHostAccessPods",
-                &self.harden_host_access_pods,
+                self.harden_host_access_pods.get(),
                 DEFAULT_HARDEN_HOST_ACCESS_PODS,
             )?,
             exclude: self
@@ -80,13 +84,10 @@ impl RawConfig {
 impl RawBaseline {
     fn validate(self) -> Result<BaselineConfig, ConfigError> {
         Ok(BaselineConfig {
-            run_as_user: optional_id("runAsUser", &self.run_as_user)?,
-            run_as_group: optional_id("runAsGroup", &self.run_as_group)?,
-            fs_group: optional_id("fsGroup", &self.fs_group)?,
-            seccomp: seccomp(
-                self.seccomp_profile.as_ref(),
-                self.localhost_profile.as_ref(),
-            )?,
+            run_as_user: optional_id("runAsUser", self.run_as_user.get())?,
+            run_as_group: optional_id("runAsGroup", self.run_as_group.get())?,
+            fs_group: optional_id("fsGroup", self.fs_group.get())?,
+            seccomp: seccomp(self.seccomp_profile.get(), self.localhost_profile.get())?,
         })
     }
 }
@@ -135,12 +136,12 @@ impl RawControls {
     fn validate(self) -> Result<Controls, ConfigError> {
         let mut controls = Controls::default();
         for (control, value) in self.entries() {
-            controls.set(control, optional_bool(control.name(), value, true)?);
+            controls.set(control, optional_bool(control.name(), value.get(), true)?);
         }
         Ok(controls)
     }
 
-    fn entries(&self) -> [(Control, &Option<Spanned<Scalar>>); 8] {
+    fn entries(&self) -> [(Control, &Key<Spanned<Scalar>>); 8] {
         [
             (Control::RunAsNonRoot, &self.run_as_non_root),
             (Control::RunAsUser, &self.run_as_user),
@@ -168,22 +169,22 @@ fn exemption(entry: &Spanned<RawExemption>) -> Result<Exemption, ConfigError> {
             format!("this exemption is missing `{key}`"),
         )
     };
-    let (kind, name) = workload(raw.workload.as_ref().ok_or_else(|| required("workload"))?)?;
+    let (kind, name) = workload(raw.workload.get().ok_or_else(|| required("workload"))?)?;
     Ok(Exemption {
         kind,
         name,
         namespace: raw
             .namespace
-            .as_ref()
+            .get()
             .map(|n| non_empty("namespace", n))
             .transpose()?,
         container: raw
             .container
-            .as_ref()
+            .get()
             .map(|c| non_empty("container", c))
             .transpose()?,
-        controls: control_set(raw.controls.as_ref().ok_or_else(|| required("controls"))?)?,
-        reason: reason(raw.reason.as_ref().ok_or_else(|| required("reason"))?)?,
+        controls: control_set(raw.controls.get().ok_or_else(|| required("controls"))?)?,
+        reason: reason(raw.reason.get().ok_or_else(|| required("reason"))?)?,
     })
 }
 
@@ -194,12 +195,8 @@ fn named_service(entry: &Spanned<RawService>) -> Result<NamedService, ConfigErro
             format!("this service is missing `{key}`"),
         )
     };
-    let name = entry.value.name.as_ref().ok_or_else(|| required("name"))?;
-    let paths = entry
-        .value
-        .paths
-        .as_ref()
-        .ok_or_else(|| required("paths"))?;
+    let name = entry.value.name.get().ok_or_else(|| required("name"))?;
+    let paths = entry.value.paths.get().ok_or_else(|| required("paths"))?;
     if paths.value.is_empty() {
         return Err(error_at(
             &paths.referenced,
@@ -218,7 +215,7 @@ fn named_service(entry: &Spanned<RawService>) -> Result<NamedService, ConfigErro
 
 fn optional_bool(
     key: &str,
-    value: &Option<Spanned<Scalar>>,
+    value: Option<&Spanned<Scalar>>,
     default: bool,
 ) -> Result<bool, ConfigError> {
     let Some(value) = value else {
@@ -233,7 +230,7 @@ fn optional_bool(
     }
 }
 
-fn optional_id(key: &str, value: &Option<Spanned<Scalar>>) -> Result<i64, ConfigError> {
+fn optional_id(key: &str, value: Option<&Spanned<Scalar>>) -> Result<i64, ConfigError> {
     let Some(value) = value else {
         return Ok(DEFAULT_ID);
     };
