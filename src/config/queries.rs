@@ -167,18 +167,13 @@ pub fn find(repo_root: &Path) -> Option<PathBuf> {
 
 /// Reads and validates the configuration file at `path`; errors carry `path` as given.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let label = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|err| ConfigError {
-        path: label.clone(),
-        line: 0,
-        col: 0,
-        message: format!("cannot read the configuration file: {err}"),
-    })?;
-    let text = utf8(&bytes).map_err(|err| ConfigError {
-        path: label.clone(),
-        ..err
-    })?;
-    parse(text).map_err(|err| ConfigError { path: label, ..err })
+    std::fs::read(path)
+        .map_err(|err| ConfigError::at(0, 0, format!("cannot read the configuration file: {err}")))
+        .and_then(|bytes| parse(utf8(&bytes)?))
+        .map_err(|err| ConfigError {
+            path: path.display().to_string(),
+            ..err
+        })
 }
 
 impl Config {

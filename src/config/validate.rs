@@ -35,6 +35,19 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    /// An error at `line:col` (0:0 for none) of the file, named `.kube-harden.yaml` until
+    /// [`load`](super::load) names the real path.
+    pub(super) fn at(line: usize, col: usize, message: String) -> ConfigError {
+        ConfigError {
+            path: FILE_NAMES[0].to_string(),
+            line,
+            col,
+            message,
+        }
+    }
+}
+
 /// Parses and validates configuration text. An empty file (or one with only comments) means
 /// every default. Errors name the file `.kube-harden.yaml`; [`load`](super::load) names the
 /// real path.
@@ -352,14 +365,11 @@ fn control_name(item: &Spanned<String>) -> Result<Control, ConfigError> {
 // ---------------------------------------------------------------------------------------------
 // Errors.
 
-/// An error at a position; the path is filled in by [`parse`] or [`load`](super::load).
+/// An error at a position the parser reported.
 fn error_at(location: &Location, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        path: FILE_NAMES[0].to_string(),
-        line: usize::try_from(location.line()).unwrap_or(0),
-        col: usize::try_from(location.column()).unwrap_or(0),
-        message: one_line(&message.into()),
-    }
+    let line = usize::try_from(location.line()).unwrap_or(0);
+    let col = usize::try_from(location.column()).unwrap_or(0);
+    ConfigError::at(line, col, one_line(&message.into()))
 }
 
 fn from_yaml_error(err: serde_saphyr::Error) -> ConfigError {
@@ -368,12 +378,7 @@ fn from_yaml_error(err: serde_saphyr::Error) -> ConfigError {
     let message = plain_words(UserMessageFormatter.format_message(&err).into_owned());
     match err.location() {
         Some(location) => error_at(&location, message),
-        None => ConfigError {
-            path: FILE_NAMES[0].to_string(),
-            line: 0,
-            col: 0,
-            message: one_line(&message),
-        },
+        None => ConfigError::at(0, 0, one_line(&message)),
     }
 }
 
@@ -400,12 +405,7 @@ pub(super) fn utf8(bytes: &[u8]) -> Result<&str, ConfigError> {
         let col = 1 + String::from_utf8_lossy(&valid[line_start..])
             .chars()
             .count();
-        ConfigError {
-            path: String::new(),
-            line,
-            col,
-            message: "the file is not UTF-8".into(),
-        }
+        ConfigError::at(line, col, "the file is not UTF-8".into())
     })
 }
 
