@@ -5,8 +5,8 @@
 //! the controls but not what they do to a manifest. Every error points at the offending key or
 //! value as `path:line:col: message`, so a typo is fixed in one look.
 //!
-//! - [`format`]: the file as written, the serde types serde-saphyr reads it into (and the
-//!   parser options that make it agree with the JSON Schema);
+//! - [`format`](mod@format): the file as written, the serde types serde-saphyr reads it into
+//!   (and the parser options that make it agree with the JSON Schema);
 //! - [`validate`]: from those types to checked values, each error at its position
 //!   ([`parse`], [`ConfigError`]);
 //! - [`queries`]: the loaded configuration ([`Config`] and its parts, with their defaults),

@@ -58,7 +58,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation: raw values to `Config`, each error at the value's position.
+// Raw values to `Config`, each error at the value's position.
 
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
