@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::config::RenderMode;
 use crate::policy::{Finding, Note, Rules, SkippedPod, Workload};
 use yaml_splice::EngineError;
 
@@ -113,16 +114,6 @@ impl FileReport {
             service_dir: None,
         }
     }
-}
-
-/// When to build: `auto` builds when an engine is found, `always` makes a missing engine an
-/// error, `never` does not build.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RenderMode {
-    #[default]
-    Auto,
-    Always,
-    Never,
 }
 
 /// How the render check runs (`--render`, `--kustomize-bin`, `--load-restrictor`).

@@ -227,6 +227,7 @@ fn the_bad_fixtures_cover_each_kind_of_mistake() {
         "bad-id-zero",
         "bad-id-negative",
         "bad-seccomp-value",
+        "bad-render-value",
         "bad-localhost-without-profile",
         "bad-glob",
         "bad-empty-reason",
@@ -280,6 +281,7 @@ fn an_empty_file_means_every_default() {
         },
         writable_tmp: true,
         harden_host_access_pods: false,
+        render: config::RenderMode::Auto,
         exclude: vec![],
         exemptions: vec![],
         services: vec![],
@@ -313,6 +315,7 @@ fn every_key_is_read() {
     assert_eq!(off, [Control::RunAsGroup, Control::FsGroup]);
     assert!(!config.writable_tmp);
     assert!(config.harden_host_access_pods);
+    assert_eq!(config.render, config::RenderMode::Always);
     let rules = config.rules();
     assert!(!rules.writable_tmp && rules.harden_host_access);
     assert_eq!(

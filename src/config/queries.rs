@@ -27,12 +27,24 @@ pub struct Config {
     /// Harden pods with host namespaces or hostPath volumes instead of leaving them to a
     /// person (default: false).
     pub harden_host_access_pods: bool,
+    /// When Kustomize trees are built to check the edits (default: auto, when an engine is found).
+    pub render: RenderMode,
     /// Gitignore-style globs, relative to the repository root, as written in the file.
     pub exclude: Vec<String>,
     pub exemptions: Vec<Exemption>,
     /// Named services for `kube-harden pr`: a file that matches one of a service's globs
     /// (relative to the repository root) belongs to it; the first service that matches wins.
     pub services: Vec<NamedService>,
+}
+
+/// When to build: `auto` builds when an engine is found, `always` makes a missing engine an
+/// error, `never` does not build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RenderMode {
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 /// The defaults of every key.
@@ -46,6 +58,7 @@ impl Default for Config {
             controls: Controls::default(),
             writable_tmp: DEFAULT_WRITABLE_TMP,
             harden_host_access_pods: DEFAULT_HARDEN_HOST_ACCESS_PODS,
+            render: RenderMode::default(),
             exclude: vec![],
             exemptions: vec![],
             services: vec![],

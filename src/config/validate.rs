@@ -15,6 +15,7 @@ use super::format::{
     yaml_options, Key, RawBaseline, RawConfig, RawControls, RawExemption, RawService, Scalar,
 };
 use super::queries::{
+    RenderMode,
     exclude_globs, path_glob, BaselineConfig, Config, Controls, NamedService, Seccomp,
     DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP, FILE_NAMES,
 };
@@ -75,6 +76,7 @@ impl RawConfig {
                 self.harden_host_access_pods.get(),
                 DEFAULT_HARDEN_HOST_ACCESS_PODS,
             )?,
+            render: render_mode(self.render.get())?,
             exclude: self
                 .exclude
                 .iter()
@@ -224,6 +226,22 @@ fn named_service(entry: &Spanned<RawService>) -> Result<NamedService, ConfigErro
             .map(exclude_pattern)
             .collect::<Result<_, _>>()?,
     })
+}
+
+/// `render`: when the render check of Kustomize trees runs.
+fn render_mode(value: Option<&Spanned<Scalar>>) -> Result<RenderMode, ConfigError> {
+    let Some(value) = value else {
+        return Ok(RenderMode::default());
+    };
+    match &value.value {
+        Scalar::Str(s) if s == "auto" => Ok(RenderMode::Auto),
+        Scalar::Str(s) if s == "always" => Ok(RenderMode::Always),
+        Scalar::Str(s) if s == "never" => Ok(RenderMode::Never),
+        other => Err(error_at(
+            &value.referenced,
+            format!("`render` must be auto, always or never, found {}", other.describe()),
+        )),
+    }
 }
 
 fn optional_bool(
