@@ -1,4 +1,4 @@
-//! The `pr` command's glue between the command line and [`kube_harden::pull_requests`]:
+//! `kube-harden pr`: the glue between the command line and [`kube_harden::pull_requests`]:
 //! where the token, repository, API and base come from, the progress bar, and the output.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,9 @@ use kube_harden::pull_requests::{self as prs, Action, Options, ServicePlan, Serv
 use kube_harden::render::pr::{DEFAULT_BODY, DEFAULT_TITLE};
 use kube_harden::report::{FileReport, Settings};
 
-use crate::Format;
+use super::args::Format;
+use super::runner;
+use super::shared::{first_path, report_problems, runner_step, scan_with_progress};
 
 /// Where a repository keeps its own pull request templates.
 const TEMPLATE_DIR: &str = ".github/kube-harden";
@@ -148,8 +150,7 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
             args.token_env
         ));
     }
-    let first = args.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let git = Git::open(first, token.clone()).map_err(|e| e.to_string())?;
+    let git = Git::open(first_path(&args.paths), token.clone()).map_err(|e| e.to_string())?;
     let base = match &args.base {
         Some(b) => b.clone(),
         None => or_last_fetch(args, git.default_branch(), || {
@@ -162,9 +163,9 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
         .ok_or_else(|| format!("`origin` has no branch `{base}`"))?;
     let options = options(args, &git, &base)?;
 
-    let reports = crate::scan_with_progress(&args.paths, settings, &|_| {});
+    let reports = scan_with_progress(&args.paths, settings, &|_| {});
     let reports = prs::plan_on_base(reports, &git, base_oid, &base, settings);
-    let mut code = crate::report_problems(&reports);
+    let mut code = report_problems(&reports);
     let matchers = config.service_matchers();
     let named = |path: &Path| {
         matchers
@@ -203,13 +204,13 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
         );
     }
     print_outcome(args, &plans, github.as_ref());
-    if let Some(runner) = kube_harden::actions::Runner::from_env() {
+    if let Some(runner) = runner::Runner::from_env() {
         let services: Vec<serde_json::Value> = plans
             .iter()
             .map(|p| serde_json::json!(ServiceResult::from(p)))
             .collect();
-        let done = kube_harden::actions::finish_pr(&runner, &services, args.dry_run);
-        code = code.max(crate::runner_step(done));
+        let done = runner::finish_pr(&runner, &services, args.dry_run);
+        code = code.max(runner_step(done));
     }
     if plans.iter().any(|p| p.action == Action::Failed) {
         code = 2;

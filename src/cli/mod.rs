@@ -1,0 +1,21 @@
+//! The `kube-harden` command line, a part of the binary (the library knows nothing of it).
+//!
+//! - [`args`]: the command tree (global options, the subcommands);
+//! - one file per command, holding its flags and its body: [`diff`], [`fix`],
+//!   [`check`], [`explain`], [`pr`];
+//! - [`shared`]: what the commands that read a repository share (settings from the
+//!   configuration file and the flags, the repository root, the scan with a progress bar, the
+//!   exit code of problems);
+//! - [`runner`]: the GitHub Actions integration (annotations, step summary, outputs).
+//!
+//! A new command is a file here, a variant in [`args::Command`], and a line in `main`'s
+//! dispatch.
+
+pub mod args;
+pub mod check;
+pub mod diff;
+pub mod explain;
+pub mod fix;
+pub mod pr;
+pub mod runner;
+pub mod shared;
