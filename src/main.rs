@@ -6,11 +6,10 @@ mod cli;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use kube_harden::config::Config;
 use kube_harden::report::Settings;
 
-use cli::args::{Cli, Color, Command};
+use cli::args::{Color, Command};
 use cli::{check, diff, explain, fix, pr, shared};
 
 /// Parsing allocates per scalar and per node on every core; mimalloc's per-thread pages beat
@@ -19,7 +18,7 @@ use cli::{check, diff, explain, fix, pr, shared};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::args::parse();
     set_colours(cli.color);
     let code = match shared::settings(&cli, cli.command.paths()) {
         Ok((settings, config)) => run(&cli.command, &settings, &config),

@@ -1,9 +1,11 @@
 //! The command line's shape: the top command, its global options and its subcommands (each
-//! command's own flags are in its file).
+//! command's own flags are in its file), and the examples that end each command's `--help`.
+//! [`parse`] reads the arguments with the tree [`command`] makes.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::{StyledStr, Styles};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use super::{check, diff, explain, fix, pr};
 
@@ -95,4 +97,175 @@ pub enum Color {
 pub enum Format {
     Text,
     Json,
+}
+
+/// One example invocation: shown under "Examples:" in `--help`.
+pub struct Example {
+    /// What it does, in one line.
+    pub what: &'static str,
+    /// The command line as typed in a POSIX shell (its flags are checked by a test).
+    pub run: &'static str,
+}
+
+/// The top command's examples: a first tour.
+const TOP_EXAMPLES: &[Example] = &[
+    Example {
+        what: "Show what would change under k8s/; write nothing",
+        run: "kube-harden diff k8s/",
+    },
+    Example {
+        what: "Make the changes in place, with the uid and gid your images use",
+        run: "kube-harden fix --uid 10001 --gid 10001 --fs-group 10001 deploy/",
+    },
+    Example {
+        what: "Fail (exit code 1) when something falls short; SARIF for code scanning",
+        run: "kube-harden check --format sarif --sarif-file results.sarif",
+    },
+    Example {
+        what: "Plan one pull request per service; push nothing",
+        run: "kube-harden pr --dry-run",
+    },
+];
+
+/// Each command's examples, by name (the top command's under its own).
+pub const EXAMPLES: &[(&str, &[Example])] = &[
+    ("kube-harden", TOP_EXAMPLES),
+    ("diff", diff::EXAMPLES),
+    ("fix", fix::EXAMPLES),
+    ("explain", explain::EXAMPLES),
+    ("check", check::EXAMPLES),
+    ("pr", pr::EXAMPLES),
+];
+
+/// The command tree with each command's examples after its help.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let styles = cmd.get_styles().clone();
+    for &(name, examples) in EXAMPLES {
+        let text = examples_help(examples, &styles);
+        cmd = if name == cmd.get_name() {
+            cmd.after_help(text)
+        } else {
+            cmd.mut_subcommand(name, |sub| sub.after_help(text))
+        };
+    }
+    cmd
+}
+
+/// The command line's arguments; on an error or `--help`, the message and exit, as clap does.
+pub fn parse() -> Cli {
+    let mut cmd = command();
+    let matches = cmd.get_matches_mut();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+/// The "Examples:" section: a heading as clap styles its own, then each example's comment line
+/// and command line (clap drops the styles where colours are off).
+fn examples_help(examples: &[Example], styles: &Styles) -> StyledStr {
+    let (header, literal) = (styles.get_header(), styles.get_literal());
+    let mut text = format!("{header}Examples:{header:#}\n");
+    for (i, e) in examples.iter().enumerate() {
+        let gap = if i == 0 { "" } else { "\n" };
+        text.push_str(&format!(
+            "{gap}  # {}\n  {literal}{}{literal:#}\n",
+            e.what, e.run
+        ));
+    }
+    text.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words of an example's command line, as a POSIX shell passes them: without the
+    /// leading `NAME=value` assignments and from the first redirection or pipe on; quotes
+    /// removed.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut chars = line.chars().peekable();
+        while let Some(&c) = chars.peek() {
+            if c == ' ' {
+                chars.next();
+                continue;
+            }
+            if matches!(c, '>' | '|' | '&' | ';') {
+                break;
+            }
+            let mut word = String::new();
+            while let Some(&c) = chars.peek() {
+                match c {
+                    ' ' => break,
+                    '\'' | '"' => {
+                        chars.next();
+                        word.extend(chars.by_ref().take_while(|&q| q != c));
+                    }
+                    _ => {
+                        word.push(c);
+                        chars.next();
+                    }
+                }
+            }
+            let assignment = word.split_once('=').is_some_and(|(name, _)| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if !(assignment && words.is_empty()) {
+                words.push(word);
+            }
+        }
+        words
+    }
+
+    #[test]
+    fn example_lines_split_like_a_shell_would() {
+        assert_eq!(
+            words("GITHUB_TOKEN=... kube-harden pr --label '' --author \"A B <a@b>\" > out"),
+            ["kube-harden", "pr", "--label", "", "--author", "A B <a@b>"]
+        );
+        assert_eq!(words("kube-harden man | man -l -"), ["kube-harden", "man"]);
+    }
+
+    #[test]
+    fn every_example_parses_as_the_command_it_is_shown_for() {
+        for &(name, examples) in EXAMPLES {
+            assert!(!examples.is_empty(), "{name} has no examples");
+            for e in examples {
+                let words = words(e.run);
+                assert_eq!(words[0], "kube-harden", "{}", e.run);
+                if name != "kube-harden" {
+                    assert_eq!(words[1], name, "{} is shown for {name}", e.run);
+                }
+                let matches = command()
+                    .try_get_matches_from(&words)
+                    .unwrap_or_else(|err| panic!("{}:\n{err}", e.run));
+                Cli::from_arg_matches(&matches).unwrap_or_else(|err| panic!("{}: {err}", e.run));
+            }
+        }
+    }
+
+    #[test]
+    fn a_misspelt_flag_in_an_example_would_fail() {
+        let words = words("kube-harden fix --dry-rn");
+        let err = command().try_get_matches_from(words).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        let mut cmd = command();
+        assert!(cmd.render_help().to_string().contains("\nExamples:\n"));
+        // (All but clap's own `help`.)
+        for sub in cmd.get_subcommands_mut().filter(|s| s.get_name() != "help") {
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains("\nExamples:\n  # "),
+                "{}:\n{help}",
+                sub.get_name()
+            );
+            assert!(
+                help.contains(&format!("  kube-harden {} ", sub.get_name())),
+                "{help}"
+            );
+        }
+    }
 }

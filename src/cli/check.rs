@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use kube_harden::render::{self, Summary};
 use kube_harden::report::Settings;
 
+use super::args::Example;
 use super::runner;
 use super::shared::{
     error_code, report_problems, repository_root, runner_step, scan_with_progress,
@@ -32,6 +33,25 @@ pub enum CheckFormat {
     Json,
     Sarif,
 }
+
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        what: "List what falls short under k8s/; exit code 1 if anything does",
+        run: "kube-harden check k8s/",
+    },
+    Example {
+        what: "SARIF 2.1.0 for code scanning, on stdout and in results.sarif",
+        run: "kube-harden check --format sarif --sarif-file results.sarif",
+    },
+    Example {
+        what: "The text report for the log, and SARIF beside it for the upload",
+        run: "kube-harden check --sarif-file results.sarif deploy/",
+    },
+    Example {
+        what: "The findings, notes and counts as JSON, for a script",
+        run: "kube-harden check --format json > findings.json",
+    },
+];
 
 /// Runs `kube-harden check`; returns the exit code.
 pub fn run(args: &CheckArgs, settings: &Settings) -> u8 {

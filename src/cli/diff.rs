@@ -9,6 +9,7 @@ use clap::Args;
 use kube_harden::render::{self, Summary};
 use kube_harden::report::{FileReport, Settings, Status};
 
+use super::args::Example;
 use super::runner;
 use super::shared::{report_problems, repository_root, runner_step, scan_with_progress};
 
@@ -17,6 +18,25 @@ pub struct DiffArgs {
     #[arg(default_value = ".")]
     pub paths: Vec<PathBuf>,
 }
+
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        what: "Show what would change under k8s/; write nothing",
+        run: "kube-harden diff k8s/",
+    },
+    Example {
+        what: "Save the change as a patch (`git apply harden.patch` takes it)",
+        run: "kube-harden diff > harden.patch",
+    },
+    Example {
+        what: "With the uid your images run as, and no emptyDir at /tmp",
+        run: "kube-harden diff --uid 10001 --no-writable-tmp services/",
+    },
+    Example {
+        what: "With a configuration file kept elsewhere",
+        run: "kube-harden diff --config ci/kube-harden.yaml .",
+    },
+];
 
 /// Runs `kube-harden diff` (and `fix --dry-run`); returns the exit code.
 pub fn run(paths: &[PathBuf], settings: &Settings) -> u8 {

@@ -8,7 +8,7 @@ use clap::Args;
 use kube_harden::render;
 use kube_harden::report::Settings;
 
-use super::args::Format;
+use super::args::{Example, Format};
 use super::shared::{error_code, scan_with_progress};
 
 #[derive(Args)]
@@ -18,6 +18,21 @@ pub struct ExplainArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
+
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        what: "What would change in one manifest, why, and the risks",
+        run: "kube-harden explain k8s/billing-api.yaml",
+    },
+    Example {
+        what: "The same for a whole service, as JSON",
+        run: "kube-harden explain --format json services/billing",
+    },
+    Example {
+        what: "Including pods with host namespaces or hostPath volumes",
+        run: "kube-harden explain --harden-host-access-pods k8s/",
+    },
+];
 
 /// Runs `kube-harden explain`; returns the exit code.
 pub fn run(args: &ExplainArgs, settings: &Settings) -> u8 {

@@ -9,6 +9,7 @@ use kube_harden::deliver::FileWriter;
 use kube_harden::render::{self, Summary};
 use kube_harden::report::{FileError, FileReport, Settings, Status};
 
+use super::args::Example;
 use super::diff;
 use super::shared::{print_lines, report_problems, scan_with_progress};
 
@@ -26,6 +27,29 @@ pub struct FixArgs {
     #[arg(long)]
     pub fix_dockerfiles: bool,
 }
+
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        what: "Harden every manifest under the current folder, in place",
+        run: "kube-harden fix",
+    },
+    Example {
+        what: "Show the diff instead of writing (same as `kube-harden diff`)",
+        run: "kube-harden fix --dry-run",
+    },
+    Example {
+        what: "Set the uid, gid and fsGroup your images use where none (or 0) is set",
+        run: "kube-harden fix --uid 10001 --gid 10001 --fs-group 10001 deploy/",
+    },
+    Example {
+        what: "Also add `USER <uid>:<gid>` to the Dockerfiles of services that run as root",
+        run: "kube-harden fix --fix-dockerfiles services/",
+    },
+    Example {
+        what: "Flush each file to disk before it replaces the original",
+        run: "kube-harden fix --fsync k8s/",
+    },
+];
 
 /// Runs `kube-harden fix`; returns the exit code.
 pub fn run(args: &FixArgs, settings: &Settings) -> u8 {

@@ -1,15 +1,15 @@
 //! The `kube-harden` command line, a part of the binary (the library knows nothing of it).
 //!
-//! - [`args`]: the command tree (global options, the subcommands);
-//! - one file per command, holding its flags and its body: [`diff`], [`fix`],
+//! - [`args`]: the command tree (global options, the subcommands) and each command's examples;
+//! - one file per command, holding its flags, its examples and its body: [`diff`], [`fix`],
 //!   [`check`], [`explain`], [`pr`];
 //! - [`shared`]: what the commands that read a repository share (settings from the
 //!   configuration file and the flags, the repository root, the scan with a progress bar, the
 //!   exit code of problems);
 //! - [`runner`]: the GitHub Actions integration (annotations, step summary, outputs).
 //!
-//! A new command is a file here, a variant in [`args::Command`], and a line in `main`'s
-//! dispatch.
+//! A new command is a file here, a variant in [`args::Command`], its examples in
+//! [`args::EXAMPLES`], and a line in `main`'s dispatch.
 
 pub mod args;
 pub mod check;

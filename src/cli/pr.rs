@@ -15,7 +15,7 @@ use kube_harden::pull_requests::{self as prs, Action, Options, ServicePlan, Serv
 use kube_harden::render::pr::{DEFAULT_BODY, DEFAULT_TITLE};
 use kube_harden::report::{FileReport, Settings};
 
-use super::args::Format;
+use super::args::{Example, Format};
 use super::runner;
 use super::shared::{first_path, report_problems, runner_step, scan_with_progress};
 
@@ -75,6 +75,29 @@ pub struct PrArgs {
     #[arg(long, default_value_t = 1000, hide = true)]
     write_interval_ms: u64,
 }
+
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        what: "The plan per service and its diff; no push, no API write",
+        run: "kube-harden pr --dry-run",
+    },
+    Example {
+        what: "Push the branches and open at most 5 new pull requests, labelled",
+        run: "GITHUB_TOKEN=... kube-harden pr --label security --max-prs 5",
+    },
+    Example {
+        what: "Drafts, one per folder, with a team asked for review",
+        run: "kube-harden pr --draft --group-by dir --team-reviewer platform k8s/",
+    },
+    Example {
+        what: "GitHub Enterprise Server, with the token in another variable",
+        run: "kube-harden pr --api-url https://github.example.com/api/v3 --repo acme/fleet --token-env GHE_TOKEN",
+    },
+    Example {
+        what: "The plan as JSON (action, reason and files of each service)",
+        run: "kube-harden pr --dry-run --format json",
+    },
+];
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum GroupByArg {
