@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use kube_harden::config::Config;
 use kube_harden::report::Settings;
 
-use cli::args::{Color, Command};
-use cli::{check, diff, explain, fix, pr, shared};
+use cli::args::{Color, Command, RepoCommand};
+use cli::{check, completions, diff, explain, fix, man, pr, shared};
 
 /// Parsing allocates per scalar and per node on every core; mimalloc's per-thread pages beat
 /// glibc's malloc at that (see the `mimalloc` line in Cargo.toml).
@@ -20,23 +20,28 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::args::parse();
     set_colours(cli.color);
-    let code = match shared::settings(&cli, cli.command.paths()) {
-        Ok((settings, config)) => run(&cli.command, &settings, &config),
-        Err(e) => {
-            eprintln!("{}", console::style(e).red());
-            2
-        }
+    let code = match &cli.command {
+        // These two describe the command line itself: no configuration file, no repository.
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+        Command::Repo(command) => match shared::settings(&cli, command.paths()) {
+            Ok((settings, config)) => run(command, &settings, &config),
+            Err(e) => {
+                eprintln!("{}", console::style(e).red());
+                2
+            }
+        },
     };
     ExitCode::from(code)
 }
 
-fn run(command: &Command, settings: &Settings, config: &Config) -> u8 {
+fn run(command: &RepoCommand, settings: &Settings, config: &Config) -> u8 {
     match command {
-        Command::Diff(args) => diff::run(&args.paths, settings),
-        Command::Fix(args) => fix::run(args, settings),
-        Command::Explain(args) => explain::run(args, settings),
-        Command::Check(args) => check::run(args, settings),
-        Command::Pr(args) => pr::run(args, settings, config),
+        RepoCommand::Diff(args) => diff::run(&args.paths, settings),
+        RepoCommand::Fix(args) => fix::run(args, settings),
+        RepoCommand::Explain(args) => explain::run(args, settings),
+        RepoCommand::Check(args) => check::run(args, settings),
+        RepoCommand::Pr(args) => pr::run(args, settings, config),
     }
 }
 

@@ -1,13 +1,14 @@
 //! The command line's shape: the top command, its global options and its subcommands (each
-//! command's own flags are in its file), and the examples that end each command's `--help`.
-//! [`parse`] reads the arguments with the tree [`command`] makes.
+//! command's own flags are in its file), and the examples that end each command's `--help` and
+//! man page. [`parse`] reads the arguments; [`command`] is the same tree for the completions and
+//! the man pages.
 
 use std::path::PathBuf;
 
 use clap::builder::{StyledStr, Styles};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use super::{check, diff, explain, fix, pr};
+use super::{check, completions, diff, explain, fix, man, pr};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +62,18 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
+    // The commands that read a repository (its configuration file first).
+    #[command(flatten)]
+    Repo(RepoCommand),
+    /// Print the shell completion script for SHELL to stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per command to a folder.
+    Man(man::ManArgs),
+}
+
+/// The commands that work on manifests, with the settings of the repository they are in.
+#[derive(Subcommand)]
+pub enum RepoCommand {
     /// Print a unified diff of every change; write nothing.
     Diff(diff::DiffArgs),
     /// Make the changes in place (verified, atomic writes).
@@ -73,15 +86,15 @@ pub enum Command {
     Pr(Box<pr::PrArgs>),
 }
 
-impl Command {
+impl RepoCommand {
     /// The paths given (`.` by default); the first one names the repository.
     pub fn paths(&self) -> &[PathBuf] {
         match self {
-            Command::Diff(args) => &args.paths,
-            Command::Fix(args) => &args.paths,
-            Command::Explain(args) => &args.paths,
-            Command::Check(args) => &args.paths,
-            Command::Pr(args) => args.paths(),
+            RepoCommand::Diff(args) => &args.paths,
+            RepoCommand::Fix(args) => &args.paths,
+            RepoCommand::Explain(args) => &args.paths,
+            RepoCommand::Check(args) => &args.paths,
+            RepoCommand::Pr(args) => args.paths(),
         }
     }
 }
@@ -99,7 +112,7 @@ pub enum Format {
     Json,
 }
 
-/// One example invocation: shown under "Examples:" in `--help`.
+/// One example invocation: shown under "Examples:" in `--help` and in the man page.
 pub struct Example {
     /// What it does, in one line.
     pub what: &'static str,
@@ -135,7 +148,17 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
     ("explain", explain::EXAMPLES),
     ("check", check::EXAMPLES),
     ("pr", pr::EXAMPLES),
+    ("completions", completions::EXAMPLES),
+    ("man", man::EXAMPLES),
 ];
+
+/// The examples of a command by its name (`kube-harden` for the top command); none if unknown.
+pub fn examples(name: &str) -> &'static [Example] {
+    EXAMPLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[], |(_, examples)| examples)
+}
 
 /// The command tree with each command's examples after its help.
 pub fn command() -> clap::Command {

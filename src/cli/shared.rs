@@ -1,4 +1,4 @@
-//! What the commands that read a repository share: the settings (configuration file, then the
+//! What the commands share: for those that read a repository, the settings (configuration file, then the
 //! flags on top), the repository root, the scan with its progress bar, and how problems reach
 //! stderr and the exit code.
 
@@ -127,12 +127,17 @@ pub fn error_code(reports: &[FileReport]) -> u8 {
 
 /// 0, or 2 after saying why the runner's files could not be written.
 pub fn runner_step(result: std::io::Result<()>) -> u8 {
+    written(result, "GitHub Actions outputs")
+}
+
+/// 0, or 2 after saying (in red) that `what` was not written, and why.
+pub fn written(result: std::io::Result<()>, what: &str) -> u8 {
     match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!(
                 "{}",
-                console::style(format!("GitHub Actions outputs not written: {e}")).red()
+                console::style(format!("{what} not written: {e}")).red()
             );
             2
         }
