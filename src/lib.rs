@@ -12,7 +12,6 @@
 // `cargo doc --document-private-items`, and read as plain names otherwise.
 #![allow(rustdoc::private_intra_doc_links)]
 
-pub mod actions;
 pub mod apply;
 pub mod config;
 pub mod deliver;

@@ -1,4 +1,4 @@
-//! The `pr` command's glue between the command line and [`kube_harden::pull_requests`]:
+//! `kube-harden pr`: the glue between the command line and [`kube_harden::pull_requests`]:
 //! where the token, repository, API and base come from, the progress bar, and the output.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,9 @@ use kube_harden::pull_requests::{self as prs, Action, Options, ServicePlan, Serv
 use kube_harden::render::pr::{DEFAULT_BODY, DEFAULT_TITLE};
 use kube_harden::report::{FileReport, Settings};
 
-use crate::Format;
+use super::args::{Example, Format};
+use super::runner;
+use super::shared::{first_path, report_problems, runner_step, scan_with_progress};
 
 /// Where a repository keeps its own pull request templates.
 const TEMPLATE_DIR: &str = ".github/kube-harden";
@@ -73,6 +75,29 @@ pub struct PrArgs {
     #[arg(long, default_value_t = 1000, hide = true)]
     write_interval_ms: u64,
 }
+
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        what: "The plan per service and its diff; no push, no API write",
+        run: "kube-harden pr --dry-run",
+    },
+    Example {
+        what: "Push the branches and open at most 5 new pull requests, labelled",
+        run: "GITHUB_TOKEN=... kube-harden pr --label security --max-prs 5",
+    },
+    Example {
+        what: "Drafts, one per folder, with a team asked for review",
+        run: "kube-harden pr --draft --group-by dir --team-reviewer platform k8s/",
+    },
+    Example {
+        what: "GitHub Enterprise Server, with the token in another variable",
+        run: "kube-harden pr --api-url https://github.example.com/api/v3 --repo acme/fleet --token-env GHE_TOKEN",
+    },
+    Example {
+        what: "The plan as JSON (action, reason and files of each service)",
+        run: "kube-harden pr --dry-run --format json",
+    },
+];
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum GroupByArg {
@@ -148,8 +173,7 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
             args.token_env
         ));
     }
-    let first = args.paths.first().map_or(Path::new("."), |p| p.as_path());
-    let git = Git::open(first, token.clone()).map_err(|e| e.to_string())?;
+    let git = Git::open(first_path(&args.paths), token.clone()).map_err(|e| e.to_string())?;
     let base = match &args.base {
         Some(b) => b.clone(),
         None => or_last_fetch(args, git.default_branch(), || {
@@ -162,9 +186,9 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
         .ok_or_else(|| format!("`origin` has no branch `{base}`"))?;
     let options = options(args, &git, &base)?;
 
-    let reports = crate::scan_with_progress(&args.paths, settings, &|_| {});
+    let reports = scan_with_progress(&args.paths, settings, &|_| {});
     let reports = prs::plan_on_base(reports, &git, base_oid, &base, settings);
-    let mut code = crate::report_problems(&reports);
+    let mut code = report_problems(&reports);
     let matchers = config.service_matchers();
     let named = |path: &Path| {
         matchers
@@ -203,13 +227,13 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
         );
     }
     print_outcome(args, &plans, github.as_ref());
-    if let Some(runner) = kube_harden::actions::Runner::from_env() {
+    if let Some(runner) = runner::Runner::from_env() {
         let services: Vec<serde_json::Value> = plans
             .iter()
             .map(|p| serde_json::json!(ServiceResult::from(p)))
             .collect();
-        let done = kube_harden::actions::finish_pr(&runner, &services, args.dry_run);
-        code = code.max(crate::runner_step(done));
+        let done = runner::finish_pr(&runner, &services, args.dry_run);
+        code = code.max(runner_step(done));
     }
     if plans.iter().any(|p| p.action == Action::Failed) {
         code = 2;

@@ -18,8 +18,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::render::{self, FindingRow, Summary};
-use crate::report::{FileReport, Status};
+use kube_harden::render::{self, FindingRow, Summary};
+use kube_harden::report::{FileReport, Status};
 
 /// Markdown summaries are capped below GitHub's 1 MiB per step.
 pub const SUMMARY_LIMIT: usize = 900 * 1024;
@@ -52,7 +52,15 @@ pub fn escape_property(text: &str) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     Error,
+    #[expect(
+        dead_code,
+        reason = "a level the runner knows; `check` annotates errors only"
+    )]
     Warning,
+    #[expect(
+        dead_code,
+        reason = "a level the runner knows; `check` annotates errors only"
+    )]
     Notice,
 }
 
@@ -166,15 +174,6 @@ impl Outputs {
             }
         }
         out
-    }
-
-    /// The value of an output, for tests and for composing summaries.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -530,7 +529,7 @@ pub fn check_summary(
     md
 }
 
-fn findings(reports: &[FileReport]) -> impl Iterator<Item = &crate::policy::Finding> {
+fn findings(reports: &[FileReport]) -> impl Iterator<Item = &kube_harden::policy::Finding> {
     reports.iter().flat_map(|r| r.findings.iter())
 }
 

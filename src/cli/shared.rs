@@ -1,0 +1,145 @@
+//! What the commands share: for those that read a repository, the settings (configuration file, then the
+//! flags on top), the repository root, the scan with its progress bar, and how problems reach
+//! stderr and the exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use kube_harden::config::{self, Config, ConfigError};
+use kube_harden::pipeline::scan;
+use kube_harden::render;
+use kube_harden::report::{FileReport, Settings, Status};
+
+use super::args::Cli;
+
+/// The settings from the configuration file, then the command line on top.
+pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), ConfigError> {
+    let root = repository_root(paths);
+    let file = cli.config.clone().or_else(|| config::find(&root));
+    let config = file
+        .as_deref()
+        .map(config::load)
+        .transpose()?
+        .unwrap_or_default();
+    let mut rules = config.rules();
+    rules.baseline.uid = cli.uid.unwrap_or(rules.baseline.uid);
+    rules.baseline.gid = cli.gid.unwrap_or(rules.baseline.gid);
+    rules.baseline.fs_group = cli.fs_group.unwrap_or(rules.baseline.fs_group);
+    // The last of `--writable-tmp` / `--no-writable-tmp` wins (each overrides the other).
+    if cli.writable_tmp || cli.no_writable_tmp {
+        rules.writable_tmp = cli.writable_tmp && !cli.no_writable_tmp;
+    }
+    if cli.harden_host_access_pods {
+        rules.harden_host_access = true;
+    }
+    let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
+    let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));
+    let settings = Settings {
+        rules,
+        max_file_bytes: cli.max_file_size,
+        exclude,
+        dockerfiles,
+        render: Default::default(),
+    };
+    Ok((settings, config))
+}
+
+/// The first of the paths a command was given (`.` when none).
+pub fn first_path(paths: &[PathBuf]) -> &Path {
+    paths.first().map_or(Path::new("."), |p| p.as_path())
+}
+
+/// The git work tree that holds the first path (the nearest folder with `.git`), else that
+/// path's folder.
+pub fn repository_root(paths: &[PathBuf]) -> PathBuf {
+    let path = first_path(paths);
+    let start = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let dir = if start.is_dir() {
+        start.clone()
+    } else {
+        start
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or(start.clone())
+    };
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or(dir)
+}
+
+/// Processes all files with a progress bar on stderr (shown only on a terminal); `deliver`
+/// sees each report as soon as it is ready.
+pub fn scan_with_progress(
+    paths: &[PathBuf],
+    settings: &Settings,
+    deliver: &(dyn Fn(&mut FileReport) + Sync),
+) -> Vec<FileReport> {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} files {elapsed}").expect("valid template"),
+    );
+    let reports = scan(paths, settings, &|report| {
+        deliver(report);
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    reports
+}
+
+/// Writes lines to stderr in one go: stderr is unbuffered, and a run over a fleet has a
+/// thousand notes.
+pub fn print_lines(lines: impl Iterator<Item = String>) {
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+    for line in lines {
+        let _ = writeln!(stderr, "{line}");
+    }
+}
+
+/// Prints error lines and notes to stderr; returns 2 if any file failed.
+pub fn report_problems(reports: &[FileReport]) -> u8 {
+    // Buffered: stderr writes each line at once otherwise (see `print_lines`).
+    let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+    for r in reports {
+        for line in render::notes(r) {
+            let _ = writeln!(stderr, "{line}");
+        }
+        if let Some(line) = render::error_line(r) {
+            let _ = writeln!(stderr, "{}", console::style(line).red());
+        }
+    }
+    error_code(reports)
+}
+
+/// 2 if any file failed, else 0.
+pub fn error_code(reports: &[FileReport]) -> u8 {
+    if reports
+        .iter()
+        .any(|r| matches!(r.status, Status::Failed(_)))
+    {
+        2
+    } else {
+        0
+    }
+}
+
+/// 0, or 2 after saying why the runner's files could not be written.
+pub fn runner_step(result: std::io::Result<()>) -> u8 {
+    written(result, "GitHub Actions outputs")
+}
+
+/// 0, or 2 after saying (in red) that `what` was not written, and why.
+pub fn written(result: std::io::Result<()>, what: &str) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                console::style(format!("{what} not written: {e}")).red()
+            );
+            2
+        }
+    }
+}
