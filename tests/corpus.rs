@@ -385,6 +385,7 @@ fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
 
     let mut problems = Vec::new();
     let mut patched: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    let mut manifests_beside_charts = 0;
     for (rel, before) in &originals {
         let path = work.path().join(rel);
         let after = fs::read(&path).unwrap();
@@ -396,8 +397,27 @@ fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
         if &after == before {
             continue;
         }
-        if !values_file || inside.starts_with("templates") {
-            problems.push(format!("{}: not a values file, but changed", rel.display()));
+        if inside.starts_with("templates") || name == "Chart.yaml" {
+            problems.push(format!(
+                "{}: a template or Chart.yaml, but changed",
+                rel.display()
+            ));
+            continue;
+        }
+        if !values_file {
+            // Anything else in a chart's folder (rendered output committed beside it) is a
+            // plain manifest: hardened as one, nothing else changed.
+            let load = |bytes: &[u8]| {
+                kube_harden::verify::load_all(std::str::from_utf8(bytes).unwrap()).unwrap()
+            };
+            let (vb, va) = (load(before), load(&after));
+            if strip_security_contexts(with_tmp_additions(vb)) != strip_security_contexts(va) {
+                problems.push(format!(
+                    "{}: a manifest in a chart folder changed beyond its securityContexts and /tmp",
+                    rel.display()
+                ));
+            }
+            manifests_beside_charts += 1;
             continue;
         }
         if stderr.lines().any(|l| is_error_line(l, &path)) {
@@ -504,6 +524,7 @@ fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
         problems.join("\n")
     );
     assert!(patched.len() >= 8, "only {} charts patched", patched.len());
+    println!("plain manifests in chart folders, hardened as manifests: {manifests_beside_charts}");
 
     let (code2, stderr2) = run(&["fix"], work.path());
     assert_eq!(code2, code, "second run: {stderr2}");

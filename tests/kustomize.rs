@@ -466,3 +466,111 @@ fn strip_tmp(mut doc: Value, added: &[String]) -> Value {
     }
     doc
 }
+
+/// A base and an overlay whose JSON patch removes the container's `readOnlyRootFilesystem`:
+/// after `fix` the overlay renders short of the baseline.
+fn tree_that_renders_short() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("10-json-remove-field/input"), dir.path());
+    dir
+}
+
+#[test]
+fn check_exits_1_for_a_root_that_renders_short_and_sarif_points_at_the_origin() {
+    let dir = tree_that_renders_short();
+    assert_eq!(run_in(dir.path(), &["fix", "."]).status.code(), Some(0));
+    let text = run_in(dir.path(), &["check", "."]);
+    assert_eq!(
+        text.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("Deployment/search container search: readOnlyRootFilesystem is absent"),
+        "{stdout}"
+    );
+    let sarif = run_in(dir.path(), &["check", "--format", "sarif", "."]);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let uri = |r: &serde_json::Value| {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        results
+            .iter()
+            .any(|r| uri(r).ends_with("base/deployment.yaml")),
+        "{results:#?}"
+    );
+    let json = run_in(dir.path(), &["check", "--format", "json", "."]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let notes = json["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n["message"]
+            .as_str()
+            .unwrap()
+            .contains("renders short of the baseline")),
+        "{notes:#?}"
+    );
+}
+
+#[test]
+fn render_never_skips_the_check_and_always_needs_an_engine() {
+    let dir = tree_that_renders_short();
+    let never = run_in(dir.path(), &["check", "--render", "never", "."]);
+    let stdout = String::from_utf8_lossy(&never.stdout);
+    assert!(!stdout.contains("renders short"), "{stdout}");
+    let missing = dir.path().join("no-such-kustomize");
+    let missing = missing.to_str().unwrap();
+    let auto = run_in(dir.path(), &["check", "--kustomize-bin", missing, "."]);
+    let stdout = String::from_utf8_lossy(&auto.stdout);
+    assert_eq!(auto.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.matches("render check skipped").count(),
+        1,
+        "said once: {stdout}"
+    );
+    let before = tree(dir.path());
+    let always = run_in(
+        dir.path(),
+        &["fix", "--render", "always", "--kustomize-bin", missing, "."],
+    );
+    let stderr = String::from_utf8_lossy(&always.stderr);
+    assert_eq!(always.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not written: the render check could not run"),
+        "{stderr}"
+    );
+    assert_eq!(tree(dir.path()), before, "nothing is written");
+}
+
+#[test]
+fn a_root_that_fails_to_build_after_the_edits_means_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &fixtures().join("01-resource/input"),
+        &dir.path().join("app"),
+    );
+    // A JSON patch `test` that holds for the base as it is, and fails once it is hardened.
+    fs::create_dir_all(dir.path().join("overlay")).unwrap();
+    fs::write(
+        dir.path().join("overlay/kustomization.yaml"),
+        "resources:\n- ../app/base\npatches:\n- target: {kind: Deployment, name: web}\n  patch: |-\n    - op: test\n      path: /spec/template/spec/containers/0\n      value: {name: web, image: example/web:1.0}\n",
+    )
+    .unwrap();
+    let before = tree(dir.path());
+    let out = run_in(dir.path(), &["fix", "."]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "not written: overlay/kustomization.yaml built before the edits and fails after"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(tree(dir.path()), before, "nothing is written");
+}

@@ -58,6 +58,35 @@ pub struct Cli {
     /// Skip files larger than this many bytes.
     #[arg(long, global = true, help_heading = "Global options", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,
+    /// When to build Kustomize trees before and after the edits to check what they render
+    /// [default: auto, or the config's `render`].
+    #[arg(long, global = true, help_heading = "Global options", value_enum)]
+    pub render: Option<Render>,
+    /// The Kustomize engine to build with: a `kustomize` binary, or `kubectl` [default:
+    /// `kustomize` on PATH, else `kubectl kustomize`].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
+    pub kustomize_bin: Option<PathBuf>,
+    /// Kustomize's --load-restrictor for the render check [default: LoadRestrictionsNone].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "RESTRICTOR"
+    )]
+    pub load_restrictor: Option<String>,
+}
+
+/// `--render`: `auto` builds when an engine is found, `always` makes a missing one an error.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Render {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]

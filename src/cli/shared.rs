@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube_harden::config::{self, Config, ConfigError};
 use kube_harden::pipeline::scan;
 use kube_harden::render;
-use kube_harden::report::{FileReport, Settings, Status};
+use kube_harden::report::{FileReport, RenderMode, RenderSettings, Settings, Status};
 
-use super::args::Cli;
+use super::args::{Cli, Render};
 
 /// The settings from the configuration file, then the command line on top.
 pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), ConfigError> {
@@ -36,12 +36,22 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
     }
     let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
     let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));
+    let render = RenderSettings {
+        mode: match cli.render {
+            Some(Render::Auto) => RenderMode::Auto,
+            Some(Render::Always) => RenderMode::Always,
+            Some(Render::Never) => RenderMode::Never,
+            None => config.render,
+        },
+        kustomize_bin: cli.kustomize_bin.clone(),
+        load_restrictor: cli.load_restrictor.clone(),
+    };
     let settings = Settings {
         rules,
         max_file_bytes: cli.max_file_size,
         exclude,
         dockerfiles,
-        render: Default::default(),
+        render,
     };
     Ok((settings, config))
 }

@@ -22,8 +22,8 @@ mod queries;
 mod validate;
 
 pub use queries::{
-    find, load, BaselineConfig, Config, Controls, ExcludeMatcher, NamedService, RenderMode, Seccomp,
-    DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP, FILE_NAMES,
+    find, load, BaselineConfig, Config, Controls, ExcludeMatcher, NamedService, RenderMode,
+    Seccomp, DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP, FILE_NAMES,
 };
 pub use validate::{parse, ConfigError, MAX_ID};
 

@@ -15,8 +15,7 @@ use super::format::{
     yaml_options, Key, RawBaseline, RawConfig, RawControls, RawExemption, RawService, Scalar,
 };
 use super::queries::{
-    RenderMode,
-    exclude_globs, path_glob, BaselineConfig, Config, Controls, NamedService, Seccomp,
+    exclude_globs, path_glob, BaselineConfig, Config, Controls, NamedService, RenderMode, Seccomp,
     DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP, FILE_NAMES,
 };
 use crate::policy::{Control, ControlSet, Exemption};
@@ -239,7 +238,10 @@ fn render_mode(value: Option<&Spanned<Scalar>>) -> Result<RenderMode, ConfigErro
         Scalar::Str(s) if s == "never" => Ok(RenderMode::Never),
         other => Err(error_at(
             &value.referenced,
-            format!("`render` must be auto, always or never, found {}", other.describe()),
+            format!(
+                "`render` must be auto, always or never, found {}",
+                other.describe()
+            ),
         )),
     }
 }

@@ -38,7 +38,8 @@ impl Engine {
             }
         };
         let program = match &settings.kustomize_bin {
-            Some(bin) => Some(bin.clone()),
+            Some(bin) if bin.components().count() == 1 => on_path(&bin.to_string_lossy()),
+            Some(bin) => Some(bin.clone()).filter(|b| is_executable(b)),
             None => on_path("kustomize").or_else(|| on_path("kubectl")),
         }?;
         Some(Engine {
