@@ -7,31 +7,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::copy_dir;
 use common::run_in;
+use common::{copy_dir, snapshot};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts")
-}
-
-/// Every file under `dir`, relative path -> bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(
-                    path.strip_prefix(dir).unwrap().to_path_buf(),
-                    fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    files
 }
 
 fn text(b: &[u8]) -> String {

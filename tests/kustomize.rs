@@ -22,7 +22,8 @@ use yaml_serde::Value;
 
 mod common;
 use common::{
-    contract_gaps, copy_dir, left_alone, run_in, strip_security_contexts, tmp_gaps, typed_pod_specs,
+    contract_gaps, copy_dir, left_alone, run_in, snapshot, strip_security_contexts, tmp_gaps,
+    typed_pod_specs,
 };
 
 fn fixtures() -> PathBuf {
@@ -38,26 +39,6 @@ fn cases() -> Vec<PathBuf> {
     cases.sort();
     assert!(cases.len() >= 16, "the golden cases are there");
     cases
-}
-
-/// Every file below `dir`, relative to it, with its bytes.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(
-                    path.strip_prefix(dir).unwrap().to_path_buf(),
-                    fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// The engine's message after "not render-checked;" names the machine: left out.
@@ -86,8 +67,8 @@ fn golden_cases_give_the_expected_tree_and_report() {
         assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
         let expected = fs::read_to_string(case.join("report.txt")).unwrap();
         assert_eq!(normalised(&stderr), expected, "{name}: the report");
-        let got = tree(work.path());
-        let want = tree(&case.join("expected"));
+        let got = snapshot(work.path());
+        let want = snapshot(&case.join("expected"));
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             want.keys().collect::<Vec<_>>(),
@@ -108,7 +89,7 @@ fn golden_cases_give_the_expected_tree_and_report() {
             "{name}: a second fix changes nothing: {again}"
         );
         assert_eq!(
-            tree(work.path()),
+            snapshot(work.path()),
             want,
             "{name}: the second fix wrote nothing"
         );
@@ -534,7 +515,7 @@ fn render_never_skips_the_check_and_always_needs_an_engine() {
         1,
         "said once: {stdout}"
     );
-    let before = tree(dir.path());
+    let before = snapshot(dir.path());
     let always = run_in(
         dir.path(),
         &["fix", "--render", "always", "--kustomize-bin", missing, "."],
@@ -545,7 +526,7 @@ fn render_never_skips_the_check_and_always_needs_an_engine() {
         stderr.contains("not written: the render check could not run"),
         "{stderr}"
     );
-    assert_eq!(tree(dir.path()), before, "nothing is written");
+    assert_eq!(snapshot(dir.path()), before, "nothing is written");
 }
 
 #[test]
@@ -562,7 +543,7 @@ fn a_root_that_fails_to_build_after_the_edits_means_nothing_is_written() {
         "resources:\n- ../app/base\npatches:\n- target: {kind: Deployment, name: web}\n  patch: |-\n    - op: test\n      path: /spec/template/spec/containers/0\n      value: {name: web, image: example/web:1.0}\n",
     )
     .unwrap();
-    let before = tree(dir.path());
+    let before = snapshot(dir.path());
     let out = run_in(dir.path(), &["fix", "."]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -572,5 +553,5 @@ fn a_root_that_fails_to_build_after_the_edits_means_nothing_is_written() {
         ),
         "{stderr}"
     );
-    assert_eq!(tree(dir.path()), before, "nothing is written");
+    assert_eq!(snapshot(dir.path()), before, "nothing is written");
 }

@@ -257,14 +257,7 @@ fn visit_object(tree: &Tree, obj: Ref, document: usize, rules: &Rules, plan: &mu
         .and_then(|m| tree.get(m, "name"))
         .and_then(|n| tree.as_str(n));
     let name = name.unwrap_or("<unnamed>").to_string();
-    let template = tree
-        .node(pod.id)
-        .parent
-        .filter(|&p| p != obj.id)
-        .map(|p| Ref {
-            id: p,
-            alias: pod.alias,
-        });
+    let template = pod_template(tree, obj, pod);
     let exemptions = match WorkloadExemptions::new(rules, tree, obj, template, &kind, &name) {
         Ok(e) => e,
         Err(e) => return plan.refusals.push(e),
@@ -294,6 +287,17 @@ fn visit_object(tree: &Tree, obj: Ref, document: usize, rules: &Rules, plan: &mu
         &exemptions,
         plan,
     );
+}
+
+/// The pod template that holds the pod spec (None for a Pod, whose spec is the object's).
+fn pod_template(tree: &Tree, obj: Ref, pod: Ref) -> Option<Ref> {
+    tree.node(pod.id)
+        .parent
+        .filter(|&p| p != obj.id)
+        .map(|p| Ref {
+            id: p,
+            alias: pod.alias,
+        })
 }
 
 /// `app.kubernetes.io/name`, else `app`, from the object's labels, else its pod template's.

@@ -14,8 +14,8 @@ use super::contract::{container_wants, ensure_map, only_existing, pod_wants, wit
 use super::rules::WorkloadExemptions;
 use super::{
     app_label, containers, controls, guardrails, host_access_reason, is_kubernetes_object,
-    pod_spec, privileged_reason, windows_reason, Control, Note, NoteKind, Plan, Rules, SkippedPod,
-    Workload,
+    pod_spec, pod_template, privileged_reason, windows_reason, Control, Note, NoteKind, Plan,
+    Rules, SkippedPod, Workload,
 };
 
 /// The base a patched object is merged onto: the names of the containers it has (every
@@ -57,14 +57,7 @@ fn plan_patched_object(
         return;
     };
     let name = text(tree.get(obj, "metadata").and_then(|m| tree.get(m, "name")));
-    let template = tree
-        .node(pod.id)
-        .parent
-        .filter(|&p| p != obj.id)
-        .map(|p| Ref {
-            id: p,
-            alias: pod.alias,
-        });
+    let template = pod_template(tree, obj, pod);
     let exemptions = match WorkloadExemptions::new(rules, tree, obj, template, &kind, &name) {
         Ok(e) => e,
         Err(e) => return plan.refusals.push(e),

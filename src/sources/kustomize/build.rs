@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::forest::{App, Forest};
-use super::model::{file_in, Resource};
+use super::model::Resource;
 use crate::report::RenderSettings;
 
 /// An engine found on this machine.
@@ -199,11 +199,6 @@ pub fn root_dir(root: &Path) -> PathBuf {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// The kustomization file of a folder, for a resource that names a folder.
-pub fn kustomization_of(folder: &Path) -> Option<PathBuf> {
-    file_in(folder)
 }
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {

@@ -15,7 +15,7 @@ use yaml_splice::{apply_changes, NewValue, NodeId, PathSeg, Ref, SemanticOp, Tre
 
 use super::embedded::Embedded;
 use super::forest::{selects, BaseObject, Forest, PatchUse};
-use super::model::{Kustomization, PatchSource, Target};
+use super::model::{Kustomization, PatchSource};
 
 /// Plans the patch file at `path` for each use of it.
 pub fn process_patch_file(
@@ -305,13 +305,4 @@ fn path_to(tree: &Tree, node: NodeId) -> Vec<PathSeg> {
     }
     path.reverse();
     path
-}
-
-/// A target as text, for reports: `Deployment/web`, `Deployment/*`.
-pub fn describe_target(target: &Target) -> String {
-    format!(
-        "{}/{}",
-        target.kind.as_deref().unwrap_or("*"),
-        target.name.as_deref().unwrap_or("*")
-    )
 }
