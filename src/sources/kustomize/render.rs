@@ -317,20 +317,23 @@ fn record_short(
     };
     let report = &mut reports[index];
     let (kind, name) = object.split_once('/').unwrap_or((object, ""));
-    let line = report
+    // The file's own workload when it has it (the rendered name may carry a prefix).
+    let own = report
         .workloads
         .iter()
-        .find(|w| w.kind == kind && name.contains(&w.name))
-        .map_or(1, |w| w.line);
-    report.workloads.push(Workload {
-        kind: kind.to_string(),
-        name: name.to_string(),
-        document: 0,
-        line,
-        app: None,
-        images: vec![],
+        .position(|w| w.kind == kind && name.contains(&w.name));
+    let workload = own.unwrap_or_else(|| {
+        report.workloads.push(Workload {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            document: 0,
+            line: 1,
+            app: None,
+            images: vec![],
+        });
+        report.workloads.len() - 1
     });
-    let workload = report.workloads.len() - 1;
+    let line = report.workloads[workload].line;
     let mut controls: Vec<String> = Vec::new();
     for p in problems {
         let ProblemKind::Short {
