@@ -141,6 +141,19 @@ impl Job {
         String::from_utf8(out.stdout).unwrap()[..64].to_string()
     }
 
+    /// The outputs that the step with this id wrote in the last run.
+    fn step_outputs(&self, id: &str) -> BTreeMap<String, String> {
+        let Value::Sequence(steps) = &action()["runs"]["steps"] else {
+            panic!("no steps")
+        };
+        let index = steps
+            .iter()
+            .position(|s| s.get("id").map(text).as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no step {id}"));
+        let file = self.dir.path().join(format!("files/output-{index}"));
+        parse_outputs(&fs::read_to_string(file).unwrap())
+    }
+
     /// Runs the action's steps with these inputs (the others take their defaults).
     fn run(&self, inputs: &[(&str, &str)]) -> Run {
         let action = action();
@@ -718,13 +731,38 @@ fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder(
     let mut job = Job::new();
     workspace_with_services(&job);
     let launcher = binary(&job);
-    // A stand-in cargo: records its command line and target folder, "builds" the launcher.
+    // A stand-in cargo: records its command line and target folder, and "builds" the launcher
+    // where cargo would put the binary: `--release` into release/, `--profile NAME` into NAME/
+    // (dev into debug/, the default), refusing a custom profile the manifest does not define.
     let bin_dir = job.dir.path().join("bin");
     fs::create_dir(&bin_dir).unwrap();
     fs::write(
         bin_dir.join("cargo"),
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nprintf '%s' \"$CARGO_TARGET_DIR\" > \"$RUNNER_TEMP/cargo-target\"\nmkdir -p \"$CARGO_TARGET_DIR/release\"\ncp '{}' \"$CARGO_TARGET_DIR/release/kube-harden\"\n",
+            r#"#!/bin/sh
+printf '%s\n' "$@" > "$RUNNER_TEMP/cargo-args"
+printf '%s' "$CARGO_TARGET_DIR" > "$RUNNER_TEMP/cargo-target"
+profile=dev manifest=Cargo.toml
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --release) profile=release ;;
+        --profile) shift; profile=$1 ;;
+        --manifest-path) shift; manifest=$1 ;;
+    esac
+    shift
+done
+case "$profile" in
+    dev) folder=debug ;;
+    release) folder=release ;;
+    *)
+        grep -qx "\[profile\.$profile\]" "$manifest" ||
+            {{ echo "error: profile \`$profile\` is not defined" >&2; exit 101; }}
+        folder=$profile
+        ;;
+esac
+mkdir -p "$CARGO_TARGET_DIR/$folder"
+cp '{}' "$CARGO_TARGET_DIR/$folder/kube-harden"
+"#,
             launcher.display()
         ),
     )
@@ -752,16 +790,28 @@ fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder(
         args.lines().collect::<Vec<_>>(),
         [
             "build",
-            "--release",
+            "--profile",
+            "dist",
             "--locked",
             "--manifest-path",
             &manifest,
             "--bin",
             "kube-harden"
-        ]
+        ],
+        "the shipped binaries' profile (fat LTO), not release"
+    );
+    // The binary the action runs is the dist build; nothing was built elsewhere.
+    let target = fs::read_to_string(job.dir.path().join("temp/cargo-target")).unwrap();
+    let built: Vec<_> = fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(built, ["dist"]);
+    assert_eq!(
+        job.step_outputs("install")["bin"],
+        format!("{target}/dist/kube-harden")
     );
     // The folder cargo built in is the one the cache step saves.
-    let target = fs::read_to_string(job.dir.path().join("temp/cargo-target")).unwrap();
     let action = action();
     let Value::Sequence(steps) = &action["runs"]["steps"] else {
         panic!()
