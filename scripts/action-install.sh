@@ -2,9 +2,10 @@
 # Installs kube-harden for the composite action (action.yml).
 #
 #   action-install.sh plan      outputs build=true|false and lock-hash (the cache key's part)
-#   action-install.sh install   builds the action's own source with cargo, or downloads the
-#                               released binary named by INPUT_VERSION, checked against its
-#                               SHA-256; outputs bin=<path of the binary>
+#   action-install.sh install   builds the action's own source with cargo (the dist profile,
+#                               as the released binaries), or downloads the released binary
+#                               named by INPUT_VERSION, checked against its SHA-256; outputs
+#                               bin=<path of the binary>
 #
 # Inputs (environment): INPUT_VERSION, INPUT_VERSION_SHA256; GITHUB_ACTION_PATH (the action's
 # source), GITHUB_OUTPUT, RUNNER_TEMP, RUNNER_OS, RUNNER_ARCH, GITHUB_SERVER_URL;
@@ -48,12 +49,13 @@ build() {
     command -v cargo >/dev/null ||
         fail "cargo is not installed on this runner: set up Rust first, or set the version input to download a release"
     local target_dir="${RUNNER_TEMP:-$(mktemp -d)}/kube-harden-target"
-    echo "Building kube-harden from $action_path (target folder $target_dir)"
-    CARGO_TARGET_DIR="$target_dir" cargo build --release --locked \
+    echo "Building kube-harden from $action_path (target folder $target_dir, profile dist)"
+    # The dist profile (Cargo.toml): fat LTO, one codegen unit, as the released binaries.
+    CARGO_TARGET_DIR="$target_dir" cargo build --profile dist --locked \
         --manifest-path "$action_path/Cargo.toml" --bin kube-harden
     local exe=""
     [ "${RUNNER_OS:-}" != Windows ] || exe=.exe
-    output bin "$target_dir/release/kube-harden$exe"
+    output bin "$target_dir/dist/kube-harden$exe"
 }
 
 # The release's target triple for this runner.

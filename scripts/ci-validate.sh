@@ -3,11 +3,12 @@
 # folder (nothing cached, nothing left behind):
 #   - the SARIF that `check --format sarif` writes, with Microsoft's validator
 #     (`sarif-multitool validate`, GitHub's ingestion rules included): no errors, no warnings;
-#   - action.yml and examples/workflows/*.yml against GitHub's JSON schemas (check-jsonschema);
+#   - action.yml, examples/workflows/*.yml and the project's own .github/workflows/*.yml against
+#     GitHub's JSON schemas (check-jsonschema);
 #   - .pre-commit-hooks.yaml with pre-commit's own manifest check;
 #   - the action's and CI's shell scripts with shellcheck;
-#   - action.yml and the example workflows with zizmor (offline: template injection, unpinned
-#     actions, over-broad tokens; configuration in scripts/zizmor.yml).
+#   - action.yml, the example workflows and the project's own with zizmor (offline: template
+#     injection, unpinned actions, over-broad tokens; configuration in scripts/zizmor.yml).
 # Run by .ci/run after `cargo test --locked` (which builds the binary it uses).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +39,17 @@ wait "$npm_pid"
 # the native validator it resolves to instead.
 multitool=$(cd "$tools/npm" && node -p "require('@microsoft/sarif-multitool')")
 
-echo "ci-validate: GitHub schemas for action.yml and examples/workflows"
+echo "ci-validate: GitHub schemas for action.yml, examples/workflows and .github/workflows"
 "$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
-"$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/workflows/*.yml
+"$tools/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows \
+    examples/workflows/*.yml .github/workflows/*.yml
 echo "ci-validate: pre-commit validate-manifest .pre-commit-hooks.yaml"
 "$tools/venv/bin/pre-commit" validate-manifest .pre-commit-hooks.yaml
 echo "ci-validate: shellcheck"
 "$tools/venv/bin/shellcheck" scripts/action-install.sh scripts/action-run.sh scripts/ci-validate.sh .ci/run
 echo "ci-validate: zizmor"
-"$tools/venv/bin/zizmor" --offline --no-progress --config scripts/zizmor.yml action.yml examples/workflows/*.yml
+"$tools/venv/bin/zizmor" --offline --no-progress --config scripts/zizmor.yml \
+    action.yml examples/workflows/*.yml .github/workflows/*.yml
 
 # Two logs: the fleet (336 findings), and a folder with a file that cannot be handled (a tool
 # execution notification and an unsuccessful invocation).

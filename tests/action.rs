@@ -141,6 +141,19 @@ impl Job {
         String::from_utf8(out.stdout).unwrap()[..64].to_string()
     }
 
+    /// The outputs that the step with this id wrote in the last run.
+    fn step_outputs(&self, id: &str) -> BTreeMap<String, String> {
+        let Value::Sequence(steps) = &action()["runs"]["steps"] else {
+            panic!("no steps")
+        };
+        let index = steps
+            .iter()
+            .position(|s| s.get("id").map(text).as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no step {id}"));
+        let file = self.dir.path().join(format!("files/output-{index}"));
+        parse_outputs(&fs::read_to_string(file).unwrap())
+    }
+
     /// Runs the action's steps with these inputs (the others take their defaults).
     fn run(&self, inputs: &[(&str, &str)]) -> Run {
         let action = action();
@@ -718,13 +731,38 @@ fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder(
     let mut job = Job::new();
     workspace_with_services(&job);
     let launcher = binary(&job);
-    // A stand-in cargo: records its command line and target folder, "builds" the launcher.
+    // A stand-in cargo: records its command line and target folder, and "builds" the launcher
+    // where cargo would put the binary: `--release` into release/, `--profile NAME` into NAME/
+    // (dev into debug/, the default), refusing a custom profile the manifest does not define.
     let bin_dir = job.dir.path().join("bin");
     fs::create_dir(&bin_dir).unwrap();
     fs::write(
         bin_dir.join("cargo"),
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nprintf '%s' \"$CARGO_TARGET_DIR\" > \"$RUNNER_TEMP/cargo-target\"\nmkdir -p \"$CARGO_TARGET_DIR/release\"\ncp '{}' \"$CARGO_TARGET_DIR/release/kube-harden\"\n",
+            r#"#!/bin/sh
+printf '%s\n' "$@" > "$RUNNER_TEMP/cargo-args"
+printf '%s' "$CARGO_TARGET_DIR" > "$RUNNER_TEMP/cargo-target"
+profile=dev manifest=Cargo.toml
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --release) profile=release ;;
+        --profile) shift; profile=$1 ;;
+        --manifest-path) shift; manifest=$1 ;;
+    esac
+    shift
+done
+case "$profile" in
+    dev) folder=debug ;;
+    release) folder=release ;;
+    *)
+        grep -qx "\[profile\.$profile\]" "$manifest" ||
+            {{ echo "error: profile \`$profile\` is not defined" >&2; exit 101; }}
+        folder=$profile
+        ;;
+esac
+mkdir -p "$CARGO_TARGET_DIR/$folder"
+cp '{}' "$CARGO_TARGET_DIR/$folder/kube-harden"
+"#,
             launcher.display()
         ),
     )
@@ -752,16 +790,28 @@ fn without_a_version_the_action_builds_with_cargo_into_the_cached_target_folder(
         args.lines().collect::<Vec<_>>(),
         [
             "build",
-            "--release",
+            "--profile",
+            "dist",
             "--locked",
             "--manifest-path",
             &manifest,
             "--bin",
             "kube-harden"
-        ]
+        ],
+        "the shipped binaries' profile (fat LTO), not release"
+    );
+    // The binary the action runs is the dist build; nothing was built elsewhere.
+    let target = fs::read_to_string(job.dir.path().join("temp/cargo-target")).unwrap();
+    let built: Vec<_> = fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(built, ["dist"]);
+    assert_eq!(
+        job.step_outputs("install")["bin"],
+        format!("{target}/dist/kube-harden")
     );
     // The folder cargo built in is the one the cache step saves.
-    let target = fs::read_to_string(job.dir.path().join("temp/cargo-target")).unwrap();
     let action = action();
     let Value::Sequence(steps) = &action["runs"]["steps"] else {
         panic!()
@@ -847,4 +897,411 @@ fn pr_mode_opens_pull_requests_on_a_fake_github_and_reports_them_as_outputs_and_
     assert_eq!(run.outputs["created"], "0");
     assert_eq!(run.outputs["skipped"], "3");
     assert_eq!(github.prs().len(), 3);
+}
+
+// The project's own workflows: release.yml must publish what the action's `version` input
+// downloads (scripts/action-install.sh's target_triple() and download()).
+
+fn workflow(name: &str) -> Value {
+    let path = repo().join(".github/workflows").join(name);
+    yaml_serde::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn sequence(v: &Value) -> &Vec<Value> {
+    match v {
+        Value::Sequence(s) => s,
+        other => panic!("not a sequence: {other:?}"),
+    }
+}
+
+/// The job's step with this name.
+fn named_step<'a>(job: &'a Value, name: &str) -> &'a Value {
+    sequence(&job["steps"])
+        .iter()
+        .find(|s| s.get("name").map(text).as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no step named {name}"))
+}
+
+/// Runs a step's `run:` as the runner runs a bash step, in `cwd` (or its `working-directory`
+/// below it), with only PATH, HOME and `env`.
+fn run_step(step: &Value, cwd: &Path, env: &[(&str, String)]) -> std::process::Output {
+    let script = tempfile::NamedTempFile::new().unwrap();
+    fs::write(script.path(), text(&step["run"])).unwrap();
+    let cwd = match step.get("working-directory") {
+        Some(w) => cwd.join(text(w)),
+        None => cwd.to_path_buf(),
+    };
+    let mut cmd = Command::new("bash");
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(script.path())
+        .current_dir(cwd)
+        .env_clear();
+    for k in ["PATH", "HOME"] {
+        cmd.env(k, std::env::var(k).unwrap_or_default());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn log(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// (RUNNER_OS, RUNNER_ARCH, triple) for each arm of action-install.sh's target_triple().
+fn action_install_targets() -> Vec<(String, String, String)> {
+    let script = fs::read_to_string(repo().join("scripts/action-install.sh")).unwrap();
+    let body = script
+        .split_once("target_triple() {\n")
+        .expect("target_triple() in action-install.sh")
+        .1;
+    let body = &body[..body.find("\n}\n").unwrap()];
+    body.lines()
+        .filter_map(|line| {
+            let (patterns, triple) = line.trim().split_once(") echo ")?;
+            let (os, arch) = patterns.split(" | ").next()?.split_once('/')?;
+            let triple = triple.strip_suffix(" ;;")?;
+            Some((os.to_string(), arch.to_string(), triple.to_string()))
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn release_yml_builds_exactly_the_targets_the_action_downloads_and_names_them_as_it_expects() {
+    let targets = action_install_targets();
+    let triples: Vec<String> = targets.iter().map(|(_, _, t)| t.clone()).collect();
+    assert_eq!(
+        sorted(triples.clone()),
+        [
+            "aarch64-apple-darwin",
+            "aarch64-unknown-linux-musl",
+            "x86_64-apple-darwin",
+            "x86_64-unknown-linux-musl"
+        ],
+        "target_triple() read from action-install.sh"
+    );
+    let script = fs::read_to_string(repo().join("scripts/action-install.sh")).unwrap();
+    // What download() fetches and unpacks, and how it looks up the checksum: the simulation
+    // below runs it, these say what it relies on.
+    assert!(script.contains(r#"asset="kube-harden-v$version-$triple.tar.gz""#));
+    assert!(script.contains(r#"tar -xzf "$dir/$asset" -C "$dir" kube-harden"#));
+    assert!(script.contains(r#"awk -v a="$asset" '$2 == a { print $1 }'"#));
+    let cargo_toml = fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    assert!(cargo_toml.contains("\n[profile.dist]\n"));
+    assert!(cargo_toml.contains("\nvendored = ["));
+
+    let wf = workflow("release.yml");
+    assert_eq!(text(&wf["on"]["push"]["tags"][0]), "v*");
+    assert_eq!(sequence(&wf["on"]["push"]["tags"]).len(), 1);
+    let listed: Vec<String> = text(&wf["env"]["TARGETS"])
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(sorted(listed), sorted(triples.clone()), "TARGETS");
+    let build = &wf["jobs"]["build"];
+    let matrix = sequence(&build["strategy"]["matrix"]["include"]);
+    let built: Vec<String> = matrix.iter().map(|m| text(&m["target"])).collect();
+    assert_eq!(sorted(built), sorted(triples.clone()), "the build matrix");
+    for m in matrix {
+        let (target, os, cargo) = (text(&m["target"]), text(&m["os"]), text(&m["cargo"]));
+        if target.ends_with("-unknown-linux-musl") {
+            assert!(os.starts_with("ubuntu-") && cargo == "zigbuild", "{target}");
+        } else {
+            assert!(os.starts_with("macos-") && cargo == "build", "{target}");
+        }
+    }
+    assert_eq!(text(&build["env"]["TARGET"]), "${{ matrix.target }}");
+    assert_eq!(text(&build["env"]["CARGO_COMMAND"]), "${{ matrix.cargo }}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = |s: &str| dir.path().join(s);
+
+    // The version job: the tag must be Cargo.toml's version.
+    let version_step = named_step(
+        &wf["jobs"]["version"],
+        "Compare the tag with Cargo.toml's version",
+    );
+    let version = cargo_toml
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let output = d("version-output");
+    fs::write(&output, "").unwrap();
+    let env = |tag: &str| {
+        vec![
+            ("TAG", tag.to_string()),
+            ("GITHUB_OUTPUT", output.display().to_string()),
+        ]
+    };
+    let out = run_step(version_step, repo(), &env("v99.0.0"));
+    assert!(!out.status.success());
+    assert!(log(&out).contains("is not v"), "{}", log(&out));
+    let out = run_step(version_step, repo(), &env(&format!("v{version}")));
+    assert!(out.status.success(), "{}", log(&out));
+    assert_eq!(
+        parse_outputs(&fs::read_to_string(&output).unwrap())["version"],
+        version
+    );
+
+    // Each build job, with a stand-in cargo that puts its "binary" where cargo would
+    // (target/<triple>/<profile>/), then the packing and, on a target that runs on its own
+    // runner, the install check.
+    let checkout = d("checkout");
+    fs::create_dir_all(checkout.join("scripts")).unwrap();
+    fs::copy(
+        repo().join("scripts/action-install.sh"),
+        checkout.join("scripts/action-install.sh"),
+    )
+    .unwrap();
+    let bin_dir = d("bin");
+    fs::create_dir(&bin_dir).unwrap();
+    fs::write(
+        bin_dir.join("cargo"),
+        r#"#!/bin/sh
+printf '%s\n' "$@" > "$RUNNER_TEMP/cargo-args"
+profile=dev target=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --release) profile=release ;;
+        --profile) shift; profile=$1 ;;
+        --target) shift; target=$1 ;;
+    esac
+    shift
+done
+case "$profile" in dev) folder=debug ;; *) folder=$profile ;; esac
+out="target${target:+/$target}/$folder"
+mkdir -p "$out"
+printf '#!/bin/sh\n# built for %s\necho "kube-harden %s"\n' "$target" "$VERSION" > "$out/kube-harden"
+chmod +x "$out/kube-harden"
+"#,
+    )
+    .unwrap();
+    assert!(Command::new("chmod")
+        .arg("+x")
+        .arg(bin_dir.join("cargo"))
+        .status()
+        .unwrap()
+        .success());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for m in matrix {
+        let target = text(&m["target"]);
+        let runner_temp = d(&format!("runner-{target}"));
+        fs::create_dir(&runner_temp).unwrap();
+        let (os, arch, _) = targets.iter().find(|(_, _, t)| *t == target).unwrap();
+        let env = vec![
+            ("PATH", path.clone()),
+            ("TARGET", target.clone()),
+            ("CARGO_COMMAND", text(&m["cargo"])),
+            ("VERSION", version.clone()),
+            ("RUNNER_TEMP", runner_temp.display().to_string()),
+            ("RUNNER_OS", os.clone()),
+            ("RUNNER_ARCH", arch.clone()),
+        ];
+        let out = run_step(
+            named_step(build, "Build with the dist profile"),
+            &checkout,
+            &env,
+        );
+        assert!(out.status.success(), "{}", log(&out));
+        let args = fs::read_to_string(runner_temp.join("cargo-args")).unwrap();
+        assert_eq!(
+            args.lines().collect::<Vec<_>>(),
+            [
+                text(&m["cargo"]).as_str(),
+                "--locked",
+                "--profile",
+                "dist",
+                "--features",
+                "vendored",
+                "--target",
+                &target,
+                "--bin",
+                "kube-harden"
+            ]
+        );
+        let out = run_step(named_step(build, "Pack the archive"), &checkout, &env);
+        assert!(out.status.success(), "{}", log(&out));
+        if m["native"] == Value::Bool(true) {
+            let step = named_step(build, "Install the archive as the action does");
+            assert_eq!(text(&step["if"]), "matrix.native");
+            let out = run_step(step, &checkout, &env);
+            assert!(out.status.success(), "{}", log(&out));
+        }
+    }
+    assert_eq!(
+        matrix
+            .iter()
+            .filter(|m| m["native"] == Value::Bool(true))
+            .count(),
+        2,
+        "one Linux and one macOS target are installed on their own runners"
+    );
+    let upload = sequence(&build["steps"])
+        .iter()
+        .find(|s| {
+            s.get("uses")
+                .is_some_and(|u| text(u).starts_with("actions/upload-artifact@"))
+        })
+        .expect("the archives are uploaded");
+    assert_eq!(text(&upload["with"]["path"]), "dist/*.tar.gz");
+
+    // The publish job: the artifacts merged into dist/, then SHA256SUMS.
+    let publish = &wf["jobs"]["publish"];
+    let download = &sequence(&publish["steps"])[0];
+    assert!(text(&download["uses"]).starts_with("actions/download-artifact@"));
+    assert_eq!(text(&download["with"]["path"]), "dist");
+    assert_eq!(download["with"]["merge-multiple"], Value::Bool(true));
+    let published = d("publish");
+    fs::create_dir_all(published.join("dist")).unwrap();
+    for entry in fs::read_dir(checkout.join("dist")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), published.join("dist").join(entry.file_name())).unwrap();
+    }
+    let out = run_step(
+        named_step(publish, "Write SHA256SUMS"),
+        &published,
+        &[
+            ("VERSION", version.clone()),
+            ("TARGETS", text(&wf["env"]["TARGETS"])),
+        ],
+    );
+    assert!(out.status.success(), "{}", log(&out));
+    let sums = fs::read_to_string(published.join("dist/SHA256SUMS")).unwrap();
+    assert_eq!(sums.lines().count(), 4, "{sums}");
+    for line in sums.lines() {
+        let (sha, asset) = line.split_once("  ").expect("sha256sum format");
+        assert!(
+            sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+            "{line}"
+        );
+        assert!(triples
+            .iter()
+            .any(|t| asset == format!("kube-harden-v{version}-{t}.tar.gz")));
+    }
+    let create = text(&named_step(publish, "Create the release")["run"]);
+    assert!(create.contains("gh release create \"$TAG\" --verify-tag"));
+    assert!(create.contains("dist/SHA256SUMS"));
+
+    // And the action, whose release-checksums.txt has the new lines appended (as release.yml
+    // and that file's header say), downloads and installs the right archive on every runner.
+    let action_dir = d("action");
+    fs::create_dir_all(action_dir.join("scripts")).unwrap();
+    let checksums = fs::read_to_string(repo().join("scripts/release-checksums.txt")).unwrap();
+    fs::write(
+        action_dir.join("scripts/release-checksums.txt"),
+        checksums + &sums,
+    )
+    .unwrap();
+    let releases = d("releases");
+    fs::create_dir_all(releases.join(format!("v{version}"))).unwrap();
+    for entry in fs::read_dir(published.join("dist")).unwrap() {
+        let entry = entry.unwrap();
+        let to = releases.join(format!("v{version}")).join(entry.file_name());
+        fs::copy(entry.path(), to).unwrap();
+    }
+    for (os, arch, triple) in &targets {
+        let runner_temp = d(&format!("install-{triple}"));
+        fs::create_dir(&runner_temp).unwrap();
+        let output = runner_temp.join("output");
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/action-install.sh"))
+            .arg("install")
+            .env("GITHUB_ACTION_PATH", &action_dir)
+            .env("GITHUB_OUTPUT", &output)
+            .env("RUNNER_TEMP", &runner_temp)
+            .env("RUNNER_OS", os)
+            .env("RUNNER_ARCH", arch)
+            .env("INPUT_VERSION", &version)
+            .env_remove("INPUT_VERSION_SHA256")
+            .env(
+                "KUBE_HARDEN_RELEASES_URL",
+                format!("file://{}", releases.display()),
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{triple}: {}", log(&out));
+        let bin = parse_outputs(&fs::read_to_string(&output).unwrap())["bin"].clone();
+        let installed = fs::read_to_string(bin).unwrap();
+        assert!(
+            installed.contains(&format!("# built for {triple}\n")),
+            "{triple}: {installed}"
+        );
+    }
+}
+
+#[test]
+fn the_project_workflows_pin_actions_keep_tokens_small_and_expressions_out_of_run() {
+    for name in ["ci.yml", "release.yml"] {
+        let wf = workflow(name);
+        let workflow_permissions = mapping(&wf["permissions"]);
+        for (job_name, job) in mapping(&wf["jobs"]) {
+            assert!(job.get("timeout-minutes").is_some(), "{name} {job_name}");
+            let mut permissions = workflow_permissions.clone();
+            if let Some(p) = job.get("permissions") {
+                permissions = mapping(p);
+            }
+            for (scope, level) in permissions {
+                let writes = text(level) == "write";
+                assert!(
+                    !writes
+                        || (name, job_name.as_str(), scope.as_str())
+                            == ("release.yml", "publish", "contents"),
+                    "{name} {job_name}: {scope}: write"
+                );
+            }
+            for step in sequence(&job["steps"]) {
+                if let Some(run) = step.get("run") {
+                    assert!(
+                        !text(run).contains("${{"),
+                        "{name}: an expression inside run:"
+                    );
+                }
+                if let Some(uses) = step.get("uses") {
+                    let uses = text(uses);
+                    let (_, reference) = uses.split_once('@').unwrap();
+                    assert!(
+                        reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit()),
+                        "{name}: {uses} is pinned by commit SHA"
+                    );
+                    if uses.starts_with("actions/checkout@") {
+                        assert_eq!(step["with"]["persist-credentials"], Value::Bool(false));
+                    }
+                }
+            }
+        }
+    }
+    let ci = workflow("ci.yml");
+    assert_eq!(text(&ci["on"]["push"]["branches"][0]), "main");
+    assert!(ci["on"].get("pull_request").is_some());
+    assert_eq!(text(&ci["permissions"]["contents"]), "read");
+    let steps = sequence(&ci["jobs"]["ci"]["steps"]);
+    assert!(steps
+        .iter()
+        .any(|s| s.get("run").is_some_and(|r| text(r) == "bash .ci/run")));
+    let kubectl = text(&named_step(&ci["jobs"]["ci"], "Install kubectl")["run"]);
+    assert!(kubectl.contains("sha256sum --check"));
+    let sha = text(&ci["jobs"]["ci"]["env"]["KUBECTL_SHA256"]);
+    assert!(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()));
+    let release = workflow("release.yml");
+    assert_eq!(
+        mapping(&release["permissions"]).len(),
+        0,
+        "permissions: {{}}"
+    );
 }
