@@ -555,3 +555,25 @@ fn a_root_that_fails_to_build_after_the_edits_means_nothing_is_written() {
     );
     assert_eq!(snapshot(dir.path()), before, "nothing is written");
 }
+
+#[test]
+fn a_base_outside_the_walked_paths_is_named_on_the_line_that_brings_it_in() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &fixtures().join("02-smp-node-selector-keeps-ids/input"),
+        dir.path(),
+    );
+    let before = snapshot(dir.path());
+    let out = run_in(dir.path(), &["fix", "overlay"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("overlay/kustomization.yaml:2: risk: base/kustomization.yaml is not among the files of this run"),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "the base is not edited, and the overlay's patch needs nothing"
+    );
+}

@@ -216,6 +216,29 @@ impl Forest {
         }
     }
 
+    /// The kustomization entry that brings `file` in (a resource, a patch, or the folder of a
+    /// kustomization file): the kustomization and the entry's line.
+    pub fn brought_in_by(&self, file: &Path) -> Option<(PathBuf, usize)> {
+        self.kustomizations.iter().find_map(|(path, k)| {
+            let by_resource = k
+                .resources
+                .iter()
+                .chain(&k.components)
+                .find(|e| match &e.item {
+                    Resource::File(f) => f == file,
+                    Resource::Folder(f) => file.parent() == Some(f.as_path()),
+                    _ => false,
+                });
+            let line = by_resource.map(|e| e.line).or_else(|| {
+                k.patches
+                    .iter()
+                    .find(|p| matches!(&p.source, PatchSource::File(f) if f == file))
+                    .map(|p| p.line)
+            })?;
+            Some((path.clone(), line))
+        })
+    }
+
     /// The objects that the patches of kustomization `path` meet: what its resources build
     /// (for a component, what the kustomizations that include it build).
     pub fn base_objects(&self, path: &Path) -> Vec<BaseObject> {

@@ -64,6 +64,7 @@ pub fn process_app(
             }
         })
         .collect();
+    note_files_not_in_the_run(app, listed, forest, &mut reports);
     match before {
         Ok(before) => render::after(before, app, &mut reports, &settings.rules),
         Err(reason) => render::unchecked(reason, app, &mut reports),
@@ -73,4 +74,38 @@ pub fn process_app(
         report.service_dir = services.get(&normalise(&report.path)).cloned();
     }
     reports
+}
+
+/// Says, on the kustomization that brings it in, each file of the app that this run does not
+/// plan (outside the walked paths, or excluded by the configuration): it is not edited here.
+fn note_files_not_in_the_run(
+    app: &App,
+    listed: &[PathBuf],
+    forest: &Forest,
+    reports: &mut [FileReport],
+) {
+    use crate::policy::{Note, NoteKind};
+    let planned: std::collections::BTreeSet<PathBuf> =
+        listed.iter().map(|p| normalise(p)).collect();
+    for file in app.roles.keys().filter(|f| !planned.contains(*f)) {
+        let Some((kustomization, line)) = forest.brought_in_by(file) else {
+            continue;
+        };
+        let Some(report) = reports
+            .iter_mut()
+            .find(|r| normalise(&r.path) == kustomization)
+        else {
+            continue;
+        };
+        report.notes.push(Note {
+            workload: Note::FILE,
+            container: None,
+            kind: NoteKind::Risk,
+            message: format!(
+                "{} is not among the files of this run (outside the walked paths, or excluded): not hardened or checked here",
+                file.display()
+            ),
+            line,
+        });
+    }
 }
