@@ -239,6 +239,58 @@ impl Forest {
         })
     }
 
+    /// The patches that a build of `root` applies to its object `kind`/`name` (the rendered
+    /// name: a prefix or suffix may have joined the base's), as `file (kustomization:line)`:
+    /// where to look when the render falls short.
+    pub fn patches_meeting(&self, root: &Path, kind: &str, name: &str) -> Vec<String> {
+        let bases: Vec<BaseObject> = self
+            .objects_of(root, &mut BTreeSet::new())
+            .into_iter()
+            .filter(|o| o.kind == kind && name.contains(&o.name))
+            .collect();
+        let mut out = Vec::new();
+        for path in self.closure(root) {
+            let Some(k) = self.kustomizations.get(&path) else {
+                continue;
+            };
+            for patch in &k.patches {
+                let meets = bases
+                    .iter()
+                    .any(|base| match (&patch.target, &patch.source) {
+                        (Some(target), _) => selects(target, base),
+                        (None, PatchSource::File(file)) => objects_in_file(file)
+                            .iter()
+                            .any(|o| o.kind == base.kind && o.name == base.name),
+                        (None, _) => false,
+                    });
+                if meets {
+                    let what = match &patch.source {
+                        PatchSource::File(file) => format!("{} ", file.display()),
+                        _ => "an inline patch ".to_string(),
+                    };
+                    out.push(format!("{what}({}:{})", path.display(), patch.line));
+                }
+            }
+        }
+        out
+    }
+
+    /// The kustomization `root` and every one it includes, once each.
+    fn closure(&self, root: &Path) -> Vec<PathBuf> {
+        let mut seen: Vec<PathBuf> = Vec::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(path) = pending.pop() {
+            if seen.contains(&path) {
+                continue;
+            }
+            if let Some(k) = self.kustomizations.get(&path) {
+                pending.extend(k.included().filter_map(file_in));
+            }
+            seen.push(path);
+        }
+        seen
+    }
+
     /// The objects that the patches of kustomization `path` meet: what its resources build
     /// (for a component, what the kustomizations that include it build).
     pub fn base_objects(&self, path: &Path) -> Vec<BaseObject> {

@@ -66,7 +66,7 @@ pub fn process_app(
         .collect();
     note_files_not_in_the_run(app, listed, forest, &mut reports);
     match before {
-        Ok(before) => render::after(before, app, &mut reports, &settings.rules),
+        Ok(before) => render::after(before, app, forest, &mut reports, &settings.rules),
         Err(reason) => render::unchecked(reason, app, &mut reports),
     }
     let services = forest.service_dirs(app);

@@ -154,7 +154,13 @@ fn origins_by_object(stream: &str) -> BTreeMap<(String, String), String> {
 }
 
 /// Builds every root after the edits and judges each against its render before.
-pub fn after(before: Before, app: &App, reports: &mut [FileReport], rules: &Rules) {
+pub fn after(
+    before: Before,
+    app: &App,
+    forest: &Forest,
+    reports: &mut [FileReport],
+    rules: &Rules,
+) {
     let mut changed_root = false;
     for report in reports.iter() {
         if let Status::Changed { new_text } = &report.status {
@@ -191,7 +197,7 @@ pub fn after(before: Before, app: &App, reports: &mut [FileReport], rules: &Rule
                 ),
             ),
             (Ok(was), Ok(now)) => match judge(was, &now, rules) {
-                Ok(problems) => record(reports, &before.copy, root, problems),
+                Ok(problems) => record(reports, &before.copy, forest, root, problems),
                 Err(e) => fail_changed(reports, &format!("{}: {e}", root.display())),
             },
         }
@@ -262,7 +268,13 @@ fn note_on(reports: &mut [FileReport], file: &Path, message: String) {
 }
 
 /// Puts each problem in the report of the file the object came from, else the root's.
-fn record(reports: &mut [FileReport], copy: &Copy, root: &Path, problems: Vec<Problem>) {
+fn record(
+    reports: &mut [FileReport],
+    copy: &Copy,
+    forest: &Forest,
+    root: &Path,
+    problems: Vec<Problem>,
+) {
     let broken: Vec<String> = problems
         .iter()
         .filter_map(|p| match &p.kind {
@@ -291,7 +303,16 @@ fn record(reports: &mut [FileReport], copy: &Copy, root: &Path, problems: Vec<Pr
         }
     }
     for ((origin, object), problems) in short {
-        record_short(reports, root, origin.as_deref(), &object, &problems);
+        let (kind, name) = object.split_once('/').unwrap_or((&object, ""));
+        let patches = forest.patches_meeting(root, kind, name);
+        record_short(
+            reports,
+            root,
+            origin.as_deref(),
+            &object,
+            &problems,
+            &patches,
+        );
     }
 }
 
@@ -303,6 +324,7 @@ fn record_short(
     origin: Option<&Path>,
     object: &str,
     problems: &[Problem],
+    patches: &[String],
 ) {
     let canonical = |p: &Path| std::fs::canonicalize(p).ok();
     let in_origin = origin.and_then(|o| {
@@ -363,9 +385,13 @@ fn record_short(
         container: None,
         kind: NoteKind::Risk,
         message: format!(
-            "renders short of the baseline: {} builds {object} without {} (a patch or overlay undoes the fix here; look at what it changes)",
+            "renders short of the baseline: {} builds {object} without {}{}",
             root.display(),
-            controls.join(", ")
+            controls.join(", "),
+            match patches {
+                [] => " (something in this build undoes the fix; look at what it changes)".to_string(),
+                _ => format!("; the patches this build applies to it: {}", patches.join(", ")),
+            }
         ),
         line,
     });
