@@ -577,3 +577,39 @@ fn a_base_outside_the_walked_paths_is_named_on_the_line_that_brings_it_in() {
         "the base is not edited, and the overlay's patch needs nothing"
     );
 }
+
+#[test]
+fn pr_puts_an_overlay_of_one_base_in_the_base_s_pull_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = fixtures().join("04-smp-adds-sidecar/input");
+    let (work, _bare) = common::git_remote::repository_with(dir.path(), &fixture, None);
+    let out = assert_cmd::Command::cargo_bin("kube-harden")
+        .unwrap()
+        .current_dir(&work)
+        .env_remove("GITHUB_TOKEN")
+        .env("NO_COLOR", "1")
+        .args(["pr", "--dry-run", "--format", "json", "--repo", "acme/shop"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services = json["services"].as_array().unwrap();
+    let files: Vec<Vec<&str>> = services
+        .iter()
+        .map(|s| {
+            s["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        files,
+        vec![vec!["base/deployment.yaml", "overlay/sidecar.yaml"]],
+        "one pull request for the base and its overlay: {json:#}"
+    );
+    assert_eq!(services[0]["service"].as_str(), Some("base"), "{json:#}");
+}
