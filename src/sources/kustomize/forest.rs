@@ -48,6 +48,9 @@ pub struct Forest {
     pub kustomizations: BTreeMap<PathBuf, Kustomization>,
     /// Kustomization files that could not be read or parsed, and why (line, column, message).
     pub unreadable: BTreeMap<PathBuf, (usize, usize, String)>,
+    /// The objects of each resource file read so far: every patch of an app asks for its
+    /// bases' objects, and a base can be a 1.4 MB stream of CRDs.
+    objects: std::sync::Mutex<BTreeMap<PathBuf, std::sync::Arc<Vec<BaseObject>>>>,
 }
 
 /// Kustomizations joined by inclusion, with every file they bring in.
@@ -258,7 +261,8 @@ impl Forest {
                     .iter()
                     .any(|base| match (&patch.target, &patch.source) {
                         (Some(target), _) => selects(target, base),
-                        (None, PatchSource::File(file)) => objects_in_file(file)
+                        (None, PatchSource::File(file)) => self
+                        .objects_in(file)
                             .iter()
                             .any(|o| o.kind == base.kind && o.name == base.name),
                         (None, _) => false,
@@ -289,6 +293,18 @@ impl Forest {
             seen.push(path);
         }
         seen
+    }
+
+    /// The objects of a resource file, read once per run.
+    pub fn objects_in(&self, file: &Path) -> std::sync::Arc<Vec<BaseObject>> {
+        if let Some(known) = self.objects.lock().ok().and_then(|m| m.get(file).cloned()) {
+            return known;
+        }
+        let objects = std::sync::Arc::new(objects_in_file(file));
+        if let Ok(mut known) = self.objects.lock() {
+            known.insert(file.to_path_buf(), objects.clone());
+        }
+        objects
     }
 
     /// The objects that the patches of kustomization `path` meet: what its resources build
@@ -331,7 +347,7 @@ impl Forest {
         let mut out = Vec::new();
         for entry in k.resources.iter().chain(&k.components) {
             match &entry.item {
-                Resource::File(file) => out.extend(objects_in_file(file)),
+                Resource::File(file) => out.extend(self.objects_in(file).iter().cloned()),
                 Resource::Folder(folder) => {
                     if let Some(inner) = file_in(folder) {
                         out.extend(self.objects_of(&inner, seen));
