@@ -131,7 +131,7 @@ fn chunk_starts(src: &str, target: usize) -> Option<Vec<usize>> {
 }
 
 /// Where each document of `src` starts, when the text can be cut at its markers (see
-/// [`chunk_starts`]): lets another parser take the documents one by one.
+/// `chunk_starts`): lets another parser take the documents one by one.
 pub fn document_starts(src: &str) -> Option<Vec<usize>> {
     chunk_starts(src, 0)
 }
@@ -159,7 +159,7 @@ impl<'s> Tree<'s> {
     ///
     /// A large stream is cut into chunks of whole documents that are parsed in parallel and
     /// stitched together; the result is the same tree a single pass gives (see
-    /// [`chunk_starts`]). Any error sends the whole text through a single pass, so the error
+    /// `chunk_starts`). Any error sends the whole text through a single pass, so the error
     /// and its position are exactly that pass's.
     pub fn parse(src: &'s str) -> Result<Tree<'s>, EngineError> {
         if src.len() >= PARALLEL_PARSE_MIN {
