@@ -262,7 +262,7 @@ impl Forest {
                     .any(|base| match (&patch.target, &patch.source) {
                         (Some(target), _) => selects(target, base),
                         (None, PatchSource::File(file)) => self
-                        .objects_in(file)
+                            .objects_in(file)
                             .iter()
                             .any(|o| o.kind == base.kind && o.name == base.name),
                         (None, _) => false,
