@@ -81,10 +81,7 @@ pub fn plan_json_patch(tree: &Tree, rules: &Rules, target: &JsonPatchTarget) -> 
                     _ => Sink::new(0, None, &rules.baseline.seccomp),
                 };
                 plan_value(tree, op, &place, rules, &mut sink);
-                plan.findings.extend(sink.findings);
-                plan.notes.extend(sink.notes);
-                plan.refusals.extend(sink.errors);
-                changes.extend(sink.changes);
+                changes.extend(plan.absorb(sink));
             }
             _ => {}
         }

@@ -153,6 +153,24 @@ pub struct Plan {
     pub refusals: Vec<EngineError>,
 }
 
+impl Plan {
+    /// Takes a pod's or container's findings, notes and errors; returns its changes, which
+    /// [`accept_changes`] admits once the whole pod is planned.
+    fn absorb(&mut self, sink: contract::Sink) -> Vec<(Change, Ref)> {
+        self.findings.extend(sink.findings);
+        self.notes.extend(sink.notes);
+        self.refusals.extend(sink.errors);
+        sink.changes
+    }
+
+    /// The same for what a guardrail adds.
+    fn absorb_additions(&mut self, additions: guardrails::Additions) -> Vec<(Change, Ref)> {
+        self.notes.extend(additions.notes);
+        self.refusals.extend(additions.errors);
+        additions.changes
+    }
+}
+
 /// Something a reviewer should read about a workload or container.
 #[derive(Clone, Debug, Serialize)]
 pub struct Note {
@@ -314,20 +332,26 @@ fn app_label(tree: &Tree, obj: Ref, template: Option<Ref>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The pod spec of an object, by kind (see the contract in README.md).
-fn pod_spec(tree: &Tree, obj: Ref, kind: &str) -> Option<Ref> {
-    let path: &[&str] = match kind {
+/// Where an object of `kind` holds its pod spec (see the contract in README.md); any kind not
+/// named holds it at `spec.template.spec`, when that has `containers`.
+pub fn pod_spec_path(kind: &str) -> &'static [&'static str] {
+    match kind {
         "Pod" => &["spec"],
         "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
         "PodTemplate" => &["template", "spec"],
-        k if TEMPLATE_KINDS.contains(&k) => &["spec", "template", "spec"],
-        _ => {
-            let spec = walk(tree, obj, &["spec", "template", "spec"])?;
-            tree.get(spec, "containers")?;
-            return Some(spec);
-        }
-    };
-    walk(tree, obj, path).filter(|&s| tree.is_map(s))
+        _ => &["spec", "template", "spec"],
+    }
+}
+
+/// The pod spec of an object, by kind (see the contract in README.md).
+fn pod_spec(tree: &Tree, obj: Ref, kind: &str) -> Option<Ref> {
+    let spec = walk(tree, obj, pod_spec_path(kind))?;
+    let known = matches!(kind, "Pod" | "CronJob" | "PodTemplate") || TEMPLATE_KINDS.contains(&kind);
+    if known {
+        tree.is_map(spec).then_some(spec)
+    } else {
+        tree.get(spec, "containers").map(|_| spec)
+    }
 }
 
 fn walk(tree: &Tree, from: Ref, path: &[&str]) -> Option<Ref> {
@@ -398,16 +422,11 @@ fn plan_pod(
     }
     let mut changes: Vec<(Change, Ref)> = Vec::new();
     for sink in sinks {
-        plan.findings.extend(sink.findings);
-        plan.notes.extend(sink.notes);
-        plan.refusals.extend(sink.errors);
-        changes.extend(sink.changes);
+        changes.extend(plan.absorb(sink));
     }
     if rules.writable_tmp && leave_alone.is_none() {
         let tmp = guardrails::writable_tmp(tree, pod, &needing_tmp, workload);
-        changes.extend(tmp.changes);
-        plan.notes.extend(tmp.notes);
-        plan.refusals.extend(tmp.errors);
+        changes.extend(plan.absorb_additions(tmp));
     }
     // When host access is why the pod is left alone, the reason already names each field.
     plan.notes.extend(guardrails::risks(
@@ -600,12 +619,8 @@ pub fn plan_context(
     let container = (level == Level::Container).then(|| key.to_string());
     let mut sink = Sink::new(workload, container, &rules.baseline.seccomp);
     ensure_map(tree, parent, key, &wants, complete, &mut sink);
-    let mut plan = Plan {
-        findings: sink.findings,
-        notes: sink.notes,
-        refusals: sink.errors,
-        ..Plan::default()
-    };
-    accept_changes(tree, sink.changes, &mut plan);
+    let mut plan = Plan::default();
+    let changes = plan.absorb(sink);
+    accept_changes(tree, changes, &mut plan);
     plan
 }

@@ -144,16 +144,11 @@ impl<'a> PatchedPod<'a, '_> {
         }
         let mut changes: Vec<(Change, Ref)> = Vec::new();
         for sink in sinks {
-            plan.findings.extend(sink.findings);
-            plan.notes.extend(sink.notes);
-            plan.refusals.extend(sink.errors);
-            changes.extend(sink.changes);
+            changes.extend(plan.absorb(sink));
         }
         if self.rules.writable_tmp && !needing_tmp.is_empty() {
             let tmp = guardrails::writable_tmp(tree, self.pod, &needing_tmp, self.workload);
-            changes.extend(tmp.changes);
-            plan.notes.extend(tmp.notes);
-            plan.refusals.extend(tmp.errors);
+            changes.extend(plan.absorb_additions(tmp));
         }
         super::accept_changes(tree, changes, plan);
     }

@@ -68,7 +68,8 @@ fn objects(stream: &str) -> Result<BTreeMap<ObjectName, Value>, String> {
     Ok(out)
 }
 
-fn origin_of(object: &Value) -> Option<String> {
+/// The `path` an object's origin annotation names.
+pub fn origin_of(object: &Value) -> Option<String> {
     let annotation = object
         .get("metadata")?
         .get("annotations")?
@@ -183,25 +184,17 @@ fn short_of_baseline(
 
 fn pod_spec(object: &Value) -> Option<&Value> {
     let kind = object.get("kind")?.as_str()?;
-    let path: &[&str] = match kind {
-        "Pod" => &["spec"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-        "PodTemplate" => &["template", "spec"],
-        _ => &["spec", "template", "spec"],
-    };
-    let spec = path.iter().try_fold(object, |v, k| v.get(*k))?;
+    let spec = policy::pod_spec_path(kind)
+        .iter()
+        .try_fold(object, |v, k| v.get(*k))?;
     spec.get("containers").map(|_| spec)
 }
 
 fn pod_spec_mut(object: &mut Value) -> Option<&mut Value> {
     let kind = object.get("kind")?.as_str()?.to_string();
-    let path: &[&str] = match kind.as_str() {
-        "Pod" => &["spec"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-        "PodTemplate" => &["template", "spec"],
-        _ => &["spec", "template", "spec"],
-    };
-    let spec = path.iter().try_fold(object, |v, k| v.get_mut(*k))?;
+    let spec = policy::pod_spec_path(&kind)
+        .iter()
+        .try_fold(object, |v, k| v.get_mut(*k))?;
     spec.get("containers").is_some().then_some(spec)
 }
 

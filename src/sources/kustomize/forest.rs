@@ -430,7 +430,9 @@ fn collect_objects(value: &yaml_serde::Value, out: &mut Vec<BaseObject>) {
             })
             .unwrap_or_default()
     };
-    let pod = pod_spec_value(value, &kind);
+    let pod = crate::policy::pod_spec_path(&kind)
+        .iter()
+        .try_fold(value, |v, key| v.get(*key));
     let names = |list: &str| -> Vec<String> {
         pod.and_then(|p| p.get(list))
             .and_then(|l| l.as_sequence())
@@ -458,17 +460,6 @@ fn collect_objects(value: &yaml_serde::Value, out: &mut Vec<BaseObject>) {
         init_containers,
         kind,
     });
-}
-
-/// The pod spec of an object, by the paths the policy knows.
-fn pod_spec_value<'v>(value: &'v yaml_serde::Value, kind: &str) -> Option<&'v yaml_serde::Value> {
-    let path: &[&str] = match kind {
-        "Pod" => &["spec"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-        "PodTemplate" => &["template", "spec"],
-        _ => &["spec", "template", "spec"],
-    };
-    path.iter().try_fold(value, |v, key| v.get(*key))
 }
 
 /// Does `target` select `object`? Kind and name are regular expressions matched whole, as

@@ -138,17 +138,8 @@ fn origins_by_object(stream: &str) -> BTreeMap<(String, String), String> {
     docs.iter()
         .filter_map(|d| {
             let kind = d.get("kind")?.as_str()?.to_string();
-            let meta = d.get("metadata")?;
-            let name = meta.get("name")?.as_str()?.to_string();
-            let origin = meta
-                .get("annotations")?
-                .get(super::compare::ORIGIN)?
-                .as_str()?
-                .lines()
-                .find_map(|l| l.strip_prefix("path:"))?
-                .trim()
-                .to_string();
-            Some(((kind, name), origin))
+            let name = d.get("metadata")?.get("name")?.as_str()?.to_string();
+            Some(((kind, name), super::compare::origin_of(d)?))
         })
         .collect()
 }
