@@ -160,7 +160,8 @@ fn kustomize_jobs(found: Vec<Found>, settings: &Settings) -> (Vec<Job>, Vec<Foun
     (jobs, rest, forest)
 }
 
-/// Gathers the values files and templates of each Helm chart into one job per chart.
+/// Gathers the values files and templates of each Helm chart, with those of the charts it
+/// vendors, into one job per chart.
 fn chart_jobs(found: Vec<Found>) -> Vec<Job> {
     use crate::discover::{ChartFinder, HELM_TEMPLATE, HELM_VALUES};
     let mut finder = ChartFinder::default();
@@ -168,9 +169,10 @@ fn chart_jobs(found: Vec<Found>) -> Vec<Job> {
     let mut jobs = Vec::new();
     for f in found {
         let chart = match &f {
-            Found::Skipped(path, HELM_VALUES | HELM_TEMPLATE) => {
-                path.parent().and_then(|d| finder.chart_of(d))
-            }
+            Found::Skipped(path, HELM_VALUES | HELM_TEMPLATE) => path
+                .parent()
+                .and_then(|d| finder.chart_of(d))
+                .map(vendoring_chart),
             _ => None,
         };
         match chart {
@@ -187,6 +189,24 @@ fn chart_jobs(found: Vec<Found>) -> Vec<Job> {
         .collect();
     chart_jobs.append(&mut jobs);
     chart_jobs
+}
+
+/// The outermost chart that vendors `chart` (`<parent>/charts/<chart>`), or `chart` itself: a
+/// subchart is planned and rendered with the chart that ships it.
+fn vendoring_chart(mut chart: PathBuf) -> PathBuf {
+    loop {
+        // A repository's own `charts/` folder of charts is not a chart's: the folder above
+        // must itself be a chart.
+        let parent = chart
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == "charts"))
+            .and_then(Path::parent)
+            .filter(|p| p.join("Chart.yaml").is_file());
+        match parent {
+            Some(parent) => chart = parent.to_path_buf(),
+            None => return chart,
+        }
+    }
 }
 
 /// The reports of one chart's files; a listed file the chart support does not handle keeps

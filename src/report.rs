@@ -18,7 +18,7 @@ pub struct Settings {
     pub dockerfiles: crate::dockerfile::DockerfileIndex,
     /// Files larger than this are skipped with a message.
     pub max_file_bytes: u64,
-    /// The render check of Kustomize trees.
+    /// The render check of Kustomize trees and Helm charts.
     pub render: RenderSettings,
 }
 
@@ -116,7 +116,8 @@ impl FileReport {
     }
 }
 
-/// How the render check runs (`--render`, `--kustomize-bin`, `--load-restrictor`).
+/// How the render check runs (`--render`, `--kustomize-bin`, `--load-restrictor`,
+/// `--helm-bin`).
 #[derive(Clone, Debug, Default)]
 pub struct RenderSettings {
     pub mode: RenderMode,
@@ -125,4 +126,6 @@ pub struct RenderSettings {
     /// Kustomize's `--load-restrictor` (default: `LoadRestrictionsNone`, which builds trees that
     /// read files outside a kustomization's folder, as many repositories do).
     pub load_restrictor: Option<String>,
+    /// The `helm` binary that renders charts (default: `helm` on PATH).
+    pub helm_bin: Option<PathBuf>,
 }

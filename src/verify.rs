@@ -11,6 +11,9 @@
 //! the corpus, conformance and property tests run every output through a second `fix`.)
 
 pub mod from_tree;
+pub mod programs;
+pub mod rendered;
+pub mod scratch;
 
 use yaml_serde::{Mapping, Value};
 

@@ -58,8 +58,8 @@ pub struct Cli {
     /// Skip files larger than this many bytes.
     #[arg(long, global = true, help_heading = "Global options", default_value_t = 10 * 1024 * 1024)]
     pub max_file_size: u64,
-    /// When to build Kustomize trees before and after the edits to check what they render
-    /// [default: auto, or the config's `render`].
+    /// When to render Kustomize trees and Helm charts before and after the edits to check
+    /// what they ship [default: auto, or the config's `render`].
     #[arg(long, global = true, help_heading = "Global options", value_enum)]
     pub render: Option<Render>,
     /// The Kustomize engine to build with: a `kustomize` binary, or `kubectl` [default:
@@ -79,6 +79,14 @@ pub struct Cli {
         value_name = "RESTRICTOR"
     )]
     pub load_restrictor: Option<String>,
+    /// The `helm` binary that renders charts for the render check [default: `helm` on PATH].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
+    pub helm_bin: Option<PathBuf>,
 }
 
 /// `--render`: `auto` builds when an engine is found, `always` makes a missing one an error.

@@ -45,6 +45,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
         },
         kustomize_bin: cli.kustomize_bin.clone(),
         load_restrictor: cli.load_restrictor.clone(),
+        helm_bin: cli.helm_bin.clone(),
     };
     let settings = Settings {
         rules,

@@ -7,6 +7,7 @@
 pub mod fake_github;
 pub mod git_http;
 pub mod git_remote;
+pub mod helm;
 
 use std::path::Path;
 use std::process::Output;

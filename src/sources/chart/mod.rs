@@ -5,9 +5,11 @@
 //! edited ([`templates`] reads them as text). The values files are edited with the YAML engine
 //! and checked by [`crate::verify`] like any manifest, then against `values.schema.json` when
 //! the chart has one. Pods and containers whose securityContext the templates do not take from
-//! values are reported on their template, and no value is invented for them.
+//! values are reported on their template, and no value is invented for them. What the chart
+//! renders with Helm's engine, before and after the edits, is the last word ([`render`]).
 
 mod hints;
+mod render;
 pub mod templates;
 pub mod values;
 
@@ -182,10 +184,54 @@ pub fn resolve(
     wiring
 }
 
-/// Processes one chart: its values files are checked and edited (verified, not written), its
-/// templates reported. Only reports for paths in `listed` (the files discovery found) are
-/// returned, so a run on one values file reports that file alone.
+/// Processes one chart and the charts vendored in its `charts/` folder: their values files
+/// are checked and edited (verified, not written), their templates reported, and the whole
+/// rendered with Helm's engine ([`render`]): a subchart ships inside its parent's render.
+/// Only reports for paths in `listed` (the files discovery found) are returned, so a run on
+/// one values file reports that file alone.
 pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+    let mut reports = Vec::new();
+    let mut parts = Vec::new();
+    for dir in with_vendored(chart) {
+        let (own, wiring, main) = plan_one(&dir, listed, settings);
+        reports.extend(own);
+        let rel = dir
+            .strip_prefix(chart)
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        parts.push(render::Part { rel, wiring, main });
+    }
+    render::check(chart, &parts, &mut reports, settings);
+    reports.retain(|r| listed.contains(&r.path));
+    reports
+}
+
+/// The chart, then every chart vendored below it (`charts/<name>/Chart.yaml`, at any depth).
+pub fn with_vendored(chart: &Path) -> Vec<PathBuf> {
+    let mut out = vec![chart.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let mut nested: Vec<PathBuf> = std::fs::read_dir(out[i].join("charts"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("Chart.yaml").is_file())
+            .collect();
+        nested.sort();
+        out.extend(nested);
+        i += 1;
+    }
+    out
+}
+
+/// Plans one chart folder (its own templates and values files, not its subcharts'): every
+/// report, the wiring its templates give, and its values.yaml.
+fn plan_one(
+    chart: &Path,
+    listed: &[PathBuf],
+    settings: &Settings,
+) -> (Vec<FileReport>, ChartWiring, Option<PathBuf>) {
     let templates: Vec<(PathBuf, Wiring)> = read_templates(chart)
         .into_iter()
         .map(|(p, t)| {
@@ -294,8 +340,7 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
             }
         }
     }
-    reports.retain(|r| listed.contains(&r.path));
-    reports
+    (reports, wiring, main)
 }
 
 /// The controls a pod or container without any securityContext falls short of, with the value

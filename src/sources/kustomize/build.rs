@@ -37,11 +37,10 @@ impl Engine {
                 "build"
             }
         };
-        let program = match &settings.kustomize_bin {
-            Some(bin) if bin.components().count() == 1 => on_path(&bin.to_string_lossy()),
-            Some(bin) => Some(bin.clone()).filter(|b| is_executable(b)),
-            None => on_path("kustomize").or_else(|| on_path("kubectl")),
-        }?;
+        let program = crate::verify::programs::find(
+            settings.kustomize_bin.as_deref(),
+            &["kustomize", "kubectl"],
+        )?;
         Some(Engine {
             subcommand: subcommand_of(&program),
             program,
@@ -96,19 +95,6 @@ fn engine_message(stderr: &str) -> String {
     }
 }
 
-/// The program `name` in a folder of PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 /// A temporary copy of everything an app's builds read, laid out as in the user's tree below
 /// their common folder.
 pub struct Copy {
@@ -141,7 +127,7 @@ impl Copy {
             .prefix("kube-harden-render-")
             .tempdir()?;
         for source in &sources {
-            copy_tree(
+            crate::verify::scratch::copy_tree(
                 source,
                 &dir.path()
                     .join(source.strip_prefix(&common).unwrap_or(source)),
@@ -223,32 +209,6 @@ fn common_ancestor(paths: &BTreeSet<PathBuf>) -> PathBuf {
         }
     }
     common
-}
-
-/// Copies a file, or a folder with everything below it (symlinks and `.git` left out).
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(from)?;
-    if meta.is_file() {
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        if !to.exists() {
-            std::fs::copy(from, to)?;
-        }
-        return Ok(());
-    }
-    if !meta.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        if entry.file_name() == ".git" {
-            continue;
-        }
-        copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,10 +8,9 @@
 //! containers it adds, a JSON 6902 patch is planned by the level its path names, an inline
 //! patch is a document embedded in the kustomization ([`embedded`]). Then each root is built
 //! with Kustomize's own engine before and after the edits ([`build`], [`render`]) and the two
-//! renders are judged ([`compare`]): a root that breaks means nothing of the app is written.
+//! renders are judged ([`crate::verify::rendered`]): a root that breaks means nothing of the app is written.
 
 pub mod build;
-pub mod compare;
 pub mod embedded;
 pub mod forest;
 pub mod model;

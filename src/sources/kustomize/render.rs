@@ -1,6 +1,6 @@
 //! The render check of one Kustomize app, with Kustomize's own engine: its roots are built from
 //! a temporary copy before the edits (which also says which base workloads ship as pods left
-//! to a person) and after them, and the two renders are judged ([`super::compare`]). Findings
+//! to a person) and after them, and the two renders are judged ([`crate::verify::rendered`]). Findings
 //! go to the report of the file an object came from (its origin annotation), else to the
 //! root's; a root that breaks fails every changed file of the app, so nothing is written.
 
@@ -14,9 +14,25 @@ use crate::policy::{Control, ControlSet, Exemption, Finding, Note, NoteKind, Rul
 use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
 
 use super::build::{root_dir, Copy, Engine};
-use super::compare::{judge, Problem, ProblemKind};
 use super::forest::{objects_in_file, App, Forest};
 use super::model::normalise;
+use crate::verify::rendered::{judge, Problem, ProblemKind};
+
+/// The origin annotation Kustomize writes with `buildMetadata: [originAnnotations]`.
+pub const ORIGIN: &str = "config.kubernetes.io/origin";
+
+/// The `path` an object's origin annotation names.
+pub fn origin_of(object: &yaml_serde::Value) -> Option<String> {
+    let annotation = object
+        .get("metadata")?
+        .get("annotations")?
+        .get(ORIGIN)?
+        .as_str()?;
+    annotation
+        .lines()
+        .find_map(|l| l.strip_prefix("path:"))
+        .map(|p| p.trim().to_string())
+}
 
 /// Said once per run when no engine is found and the mode is `auto`.
 static SKIP_SAID: AtomicBool = AtomicBool::new(false);
@@ -139,7 +155,7 @@ fn origins_by_object(stream: &str) -> BTreeMap<(String, String), String> {
         .filter_map(|d| {
             let kind = d.get("kind")?.as_str()?.to_string();
             let name = d.get("metadata")?.get("name")?.as_str()?.to_string();
-            Some(((kind, name), super::compare::origin_of(d)?))
+            Some(((kind, name), origin_of(d)?))
         })
         .collect()
 }
@@ -187,7 +203,7 @@ pub fn after(
                     root.display()
                 ),
             ),
-            (Ok(was), Ok(now)) => match judge(was, &now, rules) {
+            (Ok(was), Ok(now)) => match judge(was, &now, rules, &origin_of) {
                 Ok(problems) => record(reports, &before.copy, forest, root, problems),
                 Err(e) => fail_changed(reports, &format!("{}: {e}", root.display())),
             },

@@ -1,8 +1,10 @@
-//! Judging a root's rendered output after the edits against its output before: every rendered
-//! pod meets the contract or is left alone (the policy, run on the rendered objects, says
-//! which), a pod left alone renders as it did, explicit non-zero ids are kept, no pod becomes
-//! one the API server or the kubelet refuses, and outside securityContexts and the writable
-//! `/tmp` additions every rendered object is as it was.
+//! The rendered check's judge, shared by every source that renders (Kustomize builds, Helm
+//! templates): a rendered stream after the edits against the stream before. Every rendered pod
+//! meets the contract or is left alone (the policy, run on the rendered objects, says which), a
+//! pod left alone renders as it did, explicit non-zero ids are kept, no pod becomes one the API
+//! server or the kubelet refuses, and outside securityContexts and the writable `/tmp`
+//! additions every rendered object is as it was. Where an object came from is the caller's
+//! knowledge (an origin annotation, a `# Source:` comment), passed in as a function.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +12,6 @@ use yaml_serde::Value;
 use yaml_splice::Tree;
 
 use crate::policy::{self, Rules};
-
-/// The origin annotation Kustomize writes with `buildMetadata: [originAnnotations]`.
-pub const ORIGIN: &str = "config.kubernetes.io/origin";
 
 /// A rendered object, named for messages: `Deployment/prod-web`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,7 +31,7 @@ impl std::fmt::Display for ObjectName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
     pub object: ObjectName,
-    /// The file the object came from (its origin annotation's `path`), if the build said.
+    /// The file the object came from, as the caller's origin function says.
     pub origin: Option<String>,
     pub kind: ProblemKind,
 }
@@ -68,21 +67,16 @@ fn objects(stream: &str) -> Result<BTreeMap<ObjectName, Value>, String> {
     Ok(out)
 }
 
-/// The `path` an object's origin annotation names.
-pub fn origin_of(object: &Value) -> Option<String> {
-    let annotation = object
-        .get("metadata")?
-        .get("annotations")?
-        .get(ORIGIN)?
-        .as_str()?;
-    annotation
-        .lines()
-        .find_map(|l| l.strip_prefix("path:"))
-        .map(|p| p.trim().to_string())
-}
+/// Where a rendered object came from (a file the user can open), if the render says.
+pub type Origin<'a> = &'a dyn Fn(&Value) -> Option<String>;
 
-/// Judges the stream `after` against `before` (both from the same root).
-pub fn judge(before: &str, after: &str, rules: &Rules) -> Result<Vec<Problem>, String> {
+/// Judges the stream `after` against `before` (both rendered from the same input).
+pub fn judge(
+    before: &str,
+    after: &str,
+    rules: &Rules,
+    origin_of: Origin,
+) -> Result<Vec<Problem>, String> {
     let old = objects(before)?;
     let new = objects(after)?;
     let mut problems = Vec::new();
@@ -120,7 +114,7 @@ pub fn judge(before: &str, after: &str, rules: &Rules) -> Result<Vec<Problem>, S
             kind: ProblemKind::Broken("is no longer rendered after the edits".into()),
         });
     }
-    problems.extend(short_of_baseline(after, &new, rules));
+    problems.extend(short_of_baseline(after, &new, rules, origin_of));
     Ok(problems)
 }
 
@@ -151,6 +145,7 @@ fn short_of_baseline(
     after: &str,
     objects: &BTreeMap<ObjectName, Value>,
     rules: &Rules,
+    origin_of: Origin,
 ) -> Vec<Problem> {
     let Ok(tree) = Tree::parse(after) else {
         return vec![];
@@ -391,13 +386,16 @@ mod tests {
     #[test]
     fn a_hardened_render_that_keeps_the_uid_passes() {
         let after = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 1337\n        runAsNonRoot: true\n        runAsGroup: 1000\n        fsGroup: 1000\n        seccompProfile: {type: RuntimeDefault}\n      containers:\n      - name: web\n        image: nginx\n        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n        volumeMounts: [{name: tmp, mountPath: /tmp}]\n      volumes: [{name: tmp, emptyDir: {}}]\n";
-        assert_eq!(judge(BEFORE, after, &Rules::default()).unwrap(), vec![]);
+        assert_eq!(
+            judge(BEFORE, after, &Rules::default(), &|_| None).unwrap(),
+            vec![]
+        );
     }
 
     #[test]
     fn a_changed_uid_another_change_and_a_short_control_are_found() {
         let after = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 1000\n      containers:\n      - name: web\n        image: nginx:2\n";
-        let problems = judge(BEFORE, after, &Rules::default()).unwrap();
+        let problems = judge(BEFORE, after, &Rules::default(), &|_| None).unwrap();
         let broken: Vec<&ProblemKind> = problems
             .iter()
             .map(|p| &p.kind)

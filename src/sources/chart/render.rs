@@ -1,0 +1,623 @@
+//! The render check of one chart, with Helm's own engine: `helm template` renders the chart
+//! from a temporary copy, with `values.yaml` alone and with each override file (`values*.yaml`,
+//! `ci/*.yaml`), before the planned edits and after them, and each pair is judged
+//! ([`crate::verify::rendered`]). Dependencies come from what is vendored in `charts/` and are
+//! never fetched. A chart that rendered before and fails after, or whose render changes outside
+//! securityContexts and the writable `/tmp`, fails every changed values file: nothing is
+//! written. What renders short of the baseline is reported on the values file of the set.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use yaml_serde::Value;
+
+use crate::policy::{Control, Finding, Level, Note, NoteKind, Workload};
+use crate::report::{FileError, FileReport, RenderMode, RenderSettings, Settings, Status};
+use crate::verify::rendered::{judge, Problem, ProblemKind};
+
+use super::ChartWiring;
+
+/// One chart folder of the render: the chart itself (`rel` empty) or a vendored subchart
+/// (`charts/cache`), with what its templates wire and its values.yaml.
+pub struct Part {
+    pub rel: PathBuf,
+    pub wiring: ChartWiring,
+    pub main: Option<PathBuf>,
+}
+
+impl Part {
+    /// The template `origin` (relative to the top chart) relative to this part, if it is one
+    /// of this part's own templates.
+    fn template<'o>(&self, origin: &'o str) -> Option<&'o str> {
+        let rest = Path::new(origin).strip_prefix(&self.rel).ok()?;
+        let rest = rest.to_str()?;
+        rest.starts_with("templates/")
+            .then(|| &origin[origin.len() - rest.len()..])
+    }
+}
+
+/// Said once per run when no `helm` is found and the mode is `auto`.
+static SKIP_SAID: AtomicBool = AtomicBool::new(false);
+
+/// The release name and namespace every render uses (only names in messages depend on them).
+const RELEASE: &str = "release";
+const NAMESPACE: &str = "default";
+
+/// A `helm` found on this machine.
+struct Engine {
+    program: PathBuf,
+}
+
+impl Engine {
+    fn find(settings: &RenderSettings) -> Option<Engine> {
+        let program = crate::verify::programs::find(settings.helm_bin.as_deref(), &["helm"])?;
+        Some(Engine { program })
+    }
+
+    /// `helm template` of the chart folder `chart`, with the values file `values` (relative to
+    /// it) over its values.yaml: the rendered stream, or Helm's error on one line.
+    fn template(&self, chart: &Path, values: Option<&Path>) -> Result<String, String> {
+        let mut command = Command::new(&self.program);
+        command
+            .arg("template")
+            .arg(RELEASE)
+            .arg(chart)
+            .args(["--namespace", NAMESPACE]);
+        if let Some(values) = values {
+            command.arg("--values").arg(chart.join(values));
+        }
+        let output = command
+            .env_remove("KUBECONFIG")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
+        if output.status.success() {
+            return String::from_utf8(output.stdout).map_err(|_| "the render is not UTF-8".into());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        Err(match lines.join(" ") {
+            m if m.is_empty() => "helm template failed".to_string(),
+            m => m.trim_start_matches("Error: ").to_string(),
+        })
+    }
+}
+
+/// One way the chart is rendered: values.yaml alone, or with an override file over it.
+struct ValueSet {
+    /// The override file, relative to the chart.
+    file: Option<PathBuf>,
+}
+
+impl ValueSet {
+    fn describe(&self) -> String {
+        match &self.file {
+            None => "values.yaml".into(),
+            Some(f) => f.display().to_string(),
+        }
+    }
+}
+
+/// values.yaml alone, then each override file of the chart in name order.
+fn value_sets(chart: &Path) -> Vec<ValueSet> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let yaml = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    let listed = |dir: &Path| -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && yaml(p))
+            .collect();
+        out.sort();
+        out
+    };
+    for path in listed(chart) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("values") && !matches!(name, "values.yaml" | "values.yml") {
+            files.push(PathBuf::from(name));
+        }
+    }
+    for path in listed(&chart.join("ci")) {
+        if let Ok(rel) = path.strip_prefix(chart) {
+            files.push(rel.to_path_buf());
+        }
+    }
+    std::iter::once(ValueSet { file: None })
+        .chain(files.into_iter().map(|f| ValueSet { file: Some(f) }))
+        .collect()
+}
+
+/// A library chart renders nothing (`helm template` refuses it).
+fn is_library(chart: &Path) -> bool {
+    std::fs::read_to_string(chart.join("Chart.yaml"))
+        .ok()
+        .and_then(|t| yaml_serde::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
+        .is_some_and(|t| t == "library")
+}
+
+/// Renders the chart (with its vendored subcharts, `parts`) before and after the edits in
+/// `reports` and records what the judge finds.
+pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings: &Settings) {
+    let main = parts.first().and_then(|p| p.main.as_deref());
+    if settings.render.mode == RenderMode::Never || is_library(chart) {
+        return;
+    }
+    let Some(engine) = Engine::find(&settings.render) else {
+        return no_engine(main, reports, settings.render.mode);
+    };
+    let copy = match Copy::of(chart) {
+        Ok(copy) => copy,
+        Err(e) => {
+            let why = format!("the render check could not copy the chart: {e}");
+            return fail_changed(reports, &why);
+        }
+    };
+    let sets = value_sets(chart);
+    let before: Vec<Result<String, String>> = sets
+        .iter()
+        .map(|s| engine.template(&copy.chart, s.file.as_deref()))
+        .collect();
+    let mut changed = false;
+    for report in reports.iter() {
+        if let Status::Changed { new_text } = &report.status {
+            if let Err(e) = copy.write(chart, &report.path, new_text) {
+                let why = format!("the render check could not write its copy: {e}");
+                return fail_changed(reports, &why);
+            }
+            changed = true;
+        }
+    }
+    let after: Vec<Result<String, String>> = if changed {
+        sets.iter()
+            .map(|s| engine.template(&copy.chart, s.file.as_deref()))
+            .collect()
+    } else {
+        before.clone()
+    };
+    let mut judged = Judged::default();
+    for ((set, was), now) in sets.iter().zip(&before).zip(after) {
+        let file = set.file.as_ref().map(|f| chart.join(f));
+        let at = file.as_deref();
+        match (was, now) {
+            (Err(e), _) => judged.unrenderable(at, main, e, reports),
+            (Ok(_), Err(e)) => fail_changed(
+                reports,
+                &format!(
+                    "{} renders with {} before the edits and fails after: {e}",
+                    chart.display(),
+                    set.describe()
+                ),
+            ),
+            (Ok(was), Ok(now)) => {
+                let sources = sources_by_object(&now);
+                let origin = |o: &Value| sources.get(&object_key(o)).cloned();
+                match judge(was, &now, &settings.rules, &origin) {
+                    Ok(problems) => {
+                        let set = SetReport {
+                            chart,
+                            set,
+                            at,
+                            parts,
+                        };
+                        judged.record(&set, problems, reports);
+                    }
+                    Err(e) => fail_changed(
+                        reports,
+                        &format!("{} with {}: {e}", chart.display(), set.describe()),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Without `helm`: a note once per run (`auto`), or an error on the chart (`always`).
+fn no_engine(main: Option<&Path>, reports: &mut [FileReport], mode: RenderMode) {
+    if mode == RenderMode::Always {
+        let why = "the render check could not run: `helm` is not on PATH (--render always)";
+        fail_changed(reports, why);
+        if let Some(r) = reports.iter_mut().find(|r| Some(r.path.as_path()) == main) {
+            if !matches!(r.status, Status::Failed(_)) {
+                r.status = Status::Failed(FileError::at_start(why));
+            }
+        }
+        return;
+    }
+    if !SKIP_SAID.swap(true, Ordering::Relaxed) {
+        let message = "render check skipped: `helm` is not on PATH (install Helm, or use --helm-bin; --render always makes this an error)";
+        note_on(reports, main, message.into());
+    }
+}
+
+/// A temporary copy of the chart folder (with its vendored `charts/`).
+struct Copy {
+    _dir: tempfile::TempDir,
+    chart: PathBuf,
+}
+
+impl Copy {
+    fn of(chart: &Path) -> std::io::Result<Copy> {
+        let dir = tempfile::Builder::new()
+            .prefix("kube-harden-helm")
+            .tempdir()?;
+        let name = chart.file_name().unwrap_or_else(|| "chart".as_ref());
+        let copy = dir.path().join(name);
+        crate::verify::scratch::copy_tree(chart, &copy)?;
+        Ok(Copy {
+            _dir: dir,
+            chart: copy,
+        })
+    }
+
+    /// Writes the new text of a file of the user's chart into the copy.
+    fn write(&self, chart: &Path, file: &Path, text: &str) -> std::io::Result<()> {
+        let rel = file.strip_prefix(chart).map_err(|_| {
+            std::io::Error::other(format!("{} is outside the chart", file.display()))
+        })?;
+        std::fs::write(self.chart.join(rel), text)
+    }
+}
+
+type ObjectKey = (String, String);
+
+fn object_key(object: &Value) -> ObjectKey {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let meta = object.get("metadata");
+    (
+        text(object.get("kind")),
+        text(meta.and_then(|m| m.get("name"))),
+    )
+}
+
+/// The template each rendered object came from, by its `# Source: <chart>/templates/x.yaml`
+/// line, relative to the chart (`templates/x.yaml`).
+fn sources_by_object(stream: &str) -> BTreeMap<ObjectKey, String> {
+    let mut out = BTreeMap::new();
+    for document in split_documents(stream) {
+        let Some(source) = document
+            .lines()
+            .find_map(|l| l.strip_prefix("# Source: "))
+            .map(|s| {
+                s.trim()
+                    .split_once('/')
+                    .map_or(s, |(_, rest)| rest)
+                    .to_string()
+            })
+        else {
+            continue;
+        };
+        if let Ok(object) = yaml_serde::from_str::<Value>(document) {
+            out.insert(object_key(&object), source);
+        }
+    }
+    out
+}
+
+fn split_documents(stream: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (at, _) in stream.match_indices("---") {
+        let line_start = at == 0 || stream.as_bytes()[at - 1] == b'\n';
+        let rest = &stream[at + 3..];
+        let line_end = rest.is_empty() || rest.starts_with('\n') || rest.starts_with(' ');
+        if line_start && line_end {
+            out.push(&stream[start..at]);
+            start = at + 3;
+        }
+    }
+    out.push(&stream[start..]);
+    out
+}
+
+/// One rendered value set, for recording: where its findings go.
+struct SetReport<'a> {
+    chart: &'a Path,
+    set: &'a ValueSet,
+    /// The override file whose report gets the set's findings; None for values.yaml alone
+    /// (each part's own values.yaml gets them).
+    at: Option<&'a Path>,
+    parts: &'a [Part],
+}
+
+/// What the sets judged so far reported, so that an override set repeats neither an
+/// unrenderable chart nor a shortfall values.yaml already has.
+#[derive(Default)]
+struct Judged {
+    errors: BTreeSet<String>,
+    short: BTreeSet<(ObjectKey, Option<String>, Control)>,
+}
+
+impl Judged {
+    fn unrenderable(
+        &mut self,
+        at: Option<&Path>,
+        main: Option<&Path>,
+        error: &str,
+        reports: &mut [FileReport],
+    ) {
+        if !self.errors.insert(error.to_string()) {
+            return;
+        }
+        let missing = error.contains("missing in charts/");
+        let message = if missing {
+            format!("does not render: a dependency in Chart.yaml is not vendored in charts/ (kube-harden never fetches one; run `helm dependency build`): not render-checked; {error}")
+        } else {
+            format!("does not render, before any edit: not render-checked; {error}")
+        };
+        let at = at.filter(|a| reports.iter().any(|r| r.path == *a)).or(main);
+        note_on(reports, at, message);
+    }
+
+    fn record(&mut self, set: &SetReport, problems: Vec<Problem>, reports: &mut [FileReport]) {
+        let mut short: BTreeMap<ObjectKey, Vec<Problem>> = BTreeMap::new();
+        for problem in problems {
+            match &problem.kind {
+                ProblemKind::Broken(why) => {
+                    let message = format!(
+                        "in the render of {} with {}, {} {why}",
+                        set.chart.display(),
+                        set.set.describe(),
+                        problem.object
+                    );
+                    fail_changed(reports, &message);
+                }
+                ProblemKind::Short {
+                    container, control, ..
+                } => {
+                    let key = (problem.object.kind.clone(), problem.object.name.clone());
+                    let seen = (key.clone(), container.clone(), *control);
+                    if self.short.insert(seen) {
+                        short.entry(key).or_default().push(problem);
+                    }
+                }
+            }
+        }
+        for (_, problems) in short {
+            record_short(set, &problems, reports);
+        }
+    }
+}
+
+/// One rendered object short of the baseline: findings (not fixable by an edit of this file)
+/// and one note, on the values path that feeds its template when there is one. Templates the
+/// static reading already reported (a pod or container with no context from values), and
+/// values paths left to a person, are not reported twice.
+fn record_short(set: &SetReport, problems: &[Problem], reports: &mut [FileReport]) {
+    let Some(first) = problems.first() else {
+        return;
+    };
+    let origin = first.origin.clone().unwrap_or_default();
+    let Some((part, template)) = set
+        .parts
+        .iter()
+        .rev()
+        .find_map(|p| p.template(&origin).map(|t| (p, t.to_string())))
+    else {
+        return;
+    };
+    if part.wiring.gaps.contains_key(Path::new(&template)) {
+        return;
+    }
+    let feeding: Vec<&super::Target> = part
+        .wiring
+        .targets
+        .iter()
+        .filter(|t| t.used_at.iter().any(|(p, _)| p == Path::new(&template)))
+        .collect();
+    let left_alone = |report: &FileReport| {
+        report.skipped_pods.iter().any(|s| {
+            let name = &report.workloads[s.workload].name;
+            feeding.iter().any(|t| &t.path == name)
+        })
+    };
+    let main = part.main.as_deref();
+    if reports
+        .iter()
+        .filter(|r| Some(r.path.as_path()) == main)
+        .any(left_alone)
+    {
+        return;
+    }
+    let at = set.at.or(main);
+    let Some(index) = reports
+        .iter()
+        .position(|r| Some(r.path.as_path()) == at)
+        .or_else(|| reports.iter().position(|r| Some(r.path.as_path()) == main))
+    else {
+        return;
+    };
+    let report = &mut reports[index];
+    let object = first.object.to_string();
+    let responsible = |level: Level| {
+        feeding
+            .iter()
+            .find(|t| t.level == level)
+            .map(|t| t.path.clone())
+    };
+    let mut controls = Vec::new();
+    let mut paths = Vec::new();
+    for problem in problems {
+        let ProblemKind::Short {
+            container,
+            control,
+            current,
+            wanted,
+        } = &problem.kind
+        else {
+            continue;
+        };
+        let level = if container.is_some() {
+            Level::Container
+        } else {
+            Level::Pod
+        };
+        let path = responsible(level);
+        let workload = workload_for(
+            report,
+            path.as_deref(),
+            &first.object.kind,
+            &first.object.name,
+        );
+        let line = report.workloads[workload].line;
+        report.findings.push(Finding {
+            workload,
+            container: container.clone(),
+            control: *control,
+            current: current.clone(),
+            wanted: wanted.clone(),
+            line,
+            col: 1,
+            fixable: false,
+        });
+        controls.push(match container {
+            Some(c) => format!("{} in container `{c}`", control.name()),
+            None => control.name().to_string(),
+        });
+        if let Some(p) = path {
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+    }
+    controls.dedup();
+    let path = paths.first().cloned();
+    let workload = workload_for(
+        report,
+        path.as_deref(),
+        &first.object.kind,
+        &first.object.name,
+    );
+    let line = report.workloads[workload].line;
+    let from = format!(" (from {origin})");
+    let responsible = match paths.as_slice() {
+        [] => "; no values path feeds those fields: the template writes them".to_string(),
+        _ => format!(
+            "; the values feeding them: {}",
+            paths
+                .iter()
+                .map(|p| format!("`.Values.{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    report.notes.push(Note {
+        workload,
+        container: None,
+        kind: NoteKind::Risk,
+        message: format!(
+            "renders short of the baseline: `helm template` with {} renders {object}{from} without {}{responsible}",
+            set.set.describe(),
+            controls.join(", "),
+        ),
+        line,
+    });
+}
+
+/// The report's workload for the values path (its own), else one for the rendered object.
+fn workload_for(report: &mut FileReport, path: Option<&str>, kind: &str, name: &str) -> usize {
+    let own = path.and_then(|p| {
+        report
+            .workloads
+            .iter()
+            .position(|w| w.kind == "values" && w.name == p)
+    });
+    if let Some(own) = own {
+        return own;
+    }
+    if let Some(found) = report
+        .workloads
+        .iter()
+        .position(|w| w.kind == kind && w.name == name)
+    {
+        return found;
+    }
+    report.workloads.push(Workload {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        document: 0,
+        line: 1,
+        app: None,
+        images: vec![],
+    });
+    report.workloads.len() - 1
+}
+
+/// Turns every changed file of the chart into a failure: nothing of it is written.
+fn fail_changed(reports: &mut [FileReport], why: &str) {
+    for report in reports.iter_mut() {
+        if matches!(report.status, Status::Changed { .. }) {
+            report.status = Status::Failed(FileError::at_start(format!("not written: {why}")));
+        }
+    }
+}
+
+fn note_on(reports: &mut [FileReport], file: Option<&Path>, message: String) {
+    let Some(file) = file else { return };
+    if let Some(r) = reports.iter_mut().find(|r| r.path == file) {
+        r.notes.push(Note {
+            workload: Note::FILE,
+            container: None,
+            kind: NoteKind::Risk,
+            message,
+            line: 1,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_traced_to_their_template() {
+        let stream = "---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: release-web\n---\n# Source: web/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: release-web\n";
+        let sources = sources_by_object(stream);
+        assert_eq!(
+            sources.get(&("Deployment".into(), "release-web".into())),
+            Some(&"templates/deployment.yaml".to_string())
+        );
+        assert_eq!(
+            sources.get(&("Service".into(), "release-web".into())),
+            Some(&"templates/svc.yaml".to_string())
+        );
+    }
+
+    #[test]
+    fn value_sets_are_values_yaml_then_the_overrides_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "values.yaml",
+            "values-prod.yaml",
+            "values-a.yaml",
+            "Chart.yaml",
+        ] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("ci")).unwrap();
+        std::fs::write(dir.path().join("ci/lint-values.yaml"), "").unwrap();
+        let sets: Vec<String> = value_sets(dir.path())
+            .iter()
+            .map(ValueSet::describe)
+            .collect();
+        assert_eq!(
+            sets,
+            vec![
+                "values.yaml",
+                "values-a.yaml",
+                "values-prod.yaml",
+                "ci/lint-values.yaml"
+            ]
+        );
+    }
+}
