@@ -154,7 +154,7 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
         return;
     }
     let Some(engine) = Engine::find(&settings.render) else {
-        return no_engine(main, reports, settings.render.mode);
+        return no_engine(main, reports, &settings.render);
     };
     let copy = match Copy::of(chart) {
         Ok(copy) => copy,
@@ -223,10 +223,14 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
 }
 
 /// Without `helm`: a note once per run (`auto`), or an error on the chart (`always`).
-fn no_engine(main: Option<&Path>, reports: &mut [FileReport], mode: RenderMode) {
-    if mode == RenderMode::Always {
-        let why = "the render check could not run: `helm` is not on PATH (--render always)";
-        fail_changed(reports, why);
+fn no_engine(main: Option<&Path>, reports: &mut [FileReport], render: &RenderSettings) {
+    let missing = match &render.helm_bin {
+        Some(bin) => format!("`{}` (--helm-bin) is not an executable", bin.display()),
+        None => "`helm` is not on PATH".to_string(),
+    };
+    if render.mode == RenderMode::Always {
+        let why = format!("the render check could not run: {missing} (--render always)");
+        fail_changed(reports, &why);
         if let Some(r) = reports.iter_mut().find(|r| Some(r.path.as_path()) == main) {
             if !matches!(r.status, Status::Failed(_)) {
                 r.status = Status::Failed(FileError::at_start(why));
@@ -235,8 +239,8 @@ fn no_engine(main: Option<&Path>, reports: &mut [FileReport], mode: RenderMode) 
         return;
     }
     if !SKIP_SAID.swap(true, Ordering::Relaxed) {
-        let message = "render check skipped: `helm` is not on PATH (install Helm, or use --helm-bin; --render always makes this an error)";
-        note_on(reports, main, message.into());
+        let message = format!("render check of Helm charts skipped: {missing} (install Helm, or use --helm-bin; --render always makes this an error)");
+        note_on(reports, main, message);
     }
 }
 
