@@ -150,7 +150,10 @@ fn is_library(chart: &Path) -> bool {
 /// `reports` and records what the judge finds.
 pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings: &Settings) {
     let main = parts.first().and_then(|p| p.main.as_deref());
-    if settings.render.mode == RenderMode::Never || is_library(chart) {
+    let renders_nothing = parts
+        .iter()
+        .all(|p| !chart.join(&p.rel).join("templates").is_dir());
+    if settings.render.mode == RenderMode::Never || is_library(chart) || renders_nothing {
         return;
     }
     let Some(engine) = Engine::find(&settings.render) else {
