@@ -28,6 +28,16 @@ def charts():
             yield root
 
 
+def why_unchecked(notes):
+    if any("not vendored" in n for n in notes):
+        return "no (dependency not vendored)"
+    if any("not defined" in n or "no template" in n for n in notes):
+        return "no (helpers `*.tpl` not in the corpus)"
+    if any("skipped" in n for n in notes):
+        return "no (no helm)"
+    return "no (does not render)"
+
+
 def run(args, cwd):
     return subprocess.run([binary, *extra, *args], cwd=cwd, capture_output=True, text=True)
 
@@ -61,7 +71,7 @@ for chart in sorted(set(charts())):
             str(has("node's")),
             str(has("no writable /tmp")),
             str(has("renders short")),
-            ("no (dependency not vendored)" if has("not vendored") else "no") if unchecked else "yes",
+            why_unchecked(notes) if unchecked else "yes",
             str(len(report.get("errors", []))),
             summary,
         ))
