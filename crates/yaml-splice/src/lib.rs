@@ -28,16 +28,20 @@
 //! - [`view`]: read access for planners (lookups through merge keys and aliases, typed scalars);
 //! - [`value`]: the values a planner asks to add, and how they are written in block or flow style;
 //! - [`style`]: what the file looks like around an edit (newlines, indent step, sequence style);
+//! - [`embedded`]: a document inside a literal block scalar, whose edits are splices of the
+//!   outer file;
 //! - [`edit`]: turns requested changes into byte-range splices, plus the semantic operations that
 //!   verification checks them against.
 
 pub mod edit;
+pub mod embedded;
 pub mod style;
 pub mod tree;
 pub mod value;
 pub mod view;
 
 pub use edit::{apply_changes, Change, EditOutcome, PathSeg, SemanticOp, Splice};
+pub use embedded::Embedded;
 pub use tree::{document_starts, NodeId, Tree, PARALLEL_PARSE_MIN};
 pub use value::NewValue;
 pub use view::{Ref, Scalar};

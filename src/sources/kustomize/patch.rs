@@ -13,9 +13,9 @@ use crate::report::{FileError, FileReport, Settings, Status};
 use crate::verify::verify_with;
 use yaml_splice::{apply_changes, NewValue, NodeId, PathSeg, Ref, SemanticOp, Tree};
 
-use super::embedded::Embedded;
 use super::forest::{selects, BaseObject, Forest, PatchUse};
 use super::model::{Kustomization, PatchSource};
+use yaml_splice::Embedded;
 
 /// Plans the patch file at `path` for each use of it.
 pub fn process_patch_file(

@@ -1,10 +1,10 @@
-//! A YAML document inside a literal block scalar of another file (a kustomization's inline
-//! `patch: |`). Its lines are the scalar's content lines less a fixed indentation, so an edit of
+//! A YAML document inside a literal block scalar of another file (a Kustomize inline
+//! `patch: |`, an Argo CD `values: |`). Its lines are the scalar's content lines less a fixed indentation, so an edit of
 //! the inner document is still a byte-range splice of the outer file: each inner offset has
 //! its outer offset, and new lines get the indentation back.
 
-use yaml_splice::tree::{NodeKind, Quoting};
-use yaml_splice::{NodeId, Splice, Tree};
+use crate::tree::{NodeKind, Quoting};
+use crate::{NodeId, Splice, Tree};
 
 /// The inner document of a block scalar, and where its lines are in the outer text.
 #[derive(Debug)]
@@ -150,7 +150,7 @@ impl Embedded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yaml_splice::{apply_changes, Change, NewValue, Ref};
+    use crate::{apply_changes, Change, NewValue, Ref};
 
     fn scalar(tree: &Tree, key_path: &[&str]) -> NodeId {
         let root = Ref::root(tree.docs[0].root.unwrap());
