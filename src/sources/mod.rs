@@ -5,7 +5,9 @@
 //! which source handles which file.
 //!
 //! - [`manifest`]: a plain manifest, one file at a time;
-//! - [`chart`]: a Helm chart, its values files planned with what its templates wire.
+//! - [`chart`]: a Helm chart, its values files planned with what its templates wire;
+//! - [`kustomize`]: a Kustomize tree, its files planned by their role and proven by building;
+//! - [`gitops`]: the inline Helm values of Flux and Argo CD releases.
 //!
 //! A new source kind is a new module here, plus the line in [`crate::pipeline`] that hands it
 //! its files.
@@ -13,5 +15,6 @@
 //! [`FileReport`]: crate::report::FileReport
 
 pub mod chart;
+pub mod gitops;
 pub mod kustomize;
 pub mod manifest;

@@ -1,0 +1,7 @@
+//! GitOps releases: the Helm values that Flux `HelmRelease`s and Argo CD `Application`s and
+//! `ApplicationSet`s carry inline, hardened for the chart they install.
+//!
+//! [`model`] reads the releases of a manifest (the chart each names, where its inline values
+//! are).
+
+pub mod model;
