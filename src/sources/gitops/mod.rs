@@ -4,4 +4,6 @@
 //! [`model`] reads the releases of a manifest (the chart each names, where its inline values
 //! are).
 
+pub mod edit;
 pub mod model;
+pub mod values;

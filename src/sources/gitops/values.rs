@@ -1,0 +1,297 @@
+//! Planning a release's inline values on its effective values: Helm merges the chart's
+//! defaults, then the values from elsewhere, then the inline values, and only the inline ones
+//! can be written. So each wired securityContext path is planned by the policy on its
+//! effective value, and the inline values get exactly what that plan sets: nothing the
+//! defaults already supply, a non-zero id kept wherever it was set, a `runAsUser: 0` corrected
+//! where it is (the inline value wins). Lists replace in Helm, so a list the inline values do
+//! not have yet is written whole (the effective items plus the new one).
+
+use serde_json::Value;
+use yaml_splice::{apply_changes, NewValue, PathSeg, SemanticOp, Tree};
+
+use crate::policy::{self, Finding, Level, Note, NoteKind, Rules, SkippedPod};
+
+/// A values path the chart's templates feed into a securityContext.
+#[derive(Clone, Debug)]
+pub struct Wired {
+    pub path: String,
+    pub level: Level,
+    /// The chart renders it only when `<path>.enabled` is true (Bitnami style).
+    pub gated_by_enabled: bool,
+}
+
+/// One value the inline values must hold: its dotted path as keys, and the value (or an
+/// item to append to the list there).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Need {
+    Set(Vec<String>, NewValue),
+    Append(Vec<String>, NewValue),
+}
+
+/// What the effective values need, for one release.
+#[derive(Debug, Default)]
+pub struct Needs {
+    pub needs: Vec<Need>,
+    /// Findings on the effective values; `workload` is the index into `paths`.
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+    pub skipped: Vec<SkippedPod>,
+    /// The wired paths, in order: one workload each.
+    pub paths: Vec<String>,
+}
+
+/// The value at a dotted path, if every step is a mapping.
+pub fn lookup<'v>(values: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(values, |v, k| v.as_object()?.get(*k))
+}
+
+/// Helm's merge of a values layer over another: mappings merge key by key, anything else
+/// replaces, and null deletes.
+pub fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    b.remove(k);
+                } else if let Some(slot) = b.get_mut(k) {
+                    merge(slot, v);
+                } else {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Plans every wired path on the effective values. `inline`: the release's own inline values
+/// (to know whether a list is already there to append to).
+pub fn plan(effective: &Value, inline: &Value, wired: &[Wired], rules: &Rules) -> Needs {
+    let mut out = Needs::default();
+    for (workload, w) in wired.iter().enumerate() {
+        out.paths.push(w.path.clone());
+        let keys: Vec<&str> = w.path.split('.').collect();
+        let current = lookup(effective, &keys).cloned().unwrap_or(Value::Null);
+        if let Some(reason) = left_to_a_person(&current, w) {
+            out.skipped.push(SkippedPod { workload, reason });
+            continue;
+        }
+        plan_path(&current, inline, w, &keys, workload, rules, &mut out);
+    }
+    out
+}
+
+/// A container context that is privileged or adds SYS_ADMIN/ALL: allowPrivilegeEscalation:
+/// false is refused next to it, as for a manifest.
+fn left_to_a_person(current: &Value, w: &Wired) -> Option<String> {
+    if w.level != Level::Container {
+        return None;
+    }
+    let privileged = current.get("privileged") == Some(&Value::Bool(true));
+    let adds = current
+        .get("capabilities")
+        .and_then(|c| c.get("add"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find(|c| matches!(*c, "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"))
+        .map(str::to_string);
+    let why = match (privileged, adds) {
+        (true, _) => "privileged: true".to_string(),
+        (_, Some(cap)) => format!("adds capability {cap}"),
+        _ => return None,
+    };
+    Some(format!("`{}` is {why} in the effective values: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision", w.path))
+}
+
+fn plan_path(
+    current: &Value,
+    inline: &Value,
+    w: &Wired,
+    keys: &[&str],
+    workload: usize,
+    rules: &Rules,
+    out: &mut Needs,
+) {
+    // The effective value as a document of its own, planned by the policy as the chart's
+    // defaults would be (complete: what is missing is added).
+    let body = match current {
+        Value::Object(m) if !m.is_empty() => yaml_serde::to_string(current).unwrap_or_default(),
+        _ => "{}\n".to_string(),
+    };
+    let text = format!("target:\n{}", indent(&body));
+    let Ok(tree) = Tree::parse(&text) else {
+        return;
+    };
+    let Some(root) = tree.docs.first().and_then(|d| d.root) else {
+        return;
+    };
+    let root = yaml_splice::Ref::root(root);
+    let plan = policy::plan_context(&tree, root, "target", w.level, rules, true, workload);
+    out.findings.extend(plan.findings);
+    out.notes.extend(plan.notes);
+    if let Ok(outcome) = apply_changes(&tree, plan.changes) {
+        for op in outcome.ops {
+            out.needs.push(need_of(op, current, inline, keys));
+        }
+    }
+    if w.gated_by_enabled && current.get("enabled") == Some(&Value::Bool(false)) {
+        let mut path: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        path.push("enabled".into());
+        out.needs.push(Need::Set(path, NewValue::Bool(true)));
+        out.notes.push(Note {
+            workload,
+            container: None,
+            kind: NoteKind::Override,
+            message: "`enabled: false` becomes `true` in the inline values: the chart renders this securityContext only when it is enabled".into(),
+            line: 0,
+        });
+    }
+}
+
+fn indent(body: &str) -> String {
+    body.lines().map(|l| format!("  {l}\n")).collect::<String>()
+}
+
+/// An operation on the planned document, as a need of the inline values at the wired path.
+fn need_of(op: SemanticOp, current: &Value, inline: &Value, keys: &[&str]) -> Need {
+    let (path, value, append) = match op {
+        SemanticOp::Set { path, value, .. } => (path, value, false),
+        SemanticOp::Push { path, value, .. } => (path, value, true),
+    };
+    // The first step is the document's `target` key.
+    let rest: Vec<String> = path
+        .into_iter()
+        .skip(1)
+        .filter_map(|s| match s {
+            PathSeg::Key(k) => Some(k),
+            PathSeg::Index(_) => None,
+        })
+        .collect();
+    let mut full: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    full.extend(rest.iter().cloned());
+    if !append {
+        return Need::Set(full, value);
+    }
+    let full_refs: Vec<&str> = full.iter().map(String::as_str).collect();
+    if lookup(inline, &full_refs).is_some_and(Value::is_array) {
+        return Need::Append(full, value);
+    }
+    // The list is the chart's (or a values source's): Helm would replace it, so the inline
+    // values get all of it.
+    let rest_refs: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let mut items: Vec<NewValue> = lookup(current, &rest_refs)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(new_value_of)
+        .collect();
+    items.push(value);
+    Need::Set(full, NewValue::Seq(items))
+}
+
+/// A JSON value as a value to write (scalars, lists and mappings of them).
+pub fn new_value_of(v: &Value) -> Option<NewValue> {
+    Some(match v {
+        Value::Bool(b) => NewValue::Bool(*b),
+        Value::Number(n) => NewValue::Int(n.as_i64()?),
+        Value::String(s) => NewValue::Str(s.clone()),
+        Value::Array(items) => {
+            NewValue::Seq(items.iter().map(new_value_of).collect::<Option<_>>()?)
+        }
+        Value::Object(m) => NewValue::Map(
+            m.iter()
+                .map(|(k, v)| Some((k.clone(), new_value_of(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+        Value::Null => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wired(path: &str, level: Level) -> Wired {
+        Wired {
+            path: path.into(),
+            level,
+            gated_by_enabled: false,
+        }
+    }
+
+    fn sets(needs: &Needs) -> Vec<(String, NewValue)> {
+        needs
+            .needs
+            .iter()
+            .map(|n| match n {
+                Need::Set(p, v) => (p.join("."), v.clone()),
+                Need::Append(p, v) => (format!("{}[+]", p.join(".")), v.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_the_defaults_supply_is_not_written_and_an_inline_zero_is_corrected() {
+        let defaults = json!({"podSecurityContext": {"fsGroup": 2000, "runAsNonRoot": true}});
+        let inline = json!({"podSecurityContext": {"runAsUser": 0}});
+        let mut effective = defaults.clone();
+        merge(&mut effective, &inline);
+        let needs = plan(
+            &effective,
+            &inline,
+            &[wired("podSecurityContext", Level::Pod)],
+            &Rules::default(),
+        );
+        let got: Vec<String> = sets(&needs).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            got,
+            vec![
+                "podSecurityContext.runAsUser",
+                "podSecurityContext.runAsGroup",
+                "podSecurityContext.seccompProfile"
+            ]
+        );
+        assert_eq!(sets(&needs)[0].1, NewValue::Int(1000));
+    }
+
+    #[test]
+    fn a_drop_list_of_the_chart_is_written_whole() {
+        let effective = json!({"securityContext": {"capabilities": {"drop": ["NET_RAW"]}, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true}});
+        let needs = plan(
+            &effective,
+            &json!({}),
+            &[wired("securityContext", Level::Container)],
+            &Rules::default(),
+        );
+        assert_eq!(
+            sets(&needs),
+            vec![(
+                "securityContext.capabilities.drop".to_string(),
+                NewValue::Seq(vec![NewValue::str("NET_RAW"), NewValue::str("ALL")])
+            )]
+        );
+    }
+
+    #[test]
+    fn a_privileged_effective_context_is_left_to_a_person() {
+        let effective = json!({"agent": {"securityContext": {"privileged": true}}});
+        let needs = plan(
+            &effective,
+            &json!({}),
+            &[wired("agent.securityContext", Level::Container)],
+            &Rules::default(),
+        );
+        assert!(needs.needs.is_empty());
+        assert_eq!(needs.skipped.len(), 1);
+    }
+
+    #[test]
+    fn merge_follows_helm() {
+        let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": 1});
+        merge(&mut base, &json!({"a": {"c": [3]}, "d": null}));
+        assert_eq!(base, json!({"a": {"b": 1, "c": [3]}}));
+    }
+}
