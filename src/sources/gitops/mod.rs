@@ -5,5 +5,6 @@
 //! are).
 
 pub mod edit;
+pub mod index;
 pub mod model;
 pub mod values;

@@ -1,0 +1,153 @@
+//! The objects of the repository a release refers to by name: Flux `HelmRepository` and
+//! `GitRepository` sources, and the `ConfigMap`s and `Secret`s a `valuesFrom` names. Read once
+//! per run from the files the walk found (only those whose text mentions such a kind).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use yaml_serde::Value;
+
+/// A Flux `HelmRepository`: its URL (`oci://` for an OCI registry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelmRepository {
+    pub url: String,
+    pub file: PathBuf,
+}
+
+/// An object by kind, namespace (as written, if written) and name.
+type Key = (String, Option<String>, String);
+
+/// The referable objects of the run.
+#[derive(Debug, Default)]
+pub struct Index {
+    objects: BTreeMap<Key, (PathBuf, Value)>,
+}
+
+const KINDS: [&str; 4] = ["HelmRepository", "GitRepository", "ConfigMap", "Secret"];
+
+impl Index {
+    /// Reads the objects of these kinds from `files` (each at most `max_bytes`).
+    pub fn read(files: &[PathBuf], max_bytes: u64) -> Index {
+        let mut index = Index::default();
+        for file in files {
+            let small = std::fs::metadata(file).is_ok_and(|m| m.len() <= max_bytes);
+            let Some(text) = small.then(|| std::fs::read_to_string(file).ok()).flatten() else {
+                continue;
+            };
+            if KINDS.iter().any(|k| text.contains(k)) {
+                index.add(file, &text);
+            }
+        }
+        index
+    }
+
+    /// Adds the objects of one file's text.
+    pub fn add(&mut self, file: &Path, text: &str) {
+        for document in yaml_serde::Deserializer::from_str(text) {
+            let Ok(object) = <Value as serde::Deserialize>::deserialize(document) else {
+                return; // a file that does not load is reported by its own source
+            };
+            let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            let Some(kind) = field(&object, "kind").filter(|k| KINDS.contains(&k.as_str())) else {
+                continue;
+            };
+            let meta = object.get("metadata").cloned().unwrap_or(Value::Null);
+            let Some(name) = field(&meta, "name") else {
+                continue;
+            };
+            let key = (kind, field(&meta, "namespace"), name);
+            self.objects.insert(key, (file.to_path_buf(), object));
+        }
+    }
+
+    /// The object `kind`/`name`: in `namespace` when one has it, else the only one by that
+    /// name (a namespace set by Kustomize is not in the file).
+    fn find(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&(PathBuf, Value)> {
+        let exact = (
+            kind.to_string(),
+            namespace.map(str::to_string),
+            name.to_string(),
+        );
+        if let Some(found) = self.objects.get(&exact) {
+            return Some(found);
+        }
+        let mut by_name = self
+            .objects
+            .iter()
+            .filter(|((k, _, n), _)| k == kind && n == name);
+        match (by_name.next(), by_name.next()) {
+            (Some((_, found)), None) => Some(found),
+            _ => None,
+        }
+    }
+
+    pub fn helm_repository(&self, namespace: Option<&str>, name: &str) -> Option<HelmRepository> {
+        let (file, object) = self.find("HelmRepository", namespace, name)?;
+        let spec = object.get("spec")?;
+        let mut url = spec.get("url")?.as_str()?.to_string();
+        if spec.get("type").and_then(Value::as_str) == Some("oci") && !url.starts_with("oci://") {
+            url = format!("oci://{url}");
+        }
+        Some(HelmRepository {
+            url,
+            file: file.clone(),
+        })
+    }
+
+    /// A Flux `GitRepository`'s URL.
+    pub fn git_repository(&self, namespace: Option<&str>, name: &str) -> Option<String> {
+        let (_, object) = self.find("GitRepository", namespace, name)?;
+        Some(object.get("spec")?.get("url")?.as_str()?.to_string())
+    }
+
+    /// The text of `key` in the ConfigMap or Secret `kind`/`name` (a Secret's `stringData` or
+    /// base64 `data`), with the file it is in. None when the object or the key is not here.
+    pub fn values_text(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        key: &str,
+    ) -> Option<(PathBuf, String)> {
+        let (file, object) = self.find(kind, namespace, name)?;
+        let text = |section: &str| object.get(section)?.get(key)?.as_str().map(str::to_string);
+        let found = match kind {
+            "Secret" => text("stringData"),
+            _ => text("data"),
+        }?;
+        Some((file.clone(), found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_and_value_maps_are_found_by_name() {
+        let mut index = Index::default();
+        index.add(
+            Path::new("infra/sources.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  url: https://stefanprodan.github.io/podinfo\n---\nkind: HelmRepository\nmetadata: {name: ghcr}\nspec: {type: oci, url: ghcr.io/acme/charts}\n---\nkind: ConfigMap\nmetadata: {name: web-values}\ndata:\n  values.yaml: |\n    replicaCount: 2\n",
+        );
+        assert_eq!(
+            index.helm_repository(Some("apps"), "podinfo").unwrap().url,
+            "https://stefanprodan.github.io/podinfo",
+            "the only one by that name"
+        );
+        assert_eq!(
+            index.helm_repository(None, "ghcr").unwrap().url,
+            "oci://ghcr.io/acme/charts"
+        );
+        assert_eq!(
+            index
+                .values_text("ConfigMap", Some("apps"), "web-values", "values.yaml")
+                .unwrap()
+                .1,
+            "replicaCount: 2\n"
+        );
+        assert!(index
+            .values_text("Secret", None, "web-values", "values.yaml")
+            .is_none());
+    }
+}
