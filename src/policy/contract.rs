@@ -1,7 +1,7 @@
 //! The contract, field by field: what each securityContext field must be, and the changes and
 //! findings that bring a pod or a container there. Works on one mapping at a time.
 
-use yaml_splice::{Change, EngineError, NewValue, Ref, Scalar, Tree};
+use yaml_splice::{Change, EngineError, NewValue, NodeId, Ref, Scalar, Tree};
 
 use super::{Baseline, Control, Finding, Note, NoteKind, Seccomp};
 
@@ -196,6 +196,8 @@ pub(super) struct Sink<'p> {
     pub notes: Vec<Note>,
     pub changes: Vec<(Change, Ref)>,
     pub errors: Vec<EngineError>,
+    /// The alias that the planned securityContext is (`securityContext: *name`), if it is one.
+    pub shared: Option<NodeId>,
 }
 
 impl<'p> Sink<'p> {
@@ -208,6 +210,7 @@ impl<'p> Sink<'p> {
             notes: vec![],
             changes: vec![],
             errors: vec![],
+            shared: None,
         }
     }
 

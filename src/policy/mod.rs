@@ -8,6 +8,7 @@
 //! - [`patch`]: strategic-merge patches, whose base supplies the baseline;
 //! - [`json_patch`]: JSON 6902 patches, whose paths say the level they change.
 
+mod anchors;
 mod contract;
 mod guardrails;
 mod json_patch;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use yaml_splice::{Change, EngineError, Ref, Scalar, Tree};
 
+use anchors::{context_alias, LeftAlone, Planned};
 use contract::{container_wants, ensure_map, pod_wants, without, Sink};
 pub use json_patch::{plan_json_patch, JsonPatchTarget};
 pub use patch::{plan_patch, BaseContainers};
@@ -151,23 +153,52 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Changes the policy needs but may not make (they would go through an alias).
     pub refusals: Vec<EngineError>,
+    /// The changes of the pods planned so far, admitted by [`accept_changes`] once every pod
+    /// of the file is planned (an anchored mapping may be shared by several).
+    pending: Vec<Planned>,
+    /// The pods left alone so far (an edit that an alias in one of them would see is refused).
+    left_alone: Vec<LeftAlone>,
 }
 
 impl Plan {
     /// Takes a pod's or container's findings, notes and errors; returns its changes, which
-    /// [`accept_changes`] admits once the whole pod is planned.
-    fn absorb(&mut self, sink: contract::Sink) -> Vec<(Change, Ref)> {
+    /// [`accept_changes`] admits once the whole pod (or file) is planned.
+    fn absorb(&mut self, sink: contract::Sink) -> Vec<Planned> {
         self.findings.extend(sink.findings);
         self.notes.extend(sink.notes);
         self.refusals.extend(sink.errors);
+        let (workload, container, shared) = (sink.workload, sink.container, sink.shared);
         sink.changes
+            .into_iter()
+            .map(|(change, target)| Planned {
+                change,
+                target,
+                workload,
+                container: container.clone(),
+                shared,
+            })
+            .collect()
     }
 
-    /// The same for what a guardrail adds.
-    fn absorb_additions(&mut self, additions: guardrails::Additions) -> Vec<(Change, Ref)> {
+    /// The same for what a guardrail adds to a pod.
+    fn absorb_additions(
+        &mut self,
+        additions: guardrails::Additions,
+        workload: usize,
+    ) -> Vec<Planned> {
         self.notes.extend(additions.notes);
         self.refusals.extend(additions.errors);
-        additions.changes
+        additions
+            .changes
+            .into_iter()
+            .map(|(change, target)| Planned {
+                change,
+                target,
+                workload,
+                container: None,
+                shared: None,
+            })
+            .collect()
     }
 }
 
@@ -233,6 +264,9 @@ pub fn plan(tree: &Tree, rules: &Rules) -> Plan {
             visit_object(tree, Ref::root(root), document, rules, &mut plan);
         }
     }
+    let pending = std::mem::take(&mut plan.pending);
+    let left_alone = std::mem::take(&mut plan.left_alone);
+    anchors::accept_changes(tree, pending, &left_alone, &mut plan);
     plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
     plan.notes.sort_by_key(|n| (n.workload, n.line));
     plan
@@ -382,6 +416,7 @@ fn plan_pod(
     let seccomp = &rules.baseline.seccomp;
     let mut sinks = Vec::new();
     let mut pod_sink = Sink::new(workload, None, seccomp);
+    pod_sink.shared = context_alias(tree, pod, "securityContext");
     let exempted = exemptions.exempted(None);
     exemption_notes(&exempted, POD_CONTROLS, &mut pod_sink, tree.position(pod).0);
     ensure_map(
@@ -396,6 +431,7 @@ fn plan_pod(
     let mut needing_tmp = Vec::new();
     for (c, name) in &containers {
         let mut sink = Sink::new(workload, Some(name.clone()), seccomp);
+        sink.shared = context_alias(tree, *c, "securityContext");
         let exempted = exemptions.exempted(Some(name));
         exemption_notes(
             &exempted,
@@ -420,13 +456,13 @@ fn plan_pod(
         }
         sinks.push(sink);
     }
-    let mut changes: Vec<(Change, Ref)> = Vec::new();
+    let mut changes: Vec<Planned> = Vec::new();
     for sink in sinks {
         changes.extend(plan.absorb(sink));
     }
     if rules.writable_tmp && leave_alone.is_none() {
         let tmp = guardrails::writable_tmp(tree, pod, &needing_tmp, workload);
-        changes.extend(plan.absorb_additions(tmp));
+        changes.extend(plan.absorb_additions(tmp, workload));
     }
     // When host access is why the pod is left alone, the reason already names each field.
     plan.notes.extend(guardrails::risks(
@@ -445,23 +481,20 @@ fn plan_pod(
             plan.notes
                 .retain(|n| n.workload != workload || n.kind == NoteKind::Risk);
             plan.skipped.push(SkippedPod { workload, reason });
+            plan.left_alone.push(LeftAlone {
+                pod: pod.id,
+                workload,
+            });
         }
-        None => accept_changes(tree, changes, plan),
+        None => plan.pending.extend(changes),
     }
 }
 
-/// Keeps the changes that do not go through an alias; the others become refusals.
-fn accept_changes(tree: &Tree, changes: Vec<(Change, Ref)>, plan: &mut Plan) {
-    for (change, target) in changes {
-        match target.alias {
-            Some(alias) => {
-                let (line, col) = tree.position(Ref::root(alias));
-                let message = "the edit would go through an alias or merge key (`*name` / `<<`); change the anchored value by hand";
-                plan.refusals.push(EngineError::new(line, col, message));
-            }
-            None => plan.changes.push(change),
-        }
-    }
+/// Keeps the changes that do not go through an alias, and those through the alias that a
+/// securityContext is when its anchored mapping gets the same edits; the others become
+/// refusals (see [`anchors`]).
+fn accept_changes(tree: &Tree, changes: Vec<Planned>, plan: &mut Plan) {
+    anchors::accept_changes(tree, changes, &[], plan);
 }
 
 fn controls(exempted: &[(Control, String)]) -> Vec<Control> {
@@ -618,6 +651,7 @@ pub fn plan_context(
     }
     let container = (level == Level::Container).then(|| key.to_string());
     let mut sink = Sink::new(workload, container, &rules.baseline.seccomp);
+    sink.shared = context_alias(tree, parent, key);
     ensure_map(tree, parent, key, &wants, complete, &mut sink);
     let mut plan = Plan::default();
     let changes = plan.absorb(sink);
