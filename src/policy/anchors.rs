@@ -12,7 +12,7 @@ use yaml_splice::tree::NodeKind;
 use yaml_splice::value::flow_text;
 use yaml_splice::{Change, EngineError, NodeId, Ref, Tree};
 
-use super::{Note, NoteKind, Plan};
+use super::{key_of, Note, NoteKind, Plan};
 
 /// A change the policy asks for, with the pod or container it was planned for.
 #[derive(Debug)]
@@ -195,15 +195,6 @@ fn anchor_line(tree: &Tree, node: NodeId) -> usize {
         || tree.position(Ref::root(node)).0,
         |k| tree.position(Ref::root(k)).0,
     )
-}
-
-/// The key node of the mapping entry whose value is `value`.
-fn key_of(tree: &Tree, value: NodeId) -> Option<NodeId> {
-    let parent = tree.node(value).parent?;
-    match &tree.node(parent).kind {
-        NodeKind::Map(entries) => entries.iter().find(|&&(_, v)| v == value).map(|&(k, _)| k),
-        _ => None,
-    }
 }
 
 /// Whether `node` is `ancestor` or lies inside it.

@@ -45,11 +45,15 @@ pub enum Control {
     ReadOnlyRootFilesystem,
     #[serde(rename = "capabilities.drop")]
     CapabilitiesDrop,
+    /// Reported only: a container's `capabilities.add` holds nothing but NET_BIND_SERVICE (the
+    /// Pod Security `restricted` level refuses any other); the list is kept as written.
+    #[serde(rename = "capabilities.add")]
+    CapabilitiesAdd,
 }
 
 impl Control {
     /// Every control, in the contract's order.
-    pub const ALL: [Control; 8] = [
+    pub const ALL: [Control; 9] = [
         Control::RunAsNonRoot,
         Control::RunAsUser,
         Control::RunAsGroup,
@@ -58,14 +62,16 @@ impl Control {
         Control::AllowPrivilegeEscalation,
         Control::ReadOnlyRootFilesystem,
         Control::CapabilitiesDrop,
+        Control::CapabilitiesAdd,
     ];
 
-    /// The control a name stands for: its field name, or `capabilitiesDrop`/`capabilities.drop`.
+    /// The control a name stands for: its field name, or `capabilitiesDrop`/`capabilities.drop`
+    /// (`capabilitiesAdd`/`capabilities.add`).
     pub fn from_name(name: &str) -> Option<Control> {
-        let name = if name == "capabilitiesDrop" {
-            "capabilities.drop"
-        } else {
-            name
+        let name = match name {
+            "capabilitiesDrop" => "capabilities.drop",
+            "capabilitiesAdd" => "capabilities.add",
+            name => name,
         };
         Control::ALL.into_iter().find(|c| c.name() == name)
     }
@@ -86,7 +92,15 @@ impl Control {
             Control::AllowPrivilegeEscalation => "no process can gain more privileges than its parent (setuid binaries, no_new_privs)",
             Control::ReadOnlyRootFilesystem => "an intruder cannot change the container's binaries or drop tools into it",
             Control::CapabilitiesDrop => "no Linux capabilities: root-like powers such as NET_RAW or CHOWN are gone",
+            Control::CapabilitiesAdd => "Pod Security admission at the `restricted` level refuses a pod whose containers add any capability but NET_BIND_SERVICE",
         }
+    }
+
+    /// Whether `fix` leaves the field as written and only reports it (`capabilities.add`:
+    /// removing a capability the app uses would break it, so a person decides). Its findings
+    /// are never fixable.
+    pub fn is_report_only(self) -> bool {
+        self == Control::CapabilitiesAdd
     }
 
     pub fn name(self) -> &'static str {
@@ -99,6 +113,7 @@ impl Control {
             Control::AllowPrivilegeEscalation => "allowPrivilegeEscalation",
             Control::ReadOnlyRootFilesystem => "readOnlyRootFilesystem",
             Control::CapabilitiesDrop => "capabilities.drop",
+            Control::CapabilitiesAdd => "capabilities.add",
         }
     }
 }
@@ -509,6 +524,8 @@ const POD_CONTROLS: &[Control] = &[
     Control::FsGroup,
     Control::SeccompProfile,
 ];
+/// (`capabilities.add` is only reported, never applied: an exemption silences its report, and
+/// there is nothing "not applied" to say.)
 const CONTAINER_CONTROLS: &[Control] = &[
     Control::RunAsNonRoot,
     Control::RunAsUser,
@@ -602,6 +619,21 @@ fn containers(tree: &Tree, pod: Ref) -> Vec<(Ref, String)> {
         .collect()
 }
 
+/// The key node of the mapping entry whose value is `value`.
+pub(super) fn key_of(tree: &Tree, value: yaml_splice::NodeId) -> Option<yaml_splice::NodeId> {
+    let parent = tree.node(value).parent?;
+    match &tree.node(parent).kind {
+        yaml_splice::tree::NodeKind::Map(entries) => {
+            entries.iter().find(|&&(_, v)| v == value).map(|&(k, _)| k)
+        }
+        _ => None,
+    }
+}
+
+/// Added capabilities that make a pod one to leave to a person (the API rejects
+/// `allowPrivilegeEscalation: false` next to them).
+pub(super) const PRIVILEGED_CAPABILITIES: [&str; 3] = ["SYS_ADMIN", "CAP_SYS_ADMIN", "ALL"];
+
 /// Why a container makes its pod one to leave to a person, if it does.
 fn privileged_reason(tree: &Tree, container: Ref, name: &str) -> Option<String> {
     let sc = tree.get(container, "securityContext")?;
@@ -614,7 +646,7 @@ fn privileged_reason(tree: &Tree, container: Ref, name: &str) -> Option<String> 
     let risky = added
         .iter()
         .filter_map(|a| tree.as_str(*a))
-        .find(|c| matches!(*c, "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"))?;
+        .find(|c| PRIVILEGED_CAPABILITIES.contains(c))?;
     Some(format!("container `{name}` adds capability {risky}: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision"))
 }
 
