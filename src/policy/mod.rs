@@ -2,7 +2,10 @@
 //! container, which pods are left to a person, and what a reviewer should know. It reads
 //! manifests through the YAML view and asks for changes by node; it never sees a byte offset.
 //!
-//! - [`contract`]: the securityContext fields, one mapping at a time;
+//! - [`contract`]: the securityContext fields, one mapping at a time (and the added
+//!   capabilities, which are only reported);
+//! - [`anchors`]: which changes are made: none through an alias, and a securityContext that is
+//!   an alias planned against what its anchored mapping becomes;
 //! - [`guardrails`]: a writable `/tmp`, and the risks worth a reviewer's attention;
 //! - [`rules`]: the baseline values, switches and exemptions (configuration, annotation);
 //! - [`patch`]: strategic-merge patches, whose base supplies the baseline;
@@ -147,7 +150,8 @@ pub struct Finding {
     pub wanted: String,
     pub line: usize,
     pub col: usize,
-    /// False when the pod is left alone (see [`Plan::skipped`]).
+    /// False when the pod is left alone (see [`Plan::skipped`]), and for a control that is only
+    /// reported ([`Control::is_report_only`]).
     pub fixable: bool,
 }
 
