@@ -686,8 +686,9 @@ pub fn plan_context(
         wants = contract::only_existing(wants);
     }
     let container = (level == Level::Container).then(|| key.to_string());
+    // A values path that is an alias is refused as any edit through an alias: each path is
+    // planned on its own, so the anchored mapping's edits are not known here.
     let mut sink = Sink::new(workload, container, &rules.baseline.seccomp);
-    sink.shared = context_alias(tree, parent, key);
     ensure_map(tree, parent, key, &wants, complete, &mut sink);
     let mut plan = Plan::default();
     let changes = plan.absorb(sink);
