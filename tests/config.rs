@@ -278,6 +278,7 @@ fn an_empty_file_means_every_default() {
             allow_privilege_escalation: true,
             read_only_root_filesystem: true,
             capabilities_drop: true,
+            capabilities_add: true,
         },
         writable_tmp: true,
         harden_host_access_pods: false,

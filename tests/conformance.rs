@@ -8,7 +8,7 @@
 //! issue 2's contract, which changes securityContexts only, and the lossless engine byte for
 //! byte; the writable `/tmp` (on by default since issue 5) adds volumes and is pinned by its own
 //! golden cases in `fixtures/guardrails/`. One flag here, rather than an `args.txt` in each of
-//! the 90 cases, keeps the goldens readable as the contract and a new case honest by default.
+//! the cases, keeps the goldens readable as the contract and a new case honest by default.
 
 use std::fs;
 use std::path::{Path, PathBuf};

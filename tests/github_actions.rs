@@ -132,12 +132,13 @@ fn sarif_of_the_fleet_has_one_rule_per_control_and_one_result_per_finding() {
             "seccompProfile",
             "allowPrivilegeEscalation",
             "readOnlyRootFilesystem",
-            "capabilities.drop"
+            "capabilities.drop",
+            "capabilities.add"
         ]
     );
     let mut ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     ids.dedup();
-    assert_eq!(ids.len(), 8, "rule ids are distinct");
+    assert_eq!(ids.len(), 9, "rule ids are distinct");
     for rule in rules {
         for text in [
             &rule["shortDescription"]["text"],

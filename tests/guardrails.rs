@@ -300,3 +300,122 @@ fn host_access_pods_are_left_alone_unless_the_config_or_the_flag_opts_in() {
         );
     }
 }
+
+const ADDS_CAPABILITIES: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vpn\nspec:\n  containers:\n  - name: tunnel\n    image: x\n    securityContext:\n      capabilities:\n        add: [NET_BIND_SERVICE, NET_ADMIN]\n  - name: web\n    image: y\n    securityContext:\n      capabilities:\n        add: [NET_BIND_SERVICE]\n";
+
+/// `capabilities.add` is a control of its own in `check` (text, JSON, SARIF rule KH1009): never
+/// fixable, still reported after `fix` (which keeps the list), silenced by the config, an
+/// exemption or the annotation; NET_BIND_SERVICE alone is never reported.
+#[test]
+fn added_capabilities_that_restricted_refuses_are_a_finding_of_their_own() {
+    let dir = repo_with_config("");
+    fs::write(dir.path().join("apps/vpn.yaml"), ADDS_CAPABILITIES).unwrap();
+
+    let json = common::run_in(dir.path(), &["check", "--format", "json", "apps/vpn.yaml"]);
+    assert_eq!(json.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let added: Vec<&serde_json::Value> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["control"] == "capabilities.add")
+        .collect();
+    assert_eq!(added.len(), 1, "only `tunnel`: {added:?}");
+    let f = added[0];
+    assert_eq!(f["container"], "tunnel");
+    assert_eq!(f["current"], "[NET_BIND_SERVICE, NET_ADMIN]");
+    assert_eq!((f["line"].as_u64(), f["col"].as_u64()), (Some(11), Some(9)));
+    assert_eq!(f["fixable"], false, "fix keeps the list");
+    let risks: Vec<&str> = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] == "risk")
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(risks.len(), 1, "{risks:?}");
+    assert!(
+        risks[0].starts_with("adds NET_ADMIN: Pod Security admission at the `restricted` level admits no added capability but NET_BIND_SERVICE"),
+        "{}",
+        risks[0]
+    );
+
+    let text = common::run_in(dir.path(), &["check", "apps/vpn.yaml"]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("apps/vpn.yaml:11:9: Pod/vpn container tunnel: capabilities.add is [NET_BIND_SERVICE, NET_ADMIN] (kept: a person decides)\n"), "{stdout}");
+    assert!(
+        stdout.contains("apps/vpn.yaml:11: Pod/vpn container tunnel: risk: adds NET_ADMIN:"),
+        "{stdout}"
+    );
+
+    let sarif = common::run_in(dir.path(), &["check", "--format", "sarif", "apps/vpn.yaml"]);
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let run = &sarif["runs"][0];
+    let rule = &run["tool"]["driver"]["rules"][8];
+    assert_eq!(rule["id"], "KH1009");
+    assert_eq!(rule["name"], "CapabilitiesAdd");
+    assert!(rule["help"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("`kube-harden fix` keeps the list as written"));
+    let results: Vec<&serde_json::Value> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ruleId"] == "KH1009")
+        .collect();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleIndex"], 8);
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        11
+    );
+    assert!(results[0]["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("'capabilities.add' is [NET_BIND_SERVICE, NET_ADMIN]; Pod Security \"restricted\" admits [NET_BIND_SERVICE]. kube-harden keeps the list as written"));
+
+    // `fix` hardens the pod and keeps the list: `check` still names it, and nothing else.
+    let fix = common::run_in(dir.path(), &["fix", "apps/vpn.yaml"]);
+    assert_eq!(fix.status.code(), Some(0));
+    let after = fs::read_to_string(dir.path().join("apps/vpn.yaml")).unwrap();
+    assert!(after.contains("        add: [NET_BIND_SERVICE, NET_ADMIN]\n        drop:\n"));
+    let again = common::run_in(dir.path(), &["check", "--format", "json", "apps/vpn.yaml"]);
+    assert_eq!(again.status.code(), Some(1));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let controls: Vec<&str> = again["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["control"].as_str().unwrap())
+        .collect();
+    assert_eq!(controls, ["capabilities.add"]);
+
+    // Turned off in the config, exempted, or skipped by annotation: no finding, no note.
+    let annotated = ADDS_CAPABILITIES.replace(
+        "  name: vpn\n",
+        "  name: vpn\n  annotations:\n    kube-harden.io/skip: capabilitiesAdd\n",
+    );
+    for (config, manifest) in [
+        ("controls:\n  capabilitiesAdd: false\n", ADDS_CAPABILITIES),
+        (
+            "exemptions:\n  - workload: Pod/vpn\n    container: tunnel\n    controls: [capabilitiesAdd]\n    reason: \"a VPN\"\n",
+            ADDS_CAPABILITIES,
+        ),
+        ("", annotated.as_str()),
+    ] {
+        let dir = repo_with_config(config);
+        fs::write(dir.path().join("apps/vpn.yaml"), manifest).unwrap();
+        let out = common::run_in(dir.path(), &["check", "--format", "json", "apps/vpn.yaml"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = json.to_string();
+        assert!(
+            !text.contains("capabilities.add") && !text.contains("adds NET_ADMIN"),
+            "{config:?}: {text}"
+        );
+        assert!(
+            text.contains("capabilities.drop"),
+            "the rest is still checked: {text}"
+        );
+    }
+}

@@ -112,7 +112,7 @@ pub fn check_annotations(reports: &[FileReport], root: &Path) -> Vec<Annotation>
                 Some(c) => format!("container {c}"),
                 None => "pod".to_string(),
             };
-            let person = if f.fixable { "" } else { " (left to a person)" };
+            let person = render::unfixed(f.fixable, f.control);
             out.push(Annotation {
                 level: Level::Error,
                 file: file.clone(),
@@ -120,12 +120,12 @@ pub fn check_annotations(reports: &[FileReport], root: &Path) -> Vec<Annotation>
                 col: f.col,
                 title: format!("kube-harden: {}", f.control.name()),
                 message: format!(
-                    "{}/{} {scope}: {} is {}, the baseline sets {}{person}: {}",
+                    "{}/{} {scope}: {} is {}, {}{person}: {}",
                     w.kind,
                     w.name,
                     f.control.name(),
                     f.current,
-                    f.wanted,
+                    render::wanted_phrase(f.control, &f.wanted),
                     f.control.why()
                 ),
             });
@@ -494,11 +494,7 @@ pub fn check_summary(
             let scope = row.container.map_or("pod".to_string(), |c| {
                 format!("container {}", markdown_escape(c))
             });
-            let person = if row.fixable {
-                ""
-            } else {
-                " (left to a person)"
-            };
+            let person = render::unfixed(row.fixable, row.control);
             let _ = writeln!(
                 md,
                 "| {place} | {}/{} | {scope} | `{}` | {}{person} | {} |",

@@ -60,6 +60,7 @@ pub(super) struct RawControls {
     pub(super) allow_privilege_escalation: Key<Spanned<Scalar>>,
     pub(super) read_only_root_filesystem: Key<Spanned<Scalar>>,
     pub(super) capabilities_drop: Key<Spanned<Scalar>>,
+    pub(super) capabilities_add: Key<Spanned<Scalar>>,
 }
 
 /// An entry of `exemptions`.

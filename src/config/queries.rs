@@ -114,6 +114,8 @@ pub struct Controls {
     pub allow_privilege_escalation: bool,
     pub read_only_root_filesystem: bool,
     pub capabilities_drop: bool,
+    /// Report a `capabilities.add` that Pod Security `restricted` refuses (never changed).
+    pub capabilities_add: bool,
 }
 
 impl Default for Controls {
@@ -127,6 +129,7 @@ impl Default for Controls {
             allow_privilege_escalation: true,
             read_only_root_filesystem: true,
             capabilities_drop: true,
+            capabilities_add: true,
         }
     }
 }
@@ -152,6 +155,7 @@ impl Controls {
             Control::AllowPrivilegeEscalation => &self.allow_privilege_escalation,
             Control::ReadOnlyRootFilesystem => &self.read_only_root_filesystem,
             Control::CapabilitiesDrop => &self.capabilities_drop,
+            Control::CapabilitiesAdd => &self.capabilities_add,
         }
     }
 
@@ -165,6 +169,7 @@ impl Controls {
             Control::AllowPrivilegeEscalation => &mut self.allow_privilege_escalation,
             Control::ReadOnlyRootFilesystem => &mut self.read_only_root_filesystem,
             Control::CapabilitiesDrop => &mut self.capabilities_drop,
+            Control::CapabilitiesAdd => &mut self.capabilities_add,
         }
     }
 }

@@ -155,7 +155,7 @@ impl RawControls {
         Ok(controls)
     }
 
-    fn entries(&self) -> [(Control, &Key<Spanned<Scalar>>); 8] {
+    fn entries(&self) -> [(Control, &Key<Spanned<Scalar>>); 9] {
         [
             (Control::RunAsNonRoot, &self.run_as_non_root),
             (Control::RunAsUser, &self.run_as_user),
@@ -171,6 +171,7 @@ impl RawControls {
                 &self.read_only_root_filesystem,
             ),
             (Control::CapabilitiesDrop, &self.capabilities_drop),
+            (Control::CapabilitiesAdd, &self.capabilities_add),
         ]
     }
 }

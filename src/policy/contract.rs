@@ -1,9 +1,9 @@
 //! The contract, field by field: what each securityContext field must be, and the changes and
 //! findings that bring a pod or a container there. Works on one mapping at a time.
 
-use yaml_splice::{Change, EngineError, NewValue, Ref, Scalar, Tree};
+use yaml_splice::{Change, EngineError, NewValue, NodeId, Ref, Scalar, Tree};
 
-use super::{Baseline, Control, Finding, Note, NoteKind, Seccomp};
+use super::{Baseline, Control, Finding, Note, NoteKind, Seccomp, PRIVILEGED_CAPABILITIES};
 
 /// What one field of a securityContext must be.
 pub(super) enum Want {
@@ -29,6 +29,9 @@ pub(super) enum Want {
         control: Control,
         item: &'static str,
     },
+    /// The added capabilities, which Pod Security `restricted` limits to NET_BIND_SERVICE:
+    /// reported (a finding `fix` does not change, and a risk note), never changed or added.
+    AddedCapabilities { key: &'static str },
 }
 
 fn bool_short(cur: &Scalar, want: &NewValue) -> bool {
@@ -100,11 +103,14 @@ pub(super) fn container_wants(b: &Baseline) -> Vec<Want> {
         },
         Want::Map {
             key: "capabilities",
-            wants: vec![Want::Contains {
-                key: "drop",
-                control: Control::CapabilitiesDrop,
-                item: "ALL",
-            }],
+            wants: vec![
+                Want::Contains {
+                    key: "drop",
+                    control: Control::CapabilitiesDrop,
+                    item: "ALL",
+                },
+                Want::AddedCapabilities { key: "add" },
+            ],
             add_missing: true,
         },
         Want::Scalar {
@@ -136,7 +142,10 @@ impl Want {
     /// The field this want is about.
     pub fn key(&self) -> &'static str {
         match self {
-            Want::Scalar { key, .. } | Want::Map { key, .. } | Want::Contains { key, .. } => key,
+            Want::Scalar { key, .. }
+            | Want::Map { key, .. }
+            | Want::Contains { key, .. }
+            | Want::AddedCapabilities { key } => key,
             Want::Seccomp { .. } => "seccompProfile",
         }
     }
@@ -157,6 +166,7 @@ impl Want {
         match self {
             Want::Scalar { control, .. } | Want::Contains { control, .. } => *control,
             Want::Seccomp { .. } => Control::SeccompProfile,
+            Want::AddedCapabilities { .. } => Control::CapabilitiesAdd,
             Want::Map { wants, .. } => wants
                 .first()
                 .map_or(Control::CapabilitiesDrop, Want::control),
@@ -196,6 +206,8 @@ pub(super) struct Sink<'p> {
     pub notes: Vec<Note>,
     pub changes: Vec<(Change, Ref)>,
     pub errors: Vec<EngineError>,
+    /// The alias that the planned securityContext is (`securityContext: *name`), if it is one.
+    pub shared: Option<NodeId>,
 }
 
 impl<'p> Sink<'p> {
@@ -208,6 +220,7 @@ impl<'p> Sink<'p> {
             notes: vec![],
             changes: vec![],
             errors: vec![],
+            shared: None,
         }
     }
 
@@ -332,6 +345,7 @@ pub(super) fn apply_want(tree: &Tree, map: Ref, want: &Want, sink: &mut Sink) {
         Want::Contains { key, control, item } => {
             ensure_contains(tree, map, key, *control, item, sink)
         }
+        Want::AddedCapabilities { key } => report_added_capabilities(tree, map, key, sink),
     }
 }
 
@@ -503,6 +517,123 @@ fn ensure_contains(
     }
 }
 
+/// The one capability Pod Security `restricted` lets a container add (compared as written).
+const RESTRICTED_ALLOWS: &str = "NET_BIND_SERVICE";
+
+/// The capabilities Pod Security `baseline` lets a container add (compared as written).
+const BASELINE_ALLOWS: [&str; 13] = [
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// A `capabilities.add` list that holds anything but NET_BIND_SERVICE: a finding of
+/// `capabilities.add` (not fixable: the list is kept) and a risk note on the list's line, naming
+/// each capability and what Pod Security does with it. SYS_ADMIN, CAP_SYS_ADMIN and ALL are not
+/// named: they make the pod one that is left to a person, and the reason says so. A value that is
+/// not a list is not judged here.
+fn report_added_capabilities(tree: &Tree, map: Ref, key: &str, sink: &mut Sink) {
+    let Some(list) = tree.get(map, key).filter(|l| tree.is_seq(*l)) else {
+        return;
+    };
+    let names: Vec<&str> = tree
+        .items(list)
+        .iter()
+        .filter_map(|i| tree.as_str(*i))
+        .collect();
+    let mut refused: Vec<&str> = Vec::new();
+    for name in &names {
+        let counts = *name != RESTRICTED_ALLOWS && !PRIVILEGED_CAPABILITIES.contains(name);
+        if counts && !refused.contains(name) {
+            refused.push(name);
+        }
+    }
+    if refused.is_empty() {
+        return;
+    }
+    // At the line of `add:`, where a reader looks for the list.
+    let at = super::key_of(tree, list.id).map_or(list, |k| Ref {
+        id: k,
+        alias: list.alias,
+    });
+    let (line, col) = tree.position(at);
+    let keeps_bind = names
+        .iter()
+        .any(|n| n.strip_prefix("CAP_").unwrap_or(n) == RESTRICTED_ALLOWS);
+    let wanted = if keeps_bind {
+        format!("[{RESTRICTED_ALLOWS}]")
+    } else {
+        "[]".to_string()
+    };
+    sink.findings.push(Finding {
+        workload: sink.workload,
+        container: sink.container.clone(),
+        control: Control::CapabilitiesAdd,
+        current: describe(tree, list),
+        wanted,
+        line,
+        col,
+        fixable: false,
+    });
+    let mut message = format!(
+        "adds {}: Pod Security admission at the `restricted` level admits no added capability but {RESTRICTED_ALLOWS}, so it will refuse this pod once the namespace enforces `restricted`",
+        refused.join(", ")
+    );
+    let beyond_baseline: Vec<&str> = refused
+        .iter()
+        .copied()
+        .filter(|c| !BASELINE_ALLOWS.contains(c))
+        .collect();
+    if !beyond_baseline.is_empty() {
+        message.push_str(&format!(
+            " (the `baseline` level refuses {} too)",
+            and_list(&beyond_baseline)
+        ));
+    }
+    let prefixed: Vec<&str> = refused
+        .iter()
+        .copied()
+        .filter(|c| {
+            c.strip_prefix("CAP_")
+                .is_some_and(|bare| BASELINE_ALLOWS.contains(&bare))
+        })
+        .collect();
+    if !prefixed.is_empty() {
+        message.push_str(&format!(
+            "; admission matches names exactly as written, so {} is not {} to it",
+            prefixed[0],
+            &prefixed[0]["CAP_".len()..]
+        ));
+    }
+    message.push_str("; the list is kept as written: remove what the app does not need");
+    sink.notes.push(Note {
+        workload: sink.workload,
+        container: sink.container.clone(),
+        kind: NoteKind::Risk,
+        message,
+        line,
+    });
+}
+
+/// `A`, `A and B`, `A, B and C`.
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The entries to write when a whole mapping is missing: every want that adds when absent.
 fn new_value(wants: &[Want], seccomp: &Seccomp) -> Vec<(String, NewValue)> {
     wants
@@ -654,7 +785,7 @@ pub(super) fn only_existing(wants: Vec<Want>) -> Vec<Want> {
                 add_missing: false,
             },
             Want::Seccomp { .. } => Want::Seccomp { add_missing: false },
-            w @ Want::Contains { .. } => w,
+            w @ (Want::Contains { .. } | Want::AddedCapabilities { .. }) => w,
         })
         .collect()
 }
@@ -681,6 +812,7 @@ pub(super) fn rekey(want: Want, key: &'static str) -> Want {
             add_missing: false,
         },
         Want::Contains { control, item, .. } => Want::Contains { key, control, item },
+        Want::AddedCapabilities { .. } => Want::AddedCapabilities { key },
         Want::Seccomp { .. } => Want::Map {
             key,
             wants: vec![Want::seccomp_type()],

@@ -2,12 +2,16 @@
 //! container, which pods are left to a person, and what a reviewer should know. It reads
 //! manifests through the YAML view and asks for changes by node; it never sees a byte offset.
 //!
-//! - [`contract`]: the securityContext fields, one mapping at a time;
+//! - [`contract`]: the securityContext fields, one mapping at a time (and the added
+//!   capabilities, which are only reported);
+//! - [`anchors`]: which changes are made: none through an alias, and a securityContext that is
+//!   an alias planned against what its anchored mapping becomes;
 //! - [`guardrails`]: a writable `/tmp`, and the risks worth a reviewer's attention;
 //! - [`rules`]: the baseline values, switches and exemptions (configuration, annotation);
 //! - [`patch`]: strategic-merge patches, whose base supplies the baseline;
 //! - [`json_patch`]: JSON 6902 patches, whose paths say the level they change.
 
+mod anchors;
 mod contract;
 mod guardrails;
 mod json_patch;
@@ -18,6 +22,7 @@ use serde::Serialize;
 
 use yaml_splice::{Change, EngineError, Ref, Scalar, Tree};
 
+use anchors::{context_alias, LeftAlone, Planned};
 use contract::{container_wants, ensure_map, pod_wants, without, Sink};
 pub use json_patch::{plan_json_patch, JsonPatchTarget};
 pub use patch::{plan_patch, BaseContainers};
@@ -43,11 +48,15 @@ pub enum Control {
     ReadOnlyRootFilesystem,
     #[serde(rename = "capabilities.drop")]
     CapabilitiesDrop,
+    /// Reported only: a container's `capabilities.add` holds nothing but NET_BIND_SERVICE (the
+    /// Pod Security `restricted` level refuses any other); the list is kept as written.
+    #[serde(rename = "capabilities.add")]
+    CapabilitiesAdd,
 }
 
 impl Control {
     /// Every control, in the contract's order.
-    pub const ALL: [Control; 8] = [
+    pub const ALL: [Control; 9] = [
         Control::RunAsNonRoot,
         Control::RunAsUser,
         Control::RunAsGroup,
@@ -56,14 +65,16 @@ impl Control {
         Control::AllowPrivilegeEscalation,
         Control::ReadOnlyRootFilesystem,
         Control::CapabilitiesDrop,
+        Control::CapabilitiesAdd,
     ];
 
-    /// The control a name stands for: its field name, or `capabilitiesDrop`/`capabilities.drop`.
+    /// The control a name stands for: its field name, or `capabilitiesDrop`/`capabilities.drop`
+    /// (`capabilitiesAdd`/`capabilities.add`).
     pub fn from_name(name: &str) -> Option<Control> {
-        let name = if name == "capabilitiesDrop" {
-            "capabilities.drop"
-        } else {
-            name
+        let name = match name {
+            "capabilitiesDrop" => "capabilities.drop",
+            "capabilitiesAdd" => "capabilities.add",
+            name => name,
         };
         Control::ALL.into_iter().find(|c| c.name() == name)
     }
@@ -84,7 +95,15 @@ impl Control {
             Control::AllowPrivilegeEscalation => "no process can gain more privileges than its parent (setuid binaries, no_new_privs)",
             Control::ReadOnlyRootFilesystem => "an intruder cannot change the container's binaries or drop tools into it",
             Control::CapabilitiesDrop => "no Linux capabilities: root-like powers such as NET_RAW or CHOWN are gone",
+            Control::CapabilitiesAdd => "Pod Security admission at the `restricted` level refuses a pod whose containers add any capability but NET_BIND_SERVICE",
         }
+    }
+
+    /// Whether `fix` leaves the field as written and only reports it (`capabilities.add`:
+    /// removing a capability the app uses would break it, so a person decides). Its findings
+    /// are never fixable.
+    pub fn is_report_only(self) -> bool {
+        self == Control::CapabilitiesAdd
     }
 
     pub fn name(self) -> &'static str {
@@ -97,6 +116,7 @@ impl Control {
             Control::AllowPrivilegeEscalation => "allowPrivilegeEscalation",
             Control::ReadOnlyRootFilesystem => "readOnlyRootFilesystem",
             Control::CapabilitiesDrop => "capabilities.drop",
+            Control::CapabilitiesAdd => "capabilities.add",
         }
     }
 }
@@ -130,7 +150,8 @@ pub struct Finding {
     pub wanted: String,
     pub line: usize,
     pub col: usize,
-    /// False when the pod is left alone (see [`Plan::skipped`]).
+    /// False when the pod is left alone (see [`Plan::skipped`]), and for a control that is only
+    /// reported ([`Control::is_report_only`]).
     pub fixable: bool,
 }
 
@@ -151,23 +172,52 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Changes the policy needs but may not make (they would go through an alias).
     pub refusals: Vec<EngineError>,
+    /// The changes of the pods planned so far, admitted by [`accept_changes`] once every pod
+    /// of the file is planned (an anchored mapping may be shared by several).
+    pending: Vec<Planned>,
+    /// The pods left alone so far (an edit that an alias in one of them would see is refused).
+    left_alone: Vec<LeftAlone>,
 }
 
 impl Plan {
     /// Takes a pod's or container's findings, notes and errors; returns its changes, which
-    /// [`accept_changes`] admits once the whole pod is planned.
-    fn absorb(&mut self, sink: contract::Sink) -> Vec<(Change, Ref)> {
+    /// [`accept_changes`] admits once the whole pod (or file) is planned.
+    fn absorb(&mut self, sink: contract::Sink) -> Vec<Planned> {
         self.findings.extend(sink.findings);
         self.notes.extend(sink.notes);
         self.refusals.extend(sink.errors);
+        let (workload, container, shared) = (sink.workload, sink.container, sink.shared);
         sink.changes
+            .into_iter()
+            .map(|(change, target)| Planned {
+                change,
+                target,
+                workload,
+                container: container.clone(),
+                shared,
+            })
+            .collect()
     }
 
-    /// The same for what a guardrail adds.
-    fn absorb_additions(&mut self, additions: guardrails::Additions) -> Vec<(Change, Ref)> {
+    /// The same for what a guardrail adds to a pod.
+    fn absorb_additions(
+        &mut self,
+        additions: guardrails::Additions,
+        workload: usize,
+    ) -> Vec<Planned> {
         self.notes.extend(additions.notes);
         self.refusals.extend(additions.errors);
-        additions.changes
+        additions
+            .changes
+            .into_iter()
+            .map(|(change, target)| Planned {
+                change,
+                target,
+                workload,
+                container: None,
+                shared: None,
+            })
+            .collect()
     }
 }
 
@@ -233,6 +283,9 @@ pub fn plan(tree: &Tree, rules: &Rules) -> Plan {
             visit_object(tree, Ref::root(root), document, rules, &mut plan);
         }
     }
+    let pending = std::mem::take(&mut plan.pending);
+    let left_alone = std::mem::take(&mut plan.left_alone);
+    anchors::accept_changes(tree, pending, &left_alone, &mut plan);
     plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
     plan.notes.sort_by_key(|n| (n.workload, n.line));
     plan
@@ -382,6 +435,7 @@ fn plan_pod(
     let seccomp = &rules.baseline.seccomp;
     let mut sinks = Vec::new();
     let mut pod_sink = Sink::new(workload, None, seccomp);
+    pod_sink.shared = context_alias(tree, pod, "securityContext");
     let exempted = exemptions.exempted(None);
     exemption_notes(&exempted, POD_CONTROLS, &mut pod_sink, tree.position(pod).0);
     ensure_map(
@@ -396,6 +450,7 @@ fn plan_pod(
     let mut needing_tmp = Vec::new();
     for (c, name) in &containers {
         let mut sink = Sink::new(workload, Some(name.clone()), seccomp);
+        sink.shared = context_alias(tree, *c, "securityContext");
         let exempted = exemptions.exempted(Some(name));
         exemption_notes(
             &exempted,
@@ -420,13 +475,13 @@ fn plan_pod(
         }
         sinks.push(sink);
     }
-    let mut changes: Vec<(Change, Ref)> = Vec::new();
+    let mut changes: Vec<Planned> = Vec::new();
     for sink in sinks {
         changes.extend(plan.absorb(sink));
     }
     if rules.writable_tmp && leave_alone.is_none() {
         let tmp = guardrails::writable_tmp(tree, pod, &needing_tmp, workload);
-        changes.extend(plan.absorb_additions(tmp));
+        changes.extend(plan.absorb_additions(tmp, workload));
     }
     // When host access is why the pod is left alone, the reason already names each field.
     plan.notes.extend(guardrails::risks(
@@ -445,23 +500,20 @@ fn plan_pod(
             plan.notes
                 .retain(|n| n.workload != workload || n.kind == NoteKind::Risk);
             plan.skipped.push(SkippedPod { workload, reason });
+            plan.left_alone.push(LeftAlone {
+                pod: pod.id,
+                workload,
+            });
         }
-        None => accept_changes(tree, changes, plan),
+        None => plan.pending.extend(changes),
     }
 }
 
-/// Keeps the changes that do not go through an alias; the others become refusals.
-fn accept_changes(tree: &Tree, changes: Vec<(Change, Ref)>, plan: &mut Plan) {
-    for (change, target) in changes {
-        match target.alias {
-            Some(alias) => {
-                let (line, col) = tree.position(Ref::root(alias));
-                let message = "the edit would go through an alias or merge key (`*name` / `<<`); change the anchored value by hand";
-                plan.refusals.push(EngineError::new(line, col, message));
-            }
-            None => plan.changes.push(change),
-        }
-    }
+/// Keeps the changes that do not go through an alias, and those through the alias that a
+/// securityContext is when its anchored mapping gets the same edits; the others become
+/// refusals (see [`anchors`]).
+fn accept_changes(tree: &Tree, changes: Vec<Planned>, plan: &mut Plan) {
+    anchors::accept_changes(tree, changes, &[], plan);
 }
 
 fn controls(exempted: &[(Control, String)]) -> Vec<Control> {
@@ -476,6 +528,8 @@ const POD_CONTROLS: &[Control] = &[
     Control::FsGroup,
     Control::SeccompProfile,
 ];
+/// (`capabilities.add` is only reported, never applied: an exemption silences its report, and
+/// there is nothing "not applied" to say.)
 const CONTAINER_CONTROLS: &[Control] = &[
     Control::RunAsNonRoot,
     Control::RunAsUser,
@@ -569,6 +623,21 @@ fn containers(tree: &Tree, pod: Ref) -> Vec<(Ref, String)> {
         .collect()
 }
 
+/// The key node of the mapping entry whose value is `value`.
+pub(super) fn key_of(tree: &Tree, value: yaml_splice::NodeId) -> Option<yaml_splice::NodeId> {
+    let parent = tree.node(value).parent?;
+    match &tree.node(parent).kind {
+        yaml_splice::tree::NodeKind::Map(entries) => {
+            entries.iter().find(|&&(_, v)| v == value).map(|&(k, _)| k)
+        }
+        _ => None,
+    }
+}
+
+/// Added capabilities that make a pod one to leave to a person (the API rejects
+/// `allowPrivilegeEscalation: false` next to them).
+pub(super) const PRIVILEGED_CAPABILITIES: [&str; 3] = ["SYS_ADMIN", "CAP_SYS_ADMIN", "ALL"];
+
 /// Why a container makes its pod one to leave to a person, if it does.
 fn privileged_reason(tree: &Tree, container: Ref, name: &str) -> Option<String> {
     let sc = tree.get(container, "securityContext")?;
@@ -581,7 +650,7 @@ fn privileged_reason(tree: &Tree, container: Ref, name: &str) -> Option<String> 
     let risky = added
         .iter()
         .filter_map(|a| tree.as_str(*a))
-        .find(|c| matches!(*c, "SYS_ADMIN" | "CAP_SYS_ADMIN" | "ALL"))?;
+        .find(|c| PRIVILEGED_CAPABILITIES.contains(c))?;
     Some(format!("container `{name}` adds capability {risky}: allowPrivilegeEscalation: false is rejected next to it, and the pod needs a person's decision"))
 }
 
@@ -617,6 +686,8 @@ pub fn plan_context(
         wants = contract::only_existing(wants);
     }
     let container = (level == Level::Container).then(|| key.to_string());
+    // A values path that is an alias is refused as any edit through an alias: each path is
+    // planned on its own, so the anchored mapping's edits are not known here.
     let mut sink = Sink::new(workload, container, &rules.baseline.seccomp);
     ensure_map(tree, parent, key, &wants, complete, &mut sink);
     let mut plan = Plan::default();

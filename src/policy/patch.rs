@@ -8,7 +8,7 @@
 //! the whole context, so it gets the whole baseline for its level; `$patch: delete` on a
 //! context or one of its fields is for a person to decide, and is said at its line.
 
-use yaml_splice::{Change, Ref, Tree};
+use yaml_splice::{Ref, Tree};
 
 use super::contract::{container_wants, ensure_map, only_existing, pod_wants, without, Sink, Want};
 use super::rules::WorkloadExemptions;
@@ -142,13 +142,13 @@ impl<'a> PatchedPod<'a, '_> {
             }
             sinks.push(sink);
         }
-        let mut changes: Vec<(Change, Ref)> = Vec::new();
+        let mut changes = Vec::new();
         for sink in sinks {
             changes.extend(plan.absorb(sink));
         }
         if self.rules.writable_tmp && !needing_tmp.is_empty() {
             let tmp = guardrails::writable_tmp(tree, self.pod, &needing_tmp, self.workload);
-            changes.extend(plan.absorb_additions(tmp));
+            changes.extend(plan.absorb_additions(tmp, self.workload));
         }
         super::accept_changes(tree, changes, plan);
     }
@@ -167,6 +167,7 @@ impl<'a> PatchedPod<'a, '_> {
             container.cloned(),
             &self.rules.baseline.seccomp,
         );
+        sink.shared = super::anchors::context_alias(tree, owner, "securityContext");
         let exempted = self.exemptions.exempted(container.map(String::as_str));
         let wants = without(wants, &controls(&exempted));
         let is_new = container.is_some_and(|name| {

@@ -194,6 +194,29 @@ pub fn finding_rows(reports: &[FileReport]) -> Vec<FindingRow<'_>> {
         .collect()
 }
 
+/// What a finding that `fix` does not change says after its value: ` (left to a person)` when
+/// its pod is left alone, ` (kept: a person decides)` for a control `fix` only reports
+/// (`capabilities.add`), nothing when `fix` makes the change.
+pub fn unfixed(fixable: bool, control: Control) -> &'static str {
+    if control.is_report_only() {
+        " (kept: a person decides)"
+    } else if fixable {
+        ""
+    } else {
+        " (left to a person)"
+    }
+}
+
+/// What the contract wants, as a finding's report says it: `the baseline sets true`, or for a
+/// control `fix` only reports, what Pod Security `restricted` admits.
+pub fn wanted_phrase(control: Control, wanted: &str) -> String {
+    if control.is_report_only() {
+        format!("Pod Security restricted admits {wanted}")
+    } else {
+        format!("the baseline sets {wanted}")
+    }
+}
+
 /// `check` in text: one line per pod or container control that falls short.
 pub fn check_text(rows: &[FindingRow]) -> String {
     let mut out = String::new();
@@ -202,7 +225,7 @@ pub fn check_text(rows: &[FindingRow]) -> String {
             Some(c) => format!("container {c}"),
             None => "pod".to_string(),
         };
-        let fix = if r.fixable { "" } else { " (left to a person)" };
+        let fix = unfixed(r.fixable, r.control);
         let _ = writeln!(
             out,
             "{}:{}:{}: {}/{} {}: {} is {}{}",
@@ -354,14 +377,10 @@ fn explain_scope(report: &FileReport, workload: usize, scope: Option<&str>, out:
         scope.map_or("pod".to_string(), |c| format!("container {c}"))
     );
     for f in findings {
-        let verb = if f.fixable {
-            "->"
-        } else {
-            "(left to a person) ->"
-        };
+        let verb = unfixed(f.fixable, f.control);
         let _ = writeln!(
             out,
-            "    {}: {} {verb} {}  # {}",
+            "    {}: {}{verb} -> {}  # {}",
             f.control.name(),
             f.current,
             f.wanted,

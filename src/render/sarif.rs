@@ -32,6 +32,7 @@ fn wanted(control: Control) -> &'static str {
         Control::AllowPrivilegeEscalation => "allowPrivilegeEscalation: false",
         Control::ReadOnlyRootFilesystem => "readOnlyRootFilesystem: true",
         Control::CapabilitiesDrop => "capabilities.drop: [ALL]",
+        Control::CapabilitiesAdd => "no capabilities.add but NET_BIND_SERVICE",
     }
 }
 
@@ -41,7 +42,9 @@ fn security_severity(control: Control) -> &'static str {
     match control {
         Control::RunAsNonRoot | Control::AllowPrivilegeEscalation => "7.0",
         Control::RunAsUser | Control::CapabilitiesDrop => "6.0",
-        Control::SeccompProfile | Control::ReadOnlyRootFilesystem => "5.0",
+        Control::SeccompProfile | Control::ReadOnlyRootFilesystem | Control::CapabilitiesAdd => {
+            "5.0"
+        }
         Control::RunAsGroup => "4.0",
         Control::FsGroup => "3.0",
     }
@@ -75,22 +78,11 @@ fn pascal_name(control: Control) -> String {
 
 fn rule(control: Control) -> Value {
     let name = control.name();
-    let why = control.why();
-    let short = format!("The securityContext should set {}.", wanted(control));
-    let full = format!("{}: {why}.", wanted(control));
-    let help_text = format!(
-        "Set {} in the pod or container securityContext: {why}. `kube-harden fix` makes the change; \
-         to opt a workload out, annotate it with kube-harden.io/skip: {name}, or add an exemption \
-         with a reason to .kube-harden.yaml.",
-        wanted(control)
-    );
-    let help_markdown = format!(
-        "Set `{}` in the pod or container `securityContext`: {why}.\n\n\
-         `kube-harden fix` makes the change, keeping every other byte of the file. To opt a \
-         workload out, annotate it with `kube-harden.io/skip: {name}`, or add an exemption with a \
-         reason to `.kube-harden.yaml`.",
-        wanted(control)
-    );
+    let (short, full, help_text, help_markdown) = if control.is_report_only() {
+        report_only_texts(control)
+    } else {
+        texts(control)
+    };
     json!({
         "id": rule_id(control),
         "name": pascal_name(control),
@@ -106,6 +98,50 @@ fn rule(control: Control) -> Value {
             "security-severity": security_severity(control),
         },
     })
+}
+
+/// The texts of a rule: what to set, why, and that `fix` sets it.
+fn texts(control: Control) -> (String, String, String, String) {
+    let (name, why) = (control.name(), control.why());
+    let short = format!("The securityContext should set {}.", wanted(control));
+    let full = format!("{}: {why}.", wanted(control));
+    let help_text = format!(
+        "Set {} in the pod or container securityContext: {why}. `kube-harden fix` makes the change; \
+         to opt a workload out, annotate it with kube-harden.io/skip: {name}, or add an exemption \
+         with a reason to .kube-harden.yaml.",
+        wanted(control)
+    );
+    let help_markdown = format!(
+        "Set `{}` in the pod or container `securityContext`: {why}.\n\n\
+         `kube-harden fix` makes the change, keeping every other byte of the file. To opt a \
+         workload out, annotate it with `kube-harden.io/skip: {name}`, or add an exemption with a \
+         reason to `.kube-harden.yaml`.",
+        wanted(control)
+    );
+    (short, full, help_text, help_markdown)
+}
+
+/// The texts of a rule whose field `fix` keeps as written (`capabilities.add`): what to remove by
+/// hand, and why the tool does not.
+fn report_only_texts(control: Control) -> (String, String, String, String) {
+    let (name, why) = (control.name(), control.why());
+    let short = "A container should add no capability but NET_BIND_SERVICE.".to_string();
+    let full = format!("{}: {why}.", wanted(control));
+    let help_text = format!(
+        "Remove every capability but NET_BIND_SERVICE from the container's securityContext \
+         capabilities.add: {why}. `kube-harden fix` keeps the list as written (the app may need \
+         what it adds) and names each such capability in a risk note; to opt a workload out, \
+         annotate it with kube-harden.io/skip: {name}, or add an exemption with a reason to \
+         .kube-harden.yaml."
+    );
+    let help_markdown = format!(
+        "Remove every capability but `NET_BIND_SERVICE` from the container's \
+         `securityContext.capabilities.add`: {why}.\n\n`kube-harden fix` keeps the list as \
+         written (the app may need what it adds) and names each such capability in a risk note. \
+         To opt a workload out, annotate it with `kube-harden.io/skip: {name}`, or add an \
+         exemption with a reason to `.kube-harden.yaml`."
+    );
+    (short, full, help_text, help_markdown)
 }
 
 /// A path as the repository sees it: relative to `root`, `/`-separated, without `.` parts.
@@ -199,14 +235,25 @@ pub fn sarif(reports: &[FileReport], root: &Path) -> Value {
             } else {
                 " This pod is left to a person: kube-harden does not change it."
             };
-            let text = format!(
-                "{}/{} {scope}: '{}' is {}; the baseline sets {}.{person}",
-                w.kind,
-                w.name,
-                f.control.name(),
-                f.current,
-                f.wanted
-            );
+            let text = if f.control.is_report_only() {
+                format!(
+                    "{}/{} {scope}: '{}' is {}; Pod Security \"restricted\" admits {}. kube-harden keeps the list as written: a person decides.",
+                    w.kind,
+                    w.name,
+                    f.control.name(),
+                    f.current,
+                    f.wanted
+                )
+            } else {
+                format!(
+                    "{}/{} {scope}: '{}' is {}; the baseline sets {}.{person}",
+                    w.kind,
+                    w.name,
+                    f.control.name(),
+                    f.current,
+                    f.wanted
+                )
+            };
             // Stable when lines move; the document index separates same-named workloads.
             let fingerprint = format!(
                 "{}|{}|{}/{}|{}|{}",
@@ -287,6 +334,8 @@ mod tests {
     fn rule_ids_and_names_follow_the_contract_order() {
         assert_eq!(rule_id(Control::RunAsNonRoot), "KH1001");
         assert_eq!(rule_id(Control::CapabilitiesDrop), "KH1008");
+        assert_eq!(rule_id(Control::CapabilitiesAdd), "KH1009");
+        assert_eq!(pascal_name(Control::CapabilitiesAdd), "CapabilitiesAdd");
         assert_eq!(pascal_name(Control::CapabilitiesDrop), "CapabilitiesDrop");
         assert_eq!(pascal_name(Control::RunAsNonRoot), "RunAsNonRoot");
     }
