@@ -8,11 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use yaml_serde::Value;
 
+use crate::helm::engine::{
+    is_library, object_key, sources_by_object, ChartCopy, Engine, ObjectKey,
+};
 use crate::policy::{Control, Finding, Level, Note, NoteKind, Workload};
 use crate::report::{FileError, FileReport, RenderMode, RenderSettings, Settings, Status};
 use crate::verify::rendered::{judge, Problem, ProblemKind};
@@ -41,53 +43,6 @@ impl Part {
 /// Said once per run when no `helm` is found and the mode is `auto`.
 static SKIP_SAID: AtomicBool = AtomicBool::new(false);
 
-/// The release name and namespace every render uses (only names in messages depend on them).
-const RELEASE: &str = "release";
-const NAMESPACE: &str = "default";
-
-/// A `helm` found on this machine.
-struct Engine {
-    program: PathBuf,
-}
-
-impl Engine {
-    fn find(settings: &RenderSettings) -> Option<Engine> {
-        let program = crate::verify::programs::find(settings.helm_bin.as_deref(), &["helm"])?;
-        Some(Engine { program })
-    }
-
-    /// `helm template` of the chart folder `chart`, with the values file `values` (relative to
-    /// it) over its values.yaml: the rendered stream, or Helm's error on one line.
-    fn template(&self, chart: &Path, values: Option<&Path>) -> Result<String, String> {
-        let mut command = Command::new(&self.program);
-        command
-            .arg("template")
-            .arg(RELEASE)
-            .arg(chart)
-            .args(["--namespace", NAMESPACE]);
-        if let Some(values) = values {
-            command.arg("--values").arg(chart.join(values));
-        }
-        let output = command
-            .env_remove("KUBECONFIG")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
-        if output.status.success() {
-            return String::from_utf8(output.stdout).map_err(|_| "the render is not UTF-8".into());
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        Err(match lines.join(" ") {
-            m if m.is_empty() => "helm template failed".to_string(),
-            m => m.trim_start_matches("Error: ").to_string(),
-        })
-    }
-}
-
 /// One way the chart is rendered: values.yaml alone, or with an override file over it.
 struct ValueSet {
     /// The override file, relative to the chart.
@@ -95,6 +50,11 @@ struct ValueSet {
 }
 
 impl ValueSet {
+    /// The files to pass to `helm template` for the chart folder `chart`.
+    fn files(&self, chart: &Path) -> Vec<PathBuf> {
+        self.file.iter().map(|f| chart.join(f)).collect()
+    }
+
     fn describe(&self) -> String {
         match &self.file {
             None => "values.yaml".into(),
@@ -137,15 +97,6 @@ fn value_sets(chart: &Path) -> Vec<ValueSet> {
         .collect()
 }
 
-/// A library chart renders nothing (`helm template` refuses it).
-fn is_library(chart: &Path) -> bool {
-    std::fs::read_to_string(chart.join("Chart.yaml"))
-        .ok()
-        .and_then(|t| yaml_serde::from_str::<Value>(&t).ok())
-        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
-        .is_some_and(|t| t == "library")
-}
-
 /// Renders the chart (with its vendored subcharts, `parts`) before and after the edits in
 /// `reports` and records what the judge finds.
 pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings: &Settings) {
@@ -159,7 +110,7 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
     let Some(engine) = Engine::find(&settings.render) else {
         return no_engine(main, reports, &settings.render);
     };
-    let copy = match Copy::of(chart) {
+    let copy = match ChartCopy::of(chart) {
         Ok(copy) => copy,
         Err(e) => {
             let why = format!("the render check could not copy the chart: {e}");
@@ -169,7 +120,7 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
     let sets = value_sets(chart);
     let before: Vec<Result<String, String>> = sets
         .iter()
-        .map(|s| engine.template(&copy.chart, s.file.as_deref()))
+        .map(|s| engine.template(&copy.chart, &s.files(&copy.chart)))
         .collect();
     let mut changed = false;
     for report in reports.iter() {
@@ -183,7 +134,7 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
     }
     let after: Vec<Result<String, String>> = if changed {
         sets.iter()
-            .map(|s| engine.template(&copy.chart, s.file.as_deref()))
+            .map(|s| engine.template(&copy.chart, &s.files(&copy.chart)))
             .collect()
     } else {
         before.clone()
@@ -245,86 +196,6 @@ fn no_engine(main: Option<&Path>, reports: &mut [FileReport], render: &RenderSet
         let message = format!("render check of Helm charts skipped: {missing} (install Helm, or use --helm-bin; --render always makes this an error)");
         note_on(reports, main, message);
     }
-}
-
-/// A temporary copy of the chart folder (with its vendored `charts/`).
-struct Copy {
-    _dir: tempfile::TempDir,
-    chart: PathBuf,
-}
-
-impl Copy {
-    fn of(chart: &Path) -> std::io::Result<Copy> {
-        let dir = tempfile::Builder::new()
-            .prefix("kube-harden-helm")
-            .tempdir()?;
-        let name = chart.file_name().unwrap_or_else(|| "chart".as_ref());
-        let copy = dir.path().join(name);
-        crate::verify::scratch::copy_tree(chart, &copy)?;
-        Ok(Copy {
-            _dir: dir,
-            chart: copy,
-        })
-    }
-
-    /// Writes the new text of a file of the user's chart into the copy.
-    fn write(&self, chart: &Path, file: &Path, text: &str) -> std::io::Result<()> {
-        let rel = file.strip_prefix(chart).map_err(|_| {
-            std::io::Error::other(format!("{} is outside the chart", file.display()))
-        })?;
-        std::fs::write(self.chart.join(rel), text)
-    }
-}
-
-type ObjectKey = (String, String);
-
-fn object_key(object: &Value) -> ObjectKey {
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
-    let meta = object.get("metadata");
-    (
-        text(object.get("kind")),
-        text(meta.and_then(|m| m.get("name"))),
-    )
-}
-
-/// The template each rendered object came from, by its `# Source: <chart>/templates/x.yaml`
-/// line, relative to the chart (`templates/x.yaml`).
-fn sources_by_object(stream: &str) -> BTreeMap<ObjectKey, String> {
-    let mut out = BTreeMap::new();
-    for document in split_documents(stream) {
-        let Some(source) = document
-            .lines()
-            .find_map(|l| l.strip_prefix("# Source: "))
-            .map(|s| {
-                s.trim()
-                    .split_once('/')
-                    .map_or(s, |(_, rest)| rest)
-                    .to_string()
-            })
-        else {
-            continue;
-        };
-        if let Ok(object) = yaml_serde::from_str::<Value>(document) {
-            out.insert(object_key(&object), source);
-        }
-    }
-    out
-}
-
-fn split_documents(stream: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (at, _) in stream.match_indices("---") {
-        let line_start = at == 0 || stream.as_bytes()[at - 1] == b'\n';
-        let rest = &stream[at + 3..];
-        let line_end = rest.is_empty() || rest.starts_with('\n') || rest.starts_with(' ');
-        if line_start && line_end {
-            out.push(&stream[start..at]);
-            start = at + 3;
-        }
-    }
-    out.push(&stream[start..]);
-    out
 }
 
 /// One rendered value set, for recording: where its findings go.
@@ -585,20 +456,6 @@ fn note_on(reports: &mut [FileReport], file: Option<&Path>, message: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn objects_are_traced_to_their_template() {
-        let stream = "---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: release-web\n---\n# Source: web/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: release-web\n";
-        let sources = sources_by_object(stream);
-        assert_eq!(
-            sources.get(&("Deployment".into(), "release-web".into())),
-            Some(&"templates/deployment.yaml".to_string())
-        );
-        assert_eq!(
-            sources.get(&("Service".into(), "release-web".into())),
-            Some(&"templates/svc.yaml".to_string())
-        );
-    }
 
     #[test]
     fn value_sets_are_values_yaml_then_the_overrides_in_order() {

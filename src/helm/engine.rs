@@ -1,0 +1,169 @@
+//! Running Helm's engine: the `helm` binary the settings name (or the one on `PATH`),
+//! `helm template` of a chart folder with values files over its own `values.yaml`, and what
+//! the output says about where each object came from (its `# Source:` line). Renders run on a
+//! scratch copy ([`ChartCopy`]): the user's files are never written to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use yaml_serde::Value;
+
+use crate::report::RenderSettings;
+
+/// The release name and namespace every render uses (only names in messages depend on them).
+const RELEASE: &str = "release";
+const NAMESPACE: &str = "default";
+
+/// A `helm` found on this machine.
+pub struct Engine {
+    program: PathBuf,
+}
+
+impl Engine {
+    /// The `helm` of `--helm-bin`, else `helm` on PATH.
+    pub fn find(settings: &RenderSettings) -> Option<Engine> {
+        let program = crate::verify::programs::find(settings.helm_bin.as_deref(), &["helm"])?;
+        Some(Engine { program })
+    }
+
+    /// `helm template` of the chart folder `chart` with the values files `values` (in order,
+    /// later ones win) over its values.yaml: the rendered stream, or Helm's error on one line.
+    pub fn template(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {
+        let mut command = Command::new(&self.program);
+        command
+            .arg("template")
+            .arg(RELEASE)
+            .arg(chart)
+            .args(["--namespace", NAMESPACE]);
+        for file in values {
+            command.arg("--values").arg(file);
+        }
+        let output = command
+            .env_remove("KUBECONFIG")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
+        if output.status.success() {
+            return String::from_utf8(output.stdout).map_err(|_| "the render is not UTF-8".into());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        Err(match lines.join(" ") {
+            m if m.is_empty() => "helm template failed".to_string(),
+            m => m.trim_start_matches("Error: ").to_string(),
+        })
+    }
+}
+
+/// A library chart renders nothing (`helm template` refuses it).
+pub fn is_library(chart: &Path) -> bool {
+    std::fs::read_to_string(chart.join("Chart.yaml"))
+        .ok()
+        .and_then(|t| yaml_serde::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string))
+        .is_some_and(|t| t == "library")
+}
+
+/// A temporary copy of a chart folder (with its vendored `charts/`).
+pub struct ChartCopy {
+    _dir: tempfile::TempDir,
+    /// The copy's chart folder.
+    pub chart: PathBuf,
+}
+
+impl ChartCopy {
+    pub fn of(chart: &Path) -> std::io::Result<ChartCopy> {
+        let dir = tempfile::Builder::new()
+            .prefix("kube-harden-helm")
+            .tempdir()?;
+        let name = chart.file_name().unwrap_or_else(|| "chart".as_ref());
+        let copy = dir.path().join(name);
+        crate::verify::scratch::copy_tree(chart, &copy)?;
+        Ok(ChartCopy {
+            _dir: dir,
+            chart: copy,
+        })
+    }
+
+    /// Writes the new text of a file of the user's chart into the copy.
+    pub fn write(&self, chart: &Path, file: &Path, text: &str) -> std::io::Result<()> {
+        let rel = file.strip_prefix(chart).map_err(|_| {
+            std::io::Error::other(format!("{} is outside the chart", file.display()))
+        })?;
+        std::fs::write(self.chart.join(rel), text)
+    }
+}
+
+pub type ObjectKey = (String, String);
+
+pub fn object_key(object: &Value) -> ObjectKey {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let meta = object.get("metadata");
+    (
+        text(object.get("kind")),
+        text(meta.and_then(|m| m.get("name"))),
+    )
+}
+
+/// The template each rendered object came from, by its `# Source: <chart>/templates/x.yaml`
+/// line, relative to the chart (`templates/x.yaml`).
+pub fn sources_by_object(stream: &str) -> BTreeMap<ObjectKey, String> {
+    let mut out = BTreeMap::new();
+    for document in split_documents(stream) {
+        let Some(source) = document
+            .lines()
+            .find_map(|l| l.strip_prefix("# Source: "))
+            .map(|s| {
+                s.trim()
+                    .split_once('/')
+                    .map_or(s, |(_, rest)| rest)
+                    .to_string()
+            })
+        else {
+            continue;
+        };
+        if let Ok(object) = yaml_serde::from_str::<Value>(document) {
+            out.insert(object_key(&object), source);
+        }
+    }
+    out
+}
+
+fn split_documents(stream: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (at, _) in stream.match_indices("---") {
+        let line_start = at == 0 || stream.as_bytes()[at - 1] == b'\n';
+        let rest = &stream[at + 3..];
+        let line_end = rest.is_empty() || rest.starts_with('\n') || rest.starts_with(' ');
+        if line_start && line_end {
+            out.push(&stream[start..at]);
+            start = at + 3;
+        }
+    }
+    out.push(&stream[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_traced_to_their_template() {
+        let stream = "---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: release-web\n---\n# Source: web/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: release-web\n";
+        let sources = sources_by_object(stream);
+        assert_eq!(
+            sources.get(&("Deployment".into(), "release-web".into())),
+            Some(&"templates/deployment.yaml".to_string())
+        );
+        assert_eq!(
+            sources.get(&("Service".into(), "release-web".into())),
+            Some(&"templates/svc.yaml".to_string())
+        );
+    }
+}
