@@ -179,6 +179,46 @@ impl<'s> Tree<'s> {
         (!text.is_empty()).then(|| text.join(" "))
     }
 
+    /// The key path from its document's root to the node `id` (for semantic operations).
+    pub fn path_of(&self, id: NodeId) -> Vec<crate::PathSeg> {
+        let mut path = Vec::new();
+        let mut child = id;
+        while let Some(parent) = self.nodes[child].parent {
+            match &self.nodes[parent].kind {
+                NodeKind::Map(entries) => {
+                    if let Some(key) = entries
+                        .iter()
+                        .find(|(_, v)| *v == child)
+                        .and_then(|(k, _)| self.key_str(*k))
+                    {
+                        path.push(crate::PathSeg::Key(key.to_string()));
+                    }
+                }
+                NodeKind::Seq(items) => {
+                    if let Some(i) = items.iter().position(|&i| i == child) {
+                        path.push(crate::PathSeg::Index(i));
+                    }
+                }
+                _ => {}
+            }
+            child = parent;
+        }
+        path.reverse();
+        path
+    }
+
+    /// The index of the document that holds the node `id`.
+    pub fn document_of(&self, id: NodeId) -> usize {
+        let mut root = id;
+        while let Some(parent) = self.nodes[root].parent {
+            root = parent;
+        }
+        self.docs
+            .iter()
+            .position(|d| d.root == Some(root))
+            .unwrap_or(0)
+    }
+
     /// The key of the mapping entry whose value is `value`.
     fn entry_key(&self, value: NodeId) -> Option<NodeId> {
         let parent = self.nodes[value].parent?;

@@ -11,7 +11,7 @@ use crate::input::{read_text, tab_indentation};
 use crate::policy::{self, JsonPatchTarget, Note, NoteKind, Plan, Rules};
 use crate::report::{FileError, FileReport, Settings, Status};
 use crate::verify::verify_with;
-use yaml_splice::{apply_changes, NewValue, NodeId, PathSeg, Ref, SemanticOp, Tree};
+use yaml_splice::{apply_changes, NewValue, NodeId, Ref, SemanticOp, Tree};
 
 use super::forest::{selects, BaseObject, Forest, PatchUse};
 use super::model::{Kustomization, PatchSource};
@@ -151,7 +151,7 @@ fn plan_inline_patches(
                 splices.extend(outer_splices);
                 ops.push(SemanticOp::Set {
                     doc: 0,
-                    path: path_to(&outer, node),
+                    path: outer.path_of(node),
                     value: NewValue::Str(new_inner),
                 });
             }
@@ -276,33 +276,4 @@ fn report_unreachable(k: &Kustomization, report: &mut FileReport) {
             note(patch.line, format!("patch not read: {why}"));
         }
     }
-}
-
-/// The key path from the document root to `node` (for the outer file's semantic check).
-fn path_to(tree: &Tree, node: NodeId) -> Vec<PathSeg> {
-    use yaml_splice::tree::NodeKind;
-    let mut path = Vec::new();
-    let mut child = node;
-    while let Some(parent) = tree.node(child).parent {
-        match &tree.node(parent).kind {
-            NodeKind::Map(entries) => {
-                if let Some(key) = entries
-                    .iter()
-                    .find(|(_, v)| *v == child)
-                    .and_then(|(k, _)| tree.key_str(*k))
-                {
-                    path.push(PathSeg::Key(key.to_string()));
-                }
-            }
-            NodeKind::Seq(items) => {
-                if let Some(i) = items.iter().position(|&i| i == child) {
-                    path.push(PathSeg::Index(i));
-                }
-            }
-            _ => {}
-        }
-        child = parent;
-    }
-    path.reverse();
-    path
 }
