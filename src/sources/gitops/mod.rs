@@ -4,6 +4,7 @@
 //! [`model`] reads the releases of a manifest (the chart each names, where its inline values
 //! are).
 
+pub mod chart;
 pub mod edit;
 pub mod index;
 pub mod model;

@@ -1,0 +1,225 @@
+//! Getting the chart a release installs, and the values Helm merges before the inline ones:
+//! a chart folder in this repository is read in place; one in a chart repository comes from
+//! the cache or is downloaded ([`crate::helm::repository`]); anything else (another git
+//! repository, an OCI registry, a templated field) is a reason to leave the release alone.
+//! Nothing is guessed about a chart that was not read.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::index::Index;
+use super::model::{ChartSource, GitRepo, Release, ValuesFrom};
+use super::values::merge;
+
+/// Where the chart was found, for reports.
+#[derive(Clone, Debug)]
+pub struct Located {
+    /// The chart folder to read and render.
+    pub dir: PathBuf,
+    /// "charts/web in this repository", "web 1.2.3 from https://charts.example.com".
+    pub origin: String,
+}
+
+/// What the run knows about the repository being fixed.
+pub struct Repository<'a> {
+    /// Its root folder (in-repository chart paths are relative to it).
+    pub root: Option<&'a Path>,
+    /// Its `origin` URL, to tell this repository's `repoURL` from another's.
+    pub origin: Option<&'a str>,
+    pub index: &'a Index,
+    /// Fetches a chart from an HTTP chart repository: (url, chart, version) to its folder and
+    /// a description, or why not.
+    pub fetch: &'a (dyn Fn(&str, &str, &str) -> Result<Located, String> + Sync),
+}
+
+/// The chart of `release`, or why it cannot be had.
+pub fn locate(release: &Release, repo: &Repository) -> Result<Located, String> {
+    match &release.chart {
+        ChartSource::Unsupported(why) => Err(why.clone()),
+        ChartSource::Repository {
+            url,
+            chart,
+            version,
+        } => fetch(repo, url, chart, version),
+        ChartSource::HelmRepositoryRef {
+            name,
+            namespace,
+            chart,
+            version,
+        } => {
+            let found = repo
+                .index
+                .helm_repository(namespace.as_deref(), name)
+                .ok_or_else(|| {
+                    format!("its HelmRepository `{name}` is not in the files of this run")
+                })?;
+            fetch(repo, &found.url, chart, version)
+        }
+        ChartSource::GitPath { repo: git, path } => {
+            let url = match git {
+                GitRepo::Url(url) => url.clone(),
+                GitRepo::FluxRef { name, namespace } => repo
+                    .index
+                    .git_repository(namespace.as_deref(), name)
+                    .ok_or_else(|| {
+                        format!("its GitRepository `{name}` is not in the files of this run")
+                    })?,
+            };
+            in_this_repository(repo, &url, path)
+        }
+    }
+}
+
+fn fetch(repo: &Repository, url: &str, chart: &str, version: &str) -> Result<Located, String> {
+    if url.starts_with("oci://") || !url.contains("://") {
+        return Err(format!(
+            "its chart `{chart}` is in the OCI registry {url}: OCI registries are not read yet"
+        ));
+    }
+    (repo.fetch)(url, chart, version)
+}
+
+fn in_this_repository(repo: &Repository, url: &str, path: &str) -> Result<Located, String> {
+    let ours = repo
+        .origin
+        .is_some_and(|origin| same_repository(origin, url));
+    if !ours {
+        return Err(format!(
+            "its chart is in another git repository ({url}, path {path}): not read"
+        ));
+    }
+    let root = repo.root.ok_or("the repository's root is not known")?;
+    let dir = root.join(path.trim_start_matches("./"));
+    if !dir.join("Chart.yaml").is_file() {
+        return Err(format!(
+            "its chart path `{path}` has no Chart.yaml in this repository"
+        ));
+    }
+    Ok(Located {
+        origin: format!("{} in this repository", path.trim_start_matches("./")),
+        dir,
+    })
+}
+
+/// Two git URLs name the same repository: scheme, user, `.git` and case of the host aside
+/// (`git@github.com:acme/shop.git` is `https://github.com/acme/shop`).
+pub fn same_repository(a: &str, b: &str) -> bool {
+    normal_url(a) == normal_url(b)
+}
+
+fn normal_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let without_user = without_scheme
+        .split_once('@')
+        .map_or(without_scheme, |(_, rest)| rest);
+    // scp-like `host:owner/repo`
+    let (host, path) = match without_user.split_once(['/', ':']) {
+        Some((host, path)) => (host, path),
+        None => (without_user, ""),
+    };
+    format!(
+        "{}/{}",
+        host.to_ascii_lowercase(),
+        path.trim_start_matches('/')
+    )
+}
+
+/// The values Helm merges between the chart's defaults and the inline values: Flux
+/// `valuesFrom` found in the repository, Argo `valueFiles` next to the chart. Err says why
+/// the effective values cannot be known (the release is then left alone).
+pub fn values_from(release: &Release, chart: &Located, index: &Index) -> Result<Value, String> {
+    let mut merged = Value::Object(Default::default());
+    for source in &release.values_from {
+        match source {
+            ValuesFrom::Reference {
+                kind,
+                name,
+                key,
+                target_path,
+                optional,
+            } => {
+                let found = index.values_text(kind, release.namespace.as_deref(), name, key);
+                let Some((_, text)) = found else {
+                    if *optional {
+                        continue;
+                    }
+                    return Err(match kind.as_str() {
+                        "Secret" => format!("its values come partly from the Secret `{name}` (valuesFrom), which is not in the repository: the effective values cannot be known"),
+                        _ => format!("its values come partly from the {kind} `{name}` (key `{key}`, valuesFrom), which is not in the files of this run"),
+                    });
+                };
+                let layer = match target_path {
+                    Some(path) => nest(path, Value::String(text)),
+                    None => parse_values(&text).map_err(|e| {
+                        format!("the {kind} `{name}` (valuesFrom) does not load: {e}")
+                    })?,
+                };
+                merge(&mut merged, &layer);
+            }
+            ValuesFrom::File(file) => {
+                if file.starts_with('$') || file.contains("://") {
+                    return Err(format!("its value file `{file}` is in another source: the effective values cannot be known"));
+                }
+                let path = chart.dir.join(file);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!("its value file `{file}` cannot be read next to the chart: {e}")
+                })?;
+                let layer = parse_values(&text)
+                    .map_err(|e| format!("its value file `{file}` does not load: {e}"))?;
+                merge(&mut merged, &layer);
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// A values document as JSON (an empty document is an empty mapping).
+pub fn parse_values(text: &str) -> Result<Value, String> {
+    let value: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+    let json = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    Ok(match json {
+        Value::Null => Value::Object(Default::default()),
+        other => other,
+    })
+}
+
+/// `value` at the dotted `path` of an otherwise empty mapping.
+fn nest(path: &str, value: Value) -> Value {
+    path.rsplit('.').fold(value, |inner, key| {
+        let mut map = serde_json::Map::new();
+        map.insert(key.to_string(), inner);
+        Value::Object(map)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_urls_of_one_repository_compare_equal() {
+        assert!(same_repository(
+            "git@github.com:acme/shop.git",
+            "https://github.com/acme/shop"
+        ));
+        assert!(same_repository(
+            "https://GitHub.com/acme/shop/",
+            "ssh://git@github.com/acme/shop.git"
+        ));
+        assert!(!same_repository(
+            "https://github.com/acme/shop",
+            "https://github.com/acme/shop-config"
+        ));
+    }
+
+    #[test]
+    fn a_target_path_nests_the_text() {
+        assert_eq!(
+            nest("a.b", Value::String("x".into())),
+            serde_json::json!({"a": {"b": "x"}})
+        );
+    }
+}
