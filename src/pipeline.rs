@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::discover::Found;
 use crate::report::{FileError, FileReport, Settings, Status};
 use crate::sources::kustomize::{self, forest::Forest, model::normalise};
-use crate::sources::{chart, manifest};
+use crate::sources::{chart, gitops, manifest};
 
 /// Plans one plain manifest from `text`, its content somewhere other than the work tree (on the
 /// base branch, for `pr`). A chart's values are planned with its templates, never alone.
@@ -43,7 +43,8 @@ pub fn scan(
     }
     // Largest files first, so that one big stream does not start last and finish alone.
     found.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
-    let found = found.into_iter().map(|(f, _)| f).collect();
+    let found: Vec<Found> = found.into_iter().map(|(f, _)| f).collect();
+    let gitops = GitOps::new(&found, settings);
     let (kustomize_jobs, found, forest) = kustomize_jobs(found, settings);
     let mut jobs = kustomize_jobs;
     jobs.extend(chart_jobs(found));
@@ -63,7 +64,7 @@ pub fn scan(
                 ),
                 Job::Chart(chart, listed) => chart_reports(&chart, &listed, settings),
                 Job::File(found) => vec![match found {
-                    Found::Candidate(path) => manifest::process_file(&path, settings),
+                    Found::Candidate(path) => gitops.process_file(&path, settings),
                     Found::Skipped(path, reason) => {
                         FileReport::new(&path, Status::Skipped(reason.to_string()))
                     }
@@ -98,6 +99,69 @@ fn discover_with_dockerfiles(
         }
         _ => rayon::join(|| discover(roots), || index.get()).0.found,
     }
+}
+
+/// What GitOps releases need from the run: the files it found (to look up the objects a
+/// release names, read once and only when a file declares a release), and the chart source's
+/// reading of a chart folder.
+struct GitOps {
+    candidates: Vec<PathBuf>,
+    index: std::sync::OnceLock<gitops::index::Index>,
+}
+
+impl GitOps {
+    fn new(found: &[Found], _settings: &Settings) -> GitOps {
+        let candidates = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Candidate(path) => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        GitOps {
+            candidates,
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A plain manifest, or one that declares releases (planned by the GitOps source, which
+    /// plans its workloads too).
+    fn process_file(&self, path: &Path, settings: &Settings) -> FileReport {
+        let text = match crate::input::read_text(path, settings.max_file_bytes) {
+            Ok(text) => text,
+            Err(status) => return FileReport::new(path, status),
+        };
+        if !gitops::model::may_declare_release(&text) {
+            return manifest::process_text(path, text, settings);
+        }
+        let index = self
+            .index
+            .get_or_init(|| gitops::index::Index::read(&self.candidates, settings.max_file_bytes));
+        let repo = gitops::Repository {
+            root: settings.repository.root.as_deref(),
+            origin: settings.repository.origin.as_deref(),
+            index,
+            fetch: &|url, chart, _version| {
+                Err(format!("its chart `{chart}` is in the chart repository {url}: chart repositories are not read yet"))
+            },
+        };
+        gitops::process_text(path, text, settings, &repo, &read_chart)
+    }
+}
+
+/// The chart source's reading of a chart folder, as the GitOps source needs it.
+fn read_chart(dir: &Path) -> Result<gitops::ChartFacts, String> {
+    let (wiring, defaults) = chart::read_wiring(dir)?;
+    let wired = wiring
+        .targets
+        .into_iter()
+        .map(|t| gitops::values::Wired {
+            path: t.path,
+            level: t.level,
+            gated_by_enabled: t.gated_by_enabled,
+        })
+        .collect();
+    Ok(gitops::ChartFacts { wired, defaults })
 }
 
 /// A unit of work for [`scan`]: one file, one Helm chart or one Kustomize app, each with the

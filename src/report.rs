@@ -20,6 +20,18 @@ pub struct Settings {
     pub max_file_bytes: u64,
     /// The render check of Kustomize trees and Helm charts.
     pub render: RenderSettings,
+    /// The repository being fixed, as GitOps releases refer to it.
+    pub repository: RepositoryInfo,
+}
+
+/// The repository a run is in: its root folder and its `origin` URL (a GitOps release whose
+/// chart path is in this repository names it by that URL), and where fetched charts are kept.
+#[derive(Clone, Debug, Default)]
+pub struct RepositoryInfo {
+    pub root: Option<PathBuf>,
+    pub origin: Option<String>,
+    /// `--chart-cache`: where charts from chart repositories are kept.
+    pub chart_cache: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -30,6 +42,7 @@ impl Default for Settings {
             dockerfiles: Default::default(),
             max_file_bytes: 10 * 1024 * 1024,
             render: RenderSettings::default(),
+            repository: RepositoryInfo::default(),
         }
     }
 }

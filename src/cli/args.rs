@@ -87,6 +87,15 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub helm_bin: Option<PathBuf>,
+    /// Where charts downloaded from chart repositories for GitOps releases are kept
+    /// [default: kube-harden/charts in the user's cache folder].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
+    pub chart_cache: Option<PathBuf>,
 }
 
 /// `--render`: `auto` builds when an engine is found, `always` makes a missing one an error.

@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kube_harden::config::{self, Config, ConfigError};
 use kube_harden::pipeline::scan;
 use kube_harden::render;
-use kube_harden::report::{FileReport, RenderMode, RenderSettings, Settings, Status};
+use kube_harden::report::{
+    FileReport, RenderMode, RenderSettings, RepositoryInfo, Settings, Status,
+};
 
 use super::args::{Cli, Render};
 
@@ -35,7 +37,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
         rules.harden_host_access = true;
     }
     let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
-    let exclude = (!config.exclude.is_empty()).then(|| (root, config.exclude_matcher()));
+    let exclude = (!config.exclude.is_empty()).then(|| (root.clone(), config.exclude_matcher()));
     let render = RenderSettings {
         mode: match cli.render {
             Some(Render::Auto) => RenderMode::Auto,
@@ -53,6 +55,13 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
         exclude,
         dockerfiles,
         render,
+        repository: RepositoryInfo {
+            origin: kube_harden::deliver::git::Git::open(&root, None)
+                .ok()
+                .and_then(|g| g.origin_url()),
+            root: Some(root.clone()),
+            chart_cache: cli.chart_cache.clone(),
+        },
     };
     Ok((settings, config))
 }

@@ -343,6 +343,34 @@ fn plan_one(
     (reports, wiring, main)
 }
 
+/// What a chart folder's templates wire, resolved against its values.yaml, and those default
+/// values: for a consumer of the chart that is not this source (a GitOps release installs it
+/// with values of its own).
+pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), String> {
+    let templates: Vec<(PathBuf, Wiring)> = read_templates(chart)
+        .into_iter()
+        .map(|(p, t)| (p, templates::analyse(&t)))
+        .collect();
+    let path = ["values.yaml", "values.yml"]
+        .iter()
+        .map(|n| chart.join(n))
+        .find(|p| p.is_file());
+    let text = match &path {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => String::new(),
+    };
+    let tree = yaml_splice::Tree::parse(&text).map_err(|e| format!("values.yaml: {e}"))?;
+    let wiring = resolve(&templates, &|p| values::shape(&tree, p));
+    let docs = crate::verify::load_all(&text).map_err(|e| format!("values.yaml: {e}"))?;
+    let defaults = serde_json::to_value(docs.into_iter().next().unwrap_or_default())
+        .map_err(|e| format!("values.yaml: {e}"))?;
+    let defaults = match defaults {
+        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+        other => other,
+    };
+    Ok((wiring, defaults))
+}
+
 /// The controls a pod or container without any securityContext falls short of, with the value
 /// the contract wants (the container level never adds the ids, as in a manifest).
 fn absent(level: Level, rules: &Rules) -> Vec<(Control, String)> {

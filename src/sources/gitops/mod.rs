@@ -2,10 +2,108 @@
 //! `ApplicationSet`s carry inline, hardened for the chart they install.
 //!
 //! [`model`] reads the releases of a manifest (the chart each names, where its inline values
-//! are).
+//! are); [`chart`] gets the chart (in this repository, or from a chart repository through the
+//! cache) and the values Helm merges before the inline ones, with the objects of the run that
+//! a release names ([`index`]); [`values`] plans the effective values with the policy and says
+//! what the inline values need; [`release`] turns that into edits of the manifest
+//! ([`edit`]: the mapping, or the `values: |` string), and [`render`] proves them with Helm's
+//! engine. The workloads of the same file are planned as plain manifests are, by the policy.
+//! How a chart's templates wire values is the chart source's knowledge: the pipeline hands in
+//! a function for it ([`release::ReadChart`]).
 
 pub mod chart;
 pub mod edit;
 pub mod index;
 pub mod model;
+pub mod release;
+pub mod render;
 pub mod values;
+
+use std::path::Path;
+
+use yaml_splice::{apply_changes, Tree};
+
+use crate::input::tab_indentation;
+use crate::policy;
+use crate::report::{FileError, FileReport, Settings, Status};
+
+pub use chart::Repository;
+pub use release::{ChartFacts, ReadChart};
+
+/// Processes one manifest that declares releases: parse, plan its workloads and its releases,
+/// edit, verify, and the render check of each release.
+pub fn process_text(
+    path: &Path,
+    text: String,
+    settings: &Settings,
+    repo: &Repository,
+    read_chart: &ReadChart,
+) -> FileReport {
+    let mut report = FileReport::new(path, Status::Unchanged);
+    let mut renders = Vec::new();
+    report.status = match harden(&text, settings, repo, read_chart, &mut report, &mut renders) {
+        Ok(status) => status,
+        Err(e) => Status::Failed(e),
+    };
+    report.original = Some(text);
+    render::check(&renders, &mut report, settings);
+    report
+}
+
+fn harden(
+    text: &str,
+    settings: &Settings,
+    repo: &Repository,
+    read_chart: &ReadChart,
+    report: &mut FileReport,
+    renders: &mut Vec<release::RenderInput>,
+) -> Result<Status, FileError> {
+    if let Some(e) = tab_indentation(text) {
+        return Err(e);
+    }
+    let tree = Tree::parse(text)?;
+    let plan = policy::plan(&tree, &settings.rules);
+    if let Some(refusal) = plan.refusals.first() {
+        return Err(refusal.clone().into());
+    }
+    let mut changes = plan.changes;
+    report.workloads = plan.workloads;
+    report.findings = plan.findings;
+    report.skipped_pods = plan.skipped;
+    report.notes = plan.notes;
+    let mut splices = Vec::new();
+    let mut ops = Vec::new();
+    for release in model::releases(&tree) {
+        let planned = release::plan(&tree, &release, repo, read_chart, settings, report)?;
+        changes.extend(planned.changes);
+        splices.extend(planned.splices);
+        ops.extend(planned.ops);
+        renders.extend(planned.render);
+    }
+    if changes.is_empty() && splices.is_empty() {
+        return Ok(Status::Unchanged);
+    }
+    let mut outcome = apply_changes(&tree, changes)?;
+    if !splices.is_empty() {
+        outcome.splices.extend(splices);
+        outcome.splices.sort_by_key(|s| s.start);
+        outcome.text = yaml_splice::edit::splice(tree.src, &outcome.splices)?;
+        outcome.ops.extend(ops);
+    }
+    report.edit_notes = outcome.notes;
+    crate::verify::verify_with(&tree, &outcome.text, &outcome.splices, &outcome.ops, None)
+        .map_err(|e| {
+            let first = outcome.splices.first().map_or(0, |s| s.start);
+            let (line, col) = e
+                .position
+                .unwrap_or((tree.src[..first].matches('\n').count() + 1, 1));
+            FileError {
+                line,
+                col,
+                message: e.to_string(),
+            }
+        })?;
+    Ok(Status::Changed {
+        new_text: outcome.text,
+    })
+}

@@ -1,0 +1,430 @@
+//! One release through the stages: its chart located and read, its effective values planned
+//! ([`super::values`]), and what they need written into its inline values as edits of the
+//! manifest ([`super::edit`]): changes of the mapping, or splices inside Argo's `values: |`
+//! string. Findings and notes go to the file's report, one workload per wired values path.
+
+use std::path::Path;
+
+use serde_json::Value;
+use yaml_splice::{apply_changes, Change, NewValue, NodeId, Ref, SemanticOp, Splice, Tree};
+
+use crate::policy::{Note, NoteKind, SkippedPod, Workload};
+use crate::report::{FileError, FileReport, Settings};
+
+use super::chart::{self, Located, Repository};
+use super::model::{Release, ValuesSite};
+use super::values::{self, merge, Need, Wired};
+
+/// What the pipeline hands in about a chart folder (read by the chart source, which this
+/// source does not import): the values paths its templates feed into securityContexts, and
+/// its default values.
+pub struct ChartFacts {
+    pub wired: Vec<Wired>,
+    pub defaults: Value,
+}
+
+/// Reads a chart folder's facts, or says why not.
+pub type ReadChart = dyn Fn(&Path) -> Result<ChartFacts, String> + Sync;
+
+/// A release planned: the edits of the manifest, and what its render check needs.
+#[derive(Default)]
+pub struct Planned {
+    /// Changes of the manifest's own nodes.
+    pub changes: Vec<Change>,
+    /// Splices of the manifest inside a values string, with the meaning of each string's edit.
+    pub splices: Vec<Splice>,
+    pub ops: Vec<SemanticOp>,
+    /// The chart and the values over its defaults, before the edits; None when the release
+    /// is left alone or its chart was not read.
+    pub render: Option<RenderInput>,
+}
+
+/// What the render check of a release needs.
+pub struct RenderInput {
+    pub chart: Located,
+    /// Every values layer over the chart's defaults, merged, as they are before the edits.
+    pub before: Value,
+    /// Where the edited inline values are, to read them back from the new text.
+    pub site: SitePath,
+    /// The layers below the inline values and those above them (Argo parameters).
+    pub below: Value,
+    pub above: Value,
+    /// The workload of the release's first values path, for findings.
+    pub workload: usize,
+    pub line: usize,
+}
+
+/// The key path of the inline values in the manifest, and whether they are a string.
+#[derive(Clone, Debug)]
+pub struct SitePath {
+    pub document: usize,
+    pub path: Vec<yaml_splice::PathSeg>,
+    pub text: bool,
+}
+
+/// Plans one release into the file's report.
+pub fn plan(
+    tree: &Tree,
+    release: &Release,
+    repo: &Repository,
+    read_chart: &ReadChart,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Result<Planned, FileError> {
+    let first = report.workloads.len();
+    let line = site_line(tree, release);
+    let leave_alone = |report: &mut FileReport, reason: String| {
+        push_workload(report, release, None, line);
+        report.skipped_pods.push(SkippedPod {
+            workload: first,
+            reason,
+        });
+        Ok(Planned::default())
+    };
+    let located = match chart::locate(release, repo) {
+        Ok(located) => located,
+        Err(why) => return leave_alone(report, format!("{why}; the release is left alone")),
+    };
+    let facts = match read_chart(&located.dir) {
+        Ok(facts) => facts,
+        Err(why) => {
+            return leave_alone(
+                report,
+                format!("its chart ({}) cannot be read: {why}", located.origin),
+            )
+        }
+    };
+    if facts.wired.is_empty() {
+        return leave_alone(
+            report,
+            format!("its chart ({}) takes no securityContext from values: nothing to set in the release", located.origin),
+        );
+    }
+    let below = match chart::values_from(release, &located, repo.index) {
+        Ok(values) => values,
+        Err(why) => return leave_alone(report, format!("{why}; the release is left alone")),
+    };
+    let (shadowed, inline) = inline_values(tree, release)?;
+    let mut below = below;
+    merge(&mut below, &shadowed);
+    let above = parameters(&release.parameters);
+    let mut effective = facts.defaults.clone();
+    merge(&mut effective, &below);
+    merge(&mut effective, &inline);
+    merge(&mut effective, &above);
+    let needs = values::plan(&effective, &inline, &facts.wired, &settings.rules);
+    record(report, release, &needs, line);
+    let (needs, blocked) = split_parameters(needs.needs, &release.parameters);
+    for path in blocked {
+        report.notes.push(Note {
+            workload: first,
+            container: None,
+            kind: NoteKind::Risk,
+            message: format!("the parameter `{path}` (helm.parameters, which win over every values file) sets a value the baseline changes: change the parameter by hand"),
+            line,
+        });
+    }
+    let mut before = below.clone();
+    merge(&mut before, &inline);
+    merge(&mut before, &above);
+    let site = site_path(tree, release);
+    let mut planned = write(tree, release, &needs, line)?;
+    if !needs.is_empty() {
+        let paths: Vec<String> = facts
+            .wired
+            .iter()
+            .map(|w| format!("`.Values.{}`", w.path))
+            .collect();
+        report.notes.push(Note {
+            workload: first,
+            container: None,
+            kind: NoteKind::Added,
+            message: format!(
+                "the {} `{}` gets in its inline values what its chart ({}) lacks at {}",
+                release.kind.name(),
+                release.name,
+                located.origin,
+                paths.join(", ")
+            ),
+            line,
+        });
+    }
+    planned.render = Some(RenderInput {
+        chart: located,
+        before,
+        site,
+        below,
+        above,
+        workload: first,
+        line,
+    });
+    Ok(planned)
+}
+
+/// The line of the inline values' key, else the release's.
+fn site_line(tree: &Tree, release: &Release) -> usize {
+    match &release.values {
+        ValuesSite::Mapping(node) | ValuesSite::Text(node) => {
+            key_line(tree, *node).unwrap_or(release.line)
+        }
+        ValuesSite::Absent { .. } => release.line,
+    }
+}
+
+fn key_line(tree: &Tree, node: NodeId) -> Option<usize> {
+    let parent = tree.node(node).parent?;
+    match &tree.node(parent).kind {
+        yaml_splice::tree::NodeKind::Map(entries) => entries
+            .iter()
+            .find(|(_, v)| *v == node)
+            .map(|(k, _)| tree.node(*k).line),
+        _ => None,
+    }
+}
+
+fn push_workload(report: &mut FileReport, release: &Release, path: Option<&str>, line: usize) {
+    let name = match path {
+        Some(path) => format!("{} .Values.{path}", release.name),
+        None => release.name.clone(),
+    };
+    report.workloads.push(Workload {
+        kind: release.kind.name().to_string(),
+        name,
+        document: release.document,
+        line,
+        app: None,
+        images: vec![],
+    });
+}
+
+/// The findings, notes and skipped paths of the plan, one workload per wired path.
+fn record(report: &mut FileReport, release: &Release, needs: &values::Needs, line: usize) {
+    let first = report.workloads.len();
+    for path in &needs.paths {
+        push_workload(report, release, Some(path), line);
+    }
+    report
+        .findings
+        .extend(needs.findings.iter().cloned().map(|mut f| {
+            f.workload += first;
+            f.line = line;
+            f.col = 1;
+            f.container = f.container.map(|_| "(the chart's containers)".to_string());
+            f
+        }));
+    report
+        .notes
+        .extend(needs.notes.iter().cloned().map(|mut n| {
+            n.workload += first;
+            n.line = line;
+            n.container = None;
+            n
+        }));
+    report
+        .skipped_pods
+        .extend(needs.skipped.iter().cloned().map(|mut s| {
+            s.workload += first;
+            s
+        }));
+}
+
+/// The inline values that lose (Argo's `values` string next to `valuesObject`) and those the
+/// tool edits, as JSON.
+fn inline_values(tree: &Tree, release: &Release) -> Result<(Value, Value), FileError> {
+    let read = |site: &ValuesSite| -> Result<Value, FileError> {
+        match site {
+            ValuesSite::Absent { .. } => Ok(Value::Object(Default::default())),
+            ValuesSite::Text(node) => {
+                let text = tree.as_str(Ref::root(*node)).unwrap_or_default();
+                chart::parse_values(text)
+                    .map_err(|e| at(tree, *node, format!("the values string does not load: {e}")))
+            }
+            ValuesSite::Mapping(node) => {
+                let docs = crate::verify::load_all(tree.src)
+                    .map_err(|e| FileError::at_start(e.to_string()))?;
+                let doc = docs
+                    .get(tree.document_of(*node))
+                    .cloned()
+                    .unwrap_or_default();
+                let value = walk_json(
+                    &serde_json::to_value(doc).unwrap_or_default(),
+                    &tree.path_of(*node),
+                );
+                Ok(match value {
+                    Value::Null => Value::Object(Default::default()),
+                    v => v,
+                })
+            }
+        }
+    };
+    let shadowed = match &release.shadowed {
+        Some(site) => read(site)?,
+        None => Value::Object(Default::default()),
+    };
+    Ok((shadowed, read(&release.values)?))
+}
+
+fn walk_json(value: &Value, path: &[yaml_splice::PathSeg]) -> Value {
+    use yaml_splice::PathSeg;
+    let mut at = value;
+    for seg in path {
+        let next = match seg {
+            PathSeg::Key(k) => at.get(k),
+            PathSeg::Index(i) => at.get(i),
+        };
+        match next {
+            Some(v) => at = v,
+            None => return Value::Null,
+        }
+    }
+    at.clone()
+}
+
+fn at(tree: &Tree, node: NodeId, message: String) -> FileError {
+    let (line, col) = tree.position(Ref::root(node));
+    FileError { line, col, message }
+}
+
+/// Argo `helm.parameters` as a values layer (`a.b=true` sets `a.b` to a bool, as `--set` does).
+fn parameters(params: &[(String, String)]) -> Value {
+    let mut out = Value::Object(Default::default());
+    for (name, value) in params {
+        let typed = match value.as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            v => v
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(v.to_string())),
+        };
+        let layer = name.rsplit('.').fold(typed, |inner, key| {
+            let mut map = serde_json::Map::new();
+            map.insert(key.to_string(), inner);
+            Value::Object(map)
+        });
+        merge(&mut out, &layer);
+    }
+    out
+}
+
+/// The needs a parameter overrides (they cannot be written in the values), apart.
+fn split_parameters(needs: Vec<Need>, params: &[(String, String)]) -> (Vec<Need>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut blocked = Vec::new();
+    for need in needs {
+        let path = match &need {
+            Need::Set(p, _) | Need::Append(p, _) => p.join("."),
+        };
+        let hit = params.iter().find(|(name, _)| {
+            path == *name
+                || path.starts_with(&format!("{name}."))
+                || name.starts_with(&format!("{path}."))
+        });
+        match hit {
+            Some((name, _)) => {
+                if !blocked.contains(name) {
+                    blocked.push(name.clone());
+                }
+            }
+            None => kept.push(need),
+        }
+    }
+    (kept, blocked)
+}
+
+fn site_path(tree: &Tree, release: &Release) -> SitePath {
+    use yaml_splice::PathSeg;
+    match &release.values {
+        ValuesSite::Mapping(node) => SitePath {
+            document: tree.document_of(*node),
+            path: tree.path_of(*node),
+            text: false,
+        },
+        ValuesSite::Text(node) => SitePath {
+            document: tree.document_of(*node),
+            path: tree.path_of(*node),
+            text: true,
+        },
+        ValuesSite::Absent { parent, key } => {
+            let mut path = tree.path_of(*parent);
+            path.push(PathSeg::Key(key.to_string()));
+            if *key == "helm" {
+                path.push(PathSeg::Key("valuesObject".into()));
+            }
+            SitePath {
+                document: tree.document_of(*parent),
+                path,
+                text: false,
+            }
+        }
+    }
+}
+
+/// The edits that write `needs` into the release's inline values.
+fn write(
+    tree: &Tree,
+    release: &Release,
+    needs: &[Need],
+    line: usize,
+) -> Result<Planned, FileError> {
+    let mut planned = Planned::default();
+    if needs.is_empty() {
+        return Ok(planned);
+    }
+    let refused = |why: String| FileError {
+        line,
+        col: 1,
+        message: format!(
+            "the inline values of {} `{}` cannot take the baseline: {why}",
+            release.kind.name(),
+            release.name
+        ),
+    };
+    match &release.values {
+        ValuesSite::Mapping(node) => {
+            let changes = super::edit::changes(tree, Ref::root(*node), needs).map_err(refused)?;
+            planned.changes = changes.into_iter().map(|(c, _)| c).collect();
+        }
+        ValuesSite::Absent { parent, key } => {
+            let values = super::edit::as_mapping(needs);
+            let value = match *key {
+                "helm" => NewValue::map(vec![("valuesObject", values)]),
+                _ => values,
+            };
+            planned.changes.push(Change::Insert {
+                map: *parent,
+                entries: vec![(key.to_string(), value)],
+            });
+        }
+        ValuesSite::Text(node) => {
+            let (new_inner, splices) = edit_string(tree, *node, needs).map_err(refused)?;
+            planned.splices = splices;
+            planned.ops.push(SemanticOp::Set {
+                doc: tree.document_of(*node),
+                path: tree.path_of(*node),
+                value: NewValue::Str(new_inner),
+            });
+        }
+    }
+    Ok(planned)
+}
+
+/// Edits the values document inside Argo's `values: |` string, as splices of the manifest.
+fn edit_string(tree: &Tree, node: NodeId, needs: &[Need]) -> Result<(String, Vec<Splice>), String> {
+    let embedded = yaml_splice::Embedded::of(tree, node)
+        .map_err(|why| format!("the values string is {why}"))?;
+    let inner = Tree::parse(&embedded.text)
+        .map_err(|e| format!("the values string does not parse: {}", e.message))?;
+    let root = inner
+        .docs
+        .first()
+        .and_then(|d| d.root)
+        .map(Ref::root)
+        .ok_or("the values string is empty: write the values as `valuesObject` instead")?;
+    let changes = super::edit::changes(&inner, root, needs)?;
+    let outcome = apply_changes(&inner, changes.into_iter().map(|(c, _)| c).collect())
+        .map_err(|e| e.to_string())?;
+    crate::verify::verify_with(&inner, &outcome.text, &outcome.splices, &outcome.ops, None)
+        .map_err(|e| format!("the edit of the values string does not verify: {e}"))?;
+    Ok((outcome.text, embedded.to_outer(&outcome.splices)))
+}
