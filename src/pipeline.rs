@@ -44,7 +44,7 @@ pub fn scan(
     // Largest files first, so that one big stream does not start last and finish alone.
     found.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let found: Vec<Found> = found.into_iter().map(|(f, _)| f).collect();
-    let gitops = GitOps::new(&found, settings);
+    let gitops = GitOps::new(&found);
     let (kustomize_jobs, found, forest) = kustomize_jobs(found, settings);
     let mut jobs = kustomize_jobs;
     jobs.extend(chart_jobs(found));
@@ -107,10 +107,14 @@ fn discover_with_dockerfiles(
 struct GitOps {
     candidates: Vec<PathBuf>,
     index: std::sync::OnceLock<gitops::index::Index>,
+    /// The values.yaml files of the charts this run hardens (canonical paths): a release of
+    /// such a chart is planned on the chart's defaults as the run leaves them.
+    chart_values: Vec<PathBuf>,
 }
 
 impl GitOps {
-    fn new(found: &[Found], _settings: &Settings) -> GitOps {
+    fn new(found: &[Found]) -> GitOps {
+        use crate::discover::HELM_VALUES;
         let candidates = found
             .iter()
             .filter_map(|f| match f {
@@ -118,9 +122,17 @@ impl GitOps {
                 _ => None,
             })
             .collect();
+        let chart_values = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Skipped(path, HELM_VALUES) => std::fs::canonicalize(path).ok(),
+                _ => None,
+            })
+            .collect();
         GitOps {
             candidates,
             index: std::sync::OnceLock::new(),
+            chart_values,
         }
     }
 
@@ -145,23 +157,45 @@ impl GitOps {
                 Err(format!("its chart `{chart}` is in the chart repository {url}: chart repositories are not read yet"))
             },
         };
+        let read_chart = |dir: &Path| self.read_chart(dir, settings);
         gitops::process_text(path, text, settings, &repo, &read_chart)
     }
-}
 
-/// The chart source's reading of a chart folder, as the GitOps source needs it.
-fn read_chart(dir: &Path) -> Result<gitops::ChartFacts, String> {
-    let (wiring, defaults) = chart::read_wiring(dir)?;
-    let wired = wiring
-        .targets
-        .into_iter()
-        .map(|t| gitops::values::Wired {
-            path: t.path,
-            level: t.level,
-            gated_by_enabled: t.gated_by_enabled,
+    /// The chart source's reading of a chart folder, as the GitOps source needs it.
+    fn read_chart(&self, dir: &Path, settings: &Settings) -> Result<gitops::ChartFacts, String> {
+        let (wiring, defaults) = chart::read_wiring(dir)?;
+        let wired = wiring
+            .targets
+            .into_iter()
+            .map(|t| gitops::values::Wired {
+                path: t.path,
+                level: t.level,
+                gated_by_enabled: t.gated_by_enabled,
+            })
+            .collect();
+        Ok(gitops::ChartFacts {
+            wired,
+            defaults,
+            hardened_defaults: self.hardened_defaults(dir, settings),
         })
-        .collect();
-    Ok(gitops::ChartFacts { wired, defaults })
+    }
+
+    /// The chart's values.yaml as this run leaves it, when the run hardens it too.
+    fn hardened_defaults(&self, dir: &Path, settings: &Settings) -> Option<String> {
+        let values = dir.join("values.yaml");
+        let canonical = std::fs::canonicalize(&values).ok()?;
+        if !self.chart_values.contains(&canonical) {
+            return None;
+        }
+        let mut quiet = settings.clone();
+        quiet.render.mode = crate::report::RenderMode::Never;
+        chart::process_chart(dir, std::slice::from_ref(&values), &quiet)
+            .into_iter()
+            .find_map(|r| match r.status {
+                Status::Changed { new_text } => Some(new_text),
+                _ => None,
+            })
+    }
 }
 
 /// A unit of work for [`scan`]: one file, one Helm chart or one Kustomize app, each with the

@@ -37,7 +37,7 @@ pub fn process_text(
     text: String,
     settings: &Settings,
     repo: &Repository,
-    read_chart: &ReadChart,
+    read_chart: &ReadChart<'_>,
 ) -> FileReport {
     let mut report = FileReport::new(path, Status::Unchanged);
     let mut renders = Vec::new();
@@ -54,7 +54,7 @@ fn harden(
     text: &str,
     settings: &Settings,
     repo: &Repository,
-    read_chart: &ReadChart,
+    read_chart: &ReadChart<'_>,
     report: &mut FileReport,
     renders: &mut Vec<release::RenderInput>,
 ) -> Result<Status, FileError> {

@@ -21,10 +21,13 @@ use super::values::{self, merge, Need, Wired};
 pub struct ChartFacts {
     pub wired: Vec<Wired>,
     pub defaults: Value,
+    /// The chart's values.yaml as this run leaves it, when the run hardens the chart too (a
+    /// chart in this repository): the release is planned on those defaults.
+    pub hardened_defaults: Option<String>,
 }
 
 /// Reads a chart folder's facts, or says why not.
-pub type ReadChart = dyn Fn(&Path) -> Result<ChartFacts, String> + Sync;
+pub type ReadChart<'a> = dyn Fn(&Path) -> Result<ChartFacts, String> + Sync + 'a;
 
 /// A release planned: the edits of the manifest, and what its render check needs.
 #[derive(Default)]
@@ -67,7 +70,7 @@ pub fn plan(
     tree: &Tree,
     release: &Release,
     repo: &Repository,
-    read_chart: &ReadChart,
+    read_chart: &ReadChart<'_>,
     settings: &Settings,
     report: &mut FileReport,
 ) -> Result<Planned, FileError> {
@@ -108,7 +111,15 @@ pub fn plan(
     let mut below = below;
     merge(&mut below, &shadowed);
     let above = parameters(&release.parameters);
-    let mut effective = facts.defaults.clone();
+    let hardened = match &facts.hardened_defaults {
+        Some(text) => Some(chart::parse_values(text).map_err(|e| {
+            FileError::at_start(format!(
+                "the hardened values.yaml of its chart does not load: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let mut effective = hardened.clone().unwrap_or_else(|| facts.defaults.clone());
     merge(&mut effective, &below);
     merge(&mut effective, &inline);
     merge(&mut effective, &above);
@@ -123,6 +134,13 @@ pub fn plan(
             message: format!("the parameter `{path}` (helm.parameters, which win over every values file) sets a value the baseline changes: change the parameter by hand"),
             line,
         });
+    }
+    // The render runs on the chart as it is on disk: this run's edits of its values.yaml go
+    // in as the first layer.
+    if let Some(hardened) = &hardened {
+        let mut layered = hardened.clone();
+        merge(&mut layered, &below);
+        below = layered;
     }
     let mut before = below.clone();
     merge(&mut before, &inline);
