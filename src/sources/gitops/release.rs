@@ -148,9 +148,15 @@ pub fn plan(
     let site = site_path(tree, release);
     let mut planned = write(tree, release, &needs, line)?;
     if !needs.is_empty() {
+        let needed = |w: &&Wired| {
+            needs.iter().any(|n| match n {
+                Need::Set(p, _) | Need::Append(p, _) => p.join(".").starts_with(&w.path),
+            })
+        };
         let paths: Vec<String> = facts
             .wired
             .iter()
+            .filter(needed)
             .map(|w| format!("`.Values.{}`", w.path))
             .collect();
         report.notes.push(Note {
@@ -158,7 +164,7 @@ pub fn plan(
             container: None,
             kind: NoteKind::Added,
             message: format!(
-                "the {} `{}` gets in its inline values what its chart ({}) lacks at {}",
+                "the {} `{}` gets in its inline values what its effective values (chart {}) lack at {}",
                 release.kind.name(),
                 release.name,
                 located.origin,
