@@ -33,8 +33,25 @@ pub struct Repository<'a> {
     pub fetch: &'a (dyn Fn(&str, &str, &str) -> Result<Located, String> + Sync),
 }
 
+/// Why a release's chart cannot be had.
+#[derive(Debug)]
+pub enum NotLocated {
+    /// A reason to report.
+    Because(String),
+    /// An Argo path source that is not a chart here: no release at all.
+    NotAChart,
+}
+
 /// The chart of `release`, or why it cannot be had.
-pub fn locate(release: &Release, repo: &Repository) -> Result<Located, String> {
+pub fn locate(release: &Release, repo: &Repository) -> Result<Located, NotLocated> {
+    let found = locate_reported(release, repo);
+    match found {
+        Err(_) if release.implicit => Err(NotLocated::NotAChart),
+        other => other.map_err(NotLocated::Because),
+    }
+}
+
+fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, String> {
     match &release.chart {
         ChartSource::Unsupported(why) => Err(why.clone()),
         ChartSource::Repository {

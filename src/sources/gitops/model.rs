@@ -104,6 +104,8 @@ pub struct Release {
     pub values_from: Vec<ValuesFrom>,
     /// Argo `helm.parameters` (`--set name=value`): they win over every values file.
     pub parameters: Vec<(String, String)>,
+    /// An Argo `path` source without `helm:`: a release only if the folder is a chart.
+    pub implicit: bool,
 }
 
 /// The group of each GitOps API this tool reads.
@@ -232,6 +234,7 @@ fn flux_release(tree: &Tree, root: Ref, mut meta: Meta) -> Option<Release> {
         shadowed: None,
         values_from,
         parameters: vec![],
+        implicit: false,
     })
 }
 
@@ -301,10 +304,13 @@ fn argo_release(
     let chart_name = text(&["chart"]);
     let path = text(&["path"]);
     let helm = tree.get(source, "helm");
-    // A source that only provides `$ref` value files, or a plain-manifest path, is no release.
-    if chart_name.is_none() && helm.is_none() {
+    // A source that only provides `$ref` value files is no release; a `path` without `helm`
+    // is one only if that folder is a chart (Argo CD looks for Chart.yaml), which the chart
+    // lookup decides.
+    if chart_name.is_none() && path.is_none() {
         return None;
     }
+    let implicit = chart_name.is_none() && helm.is_none();
     let chart = match (chart_name, path) {
         (Some(c), _) if templated && (c.contains("{{") || repo_url.contains("{{")) => {
             ChartSource::Unsupported(format!(
@@ -360,6 +366,7 @@ fn argo_release(
         shadowed,
         values_from,
         parameters,
+        implicit,
     })
 }
 

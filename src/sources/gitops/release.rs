@@ -86,7 +86,10 @@ pub fn plan(
     };
     let located = match chart::locate(release, repo) {
         Ok(located) => located,
-        Err(why) => return leave_alone(report, format!("{why}; the release is left alone")),
+        Err(chart::NotLocated::NotAChart) => return Ok(Planned::default()),
+        Err(chart::NotLocated::Because(why)) => {
+            return leave_alone(report, format!("{why}; the release is left alone"))
+        }
     };
     let facts = match read_chart(&located.dir) {
         Ok(facts) => facts,
