@@ -74,7 +74,15 @@ pub struct TmpAddition {
     pub name: &'static str,
     pub volumes: Vec<String>,
     pub mounts: Vec<String>,
-    pub contexts: Vec<String>,
+    pub contexts: Vec<TmpFor>,
+}
+
+/// A container securityContext path that gets the writable /tmp, and the lists that give it
+/// (volume lists first, then mount lists).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TmpFor {
+    pub context: String,
+    pub lists: Vec<String>,
 }
 
 /// The pods of every template, relative to the chart.
@@ -378,7 +386,23 @@ impl<'a> TmpPlanner<'a> {
         for n in &needs {
             push_new(&mut addition.volumes, &n.volumes);
             push_new(&mut addition.mounts, &n.mounts);
-            push_new(&mut addition.contexts, &n.context);
+            let at = addition
+                .contexts
+                .iter()
+                .position(|c| c.context == n.context);
+            let at = at.unwrap_or_else(|| {
+                addition.contexts.push(TmpFor {
+                    context: n.context.clone(),
+                    lists: Vec::new(),
+                });
+                addition.contexts.len() - 1
+            });
+            let lists = &mut addition.contexts[at].lists;
+            push_new(lists, &n.volumes);
+            push_new(lists, &n.mounts);
+        }
+        for c in &mut addition.contexts {
+            c.lists.sort_by_key(|l| addition.mounts.contains(l));
         }
         addition.name = tmp_volume_name(&self.taken_names(&addition.volumes));
         (Some(addition), no_tmp)

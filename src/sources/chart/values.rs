@@ -418,8 +418,9 @@ fn writable_tmp(
     changes
 }
 
-/// The `added` notes of the writable /tmp: in values.yaml on each securityContext it is for,
-/// in an override file on each list it extends.
+/// The `added` notes of the writable /tmp: in values.yaml on each securityContext it is for
+/// (naming its lists, on the line of its mount list), in an override file on each list it
+/// extends.
 fn note_tmp(
     tmp: &TmpAddition,
     wiring: &ChartWiring,
@@ -427,12 +428,14 @@ fn note_tmp(
     added: &[(String, usize)],
     report: &mut FileReport,
 ) {
-    let lists: Vec<String> = added.iter().map(|(p, _)| format!("`{p}`")).collect();
-    let message = format!(
-        "{} (an item of {} here)",
-        policy::writable_tmp_message(tmp.name),
-        lists.join(" and ")
-    );
+    let message = |lists: &[&String]| {
+        let lists: Vec<String> = lists.iter().map(|p| format!("`{p}`")).collect();
+        format!(
+            "{} (an item of {} here)",
+            policy::writable_tmp_message(tmp.name),
+            and_list(&lists)
+        )
+    };
     if !complete {
         for (path, line) in added {
             let workload = push_values_workload(report, path, *line);
@@ -440,24 +443,39 @@ fn note_tmp(
                 workload,
                 container: None,
                 kind: NoteKind::Added,
-                message: message.clone(),
+                message: message(&[path]),
                 line: *line,
             });
         }
         return;
     }
-    let mount_line = added.last().map_or(0, |(_, line)| *line);
     for context in &tmp.contexts {
-        let Some(workload) = values_workload(report, context) else {
+        let Some(workload) = values_workload(report, &context.context) else {
             continue;
         };
+        let lists: Vec<&String> = context.lists.iter().collect();
+        let line = added
+            .iter()
+            .filter(|(p, _)| context.lists.contains(p))
+            .map(|(_, line)| *line)
+            .last()
+            .unwrap_or(report.workloads[workload].line);
         report.notes.push(Note {
             workload,
-            container: Some(containers_label(wiring, context)),
+            container: Some(containers_label(wiring, &context.context)),
             kind: NoteKind::Added,
-            message: message.clone(),
-            line: mount_line,
+            message: message(&lists),
+            line,
         });
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
