@@ -78,8 +78,11 @@ fn truthy(v: &serde_json::Value) -> bool {
 /// One `if`/`with`/`range`/`define` block.
 #[derive(Clone, Debug)]
 pub struct Frame {
-    /// When the branch open at this point renders (after an `else`, the negation).
+    /// When the branch open at this point renders: its own condition, and after an `else`, that
+    /// no earlier branch of the block did.
     pub cond: Cond,
+    /// The own conditions of the block's branches up to this one (`if A`, `else if B`, ...).
+    pub branches: Vec<Cond>,
     /// The values path `.` stands for inside: `with .Values.x` gives `x`, `range .Values.x`
     /// gives `x[]` (one item of the list or mapping).
     pub dot: Option<String>,
@@ -154,17 +157,31 @@ impl Blocks {
             }
             "else" => {
                 let Some(&top) = stack.last() else { return };
-                let before = self.frames[top].cond.clone();
+                // Inside the else branch `.` is what it is around the block.
+                let outer_dot = stack
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| self.frames[stack[i]].dot.clone());
+                let scope = Scope {
+                    dot: outer_dot.as_deref(),
+                    ranges: &ranges,
+                };
                 let (word, rest) = split_word(rest);
                 let branch = match word {
-                    "if" => condition(rest, &scope),
-                    "with" => condition(rest, &scope),
+                    "if" | "with" => condition(rest, &scope),
                     _ => Cond::All(vec![]),
                 };
+                let earlier = self.frames[top].branches.clone();
+                let mut all: Vec<Cond> = earlier
+                    .iter()
+                    .map(|b| Cond::Not(Box::new(b.clone())))
+                    .collect();
+                all.push(branch.clone());
                 // A new frame: actions already read keep the branch they were in.
                 let frame = Frame {
-                    cond: Cond::All(vec![Cond::Not(Box::new(before)), branch]),
-                    dot: self.frames[top].dot.clone(),
+                    cond: Cond::All(all),
+                    branches: earlier.into_iter().chain([branch]).collect(),
+                    dot: outer_dot,
                     range: None,
                 };
                 self.frames.push(frame);
@@ -235,15 +252,21 @@ struct Scope<'a> {
 
 fn open_frame(word: &str, rest: &str, scope: &Scope) -> Frame {
     match word {
-        "if" => Frame {
-            cond: condition(rest, scope),
-            dot: scope.dot.map(str::to_string),
-            range: None,
-        },
+        "if" => {
+            let cond = condition(rest, scope);
+            Frame {
+                branches: vec![cond.clone()],
+                cond,
+                dot: scope.dot.map(str::to_string),
+                range: None,
+            }
+        }
         "with" => {
             let path = single_path(rest, scope);
+            let cond = path.clone().map_or(Cond::Unknown, Cond::Truthy);
             Frame {
-                cond: path.clone().map_or(Cond::Unknown, Cond::Truthy),
+                branches: vec![cond.clone()],
+                cond,
                 dot: path,
                 range: None,
             }
@@ -261,8 +284,10 @@ fn open_frame(word: &str, rest: &str, scope: &Scope) -> Frame {
                 (Some(v), None) => (None, Some(v.to_string())),
                 _ => (None, None),
             };
+            let cond = path.clone().map_or(Cond::Unknown, Cond::Truthy);
             Frame {
-                cond: path.clone().map_or(Cond::Unknown, Cond::Truthy),
+                branches: vec![cond.clone()],
+                cond,
                 dot: path.as_ref().map(|p| format!("{p}[]")),
                 range: path.map(|path| RangeVars { path, key, value }),
             }
@@ -270,6 +295,7 @@ fn open_frame(word: &str, rest: &str, scope: &Scope) -> Frame {
         // A helper's body is a scope of its own: it renders wherever it is included.
         _ => Frame {
             cond: Cond::All(vec![]),
+            branches: vec![],
             dot: None,
             range: None,
         },
@@ -485,6 +511,23 @@ mod tests {
             renders_true("include \"x\" .", None, &[]).eval(&values),
             None
         );
+    }
+
+    #[test]
+    fn the_last_else_of_a_chain_needs_every_earlier_branch_false() {
+        let b = blocks(
+            "{{- if .Values.a }}\na\n{{- else if .Values.b }}\nb\n{{- else }}\nc\n{{- end }}\n",
+        );
+        let at = |line: usize, values: serde_json::Value| -> Vec<Option<bool>> {
+            b.line_conditions_between(line, 0)
+                .iter()
+                .map(|c| c.eval(&values))
+                .collect()
+        };
+        assert_eq!(at(3, json!({"a": false, "b": true})), vec![Some(true)]);
+        assert_eq!(at(5, json!({"a": false, "b": true})), vec![Some(false)]);
+        assert_eq!(at(5, json!({"a": true, "b": false})), vec![Some(false)]);
+        assert_eq!(at(5, json!({"a": false, "b": false})), vec![Some(true)]);
     }
 
     #[test]

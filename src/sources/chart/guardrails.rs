@@ -241,13 +241,18 @@ fn values_host_paths(values: &Value, path: &str) -> Vec<HostAccessKind> {
 
 /// Whether a container securityContext path will get `readOnlyRootFilesystem: true` from the
 /// fix in some release: its mapping says otherwise, or it is empty and will be filled.
-/// (`sets[0]` is values.yaml alone: a null there is filled; in an override it deletes.)
+/// (`sets[0]` is values.yaml alone: a null there is filled; in an override it deletes.) A
+/// Bitnami-style context whose `enabled` the fix turns on starts to apply its value then.
 fn gets_read_only_root(target: &Target, sets: &[ValueSet]) -> bool {
     sets.iter()
         .enumerate()
         .any(|(i, set)| match lookup(&set.values, &target.path) {
             Some(Value::Object(m)) if m.is_empty() => !target.has_default,
-            Some(Value::Object(m)) => m.get("readOnlyRootFilesystem") != Some(&Value::Bool(true)),
+            Some(Value::Object(m)) => {
+                let enabled = m.get("enabled") == Some(&Value::Bool(true));
+                let rendered = !target.gated_by_enabled || enabled;
+                !rendered || m.get("readOnlyRootFilesystem") != Some(&Value::Bool(true))
+            }
             Some(Value::Null) => !target.has_default && i == 0,
             _ => false,
         })
@@ -412,7 +417,14 @@ impl<'a> TmpPlanner<'a> {
     /// one; Err with the reason when one of them has no such list.
     fn needs_of(&self, target: &Target) -> Result<Vec<Need>, String> {
         let mut needs = Vec::new();
-        for at in self.containers_of(target) {
+        let containers = self.containers_of(target);
+        if containers.is_empty() {
+            return Err(format!(
+                "the templates render `.Values.{}` into no container of a pod spec whose volumes the tool can read",
+                target.path
+            ));
+        }
+        for at in containers {
             if self.mounts_tmp(&at.container.mounts, None) {
                 continue;
             }
@@ -421,13 +433,13 @@ impl<'a> TmpPlanner<'a> {
                 at.container.name,
                 at.place()
             );
-            let mounts = self.usable_list(&at.container.mounts, &what)?;
+            let mounts = self.usable_list(&at.container.mounts, &what, "mountPath")?;
             let what = format!(
                 "the `volumes:` of its pod ({}:{})",
                 at.pod.template.display(),
                 at.pod.pod.line
             );
-            let volumes = self.usable_list(&at.pod.pod.volumes, &what)?;
+            let volumes = self.usable_list(&at.pod.pod.volumes, &what, "name")?;
             needs.push(Need {
                 context: target.path.clone(),
                 mounts,
@@ -478,36 +490,39 @@ impl<'a> TmpPlanner<'a> {
     }
 
     /// The first values list rendered into `list` that values.yaml holds as a list (or null)
-    /// and that renders in every release once it has an item.
-    fn usable_list(&self, list: &ListText, what: &str) -> Result<String, String> {
+    /// whose items all have the field `field`, and that renders in every release once it has
+    /// an item.
+    fn usable_list(&self, list: &ListText, what: &str, field: &str) -> Result<String, String> {
         let mut why = format!("the templates render no values list into {what}");
-        for rendered in &list.from_values {
-            match self.renders_with_an_item(rendered) {
+        for (i, rendered) in list.from_values.iter().enumerate() {
+            match self.renders_with_an_item(rendered, field) {
                 Ok(()) => return Ok(rendered.path.clone()),
-                Err(e) if list.from_values.len() == 1 || why.starts_with("the templates") => {
-                    why = format!("{e} ({what})");
-                }
+                // The first list's reason is the one to give.
+                Err(e) if i == 0 => why = format!("{e} ({what})"),
                 Err(_) => {}
             }
         }
         Err(why)
     }
 
-    fn renders_with_an_item(&self, rendered: &Rendered) -> Result<(), String> {
+    fn renders_with_an_item(&self, rendered: &Rendered, field: &str) -> Result<(), String> {
         let path = &rendered.path;
         let defaults = self.sets.first().map(|s| &s.values);
         match defaults.and_then(|v| lookup(v, path)) {
-            Some(Value::Array(_) | Value::Null) => {}
+            Some(Value::Array(items)) if items.iter().all(|i| i.get(field).is_some()) => {}
+            Some(Value::Array(_)) => {
+                return Err(format!(
+                    "`.Values.{path}` holds items without `{field}` in values.yaml"
+                ))
+            }
+            Some(Value::Null) => {}
             Some(_) => return Err(format!("`.Values.{path}` is not a list in values.yaml")),
             None => return Err(format!("values.yaml does not set `.Values.{path}`")),
         }
         let renders = self.sets.iter().all(|set| {
             let mut values = set.values.clone();
-            set_path(
-                &mut values,
-                path,
-                Value::Array(vec![Value::Object(Default::default())]),
-            );
+            let one_item = Value::Array(vec![Value::Object(Default::default())]);
+            set_path(&mut values, path, one_item);
             rendered
                 .conditions
                 .iter()
@@ -612,4 +627,136 @@ fn set_path(values: &mut Value, path: &str, value: Value) {
 /// The risk note of a container that gets a read-only root filesystem and no writable /tmp.
 fn no_tmp_message(why: &str) -> String {
     format!("this chart gets a read-only root filesystem with no writable /tmp: {why}. Give it one through values: render a list into the container's `volumeMounts:` and one into the pod's `volumes:` in the template (as `helm create` does with `.Values.volumeMounts` and `.Values.volumes`) and run the fix again, or mount an emptyDir at /tmp in the template")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::chart::{pods, resolve, templates, values};
+
+    /// The guardrails of a one-template chart with these values (and override files).
+    fn plan_for(template: &str, defaults: &str, overrides: &[&str], rules: &Rules) -> Guardrails {
+        let path = PathBuf::from("templates/t.yaml");
+        let wirings = vec![(path.clone(), templates::analyse(template))];
+        let tree = yaml_splice::Tree::parse(defaults).unwrap();
+        let wiring = resolve(&wirings, &|p| values::shape(&tree, p));
+        let pods = vec![(path, pods::read(template))];
+        let base = values::as_json(defaults).unwrap();
+        let mut sets = vec![ValueSet {
+            values: base.clone(),
+        }];
+        for text in overrides {
+            let mut merged = base.clone();
+            values::merge(&mut merged, values::as_json(text).unwrap());
+            sets.push(ValueSet { values: merged });
+        }
+        let privileged = values::privileged_targets(&tree, &wiring);
+        plan(&pods, &wiring, &sets, &privileged, rules)
+    }
+
+    const POD: &str = r#"kind: Deployment
+spec:
+  template:
+    spec:
+      hostNetwork: {{ .Values.hostNetwork }}
+      securityContext: {{- toYaml .Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: app
+          securityContext: {{- toYaml .Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: cache
+              mountPath: /var/cache
+            {{- if .Values.persistence.enabled }}
+            {{- toYaml .Values.extraVolumeMounts | nindent 12 }}
+            {{- end }}
+        - name: sidecar
+          volumeMounts:
+            {{- toYaml .Values.sidecarMounts | nindent 12 }}
+      volumes:
+        - name: tmp
+          configMap:
+            name: scratch
+        {{- with .Values.extraVolumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+"#;
+
+    const VALUES: &str = "hostNetwork: false\npodSecurityContext: {}\nsecurityContext: {}\npersistence:\n  enabled: true\nextraVolumeMounts: []\nextraVolumes: []\nsidecarMounts: []\n";
+
+    #[test]
+    fn an_override_that_turns_on_a_host_namespace_leaves_the_pod_to_a_person() {
+        let rules = Rules::default();
+        let g = plan_for(POD, VALUES, &[], &rules);
+        assert!(g.left_alone.is_empty(), "{:?}", g.left_alone);
+        let g = plan_for(POD, VALUES, &["hostNetwork: true\n"], &rules);
+        let paths: Vec<&String> = g.left_alone.keys().collect();
+        assert_eq!(paths, vec!["podSecurityContext", "securityContext"]);
+        assert!(g.left_alone["securityContext"]
+            .starts_with("uses the node's network (hostNetwork: true): "));
+        assert!(g.tmp.is_none(), "a pod left alone gets no /tmp");
+    }
+
+    #[test]
+    fn the_tmp_goes_into_the_wired_lists_under_another_name_when_tmp_is_taken() {
+        let g = plan_for(POD, VALUES, &[], &Rules::default());
+        let tmp = g.tmp.expect("wired");
+        assert_eq!(
+            tmp.name, "kube-harden-tmp",
+            "the template has a volume `tmp`"
+        );
+        assert_eq!(tmp.volumes, vec!["extraVolumes"]);
+        assert_eq!(tmp.mounts, vec!["extraVolumeMounts"]);
+        assert!(g.no_tmp.is_empty(), "{:?}", g.no_tmp);
+    }
+
+    #[test]
+    fn a_list_that_renders_only_under_a_false_condition_is_not_used() {
+        let values = VALUES.replace("  enabled: true", "  enabled: false");
+        let g = plan_for(POD, &values, &[], &Rules::default());
+        assert!(g.tmp.is_none());
+        let why = &g.no_tmp["securityContext"];
+        assert!(
+            why.contains("`.Values.extraVolumeMounts` is rendered only under a condition that its values do not make true (the `volumeMounts:` of container `app` (templates/t.yaml:8))"),
+            "{why}"
+        );
+        // The same when an override file turns it off: some release would lack the /tmp.
+        let g = plan_for(
+            POD,
+            VALUES,
+            &["persistence:\n  enabled: false\n"],
+            &Rules::default(),
+        );
+        assert!(g.tmp.is_none() && g.no_tmp.contains_key("securityContext"));
+    }
+
+    #[test]
+    fn a_mount_list_shared_with_a_container_that_mounts_tmp_is_not_used() {
+        let template = POD.replace(
+            "{{- toYaml .Values.sidecarMounts | nindent 12 }}",
+            "- name: scratch\n              mountPath: /tmp\n            {{- toYaml .Values.extraVolumeMounts | nindent 12 }}",
+        );
+        let g = plan_for(&template, VALUES, &[], &Rules::default());
+        assert!(g.tmp.is_none());
+        assert!(
+            g.no_tmp["securityContext"].contains("`.Values.extraVolumeMounts` is also rendered into container `sidecar` (templates/t.yaml:16), which mounts /tmp already"),
+            "{:?}",
+            g.no_tmp
+        );
+    }
+
+    #[test]
+    fn ports_from_literals_defaults_and_values() {
+        let t = "kind: Pod\nspec:\n  containers:\n    - name: a\n      ports:\n        - containerPort: 443\n        - containerPort: {{ .Values.http | default 80 }}\n        - containerPort: {{ .Values.metrics }}\n";
+        let g = plan_for(t, "metrics: 9090\n", &[], &Rules::default());
+        let notes: Vec<(usize, &str)> = g.template_notes[Path::new("templates/t.yaml")]
+            .iter()
+            .map(|n| (n.line, n.message.split(':').next().unwrap()))
+            .collect();
+        assert_eq!(
+            notes,
+            vec![(6, "listens on port 443"), (7, "listens on port 80")]
+        );
+        let from_values: Vec<&PortSource> = g.ports.iter().map(|p| &p.source).collect();
+        assert_eq!(from_values.len(), 2, "{from_values:?}");
+    }
 }

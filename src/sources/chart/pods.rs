@@ -136,7 +136,7 @@ impl Reader<'_, '_> {
         for j in self.siblings(i) {
             match self.ls[j].key.unwrap_or_default() {
                 "securityContext" => pod.context_line = Some(j + 1),
-                "volumes" => pod.volumes = self.list(j, i),
+                "volumes" => pod.volumes = self.list(j, i, "volume"),
                 field @ ("hostNetwork" | "hostPID" | "hostIPC") => {
                     pod.host.extend(self.host_field(field, j, i));
                 }
@@ -214,7 +214,8 @@ impl Reader<'_, '_> {
             name: container_name(ls, item),
             line: item + 1,
             context_line: key_at("securityContext").map(|j| j + 1),
-            mounts: key_at("volumeMounts").map_or_else(ListText::default, |k| self.list(k, item)),
+            mounts: key_at("volumeMounts")
+                .map_or_else(ListText::default, |k| self.list(k, item, "mount")),
             ports: (item..end)
                 .filter(|&j| structural(&ls[j]) && ls[j].key == Some("containerPort"))
                 .filter_map(|j| self.port(j))
@@ -223,8 +224,9 @@ impl Reader<'_, '_> {
     }
 
     /// The list under key line `k`; `outer` is the line of what holds it (the pod's
-    /// `containers:` key, or the container's item), whose blocks are not its conditions.
-    fn list(&self, k: usize, outer: usize) -> ListText {
+    /// `containers:` key, or the container's item), whose blocks are not its conditions. A
+    /// values list counts when its name says what it holds (`noun`: `volume` or `mount`).
+    fn list(&self, k: usize, outer: usize, noun: &str) -> ListText {
         let ls = self.ls;
         let region = self.region(k);
         let mut list = ListText {
@@ -237,7 +239,10 @@ impl Reader<'_, '_> {
             .iter()
             .filter(|a| a.line == k || region.contains(&a.line))
         {
-            if let Some(path) = self.rendered_path(action) {
+            let path = self
+                .rendered_path(action)
+                .filter(|p| names(p, noun) && self.render_col(action) >= ls[k].key_col);
+            if let Some(path) = path {
                 let conditions = self
                     .blocks
                     .conditions_between(action, outer)
@@ -284,6 +289,18 @@ impl Reader<'_, '_> {
                 .map(str::to_string),
             _ => None,
         }
+    }
+
+    /// The column an action renders at: its `nindent`/`indent` argument, else its line's
+    /// indentation. What renders left of a list's key (the next containers, `toYaml
+    /// .Values.extraContainers | nindent 8`) is not part of the list.
+    fn render_col(&self, action: &Action) -> usize {
+        let words: Vec<&str> = action.text.split_whitespace().collect();
+        let argument = words
+            .windows(2)
+            .find(|w| matches!(w[0], "nindent" | "indent"))
+            .and_then(|w| w[1].trim_end_matches(')').parse().ok());
+        argument.unwrap_or(self.ls[action.line].indent)
     }
 
     /// A `hostPath:` key of a volume item at line `j`.
@@ -392,6 +409,16 @@ impl Reader<'_, '_> {
                 default,
             },
         })
+    }
+}
+
+/// Whether a values path's last name says that it holds volumes (`extraVolumes`) or mounts
+/// (`volumeMounts`, `extraVolumeMounts`): a list of something else rendered nearby is not one.
+fn names(path: &str, noun: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    match noun {
+        "volume" => last.contains("volume") && !last.contains("mount"),
+        _ => last.contains("mount"),
     }
 }
 
@@ -525,6 +552,44 @@ spec:
                 }
             ]
         );
+    }
+
+    #[test]
+    fn what_renders_left_of_a_list_or_under_another_name_is_not_its_values_list() {
+        let t = r#"kind: StatefulSet
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          volumeMounts:
+            - name: data
+              mountPath: /data
+            {{- if .Values.extraVolumeMounts }}
+            {{- toYaml .Values.extraVolumeMounts | nindent 12 }}
+            {{- end }}
+        {{- with .Values.extraContainers }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      volumes:
+        {{- toYaml .Values.extraVolumes | nindent 8 }}
+        {{- toYaml .Values.extraSecrets | nindent 8 }}
+"#;
+        let pod = &read(t)[0];
+        let mounts: Vec<&str> = pod.containers[0]
+            .mounts
+            .from_values
+            .iter()
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(mounts, vec!["extraVolumeMounts"]);
+        let volumes: Vec<&str> = pod
+            .volumes
+            .from_values
+            .iter()
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(volumes, vec!["extraVolumes"]);
     }
 
     #[test]

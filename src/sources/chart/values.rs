@@ -456,9 +456,9 @@ fn note_tmp(
         let lists: Vec<&String> = context.lists.iter().collect();
         let line = added
             .iter()
-            .filter(|(p, _)| context.lists.contains(p))
+            .rev()
+            .find(|(p, _)| context.lists.contains(p))
             .map(|(_, line)| *line)
-            .last()
             .unwrap_or(report.workloads[workload].line);
         report.notes.push(Note {
             workload,
