@@ -96,8 +96,8 @@ struct PodAt<'a> {
     pod: &'a PodText,
 }
 
-impl PodAt<'_> {
-    fn key(&self) -> (&Path, usize) {
+impl<'a> PodAt<'a> {
+    fn key(&self) -> (&'a Path, usize) {
         (self.template, self.index)
     }
 }
@@ -112,42 +112,12 @@ pub fn plan(
     rules: &Rules,
 ) -> Guardrails {
     let mut out = Guardrails::default();
-    let all: Vec<PodAt> = pods
-        .iter()
-        .flat_map(|(template, pods)| {
-            pods.iter().enumerate().map(move |(index, pod)| PodAt {
-                template,
-                index,
-                pod,
-            })
-        })
-        .collect();
+    let all = every_pod(pods);
     let contexts = context_paths(wiring);
-    let mut left_alone_pods = BTreeSet::new();
-    for at in &all {
-        let paths = pod_context_paths(at, &contexts);
-        if paths.iter().any(|p| privileged.contains_key(p)) {
-            left_alone_pods.insert(at.key());
-        }
-        let accesses = host_accesses(at.pod, sets);
-        if accesses.is_empty() {
-            continue;
-        }
-        if rules.harden_host_access {
-            out.note_host_risks(at, &accesses);
-            continue;
-        }
-        let reason = host_access_reason_of(accesses.iter().map(|(_, kind)| kind))
-            .expect("at least one access");
-        left_alone_pods.insert(at.key());
-        for path in paths {
-            out.left_alone.entry(path).or_insert_with(|| reason.clone());
-        }
-    }
+    let left_alone_pods = out.plan_host_access(&all, &contexts, sets, privileged, rules);
     out.plan_ports(&all, sets);
-    let read_only = Control::ReadOnlyRootFilesystem;
-    if rules.writable_tmp && !rules.disabled.contains(&read_only) {
-        let tmp = TmpPlanner {
+    if rules.writable_tmp && !rules.disabled.contains(&Control::ReadOnlyRootFilesystem) {
+        let planner = TmpPlanner {
             all: &all,
             sets,
             contexts: &contexts,
@@ -160,9 +130,21 @@ pub fn plan(
             .filter(|t| !out.left_alone.contains_key(&t.path) && !privileged.contains_key(&t.path))
             .filter(|t| gets_read_only_root(t, sets))
             .collect();
-        (out.tmp, out.no_tmp) = tmp.plan(&needing);
+        (out.tmp, out.no_tmp) = planner.plan(&needing);
     }
     out
+}
+
+fn every_pod(pods: &ChartPods) -> Vec<PodAt<'_>> {
+    pods.iter()
+        .flat_map(|(template, pods)| {
+            pods.iter().enumerate().map(move |(index, pod)| PodAt {
+                template,
+                index,
+                pod,
+            })
+        })
+        .collect()
 }
 
 /// (template, line of the `securityContext:` key) -> the values path it renders.
@@ -259,6 +241,40 @@ fn gets_read_only_root(target: &Target, sets: &[ValueSet]) -> bool {
 }
 
 impl Guardrails {
+    /// Leaves the securityContext paths of pods with host access to a person (or, opted in,
+    /// notes each access). Returns every pod left alone, those of privileged paths included.
+    fn plan_host_access<'a>(
+        &mut self,
+        all: &[PodAt<'a>],
+        contexts: &BTreeMap<(PathBuf, usize), String>,
+        sets: &[ValueSet],
+        privileged: &BTreeMap<String, String>,
+        rules: &Rules,
+    ) -> BTreeSet<(&'a Path, usize)> {
+        let mut left_alone_pods = BTreeSet::new();
+        for at in all {
+            let paths = pod_context_paths(at, contexts);
+            if paths.iter().any(|p| privileged.contains_key(p)) {
+                left_alone_pods.insert(at.key());
+            }
+            let accesses = host_accesses(at.pod, sets);
+            let Some(reason) = host_access_reason_of(accesses.iter().map(|(_, kind)| kind)) else {
+                continue;
+            };
+            if rules.harden_host_access {
+                self.note_host_risks(at, &accesses);
+                continue;
+            }
+            left_alone_pods.insert(at.key());
+            for path in paths {
+                self.left_alone
+                    .entry(path)
+                    .or_insert_with(|| reason.clone());
+            }
+        }
+        left_alone_pods
+    }
+
     /// With `--harden-host-access-pods`: a risk note per access, on the template line.
     fn note_host_risks(&mut self, at: &PodAt, accesses: &[(usize, HostAccessKind)]) {
         let notes = self
@@ -284,28 +300,10 @@ impl Guardrails {
         for at in all {
             for c in &at.pod.containers {
                 for port in &c.ports {
-                    let written = match &port.source {
-                        PortSource::Literal(n) => Some(*n),
-                        PortSource::Values { path, default } => {
-                            let set = defaults
-                                .and_then(|v| lookup(v, path))
-                                .is_some_and(|v| !v.is_null());
-                            default.filter(|_| !set)
-                        }
-                        _ => None,
-                    };
-                    if let Some(n) = written.filter(|n| is_low_port(*n)) {
-                        self.template_notes
-                            .entry(at.template.to_path_buf())
-                            .or_default()
-                            .push(TemplateNote {
-                                line: port.line,
-                                kind: at.pod.kind.clone(),
-                                name: c.name.clone(),
-                                container: Some(c.name.clone()),
-                                note: NoteKind::Risk,
-                                message: low_port_message(n),
-                            });
+                    if let Some(n) =
+                        written_port(&port.source, defaults).filter(|n| is_low_port(*n))
+                    {
+                        self.note_template_port(at, c, port.line, n);
                     }
                     if !matches!(port.source, PortSource::Literal(_)) {
                         self.add_values_port(&port.source, &c.name);
@@ -313,6 +311,21 @@ impl Guardrails {
                 }
             }
         }
+    }
+
+    fn note_template_port(&mut self, at: &PodAt, c: &ContainerText, line: usize, port: i64) {
+        let notes = self
+            .template_notes
+            .entry(at.template.to_path_buf())
+            .or_default();
+        notes.push(TemplateNote {
+            line,
+            kind: at.pod.kind.clone(),
+            name: c.name.clone(),
+            container: Some(c.name.clone()),
+            note: NoteKind::Risk,
+            message: low_port_message(port),
+        });
     }
 
     fn add_values_port(&mut self, source: &PortSource, container: &str) {
@@ -326,6 +339,21 @@ impl Guardrails {
                 containers: vec![container.to_string()],
             }),
         }
+    }
+}
+
+/// The port number the template itself gives: a literal, or its `| default N` when values.yaml
+/// does not set the path.
+fn written_port(source: &PortSource, defaults: Option<&Value>) -> Option<i64> {
+    match source {
+        PortSource::Literal(n) => Some(*n),
+        PortSource::Values { path, default } => {
+            let set = defaults
+                .and_then(|v| lookup(v, path))
+                .is_some_and(|v| !v.is_null());
+            default.filter(|_| !set)
+        }
+        _ => None,
     }
 }
 

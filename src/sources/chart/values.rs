@@ -378,37 +378,13 @@ fn writable_tmp(
     ];
     for (paths, item, present) in lists {
         for path in paths {
-            let Some((parent, key, node)) = lookup(tree, path) else {
-                continue;
-            };
-            let is_list = tree.is_seq(node) || tree.scalar(node) == Some(Scalar::Null);
-            if !is_list || tree.items(node).into_iter().any(present) {
-                continue;
-            }
-            // An empty list becomes a block list, as an empty securityContext becomes a block
-            // mapping (the `helm create` hints below it stay comments).
-            let change = if tree.is_empty(node) {
-                Ok((
-                    Change::Fill {
-                        node: node.id,
-                        value: NewValue::Seq(vec![item.clone()]),
-                    },
-                    node,
-                ))
-            } else {
-                policy::append_item(tree, parent, &key, item.clone())
-            };
-            match change {
-                Ok((change, via)) if via.alias.is_none() => {
+            match append_to_list(tree, path, item, present) {
+                Some(Ok((change, line))) => {
                     changes.push(change);
-                    let line = key_line(tree, parent, node).unwrap_or(tree.position(node).0);
                     added.push((path.clone(), line));
                 }
-                Ok((_, via)) => {
-                    let (line, col) = tree.position(Ref::root(via.alias.unwrap_or(via.id)));
-                    refusals.push(yaml_splice::EngineError::new(line, col, "the writable /tmp would go through an alias or merge key (`*name` / `<<`); add it to the anchored list by hand"));
-                }
-                Err(e) => refusals.push(e),
+                Some(Err(e)) => refusals.push(e),
+                None => {}
             }
         }
     }
@@ -416,6 +392,44 @@ fn writable_tmp(
         note_tmp(tmp, wiring, complete, &added, report);
     }
     changes
+}
+
+/// The change that appends `item` to the list at `path` (with the line of its key), unless the
+/// file does not set that path as a list or the list has the item already (`present`).
+fn append_to_list(
+    tree: &Tree,
+    path: &str,
+    item: &NewValue,
+    present: &dyn Fn(Ref) -> bool,
+) -> Option<Result<(Change, usize), yaml_splice::EngineError>> {
+    let (parent, key, node) = lookup(tree, path)?;
+    let is_list = tree.is_seq(node) || tree.scalar(node) == Some(Scalar::Null);
+    if !is_list || tree.items(node).into_iter().any(present) {
+        return None;
+    }
+    // An empty list becomes a block list, as an empty securityContext becomes a block mapping
+    // (the `helm create` hints below it stay comments).
+    let change = if tree.is_empty(node) {
+        let value = NewValue::Seq(vec![item.clone()]);
+        Ok((
+            Change::Fill {
+                node: node.id,
+                value,
+            },
+            node,
+        ))
+    } else {
+        policy::append_item(tree, parent, &key, item.clone())
+    };
+    let line = key_line(tree, parent, node).unwrap_or(tree.position(node).0);
+    Some(match change {
+        Ok((change, via)) if via.alias.is_none() => Ok((change, line)),
+        Ok((_, via)) => {
+            let (line, col) = tree.position(Ref::root(via.alias.unwrap_or(via.id)));
+            Err(yaml_splice::EngineError::new(line, col, "the writable /tmp would go through an alias or merge key (`*name` / `<<`); add it to the anchored list by hand"))
+        }
+        Err(e) => Err(e),
+    })
 }
 
 /// The `added` notes of the writable /tmp: in values.yaml on each securityContext it is for
