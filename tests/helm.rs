@@ -402,6 +402,13 @@ fn values_that_turn_on_host_pid_leave_the_pod_to_a_person_unless_opted_in() {
         ] {
             assert!(stderr.contains(risk), "{opt_in:?}: {stderr}");
         }
+        let again = run_in(tmp.path(), &opt_in);
+        assert_eq!(again.status.code(), Some(0));
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("c/values.yaml")).unwrap(),
+            after,
+            "a second run changes nothing"
+        );
     }
 }
 

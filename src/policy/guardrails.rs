@@ -1,5 +1,7 @@
 //! Guardrails: what keeps a hardened app running (a writable `/tmp`), and what a person should
-//! know before merging (low ports, host namespaces, hostPath volumes).
+//! know before merging (low ports, host namespaces, hostPath volumes). Their rules and wording
+//! (the /tmp volume's name, the notes, the host-access reason) are shared with Helm charts,
+//! whose pods are read from template text (`sources::chart::guardrails`).
 
 use yaml_splice::{Change, NewValue, Ref, Scalar, Tree};
 

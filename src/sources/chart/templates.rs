@@ -6,7 +6,8 @@
 //! parent is `spec:` is a pod's, a key inside an item of `containers:`, `initContainers:` or
 //! `ephemeralContainers:` is a container's. Template actions (`{{ ... }}` lines) are not
 //! structure; those that open a block right above the key (`with .Values.x`, `if .Values.x`)
-//! feed it, as do the actions on the key's line and on the lines below it.
+//! feed it, as do the actions on the key's line and on the lines below it. The line model is
+//! shared with [`super::pods`], which reads the rest of the pod specs the same way.
 
 use crate::policy::Level;
 

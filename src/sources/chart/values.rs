@@ -1,6 +1,8 @@
 //! Planning, editing and checking one values file of a chart: the contract applied to the
 //! values paths the templates feed into a securityContext, the `enabled` switch of Bitnami-style
-//! charts, the `helm create` hints, verification, and the chart's `values.schema.json`.
+//! charts, the `helm create` hints, what the chart's guardrails ask of this file (the writable
+//! /tmp appended to its volume lists, paths left to a person, the /tmp and low-port notes on its
+//! lines), verification, and the chart's `values.schema.json`.
 
 use std::path::{Path, PathBuf};
 
