@@ -353,8 +353,37 @@ fn differing_paths(
             }
         }
         (b, a) if b == a => {}
+        (b, a) if writable_tmp_appended(b, a) => {}
         _ => out.push(at.to_string()),
     }
+}
+
+/// Whether `after` is the list `before` (or an empty one, for null) with one writable-/tmp item
+/// appended: the emptyDir `{name: N, emptyDir: {}}` or its mount `{name: N, mountPath: /tmp}`,
+/// N being `tmp` or `kube-harden-tmp` (what `fix` adds to a chart's volume lists).
+fn writable_tmp_appended(before: &yaml_serde::Value, after: &yaml_serde::Value) -> bool {
+    use yaml_serde::Value;
+    let old: &[Value] = match before {
+        Value::Sequence(items) => items,
+        Value::Null => &[],
+        _ => return false,
+    };
+    let Value::Sequence(new) = after else {
+        return false;
+    };
+    let Some((added, kept)) = new.split_last() else {
+        return false;
+    };
+    let Value::Mapping(item) = added else {
+        return false;
+    };
+    let named = matches!(
+        item.get("name").and_then(Value::as_str),
+        Some("tmp" | "kube-harden-tmp")
+    );
+    let empty_dir = item.get("emptyDir") == Some(&Value::Mapping(Default::default()));
+    let mount = item.get("mountPath").and_then(Value::as_str) == Some("/tmp");
+    kept == old && item.len() == 2 && named && (empty_dir || mount)
 }
 
 /// The chart folder of a file (nearest ancestor with Chart.yaml), relative to the corpus copy.
@@ -367,8 +396,9 @@ fn chart_of(rel: &Path, root: &Path) -> PathBuf {
 }
 
 /// `fix` over every chart of the corpus: templates and every other non-values file unchanged,
-/// every change to a values file inside a securityContext mapping, data checked with yaml_serde,
-/// and a second run changes nothing. Prints the table of charts patched and reported.
+/// every change to a values file inside a securityContext mapping or a writable /tmp appended to
+/// a volume list, data checked with yaml_serde, and a second run changes nothing. Prints the
+/// table of charts patched and reported.
 #[test]
 #[ignore = "needs the shared corpus: ../shared/corpus or KUBE_HARDEN_CORPUS; run with -- --include-ignored"]
 fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
@@ -451,10 +481,13 @@ fn fix_over_the_corpus_charts_edits_only_values_inside_security_contexts() {
             }
         }
         for line in unrelated_removed_lines(&b, &a) {
+            // An empty volume list the writable /tmp fills (its data is checked above).
+            let volume_list = line.trim_end().ends_with("[]") && line.contains("olume");
             let hint_or_switch = line.trim_start().starts_with('#')
                 || line.contains("enabled:")
                 || line.trim_end().ends_with("{}")
-                || line.trim_end().ends_with('~');
+                || line.trim_end().ends_with('~')
+                || volume_list;
             if !hint_or_switch {
                 problems.push(format!(
                     "{}: unrelated line removed or changed: {line:?}",

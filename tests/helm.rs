@@ -107,6 +107,331 @@ securityContext:
     f.second_run_changes_nothing();
 }
 
+const LOW_PORT_80: &str = "risk: listens on port 80: a non-root process cannot bind a port below 1024 (dropping ALL capabilities removes NET_BIND_SERVICE); listen on 1024 or above, or set the pod sysctl net.ipv4.ip_unprivileged_port_start";
+
+#[test]
+fn current_scaffold_gets_its_writable_tmp_through_volumes_and_volume_mounts_and_a_port_80_note() {
+    let f = fix("scaffold-current");
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    let after = text(&f.after[Path::new("values.yaml")]);
+    // The empty lists become block lists; the scaffold's commented examples stay below them.
+    let expected = "# Additional volumes on the output Deployment definition.
+volumes:
+- name: tmp
+  emptyDir: {}
+  # - name: foo
+  #   secret:
+  #     secretName: mysecret
+  #     optional: false
+
+# Additional volumeMounts on the output Deployment definition.
+volumeMounts:
+- name: tmp
+  mountPath: /tmp
+  # - name: foo
+  #   mountPath: \"/etc/foo\"
+  #   readOnly: true
+";
+    assert!(after.contains(expected), "{after}");
+    let before = text(&f.before[Path::new("values.yaml")]);
+    assert!(before.contains("\nvolumes: []\n") && before.contains("\nvolumeMounts: []\n"));
+    // `service.port: 80` is what the template gives `containerPort`: the note is on its line.
+    assert!(
+        f.stderr.contains(&format!(
+            "scaffold-current/values.yaml:57: values/service.port container {{{{ .Chart.Name }}}}: {LOW_PORT_80}"
+        )),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr.contains("scaffold-current/values.yaml:152: values/securityContext container {{ .Chart.Name }}: added: adds an emptyDir volume `tmp` mounted at /tmp: with a read-only root filesystem most programs still need somewhere to write temporary files (an item of `volumes` and `volumeMounts` here)"),
+        "{}",
+        f.stderr
+    );
+    f.second_run_changes_nothing();
+}
+
+#[test]
+fn explain_and_check_show_the_port_80_and_tmp_notes_of_the_scaffold() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("scaffold-current"), &tmp.path().join("c"));
+    let out = run_in(tmp.path(), &["explain", "c"]);
+    let explain = text(&out.stdout);
+    let port = "c/values.yaml:57: values/service.port\n  container {{ .Chart.Name }}\n    risk: listens on port 80: ";
+    assert!(explain.contains(port), "{explain}");
+    assert!(
+        explain.contains("    runAsNonRoot: absent -> true  # the kubelet refuses to start the container if it would run as root (uid 0)\n    added: adds an emptyDir volume `tmp` mounted at /tmp"),
+        "{explain}"
+    );
+    let out = run_in(tmp.path(), &["check", "--format", "json", "c"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes: Vec<(String, String, u64)> = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["type"].as_str().unwrap().to_string(),
+                n["name"].as_str().unwrap().to_string(),
+                n["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        notes,
+        vec![
+            ("added".to_string(), "securityContext".to_string(), 152),
+            ("risk".to_string(), "service.port".to_string(), 57),
+        ]
+    );
+}
+
+#[test]
+fn no_writable_tmp_by_flag_or_config_leaves_the_volume_lists_alone() {
+    let with_tmp = fix("scaffold-current");
+    for args in [
+        vec!["fix", "--no-writable-tmp", "c"],
+        vec!["fix", "--config", "cfg.yaml", "c"],
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(&fixtures().join("scaffold-current"), &tmp.path().join("c"));
+        fs::write(tmp.path().join("cfg.yaml"), "writableTmp: false\n").unwrap();
+        let out = run_in(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let after = fs::read_to_string(tmp.path().join("c/values.yaml")).unwrap();
+        assert!(after.contains("\nvolumes: []\n"), "{args:?}: {after}");
+        assert!(after.contains("\nvolumeMounts: []\n"), "{args:?}: {after}");
+        assert!(
+            after.contains("  readOnlyRootFilesystem: true\n"),
+            "{after}"
+        );
+        // Only the lists differ from the default run.
+        let default = text(&with_tmp.after[Path::new("values.yaml")]);
+        assert_eq!(
+            after
+                .replace("volumes: []", "volumes:\n- name: tmp\n  emptyDir: {}")
+                .replace(
+                    "volumeMounts: []",
+                    "volumeMounts:\n- name: tmp\n  mountPath: /tmp"
+                ),
+            default
+        );
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("/tmp"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn extra_volumes_get_the_tmp_in_values_and_in_the_override_that_replaces_them() {
+    let f = fix("extra-volumes");
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert_eq!(f.changed(), vec!["values-prod.yaml", "values.yaml"]);
+    let after = text(&f.after[Path::new("values.yaml")]);
+    let lists = "  ## Additional volumes on the server pod.
+  extraVolumes:
+  - name: tmp
+    emptyDir: {}
+  #  - name: certs
+  #    secret:
+  #      secretName: server-certs
+
+  ## Additional volume mounts on the server container.
+  extraVolumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  #  - name: certs
+";
+    assert!(after.contains(lists), "{after}");
+    // The config reloader mounts the same volume through its own list.
+    assert!(
+        after.ends_with("(the volumes come from server.extraVolumes).\n  extraVolumeMounts:\n  - name: tmp\n    mountPath: /tmp\n"),
+        "{after}"
+    );
+    // An override that sets the lists replaces the chart's: it needs the items too.
+    assert_eq!(
+        text(&f.after[Path::new("values-prod.yaml")]),
+        "# Production: three replicas, TLS certificates from a secret.
+server:
+  replicas: 3
+  extraVolumes:
+    - name: certs
+      secret:
+        secretName: server-certs
+    - name: tmp
+      emptyDir: {}
+  extraVolumeMounts:
+    - name: certs
+      mountPath: /etc/server/certs
+      readOnly: true
+    - name: tmp
+      mountPath: /tmp
+"
+    );
+    assert!(
+        f.stderr.contains("extra-volumes/values.yaml:29: values/configReloader.securityContext container config-reloader: added: adds an emptyDir volume `tmp` mounted at /tmp: with a read-only root filesystem most programs still need somewhere to write temporary files (an item of `server.extraVolumes` and `configReloader.extraVolumeMounts` here)"),
+        "{}",
+        f.stderr
+    );
+    assert!(!f.stderr.contains("no writable /tmp"), "{}", f.stderr);
+    f.second_run_changes_nothing();
+}
+
+#[test]
+fn a_bitnami_chart_that_mounts_tmp_from_its_empty_dir_gets_no_other() {
+    let f = fix("bitnami-empty-dir");
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert_eq!(f.changed(), vec!["values.yaml"]);
+    let (before, after) = (
+        text(&f.before[Path::new("values.yaml")]),
+        text(&f.after[Path::new("values.yaml")]),
+    );
+    assert!(after.contains("\nextraVolumes: []\n") && after.contains("\nextraVolumeMounts: []\n"));
+    let v = f.values("values.yaml");
+    assert_eq!(
+        v["containerSecurityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    // Port 8080 in values, 80 only on the Service: no port note, no /tmp note, nothing added.
+    for quiet in ["no writable /tmp", "added:", "listens on port"] {
+        assert!(!f.stderr.contains(quiet), "{quiet}: {}", f.stderr);
+    }
+    let removed: Vec<&str> = before
+        .lines()
+        .filter(|l| !after.lines().any(|a| a == *l))
+        .collect();
+    assert_eq!(removed, vec!["  readOnlyRootFilesystem: false"]);
+    f.second_run_changes_nothing();
+}
+
+const HOST_REASON_TAIL: &str = ": a node agent's access to the host, so a person must decide how to harden it (hardenHostAccessPods: true or --harden-host-access-pods hardens it anyway)";
+
+#[test]
+fn a_template_that_hard_codes_host_network_leaves_its_pod_to_a_person() {
+    let f = fix("node-agent");
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    let v = f.values("values.yaml");
+    // The agent's values paths are the DaemonSet's: not edited.
+    assert_eq!(
+        v["agent"]["podSecurityContext"],
+        serde_json::json!({"runAsUser": 65534})
+    );
+    assert_eq!(
+        v["agent"]["securityContext"],
+        serde_json::json!({"readOnlyRootFilesystem": true})
+    );
+    for line in [5, 7] {
+        let path = if line == 5 {
+            "agent.podSecurityContext"
+        } else {
+            "agent.securityContext"
+        };
+        let expected = format!("node-agent/values.yaml:{line}: values/{path} left unchanged: uses the node's network (hostNetwork: true) and mounts hostPath /{HOST_REASON_TAIL}");
+        assert!(f.stderr.contains(&expected), "{expected}\n{}", f.stderr);
+    }
+    // The aggregator is hardened; its literal port 514 is reported on the template.
+    assert_eq!(
+        v["aggregator"]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    assert_eq!(v["aggregator"]["podSecurityContext"]["runAsUser"], 1000);
+    assert!(
+        f.stderr.contains("node-agent/templates/aggregator.yaml:26: Deployment/aggregator container aggregator: risk: listens on port 514: a non-root process cannot bind a port below 1024"),
+        "{}",
+        f.stderr
+    );
+    // It has no volume lists in values: a risk note says so, and how to give it one.
+    assert!(
+        f.stderr.contains("node-agent/values.yaml:16: values/aggregator.securityContext container aggregator: risk: this chart gets a read-only root filesystem with no writable /tmp: the templates render no values list into the `volumeMounts:` of container `aggregator` (templates/aggregator.yaml:22). Give it one through values: render a list into the container's `volumeMounts:` and one into the pod's `volumes:`"),
+        "{}",
+        f.stderr
+    );
+    // `check` still lists the agent's shortfalls, left to a person.
+    let out = run_in(f.dir.parent().unwrap(), &["check", "node-agent"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("node-agent/values.yaml:8:5: values/agent.securityContext container agent: allowPrivilegeEscalation is absent (left to a person)"),
+        "{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    f.second_run_changes_nothing();
+}
+
+#[test]
+fn values_that_turn_on_host_pid_leave_the_pod_to_a_person_unless_opted_in() {
+    let f = fix("host-pid");
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(f.changed().is_empty(), "{:?}", f.changed());
+    let expected = format!("host-pid/values.yaml:12: values/securityContext left unchanged: uses the node's process namespace (hostPID: true) and mounts hostPath /proc{HOST_REASON_TAIL}");
+    assert!(f.stderr.contains(&expected), "{}", f.stderr);
+    // hostNetwork and hostIPC are false in values: not named.
+    assert!(
+        !f.stderr.contains("hostNetwork") && !f.stderr.contains("hostIPC"),
+        "{}",
+        f.stderr
+    );
+
+    for opt_in in [
+        vec!["fix", "--harden-host-access-pods", "c"],
+        vec!["fix", "--config", "cfg.yaml", "c"],
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(&fixtures().join("host-pid"), &tmp.path().join("c"));
+        fs::write(tmp.path().join("cfg.yaml"), "hardenHostAccessPods: true\n").unwrap();
+        let out = run_in(tmp.path(), &opt_in);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let after = fs::read_to_string(tmp.path().join("c/values.yaml")).unwrap();
+        let v: serde_json::Value =
+            serde_json::to_value(yaml_serde::from_str::<yaml_serde::Value>(&after).unwrap())
+                .unwrap();
+        assert_eq!(
+            v["securityContext"]["readOnlyRootFilesystem"], true,
+            "{opt_in:?}"
+        );
+        assert_eq!(
+            v["extraVolumes"],
+            serde_json::json!([{"name": "proc", "hostPath": {"path": "/proc"}}, {"name": "tmp", "emptyDir": {}}])
+        );
+        assert_eq!(
+            v["extraVolumeMounts"][1],
+            serde_json::json!({"name": "tmp", "mountPath": "/tmp"})
+        );
+        for risk in [
+            "c/templates/daemonset.yaml:16: DaemonSet/pod: risk: `hostPID: true` shares the node's process namespace: a node agent like this may need root; review before merging",
+            "c/templates/daemonset.yaml:35: DaemonSet/pod: risk: mounts hostPath /proc: files there usually belong to root, so a non-root uid may lose access to them",
+        ] {
+            assert!(stderr.contains(risk), "{opt_in:?}: {stderr}");
+        }
+        let again = run_in(tmp.path(), &opt_in);
+        assert_eq!(again.status.code(), Some(0));
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("c/values.yaml")).unwrap(),
+            after,
+            "a second run changes nothing"
+        );
+    }
+}
+
+#[test]
+fn the_old_scaffold_reports_its_literal_port_80_on_the_template_and_its_missing_tmp() {
+    let f = fix("scaffold-old");
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(
+        f.stderr.contains(&format!(
+            "scaffold-old/templates/deployment.yaml:35: Deployment/{{{{ .Chart.Name }}}} container {{{{ .Chart.Name }}}}: {LOW_PORT_80}"
+        )),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr.contains("scaffold-old/values.yaml:22: values/securityContext container {{ .Chart.Name }}: risk: this chart gets a read-only root filesystem with no writable /tmp: the templates render no values list into the `volumeMounts:` of container `{{ .Chart.Name }}` (templates/deployment.yaml:28)"),
+        "{}",
+        f.stderr
+    );
+    // `service.port: 80` feeds only the Service there: not a container port.
+    assert!(!f.stderr.contains("values/service.port"), "{}", f.stderr);
+}
+
 #[test]
 fn old_scaffold_gets_the_same_values() {
     let f = fix("scaffold-old");

@@ -1,5 +1,7 @@
 //! Guardrails: what keeps a hardened app running (a writable `/tmp`), and what a person should
-//! know before merging (low ports, host namespaces, hostPath volumes).
+//! know before merging (low ports, host namespaces, hostPath volumes). Their rules and wording
+//! (the /tmp volume's name, the notes, the host-access reason) are shared with Helm charts,
+//! whose pods are read from template text (`sources::chart::guardrails`).
 
 use yaml_splice::{Change, NewValue, Ref, Scalar, Tree};
 
@@ -30,11 +32,7 @@ pub(super) fn writable_tmp(
         return out;
     }
     let names = volume_names(tree, pod);
-    let name = if names.iter().any(|n| n == "tmp") {
-        "kube-harden-tmp"
-    } else {
-        "tmp"
-    };
+    let name = tmp_volume_name(&names);
     if !names.iter().any(|n| n == name) {
         let volume = NewValue::map(vec![
             ("name", NewValue::str(name)),
@@ -52,11 +50,31 @@ pub(super) fn writable_tmp(
             workload,
             container: Some(cname.clone()),
             kind: NoteKind::Added,
-            message: format!("adds an emptyDir volume `{name}` mounted at /tmp: with a read-only root filesystem most programs still need somewhere to write temporary files"),
+            message: writable_tmp_message(name),
             line: tree.position(*container).0,
         });
     }
     out
+}
+
+/// The name of the emptyDir the writable /tmp adds: `tmp`, or `kube-harden-tmp` when the pod
+/// already has a volume called `tmp` (which may be the user's, mounted elsewhere).
+pub(crate) fn tmp_volume_name(taken: &[String]) -> &'static str {
+    if taken.iter().any(|n| n == "tmp") {
+        "kube-harden-tmp"
+    } else {
+        "tmp"
+    }
+}
+
+/// The `added` note of the writable /tmp.
+pub(crate) fn writable_tmp_message(name: &str) -> String {
+    format!("adds an emptyDir volume `{name}` mounted at /tmp: with a read-only root filesystem most programs still need somewhere to write temporary files")
+}
+
+/// Whether a `mountPath` is `/tmp` (with or without the trailing slash).
+pub(crate) fn is_tmp_path(path: &str) -> bool {
+    path.trim_end_matches('/') == "/tmp"
 }
 
 fn mounts_tmp(tree: &Tree, container: Ref) -> bool {
@@ -66,7 +84,7 @@ fn mounts_tmp(tree: &Tree, container: Ref) -> bool {
         .unwrap_or_default();
     mounts.iter().any(|m| {
         let path = tree.get(*m, "mountPath").and_then(|p| tree.as_str(p));
-        matches!(path.map(|p| p.trim_end_matches('/')), Some("/tmp"))
+        path.is_some_and(is_tmp_path)
     })
 }
 
@@ -84,22 +102,36 @@ fn volume_names(tree: &Tree, pod: Ref) -> Vec<String> {
 
 /// Appends `item` to the list `map.key`, creating the list when it is missing or empty.
 fn add_item(tree: &Tree, map: Ref, key: &str, item: NewValue, out: &mut Additions) {
+    match append_item(tree, map, key, item) {
+        Ok(change) => out.changes.push(change),
+        Err(e) => out.errors.push(e),
+    }
+}
+
+/// The change that appends `item` to the list `map.key` (created when it is missing, null or
+/// empty), with the node it goes through (an alias there means it may not be made).
+pub(crate) fn append_item(
+    tree: &Tree,
+    map: Ref,
+    key: &str,
+    item: NewValue,
+) -> Result<(Change, Ref), yaml_splice::EngineError> {
     match tree.get(map, key) {
-        None => out.changes.push((
+        None => Ok((
             Change::Insert {
                 map: map.id,
                 entries: vec![(key.into(), NewValue::Seq(vec![item]))],
             },
             map,
         )),
-        Some(v) if tree.is_seq(v) => out.changes.push((
+        Some(v) if tree.is_seq(v) => Ok((
             Change::Append {
                 seq: v.id,
                 items: vec![item],
             },
             v,
         )),
-        Some(v) if tree.is_empty(v) => out.changes.push((
+        Some(v) if tree.is_empty(v) => Ok((
             Change::Fill {
                 node: v.id,
                 value: NewValue::Seq(vec![item]),
@@ -108,11 +140,11 @@ fn add_item(tree: &Tree, map: Ref, key: &str, item: NewValue, out: &mut Addition
         )),
         Some(v) => {
             let (line, col) = tree.position(v);
-            out.errors.push(yaml_splice::EngineError::new(
+            Err(yaml_splice::EngineError::new(
                 line,
                 col,
                 format!("`{key}` is not a list"),
-            ));
+            ))
         }
     }
 }
@@ -147,11 +179,9 @@ pub(super) fn risks(
             };
             if let Some(Scalar::Int(n)) = tree
                 .scalar(number)
-                .filter(|s| matches!(s, Scalar::Int(n) if *n < 1024))
+                .filter(|s| matches!(s, Scalar::Int(n) if is_low_port(*n)))
             {
-                risk(Some(name), number, format!(
-                    "listens on port {n}: a non-root process cannot bind a port below 1024 (dropping ALL capabilities removes NET_BIND_SERVICE); listen on 1024 or above, or set the pod sysctl net.ipv4.ip_unprivileged_port_start"
-                ));
+                risk(Some(name), number, low_port_message(n));
             }
         }
     }
@@ -159,13 +189,19 @@ pub(super) fn risks(
         return notes;
     }
     for access in host_accesses(tree, pod) {
-        let message = match &access.kind {
-            HostAccessKind::Namespace { field, what } => format!("`{field}: true` shares {what}: a node agent like this may need root; review before merging"),
-            HostAccessKind::Path { path, .. } => format!("mounts hostPath {}: files there usually belong to root, so a non-root uid may lose access to them", path.as_deref().unwrap_or("?")),
-        };
-        risk(None, access.at, message);
+        risk(None, access.at, access.kind.risk());
     }
     notes
+}
+
+/// A port a non-root process cannot bind once ALL capabilities are dropped (0 is no port).
+pub(crate) fn is_low_port(port: i64) -> bool {
+    (1..1024).contains(&port)
+}
+
+/// The risk note of a container that listens on a port below 1024.
+pub(crate) fn low_port_message(port: i64) -> String {
+    format!("listens on port {port}: a non-root process cannot bind a port below 1024 (dropping ALL capabilities removes NET_BIND_SERVICE); listen on 1024 or above, or set the pod sysctl net.ipv4.ip_unprivileged_port_start")
 }
 
 /// One way a pod reaches into its node, and where it says so.
@@ -174,7 +210,8 @@ pub(super) struct HostAccess {
     pub kind: HostAccessKind,
 }
 
-pub(super) enum HostAccessKind {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HostAccessKind {
     /// `hostPID`, `hostNetwork` or `hostIPC` set to `true` (a `false` is the default).
     Namespace {
         field: &'static str,
@@ -193,6 +230,39 @@ const HOST_NAMESPACES: [(&str, &str); 3] = [
     ("hostNetwork", "the node's network"),
     ("hostIPC", "the node's IPC namespace"),
 ];
+
+impl HostAccessKind {
+    /// The host namespace a pod field (`hostPID`, `hostNetwork`, `hostIPC`) shares, if it is one.
+    pub(crate) fn namespace(field: &str) -> Option<HostAccessKind> {
+        HOST_NAMESPACES
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|&(field, what)| HostAccessKind::Namespace { field, what })
+    }
+
+    /// How the reason for leaving the pod alone names it ("uses the node's network
+    /// (hostNetwork: true)", "mounts hostPath /var/log").
+    pub(crate) fn phrase(&self) -> String {
+        match self {
+            HostAccessKind::Namespace { field, what } => format!("uses {what} ({field}: true)"),
+            HostAccessKind::Path {
+                path: Some(path), ..
+            } => format!("mounts hostPath {path}"),
+            HostAccessKind::Path {
+                name: Some(name), ..
+            } => format!("mounts hostPath volume `{name}`"),
+            HostAccessKind::Path { .. } => "mounts a hostPath volume".to_string(),
+        }
+    }
+
+    /// The risk note of a pod hardened anyway (`--harden-host-access-pods`).
+    pub(crate) fn risk(&self) -> String {
+        match self {
+            HostAccessKind::Namespace { field, what } => format!("`{field}: true` shares {what}: a node agent like this may need root; review before merging"),
+            HostAccessKind::Path { path, .. } => format!("mounts hostPath {}: files there usually belong to root, so a non-root uid may lose access to them", path.as_deref().unwrap_or("?")),
+        }
+    }
+}
 
 /// Every host namespace the pod shares and every hostPath volume it has, in that order.
 pub(super) fn host_accesses(tree: &Tree, pod: Ref) -> Vec<HostAccess> {

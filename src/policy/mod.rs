@@ -24,6 +24,10 @@ use yaml_splice::{Change, EngineError, Ref, Scalar, Tree};
 
 use anchors::{context_alias, LeftAlone, Planned};
 use contract::{container_wants, ensure_map, pod_wants, without, Sink};
+pub(crate) use guardrails::{
+    append_item, is_low_port, is_tmp_path, low_port_message, tmp_volume_name, writable_tmp_message,
+    HostAccessKind,
+};
 pub use json_patch::{plan_json_patch, JsonPatchTarget};
 pub use patch::{plan_patch, BaseContainers};
 use rules::WorkloadExemptions;
@@ -580,23 +584,18 @@ fn windows_reason(tree: &Tree, pod: Ref) -> Option<String> {
 
 /// Why a pod's access to its node makes it one to leave to a person, if it does: `hostPID`,
 /// `hostNetwork` or `hostIPC` set to `true` (a `false` is the default and does not count), or a
-/// `hostPath` volume. Each field is named, e.g. "uses the node's network (hostNetwork: true)
-/// and mounts hostPath /var/log: ...".
+/// `hostPath` volume.
 fn host_access_reason(tree: &Tree, pod: Ref) -> Option<String> {
-    use guardrails::HostAccessKind;
-    let mut uses: Vec<String> = guardrails::host_accesses(tree, pod)
-        .into_iter()
-        .map(|access| match access.kind {
-            HostAccessKind::Namespace { field, what } => format!("uses {what} ({field}: true)"),
-            HostAccessKind::Path {
-                path: Some(path), ..
-            } => format!("mounts hostPath {path}"),
-            HostAccessKind::Path {
-                name: Some(name), ..
-            } => format!("mounts hostPath volume `{name}`"),
-            HostAccessKind::Path { .. } => "mounts a hostPath volume".to_string(),
-        })
-        .collect();
+    host_access_reason_of(guardrails::host_accesses(tree, pod).iter().map(|a| &a.kind))
+}
+
+/// The reason a pod with these accesses to its node is left to a person, each field named,
+/// e.g. "uses the node's network (hostNetwork: true) and mounts hostPath /var/log: ..."; None
+/// without any.
+pub(crate) fn host_access_reason_of<'a>(
+    accesses: impl IntoIterator<Item = &'a HostAccessKind>,
+) -> Option<String> {
+    let mut uses: Vec<String> = accesses.into_iter().map(HostAccessKind::phrase).collect();
     let last = uses.pop()?;
     let all = if uses.is_empty() {
         last

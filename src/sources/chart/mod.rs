@@ -2,13 +2,19 @@
 //! feed a pod or a container securityContext, and planning the edits of the values files.
 //!
 //! A chart is a folder with `Chart.yaml`. Its templates are never parsed as YAML and never
-//! edited ([`templates`] reads them as text). The values files are edited with the YAML engine
+//! edited ([`templates`] reads their securityContexts as text, [`pods`] the rest of their pod
+//! specs, [`actions`] the blocks around both). The values files are edited with the YAML engine
 //! and checked by [`crate::verify`] like any manifest, then against `values.schema.json` when
 //! the chart has one. Pods and containers whose securityContext the templates do not take from
-//! values are reported on their template, and no value is invented for them. What the chart
-//! renders with Helm's engine, before and after the edits, is the last word ([`render`]).
+//! values are reported on their template, and no value is invented for them. The guardrails a
+//! manifest gets (host-access pods left alone, a writable /tmp, low-port notes) come from
+//! [`guardrails`]. What the chart renders with Helm's engine, before and after the edits, is
+//! the last word ([`render`]).
 
+mod actions;
+mod guardrails;
 mod hints;
+mod pods;
 mod render;
 pub mod templates;
 pub mod values;
@@ -16,7 +22,7 @@ pub mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::policy::{Control, Finding, Level, Rules, SkippedPod, Workload};
+use crate::policy::{Control, Finding, Level, Note, Rules, SkippedPod, Workload};
 use crate::report::{FileReport, Settings, Status};
 
 pub use templates::{Gap, Use, Wiring};
@@ -46,6 +52,8 @@ pub struct ChartWiring {
     pub targets: Vec<Target>,
     /// Per template (relative to the chart): what a person must look at.
     pub gaps: BTreeMap<PathBuf, Vec<Gap>>,
+    /// What the pod specs of the templates come to with the values (empty from [`resolve`]).
+    pub(crate) guardrails: guardrails::Guardrails,
 }
 
 /// Every template of the chart (`templates/**/*.yaml|yml|tpl`: helpers may write a pod spec),
@@ -232,12 +240,14 @@ fn plan_one(
     listed: &[PathBuf],
     settings: &Settings,
 ) -> (Vec<FileReport>, ChartWiring, Option<PathBuf>) {
-    let templates: Vec<(PathBuf, Wiring)> = read_templates(chart)
-        .into_iter()
-        .map(|(p, t)| {
-            let w = templates::analyse(&t);
-            (p, w)
-        })
+    let texts = read_templates(chart);
+    let templates: Vec<(PathBuf, Wiring)> = texts
+        .iter()
+        .map(|(p, t)| (p.clone(), templates::analyse(t)))
+        .collect();
+    let pods: Vec<(PathBuf, Vec<pods::PodText>)> = texts
+        .iter()
+        .map(|(p, t)| (p.clone(), pods::read(t)))
         .collect();
     let main = ["values.yaml", "values.yml"]
         .iter()
@@ -245,13 +255,24 @@ fn plan_one(
         .find(|p| p.is_file());
     let mut reports = Vec::new();
     let main_text = main.as_ref().map(|p| values::read(p, settings));
-    let wiring = match &main_text {
-        Some(Ok(text)) => match yaml_splice::Tree::parse(text) {
-            Ok(tree) => resolve(&templates, &|path| values::shape(&tree, path)),
-            Err(_) => resolve(&templates, &|_| None),
-        },
-        _ => resolve(&templates, &|_| None),
+    let main_tree = match &main_text {
+        Some(Ok(text)) => yaml_splice::Tree::parse(text).ok(),
+        _ => None,
     };
+    let mut wiring = match &main_tree {
+        Some(tree) => resolve(&templates, &|path| values::shape(tree, path)),
+        None => resolve(&templates, &|_| None),
+    };
+    let privileged = main_tree
+        .as_ref()
+        .map(|tree| values::privileged_targets(tree, &wiring))
+        .unwrap_or_default();
+    let defaults = match &main_text {
+        Some(Ok(text)) => text.as_str(),
+        _ => "",
+    };
+    let sets = value_sets(chart, main.as_deref(), defaults, settings);
+    wiring.guardrails = guardrails::plan(&pods, &wiring, &sets, &privileged, &settings.rules);
     let schema = values::Schema::load(chart);
     let mut main_new: Option<String> = None;
     if let (Some(path), Some(text)) = (&main, main_text) {
@@ -329,6 +350,7 @@ fn plan_one(
                     );
             }
         }
+        add_template_notes(&mut report, wiring.guardrails.template_notes.get(rel));
         reports.push(report);
     }
     if wiring.targets.is_empty() {
@@ -369,6 +391,79 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
         other => other,
     };
     Ok((wiring, defaults))
+}
+
+/// The guardrails' notes on a template, each with the pod or container it is about.
+fn add_template_notes(report: &mut FileReport, notes: Option<&Vec<guardrails::TemplateNote>>) {
+    for n in notes.into_iter().flatten() {
+        report.workloads.push(Workload {
+            kind: n.kind.clone(),
+            name: n.name.clone(),
+            document: 0,
+            line: n.line,
+            app: None,
+            images: vec![],
+        });
+        report.notes.push(Note {
+            workload: report.workloads.len() - 1,
+            container: n.container.clone(),
+            kind: n.note,
+            message: n.message.clone(),
+            line: n.line,
+        });
+    }
+}
+
+/// The values each release may render with: values.yaml alone (`defaults`), then merged with
+/// each override file of the chart (`values*.yaml`, `ci/*.yaml`). A file that cannot be read
+/// is left out (its own report says why).
+fn value_sets(
+    chart: &Path,
+    main: Option<&Path>,
+    defaults: &str,
+    settings: &Settings,
+) -> Vec<guardrails::ValueSet> {
+    let base = values::as_json(defaults).unwrap_or(serde_json::Value::Null);
+    let base = if base.is_object() {
+        base
+    } else {
+        serde_json::Value::Object(Default::default())
+    };
+    let mut sets = vec![guardrails::ValueSet {
+        values: base.clone(),
+    }];
+    for path in override_files(chart) {
+        if Some(path.as_path()) == main {
+            continue;
+        }
+        let Ok(text) = values::read(&path, settings) else {
+            continue;
+        };
+        let Ok(over) = values::as_json(&text) else {
+            continue;
+        };
+        let mut merged = base.clone();
+        values::merge(&mut merged, over);
+        sets.push(guardrails::ValueSet { values: merged });
+    }
+    sets
+}
+
+/// The chart's values files other than values.yaml, sorted.
+fn override_files(chart: &Path) -> Vec<PathBuf> {
+    let list = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && is_values_file(chart, p))
+            .collect()
+    };
+    let mut files = list(chart);
+    files.extend(list(&chart.join("ci")));
+    files.sort();
+    files
 }
 
 /// The controls a pod or container without any securityContext falls short of, with the value

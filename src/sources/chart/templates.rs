@@ -6,7 +6,8 @@
 //! parent is `spec:` is a pod's, a key inside an item of `containers:`, `initContainers:` or
 //! `ephemeralContainers:` is a container's. Template actions (`{{ ... }}` lines) are not
 //! structure; those that open a block right above the key (`with .Values.x`, `if .Values.x`)
-//! feed it, as do the actions on the key's line and on the lines below it.
+//! feed it, as do the actions on the key's line and on the lines below it. The line model is
+//! shared with [`super::pods`], which reads the rest of the pod specs the same way.
 
 use crate::policy::Level;
 
@@ -46,26 +47,26 @@ pub struct Wiring {
     pub gaps: Vec<Gap>,
 }
 
-const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+pub(super) const CONTAINER_LISTS: [&str; 3] =
+    ["containers", "initContainers", "ephemeralContainers"];
 
-struct Line<'t> {
-    text: &'t str,
-    indent: usize,
-    /// The text after the indentation.
-
+/// One line of a template, as far as its indentation and its key tell.
+pub(super) struct Line<'t> {
+    pub text: &'t str,
+    pub indent: usize,
     /// A template action line (`{{ ... }}` and nothing else).
-    action: bool,
+    pub action: bool,
     /// A YAML comment or blank line.
-    blank: bool,
+    pub blank: bool,
     /// `- ` item: the column of its first key; else the indent.
-    key_col: usize,
-    dash: bool,
-    key: Option<&'t str>,
+    pub key_col: usize,
+    pub dash: bool,
+    pub key: Option<&'t str>,
     /// The text after `key:`.
-    rest: &'t str,
+    pub rest: &'t str,
 }
 
-fn lines(text: &str) -> Vec<Line<'_>> {
+pub(super) fn lines(text: &str) -> Vec<Line<'_>> {
     text.lines()
         .map(|text| {
             let text = text.trim_end_matches('\r');
@@ -83,7 +84,6 @@ fn lines(text: &str) -> Vec<Line<'_>> {
             Line {
                 text,
                 indent,
-
                 action,
                 blank,
                 key_col,
@@ -110,19 +110,19 @@ fn split_key(s: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn structural(l: &Line) -> bool {
+pub(super) fn structural(l: &Line) -> bool {
     !l.action && !l.blank
 }
 
 /// The nearest structural line above `i` whose column is below `col`.
-fn parent(ls: &[Line], i: usize, col: usize) -> Option<usize> {
+pub(super) fn parent(ls: &[Line], i: usize, col: usize) -> Option<usize> {
     (0..i)
         .rev()
         .find(|&j| structural(&ls[j]) && ls[j].indent < col)
 }
 
 /// The `kind:` of the document that holds line `i`.
-fn kind_at(ls: &[Line], i: usize) -> String {
+pub(super) fn kind_at(ls: &[Line], i: usize) -> String {
     (0..=i)
         .rev()
         .find_map(|j| {
@@ -134,7 +134,7 @@ fn kind_at(ls: &[Line], i: usize) -> String {
 
 /// The container item (its dash line) that line `i` at column `col` belongs to, if it is a
 /// container's key.
-fn container_item(ls: &[Line], i: usize, col: usize) -> Option<usize> {
+pub(super) fn container_item(ls: &[Line], i: usize, col: usize) -> Option<usize> {
     let item = if ls[i].dash {
         i
     } else {
@@ -154,13 +154,13 @@ fn container_item(ls: &[Line], i: usize, col: usize) -> Option<usize> {
 
 /// The lines of a container item or a mapping under line `i` (column `col`): up to the next
 /// structural line at or left of `col`.
-fn block_end(ls: &[Line], i: usize, col: usize) -> usize {
+pub(super) fn block_end(ls: &[Line], i: usize, col: usize) -> usize {
     (i + 1..ls.len())
         .find(|&j| structural(&ls[j]) && ls[j].indent <= col)
         .unwrap_or(ls.len())
 }
 
-fn container_name(ls: &[Line], item: usize) -> String {
+pub(super) fn container_name(ls: &[Line], item: usize) -> String {
     let col = ls[item].key_col;
     let end = block_end(ls, item, ls[item].indent);
     (item..end)

@@ -1,6 +1,8 @@
 //! Planning, editing and checking one values file of a chart: the contract applied to the
 //! values paths the templates feed into a securityContext, the `enabled` switch of Bitnami-style
-//! charts, the `helm create` hints, verification, and the chart's `values.schema.json`.
+//! charts, the `helm create` hints, what the chart's guardrails ask of this file (the writable
+//! /tmp appended to its volume lists, paths left to a person, the /tmp and low-port notes on its
+//! lines), verification, and the chart's `values.schema.json`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,8 @@ use crate::report::{FileError, FileReport, Settings, Status};
 use yaml_splice::tree::NodeKind;
 use yaml_splice::{apply_changes, Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
 
+use super::guardrails::{TmpAddition, ValuesPort};
+use super::pods::PortSource;
 use super::{hints, ChartWiring};
 
 /// Reads a values file (size limit, UTF-8), or the status that says why not.
@@ -25,7 +29,7 @@ fn root(tree: &Tree) -> Option<Ref> {
 }
 
 /// The parent mapping and the node at a dotted path, if the path exists.
-fn lookup(tree: &Tree, path: &str) -> Option<(Ref, String, Ref)> {
+pub(super) fn lookup(tree: &Tree, path: &str) -> Option<(Ref, String, Ref)> {
     let mut parent = root(tree)?;
     let segs: Vec<&str> = path.split('.').collect();
     for (i, seg) in segs.iter().enumerate() {
@@ -96,7 +100,7 @@ impl Schema {
 }
 
 /// The values a text holds, as JSON (null for an empty file).
-fn as_json(text: &str) -> Result<serde_json::Value, String> {
+pub(super) fn as_json(text: &str) -> Result<serde_json::Value, String> {
     let docs = crate::verify::load_all(text).map_err(|e| e.to_string())?;
     let first = docs.into_iter().next().unwrap_or(yaml_serde::Value::Null);
     serde_json::to_value(first).map_err(|e| e.to_string())
@@ -104,7 +108,7 @@ fn as_json(text: &str) -> Result<serde_json::Value, String> {
 
 /// Helm's merge of an override file into the defaults: mappings merge key by key, anything
 /// else replaces, and null deletes.
-fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+pub(super) fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
     use serde_json::Value;
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
@@ -123,7 +127,7 @@ fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
 }
 
 /// The line of the key whose value is `node` in the mapping `parent`.
-fn key_line(tree: &Tree, parent: Ref, node: Ref) -> Option<usize> {
+pub(super) fn key_line(tree: &Tree, parent: Ref, node: Ref) -> Option<usize> {
     let NodeKind::Map(entries) = &tree.node(tree.deref(parent).id).kind else {
         return None;
     };
@@ -210,6 +214,11 @@ fn plan_and_edit(
             left_alone.entry(path).or_insert(reason);
         }
     }
+    for (path, reason) in &wiring.guardrails.left_alone {
+        left_alone
+            .entry(path.clone())
+            .or_insert_with(|| reason.clone());
+    }
     for target in &wiring.targets {
         let Some((parent, key, node)) = lookup(&tree, &target.path) else {
             continue;
@@ -225,11 +234,34 @@ fn plan_and_edit(
             images: vec![],
         });
         let empty = tree.is_empty(node) && !tree.is_seq(node);
+        let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
+        let relabel = |c: &mut Option<String>| {
+            if c.is_some() {
+                c.clone_from(&label);
+            }
+        };
         if let Some(reason) = left_alone.get(&target.path) {
             report.skipped_pods.push(SkippedPod {
                 workload,
                 reason: reason.clone(),
             });
+            // As for a manifest, `check` still lists what falls short, left to a person.
+            let plan = policy::plan_context(
+                &tree,
+                parent,
+                &key,
+                target.level,
+                &settings.rules,
+                complete,
+                workload,
+            );
+            report
+                .findings
+                .extend(plan.findings.into_iter().map(|mut f| {
+                    f.fixable = false;
+                    relabel(&mut f.container);
+                    f
+                }));
             continue;
         }
         if !complete && tree.scalar(node) == Some(Scalar::Null) {
@@ -258,12 +290,6 @@ fn plan_and_edit(
             complete,
             workload,
         );
-        let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
-        let relabel = |c: &mut Option<String>| {
-            if c.is_some() {
-                c.clone_from(&label);
-            }
-        };
         let (mut findings, mut notes) = (plan.findings, plan.notes);
         findings.iter_mut().for_each(|f| relabel(&mut f.container));
         notes.iter_mut().for_each(|n| relabel(&mut n.container));
@@ -294,7 +320,23 @@ fn plan_and_edit(
             }
         }
     }
+    let guardrails = &wiring.guardrails;
+    if let Some(tmp) = &guardrails.tmp {
+        changes.extend(writable_tmp(
+            &tree,
+            tmp,
+            wiring,
+            complete,
+            report,
+            &mut refusals,
+        ));
+    }
+    if complete {
+        no_tmp_notes(wiring, report);
+    }
+    port_notes(&tree, &guardrails.ports, report);
     report.findings.sort_by_key(|f| (f.workload, f.line, f.col));
+    report.notes.sort_by_key(|n| (n.workload, n.line));
     if let Some(e) = refusals.into_iter().next() {
         return Err(e.into());
     }
@@ -309,10 +351,303 @@ fn plan_and_edit(
     Ok(Status::Changed { new_text })
 }
 
+/// The writable /tmp through values lists: the emptyDir appended to each volumes list and its
+/// mount at /tmp to each mounts list this file sets (values.yaml sets them all; an override
+/// that sets one replaces the chart's list, so it needs the item too), unless already there.
+fn writable_tmp(
+    tree: &Tree,
+    tmp: &TmpAddition,
+    wiring: &ChartWiring,
+    complete: bool,
+    report: &mut FileReport,
+    refusals: &mut Vec<yaml_splice::EngineError>,
+) -> Vec<Change> {
+    let volume = NewValue::map(vec![
+        ("name", NewValue::str(tmp.name)),
+        ("emptyDir", NewValue::Map(vec![])),
+    ]);
+    let mount = NewValue::map(vec![
+        ("name", NewValue::str(tmp.name)),
+        ("mountPath", NewValue::str("/tmp")),
+    ]);
+    let has_volume = |item: Ref| item_text(tree, item, "name") == Some(tmp.name);
+    let has_mount = |item: Ref| item_text(tree, item, "mountPath").is_some_and(policy::is_tmp_path);
+    let mut changes = Vec::new();
+    let mut added: Vec<(String, usize)> = Vec::new();
+    let lists = [
+        (&tmp.volumes, &volume, &has_volume as &dyn Fn(Ref) -> bool),
+        (&tmp.mounts, &mount, &has_mount),
+    ];
+    for (paths, item, present) in lists {
+        for path in paths {
+            match append_to_list(tree, path, item, present) {
+                Some(Ok((change, line))) => {
+                    changes.push(change);
+                    added.push((path.clone(), line));
+                }
+                Some(Err(e)) => refusals.push(e),
+                None => {}
+            }
+        }
+    }
+    if !added.is_empty() {
+        note_tmp(tmp, wiring, complete, &added, report);
+    }
+    changes
+}
+
+/// The change that appends `item` to the list at `path` (with the line of its key), unless the
+/// file does not set that path as a list or the list has the item already (`present`).
+fn append_to_list(
+    tree: &Tree,
+    path: &str,
+    item: &NewValue,
+    present: &dyn Fn(Ref) -> bool,
+) -> Option<Result<(Change, usize), yaml_splice::EngineError>> {
+    let (parent, key, node) = lookup(tree, path)?;
+    let is_list = tree.is_seq(node) || tree.scalar(node) == Some(Scalar::Null);
+    if !is_list || tree.items(node).into_iter().any(present) {
+        return None;
+    }
+    // An empty list becomes a block list, as an empty securityContext becomes a block mapping
+    // (the `helm create` hints below it stay comments).
+    let change = if tree.is_empty(node) {
+        let value = NewValue::Seq(vec![item.clone()]);
+        Ok((
+            Change::Fill {
+                node: node.id,
+                value,
+            },
+            node,
+        ))
+    } else {
+        policy::append_item(tree, parent, &key, item.clone())
+    };
+    let line = key_line(tree, parent, node).unwrap_or(tree.position(node).0);
+    Some(match change {
+        Ok((change, via)) if via.alias.is_none() => Ok((change, line)),
+        Ok((_, via)) => {
+            let (line, col) = tree.position(Ref::root(via.alias.unwrap_or(via.id)));
+            Err(yaml_splice::EngineError::new(line, col, "the writable /tmp would go through an alias or merge key (`*name` / `<<`); add it to the anchored list by hand"))
+        }
+        Err(e) => Err(e),
+    })
+}
+
+/// The `added` notes of the writable /tmp: in values.yaml on each securityContext it is for
+/// (naming its lists, on the line of its mount list), in an override file on each list it
+/// extends.
+fn note_tmp(
+    tmp: &TmpAddition,
+    wiring: &ChartWiring,
+    complete: bool,
+    added: &[(String, usize)],
+    report: &mut FileReport,
+) {
+    let message = |lists: &[&String]| {
+        let lists: Vec<String> = lists.iter().map(|p| format!("`{p}`")).collect();
+        format!(
+            "{} (an item of {} here)",
+            policy::writable_tmp_message(tmp.name),
+            and_list(&lists)
+        )
+    };
+    if !complete {
+        for (path, line) in added {
+            let workload = push_values_workload(report, path, *line);
+            report.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Added,
+                message: message(&[path]),
+                line: *line,
+            });
+        }
+        return;
+    }
+    for context in &tmp.contexts {
+        let Some(workload) = values_workload(report, &context.context) else {
+            continue;
+        };
+        let lists: Vec<&String> = context.lists.iter().collect();
+        let line = added
+            .iter()
+            .rev()
+            .find(|(p, _)| context.lists.contains(p))
+            .map(|(_, line)| *line)
+            .unwrap_or(report.workloads[workload].line);
+        report.notes.push(Note {
+            workload,
+            container: Some(containers_label(wiring, &context.context)),
+            kind: NoteKind::Added,
+            message: message(&lists),
+            line,
+        });
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The risk notes of container securityContexts that get a read-only root filesystem and no
+/// writable /tmp.
+fn no_tmp_notes(wiring: &ChartWiring, report: &mut FileReport) {
+    for (context, message) in &wiring.guardrails.no_tmp {
+        let Some(workload) = values_workload(report, context) else {
+            continue;
+        };
+        let line = report.workloads[workload].line;
+        report.notes.push(Note {
+            workload,
+            container: Some(containers_label(wiring, context)),
+            kind: NoteKind::Risk,
+            message: message.clone(),
+            line,
+        });
+    }
+}
+
+/// The low-port notes of the port numbers this file sets.
+fn port_notes(tree: &Tree, ports: &[ValuesPort], report: &mut FileReport) {
+    for port in ports {
+        for (name, line, number) in port_numbers(tree, &port.source) {
+            if !policy::is_low_port(number) {
+                continue;
+            }
+            let workload = push_values_workload(report, &name, line);
+            report.notes.push(Note {
+                workload,
+                container: Some(port.containers.join(", ")),
+                kind: NoteKind::Risk,
+                message: policy::low_port_message(number),
+                line,
+            });
+        }
+    }
+}
+
+/// The port numbers a source stands for in this file: (dotted name, line, number).
+fn port_numbers(tree: &Tree, source: &PortSource) -> Vec<(String, usize, i64)> {
+    let number = |r: Ref| match tree.scalar(r) {
+        Some(Scalar::Int(n)) => Some(n),
+        Some(Scalar::Str(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let (path, field, keys) = match source {
+        PortSource::Values { path, .. } => {
+            let Some((parent, _, node)) = lookup(tree, path) else {
+                return vec![];
+            };
+            let line = key_line(tree, parent, node).unwrap_or(tree.position(node).0);
+            return number(node)
+                .map(|n| (path.clone(), line, n))
+                .into_iter()
+                .collect();
+        }
+        PortSource::Items { path, field } => (path, field.as_deref(), false),
+        PortSource::Keys { path } => (path, None, true),
+        PortSource::Literal(_) => return vec![],
+    };
+    let Some((_, _, node)) = lookup(tree, path) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for (label, key, item) in members(tree, node) {
+        let name = format!("{path}{label}");
+        if keys {
+            if let Some(n) = key.and_then(|k| k.parse().ok()) {
+                out.push((name, tree.position(item).0, n));
+            }
+            continue;
+        }
+        let value = match field {
+            Some(f) => tree.get(item, f),
+            None => Some(item),
+        };
+        let name = field.map_or(name.clone(), |f| format!("{name}.{f}"));
+        if let Some((v, n)) = value.and_then(|v| number(v).map(|n| (v, n))) {
+            out.push((name, tree.position(v).0, n));
+        }
+    }
+    out
+}
+
+/// The members of a mapping (`.key`, the key, the value) or of a list (`[i]`, None, the item).
+fn members(tree: &Tree, node: Ref) -> Vec<(String, Option<String>, Ref)> {
+    if tree.is_seq(node) {
+        return tree
+            .items(node)
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| (format!("[{i}]"), None, item))
+            .collect();
+    }
+    let resolved = tree.deref(node);
+    let NodeKind::Map(entries) = &tree.node(resolved.id).kind else {
+        return vec![];
+    };
+    entries
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = tree.key_str(*k)?.to_string();
+            let item = Ref {
+                id: *v,
+                alias: resolved.alias,
+            };
+            Some((format!(".{key}"), Some(key), item))
+        })
+        .collect()
+}
+
+/// A string field of a list item.
+fn item_text<'t>(tree: &'t Tree, item: Ref, key: &str) -> Option<&'t str> {
+    tree.get(item, key).and_then(|v| tree.as_str(v))
+}
+
+/// The report's workload for a values path, if it has one.
+fn values_workload(report: &FileReport, path: &str) -> Option<usize> {
+    report
+        .workloads
+        .iter()
+        .position(|w| w.kind == "values" && w.name == path)
+}
+
+/// The report's workload for a values path, added when it has none.
+fn push_values_workload(report: &mut FileReport, path: &str, line: usize) -> usize {
+    if let Some(w) = values_workload(report, path) {
+        return w;
+    }
+    report.workloads.push(Workload {
+        kind: "values".into(),
+        name: path.to_string(),
+        document: 0,
+        line,
+        app: None,
+        images: vec![],
+    });
+    report.workloads.len() - 1
+}
+
+/// The containers a securityContext path is rendered into, as the templates name them.
+fn containers_label(wiring: &ChartWiring, path: &str) -> String {
+    wiring
+        .targets
+        .iter()
+        .find(|t| t.path == path)
+        .map(|t| t.containers.join(", "))
+        .unwrap_or_default()
+}
+
 /// Paths left to a person, with the reason: a container context that is `privileged: true` or
 /// adds SYS_ADMIN/ALL (allowPrivilegeEscalation: false is rejected next to it), and the pod
 /// contexts used by the same templates (the whole pod is left alone, as for a manifest).
-fn privileged_targets(
+pub(super) fn privileged_targets(
     tree: &Tree,
     wiring: &ChartWiring,
 ) -> std::collections::BTreeMap<String, String> {
