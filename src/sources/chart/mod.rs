@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::policy::{Control, Finding, Level, Note, Rules, SkippedPod, Workload};
 use crate::report::{FileReport, Settings, Status};
 
+pub use guardrails::{Guardrails, TmpAddition};
 pub use templates::{Gap, Use, Wiring};
 
 /// Why template files are listed but never read as YAML.
@@ -391,6 +392,26 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
         other => other,
     };
     Ok((wiring, defaults))
+}
+
+/// The guardrails of a chart installed with `values` (the effective values of a release that
+/// is not this source's): the securityContext paths left to a person because their pod has
+/// access to its node, the values lists a writable /tmp goes into, and the container paths
+/// that get a read-only root filesystem with no /tmp, with the note that says why.
+pub fn release_guardrails(
+    chart: &Path,
+    wiring: &ChartWiring,
+    values: &serde_json::Value,
+    rules: &crate::policy::Rules,
+) -> Guardrails {
+    let pods: Vec<(PathBuf, Vec<pods::PodText>)> = read_templates(chart)
+        .iter()
+        .map(|(p, t)| (p.clone(), pods::read(t)))
+        .collect();
+    let sets = [guardrails::ValueSet {
+        values: values.clone(),
+    }];
+    guardrails::plan(&pods, wiring, &sets, &BTreeMap::new(), rules)
 }
 
 /// The guardrails' notes on a template, each with the pod or container it is about.
