@@ -18,6 +18,7 @@ pub mod deliver;
 pub mod discover;
 pub mod dockerfile;
 pub mod group;
+pub mod helm;
 pub mod input;
 pub mod pipeline;
 pub mod policy;
