@@ -46,9 +46,15 @@ impl Repository {
         Ok(Repository { url })
     }
 
-    /// The repository URL as messages and the cache record show it (no password).
+    /// The repository URL as messages and the cache record show it: no password, and no `/`
+    /// after a bare host (which the URL type always adds).
     pub(super) fn shown(&self) -> String {
-        shown(&self.url).to_string()
+        let text = shown(&self.url).to_string();
+        let bare_host = self.url.path() == "/" && self.url.query().is_none();
+        match text.strip_suffix('/') {
+            Some(trimmed) if bare_host => trimmed.to_string(),
+            _ => text,
+        }
     }
 
     /// `<repository>/index.yaml` (a query string, such as a token, is kept).
@@ -260,6 +266,10 @@ mod tests {
     fn passwords_are_masked_in_what_is_shown() {
         let r = repo("https://user:s3cret@charts.example.com/x");
         assert_eq!(r.shown(), "https://user:***@charts.example.com/x");
+        assert_eq!(
+            repo("https://charts.example.com/").shown(),
+            "https://charts.example.com"
+        );
         let err = Repository::parse("oci://user:s3cret@ghcr.io/x").unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
     }
