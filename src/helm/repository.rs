@@ -520,6 +520,13 @@ mod tests {
     }
 
     #[test]
+    fn a_cache_can_be_shared_by_the_parallel_pipeline() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<ChartCache>();
+        shareable::<FetchError>();
+    }
+
+    #[test]
     fn an_oci_repository_is_reported_without_touching_the_cache() {
         let root = tempfile::tempdir().unwrap();
         let cache = ChartCache::new(root.path().join("charts"));
