@@ -4,6 +4,7 @@
 // Each test crate uses a different part of these helpers.
 #![allow(dead_code)]
 
+pub mod chart_server;
 pub mod fake_github;
 pub mod git_http;
 pub mod git_remote;

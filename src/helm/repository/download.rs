@@ -1,0 +1,138 @@
+//! Getting a repository's files over HTTP(S): one blocking client, with a connect timeout and
+//! a timeout on each wait for data, so that a repository that is down or stalls fails within
+//! seconds; one attempt per file (a retry would only make a down repository slower to report);
+//! a size limit per file. TLS is rustls with the ring provider (the one the GitHub client
+//! already builds) and the system's trust store, so a company's own CA works as it does for
+//! other programs.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use url::Url;
+
+/// How long to wait for a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a connection (TCP and TLS).
+    pub connect: Duration,
+    /// For the answer to begin, and then for each piece of the body.
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a download failed, without the URL (the caller names it).
+#[derive(Debug)]
+pub(super) enum DownloadError {
+    Unreachable(String),
+    Status(reqwest::StatusCode),
+    TooLarge,
+}
+
+pub(super) struct Downloader {
+    client: Client,
+    timeouts: Timeouts,
+}
+
+impl Downloader {
+    pub(super) fn new(timeouts: Timeouts) -> Result<Downloader, String> {
+        let client = Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
+            .connect_timeout(timeouts.connect)
+            // The blocking client applies this to the wait for the answer and to each read of
+            // the body, not to the whole download: a large index on a slow link still arrives.
+            .timeout(timeouts.read)
+            .user_agent(concat!("kube-harden/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {}", innermost(&e)))?;
+        Ok(Downloader { client, timeouts })
+    }
+
+    /// The body at `url`, at most `limit` bytes.
+    pub(super) fn get(&self, url: &Url, limit: u64) -> Result<Vec<u8>, DownloadError> {
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .map_err(|e| DownloadError::Unreachable(self.reason(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(DownloadError::Status(status));
+        }
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(DownloadError::TooLarge);
+        }
+        let mut body = Vec::new();
+        response
+            .take(limit + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| DownloadError::Unreachable(self.body_reason(&e)))?;
+        if body.len() as u64 > limit {
+            return Err(DownloadError::TooLarge);
+        }
+        Ok(body)
+    }
+
+    /// What a platform engineer needs from a failed request: a timeout with its length, else
+    /// the root cause ("Connection refused", "dns error: ...", a certificate problem).
+    fn reason(&self, error: &reqwest::Error) -> String {
+        if error.is_timeout() && error.is_connect() {
+            format!(
+                "no connection within {} s (timed out)",
+                self.timeouts.connect.as_secs_f32()
+            )
+        } else if error.is_timeout() {
+            format!(
+                "no answer within {} s (timed out)",
+                self.timeouts.read.as_secs_f32()
+            )
+        } else {
+            innermost(error)
+        }
+    }
+
+    fn body_reason(&self, error: &std::io::Error) -> String {
+        let timed_out =
+            std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+                .filter_map(|e| e.downcast_ref::<reqwest::Error>())
+                .any(reqwest::Error::is_timeout);
+        if timed_out {
+            format!(
+                "the download stalled for {} s (timed out)",
+                self.timeouts.read.as_secs_f32()
+            )
+        } else {
+            format!("the download broke off: {}", innermost(error))
+        }
+    }
+}
+
+/// rustls with the ring provider and the platform's verifier (the system's trust store).
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The deepest cause of an error chain: reqwest's own message only says which request failed.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |e| e.source())
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
