@@ -44,7 +44,7 @@ pub fn scan(
     // Largest files first, so that one big stream does not start last and finish alone.
     found.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     let found: Vec<Found> = found.into_iter().map(|(f, _)| f).collect();
-    let gitops = GitOps::new(&found);
+    let gitops = GitOps::new(&found, settings);
     let (kustomize_jobs, found, forest) = kustomize_jobs(found, settings);
     let mut jobs = kustomize_jobs;
     jobs.extend(chart_jobs(found));
@@ -110,10 +110,12 @@ struct GitOps {
     /// The values.yaml files of the charts this run hardens (canonical paths): a release of
     /// such a chart is planned on the chart's defaults as the run leaves them.
     chart_values: Vec<PathBuf>,
+    /// Where charts from chart repositories are kept (`--chart-cache`).
+    cache: crate::helm::repository::ChartCache,
 }
 
 impl GitOps {
-    fn new(found: &[Found]) -> GitOps {
+    fn new(found: &[Found], settings: &Settings) -> GitOps {
         use crate::discover::HELM_VALUES;
         let candidates = found
             .iter()
@@ -129,10 +131,16 @@ impl GitOps {
                 _ => None,
             })
             .collect();
+        let cache_root = settings
+            .repository
+            .chart_cache
+            .clone()
+            .unwrap_or_else(crate::helm::repository::ChartCache::default_root);
         GitOps {
             candidates,
             index: std::sync::OnceLock::new(),
             chart_values,
+            cache: crate::helm::repository::ChartCache::new(cache_root),
         }
     }
 
@@ -153,12 +161,34 @@ impl GitOps {
             root: settings.repository.root.as_deref(),
             origin: settings.repository.origin.as_deref(),
             index,
-            fetch: &|url, chart, _version| {
-                Err(format!("its chart `{chart}` is in the chart repository {url}: chart repositories are not read yet"))
-            },
+            fetch: &|url, chart, version| self.fetch(url, chart, version),
         };
         let read_chart = |dir: &Path| self.read_chart(dir, settings);
         gitops::process_text(path, text, settings, &repo, &read_chart)
+    }
+
+    /// A chart from an HTTP chart repository, through the cache.
+    fn fetch(
+        &self,
+        url: &str,
+        chart: &str,
+        version: &str,
+    ) -> Result<gitops::chart::Located, String> {
+        use crate::helm::repository::ChartRef;
+        let fetched = self
+            .cache
+            .fetch(&ChartRef::new(url, chart, version))
+            .map_err(|e| format!("its chart cannot be had: {e}"))?;
+        Ok(gitops::chart::Located {
+            origin: format!(
+                "`{}` {} from {} (sha256 {})",
+                fetched.name,
+                fetched.version,
+                url.trim_end_matches('/'),
+                &fetched.digest[..fetched.digest.len().min(12)]
+            ),
+            dir: fetched.dir,
+        })
     }
 
     /// The chart source's reading of a chart folder, as the GitOps source needs it.
@@ -173,10 +203,27 @@ impl GitOps {
                 gated_by_enabled: t.gated_by_enabled,
             })
             .collect();
+        let (chart_dir, rules) = (dir.to_path_buf(), settings.rules.clone());
+        let guards = move |effective: &serde_json::Value| {
+            let Ok((wiring, _)) = chart::read_wiring(&chart_dir) else {
+                return gitops::release::Guards::default();
+            };
+            let g = chart::release_guardrails(&chart_dir, &wiring, effective, &rules);
+            gitops::release::Guards {
+                left_alone: g.left_alone,
+                tmp: g.tmp.map(|t| gitops::release::TmpLists {
+                    name: t.name.to_string(),
+                    volumes: t.volumes,
+                    mounts: t.mounts,
+                }),
+                no_tmp: g.no_tmp,
+            }
+        };
         Ok(gitops::ChartFacts {
             wired,
             defaults,
             hardened_defaults: self.hardened_defaults(dir, settings),
+            guards: Box::new(guards),
         })
     }
 

@@ -3,6 +3,7 @@
 //! manifest ([`super::edit`]): changes of the mapping, or splices inside Argo's `values: |`
 //! string. Findings and notes go to the file's report, one workload per wired values path.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
@@ -24,7 +25,30 @@ pub struct ChartFacts {
     /// The chart's values.yaml as this run leaves it, when the run hardens the chart too (a
     /// chart in this repository): the release is planned on those defaults.
     pub hardened_defaults: Option<String>,
+    pub guards: Box<ReadGuards>,
 }
+
+/// What the chart's pod specs ask of a release installed with some effective values.
+#[derive(Debug, Default)]
+pub struct Guards {
+    /// securityContext values paths left to a person (their pod has access to its node).
+    pub left_alone: BTreeMap<String, String>,
+    /// The writable /tmp: the emptyDir's name, the values lists of the pod's volumes and of
+    /// the containers' mounts it goes into.
+    pub tmp: Option<TmpLists>,
+    /// Container paths that get a read-only root filesystem and no /tmp, with the note.
+    pub no_tmp: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TmpLists {
+    pub name: String,
+    pub volumes: Vec<String>,
+    pub mounts: Vec<String>,
+}
+
+/// The chart's guardrails for given effective values.
+pub type ReadGuards = dyn Fn(&Value) -> Guards + Send + Sync;
 
 /// Reads a chart folder's facts, or says why not.
 pub type ReadChart<'a> = dyn Fn(&Path) -> Result<ChartFacts, String> + Sync + 'a;
@@ -126,8 +150,21 @@ pub fn plan(
     merge(&mut effective, &below);
     merge(&mut effective, &inline);
     merge(&mut effective, &above);
-    let needs = values::plan(&effective, &inline, &facts.wired, &settings.rules);
+    let guards = (facts.guards)(&effective);
+    let mut needs = values::plan(
+        &effective,
+        &inline,
+        &facts.wired,
+        &guards.left_alone,
+        &settings.rules,
+    );
+    if let Some(tmp) = &guards.tmp {
+        needs
+            .needs
+            .extend(values::tmp_needs(&effective, &inline, tmp));
+    }
     record(report, release, &needs, line);
+    note_tmp(report, first, line, &guards, &needs);
     let (needs, blocked) = split_parameters(needs.needs, &release.parameters);
     for path in blocked {
         report.notes.push(Note {
@@ -186,6 +223,55 @@ pub fn plan(
         line,
     });
     Ok(planned)
+}
+
+/// The writable /tmp notes: added through the chart's lists, or why the chart cannot have it.
+fn note_tmp(
+    report: &mut FileReport,
+    first: usize,
+    line: usize,
+    guards: &Guards,
+    needs: &values::Needs,
+) {
+    let adds_tmp = needs.needs.iter().any(|n| match n {
+        Need::Set(p, _) | Need::Append(p, _) => guards
+            .tmp
+            .as_ref()
+            .is_some_and(|t| t.volumes.contains(&p.join("."))),
+    });
+    if let (true, Some(tmp)) = (adds_tmp, &guards.tmp) {
+        report.notes.push(Note {
+            workload: first,
+            container: None,
+            kind: NoteKind::Added,
+            message: format!(
+                "{} (through the chart's values lists {})",
+                crate::policy::writable_tmp_message(&tmp.name),
+                tmp.volumes
+                    .iter()
+                    .chain(&tmp.mounts)
+                    .map(|l| format!("`.Values.{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            line,
+        });
+    }
+    let skipped = |path: &String| {
+        needs
+            .skipped
+            .iter()
+            .any(|s| needs.paths.get(s.workload) == Some(path))
+    };
+    for (_, message) in guards.no_tmp.iter().filter(|(path, _)| !skipped(path)) {
+        report.notes.push(Note {
+            workload: first,
+            container: None,
+            kind: NoteKind::Risk,
+            message: message.clone(),
+            line,
+        });
+    }
 }
 
 /// The line of the inline values' key, else the release's.

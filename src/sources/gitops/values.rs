@@ -66,17 +66,77 @@ pub fn merge(base: &mut Value, over: &Value) {
 
 /// Plans every wired path on the effective values. `inline`: the release's own inline values
 /// (to know whether a list is already there to append to).
-pub fn plan(effective: &Value, inline: &Value, wired: &[Wired], rules: &Rules) -> Needs {
+pub fn plan(
+    effective: &Value,
+    inline: &Value,
+    wired: &[Wired],
+    left_alone: &std::collections::BTreeMap<String, String>,
+    rules: &Rules,
+) -> Needs {
     let mut out = Needs::default();
     for (workload, w) in wired.iter().enumerate() {
         out.paths.push(w.path.clone());
         let keys: Vec<&str> = w.path.split('.').collect();
         let current = lookup(effective, &keys).cloned().unwrap_or(Value::Null);
-        if let Some(reason) = left_to_a_person(&current, w) {
+        let reason = left_alone
+            .get(&w.path)
+            .cloned()
+            .or_else(|| left_to_a_person(&current, w));
+        if let Some(reason) = reason {
             out.skipped.push(SkippedPod { workload, reason });
             continue;
         }
         plan_path(&current, inline, w, &keys, workload, rules, &mut out);
+    }
+    out
+}
+
+/// The emptyDir appended to each wired volumes list and its mount at /tmp to each mounts
+/// list, unless the effective list has it. Helm replaces lists, so a list the inline values do
+/// not have is written whole.
+pub fn tmp_needs(effective: &Value, inline: &Value, tmp: &super::release::TmpLists) -> Vec<Need> {
+    let volume = NewValue::map(vec![
+        ("name", NewValue::str(&tmp.name)),
+        ("emptyDir", NewValue::Map(vec![])),
+    ]);
+    let mount = NewValue::map(vec![
+        ("name", NewValue::str(&tmp.name)),
+        ("mountPath", NewValue::str("/tmp")),
+    ]);
+    let has_volume = |item: &Value| item.get("name").and_then(Value::as_str) == Some(&tmp.name);
+    let has_mount = |item: &Value| {
+        item.get("mountPath")
+            .and_then(Value::as_str)
+            .is_some_and(|p| p.trim_end_matches('/') == "/tmp")
+    };
+    let mut out = Vec::new();
+    let lists = tmp
+        .volumes
+        .iter()
+        .map(|l| (l, &volume, &has_volume as &dyn Fn(&Value) -> bool))
+        .chain(
+            tmp.mounts
+                .iter()
+                .map(|l| (l, &mount, &has_mount as &dyn Fn(&Value) -> bool)),
+        );
+    for (list, item, present) in lists {
+        let keys: Vec<&str> = list.split('.').collect();
+        let current = lookup(effective, &keys).and_then(Value::as_array);
+        if current.is_some_and(|items| items.iter().any(present)) {
+            continue;
+        }
+        let path: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        if lookup(inline, &keys).is_some_and(Value::is_array) {
+            out.push(Need::Append(path, item.clone()));
+            continue;
+        }
+        let mut items: Vec<NewValue> = current
+            .into_iter()
+            .flatten()
+            .filter_map(new_value_of)
+            .collect();
+        items.push(item.clone());
+        out.push(Need::Set(path, NewValue::Seq(items)));
     }
     out
 }
@@ -243,6 +303,7 @@ mod tests {
             &effective,
             &inline,
             &[wired("podSecurityContext", Level::Pod)],
+            &Default::default(),
             &Rules::default(),
         );
         let got: Vec<String> = sets(&needs).into_iter().map(|(p, _)| p).collect();
@@ -264,6 +325,7 @@ mod tests {
             &effective,
             &json!({}),
             &[wired("securityContext", Level::Container)],
+            &Default::default(),
             &Rules::default(),
         );
         assert_eq!(
@@ -282,6 +344,7 @@ mod tests {
             &effective,
             &json!({}),
             &[wired("agent.securityContext", Level::Container)],
+            &Default::default(),
             &Rules::default(),
         );
         assert!(needs.needs.is_empty());
