@@ -19,6 +19,7 @@ use std::process::Command;
 use yaml_serde::Value;
 
 mod common;
+use common::chart_server::ChartServer;
 use common::helm::{run_with_helm, template};
 use common::{
     contract_gaps, copy_dir, snapshot, strip_security_contexts, typed_pod_specs, with_tmp_additions,
@@ -30,22 +31,27 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops")
 }
 
-fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = fs::read_dir(fixtures())
+fn cases(root: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("input").is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 12, "the golden cases are there");
+    assert!(cases.len() >= 6, "the golden cases are there");
     cases
 }
 
-/// A git repository with the case's input and the shared charts, `origin` set.
-fn work_tree(case: &Path) -> tempfile::TempDir {
+/// A git repository with the case's input (the served URL filled in) and the shared charts,
+/// `origin` set.
+fn work_tree(case: &Path, substitute: &Substitute) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("charts"), &dir.path().join("charts"));
     copy_dir(&case.join("input"), dir.path());
+    for (path, bytes) in snapshot(&case.join("input")) {
+        let text = substitute.fill(&String::from_utf8_lossy(&bytes));
+        fs::write(dir.path().join(path), text).unwrap();
+    }
     for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
         let ok = Command::new("git")
             .args(&args)
@@ -74,46 +80,205 @@ fn without_git(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> 
 
 #[test]
 fn golden_cases_give_the_expected_files_and_report_and_render_hardened() {
-    for case in cases() {
-        let name = case.file_name().unwrap().to_string_lossy().to_string();
-        let work = work_tree(&case);
-        let before = without_git(snapshot(work.path()));
-        let mut fix = vec!["fix".to_string()];
-        fix.extend(args(&case));
-        let fix: Vec<&str> = fix.iter().map(String::as_str).collect();
-        let out = run_with_helm(work.path(), &fix);
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
-        let report = fs::read_to_string(case.join("report.txt")).unwrap();
-        assert_eq!(stderr, report, "{name}: the report");
-        let after = without_git(snapshot(work.path()));
-        let expected = snapshot(&case.join("expected"));
-        for (path, bytes) in &after {
-            let want = expected.get(path).or_else(|| before.get(path)).unwrap();
-            assert!(
-                bytes == want,
-                "{name}: {} differs:\n{}",
-                path.display(),
-                String::from_utf8_lossy(bytes)
-            );
-        }
-        assert!(
-            expected.keys().all(|p| after.contains_key(p)),
-            "{name}: every expected file is there"
-        );
-        let again = run_with_helm(work.path(), &fix);
-        assert_eq!(again.status.code(), Some(0), "{name}");
-        assert_eq!(
-            without_git(snapshot(work.path())),
-            after,
-            "{name}: a second fix changes nothing"
-        );
-        let left_alone: Vec<&str> = report
-            .lines()
-            .filter(|l| l.contains("left unchanged"))
-            .collect();
-        check_renders(&name, work.path(), &before, &after, &left_alone);
+    for case in cases(&fixtures()) {
+        run_golden(&case, &Substitute::none(), &[]);
     }
+}
+
+#[test]
+fn releases_of_charts_in_a_chart_repository_on_loopback() {
+    let served = serve_charts();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().to_str().unwrap().to_string();
+    let substitute = Substitute {
+        url: Some(served.server.url()),
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-repository");
+    let cases = cases(&root);
+    assert!(cases.len() >= 6, "the repository cases are there");
+    for case in cases {
+        run_golden(&case, &substitute, &["--chart-cache", &cache_arg]);
+    }
+    let log = served.server.log();
+    assert!(
+        log.iter().any(|p| p == "/tampered/web-1.2.0.tgz"),
+        "the tampered archive was downloaded: {log:?}"
+    );
+    let cached: Vec<PathBuf> = snapshot(cache.path()).into_keys().collect();
+    assert!(
+        cached.iter().any(|p| p.ends_with("web/Chart.yaml")),
+        "the good chart is cached: {cached:?}"
+    );
+    assert!(
+        !cached
+            .iter()
+            .any(|p| p.to_string_lossy().contains("tampered") && p.ends_with("Chart.yaml")),
+        "nothing of the tampered archive is cached: {cached:?}"
+    );
+}
+
+/// The placeholder URL of the fixtures, and the served repository it stands for.
+struct Substitute {
+    url: Option<String>,
+}
+
+const PLACEHOLDER: &str = "http://charts.kube-harden.test";
+
+impl Substitute {
+    fn none() -> Substitute {
+        Substitute { url: None }
+    }
+
+    /// A fixture's text with the served URL in.
+    fn fill(&self, text: &str) -> String {
+        match &self.url {
+            Some(url) => text.replace(PLACEHOLDER, url),
+            None => text.to_string(),
+        }
+    }
+
+    /// Output with the served URL and the archives' digests (they carry Helm's packaging
+    /// time) as placeholders.
+    fn normalise(&self, text: &str) -> String {
+        let text = match &self.url {
+            Some(url) => text.replace(url.as_str(), PLACEHOLDER),
+            None => text.to_string(),
+        };
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("(sha256 ") {
+            out.push_str(&rest[..at + "(sha256 ".len()]);
+            let tail = &rest[at + "(sha256 ".len()..];
+            let end = tail.find(')').unwrap_or(tail.len());
+            out.push_str("<digest>");
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
+    let name = case.file_name().unwrap().to_string_lossy().to_string();
+    let work = work_tree(case, substitute);
+    let before = without_git(snapshot(work.path()));
+    let mut fix = vec!["fix".to_string()];
+    fix.extend(extra.iter().map(|a| a.to_string()));
+    fix.extend(args(case));
+    let fix: Vec<&str> = fix.iter().map(String::as_str).collect();
+    let out = run_with_helm(work.path(), &fix);
+    let stderr = substitute.normalise(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+    if std::env::var_os("KUBE_HARDEN_BLESS").is_some() {
+        bless(case, substitute, &before, work.path(), &stderr);
+    }
+    let report = fs::read_to_string(case.join("report.txt")).unwrap();
+    assert_eq!(stderr, report, "{name}: the report");
+    let after = without_git(snapshot(work.path()));
+    // A case that changes nothing has no expected/ (git keeps no empty folder).
+    let expected = match case.join("expected").is_dir() {
+        true => snapshot(&case.join("expected")),
+        false => BTreeMap::new(),
+    };
+    for (path, bytes) in &after {
+        let want = match expected.get(path) {
+            Some(want) => substitute.fill(&String::from_utf8_lossy(want)).into_bytes(),
+            None => before[path].clone(),
+        };
+        assert!(
+            *bytes == want,
+            "{name}: {} differs:\n{}",
+            path.display(),
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    assert!(
+        expected.keys().all(|p| after.contains_key(p)),
+        "{name}: every expected file is there"
+    );
+    let again = run_with_helm(work.path(), &fix);
+    assert_eq!(again.status.code(), Some(0), "{name}");
+    assert_eq!(
+        without_git(snapshot(work.path())),
+        after,
+        "{name}: a second fix changes nothing"
+    );
+    let left_alone: Vec<&str> = report
+        .lines()
+        .filter(|l| l.contains("left unchanged"))
+        .collect();
+    check_renders(&name, work.path(), &before, &after, &left_alone);
+}
+
+/// `KUBE_HARDEN_BLESS=1`: writes the case's report.txt and expected/ from this run (to be
+/// read in review before they are committed); the assertions then run against them.
+fn bless(
+    case: &Path,
+    substitute: &Substitute,
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    work: &Path,
+    stderr: &str,
+) {
+    fs::write(case.join("report.txt"), stderr).unwrap();
+    let expected = case.join("expected");
+    let _ = fs::remove_dir_all(&expected);
+    for (path, bytes) in without_git(snapshot(work)) {
+        if before.get(&path) != Some(&bytes) {
+            let to = expected.join(&path);
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::write(to, substitute.normalise(&String::from_utf8_lossy(&bytes))).unwrap();
+        }
+    }
+}
+
+/// The fixture charts packaged by Helm's engine into `stable/` with Helm's index, and a
+/// `tampered/` repository whose index names `web` 1.2.0 with the right digest and whose
+/// archive is another chart's.
+struct Served {
+    _dir: tempfile::TempDir,
+    server: ChartServer,
+}
+
+fn serve_charts() -> Served {
+    const SCRIPT: &str = r#"
+import sys
+import helm_python as helm
+dest = sys.argv[1]
+for chart in sys.argv[2:]:
+    helm.package(chart, destination=dest)
+helm.repo_index_generate(dest)
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let stable = dir.path().join("stable");
+    fs::create_dir_all(&stable).unwrap();
+    let charts = fixtures().join("charts");
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(common::helm::python())
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&stable)
+        .arg(charts.join("web"))
+        .arg(charts.join("hardened-defaults"))
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tampered = dir.path().join("tampered");
+    fs::create_dir_all(&tampered).unwrap();
+    fs::copy(stable.join("index.yaml"), tampered.join("index.yaml")).unwrap();
+    fs::copy(
+        stable.join("hardened-defaults-0.4.0.tgz"),
+        tampered.join("web-1.2.0.tgz"),
+    )
+    .unwrap();
+    let server = ChartServer::start(dir.path());
+    Served { _dir: dir, server }
 }
 
 /// Renders every release of the case before and after, with its own values.
@@ -193,11 +358,13 @@ fn releases(text: &str) -> BTreeMap<String, (String, Value)> {
             .to_string();
         match doc["kind"].as_str() {
             Some("HelmRelease") => {
-                let chart = doc["spec"]["chart"]["spec"]["chart"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .trim_start_matches("./")
-                    .to_string();
+                let spec = &doc["spec"]["chart"]["spec"];
+                let chart = spec["chart"].as_str().unwrap_or_default();
+                // A chart from a chart repository is one of the fixture charts served.
+                let chart = match spec["sourceRef"]["kind"].as_str() {
+                    Some("HelmRepository") => served_chart(chart),
+                    _ => chart.trim_start_matches("./").to_string(),
+                };
                 let mut values = Value::Mapping(Default::default());
                 for from in doc["spec"]["valuesFrom"]
                     .as_sequence()
@@ -224,8 +391,10 @@ fn releases(text: &str) -> BTreeMap<String, (String, Value)> {
                 };
                 let many = sources.len() > 1;
                 for (i, source) in sources.into_iter().enumerate() {
-                    let Some(path) = source["path"].as_str() else {
-                        continue;
+                    let path = match (source["chart"].as_str(), source["path"].as_str()) {
+                        (Some(chart), _) => served_chart(chart),
+                        (None, Some(path)) => path.to_string(),
+                        (None, None) => continue,
                     };
                     let mut values = Value::Mapping(Default::default());
                     if let Some(text) = source["helm"]["values"].as_str() {
@@ -239,13 +408,18 @@ fn releases(text: &str) -> BTreeMap<String, (String, Value)> {
                     } else {
                         name.clone()
                     };
-                    out.insert(key, (path.to_string(), values));
+                    out.insert(key, (path, values));
                 }
             }
             _ => {}
         }
     }
     out
+}
+
+/// The fixture chart a served repository holds under `name` (an absolute path).
+fn served_chart(name: &str) -> String {
+    fixtures().join("charts").join(name).display().to_string()
 }
 
 /// Helm's merge of one values layer over another.
