@@ -17,6 +17,13 @@ pub fn process_text(path: &Path, text: String, settings: &Settings) -> FileRepor
     manifest::process_text(path, text, settings)
 }
 
+/// Whether a manifest's text is planned only with the rest of the checkout (it declares
+/// GitOps releases, whose charts and named objects are read from the run), so that
+/// [`process_text`] alone cannot plan it.
+pub fn planned_with_the_checkout(text: &str) -> bool {
+    gitops::model::may_declare_release(text)
+}
+
 /// Discovers the files under `roots` and processes them in parallel; reports sorted by path.
 /// `deliver` sees each report as soon as it is ready, on the worker that made it (so writes
 /// overlap with the processing of other files); it may turn a report into a failure.

@@ -161,9 +161,14 @@ pub fn plan_on_base(
             };
             match git.file_at(base, &relative) {
                 Ok(Some(bytes)) if bytes == original.as_bytes() => r,
-                // A chart's values are planned with its templates, and a Kustomize app's files
-                // with the app and its render check, as the checkout has them.
-                Ok(Some(_)) if chart_of(&root, &relative).is_some() || r.service_dir.is_some() => {
+                // A chart's values are planned with its templates, a Kustomize app's files
+                // with the app and its render check, and a GitOps release with its chart and
+                // the objects it names, as the checkout has them.
+                Ok(Some(_))
+                    if chart_of(&root, &relative).is_some()
+                        || r.service_dir.is_some()
+                        || crate::pipeline::planned_with_the_checkout(original) =>
+                {
                     if matches!(r.status, Status::Changed { .. }) {
                         r.status = Status::Skipped(format!(
                             "differs from `{base_name}` in the checkout: pull (or push) first"

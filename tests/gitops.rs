@@ -441,3 +441,110 @@ fn merge(base: &mut Value, over: &Value) {
         (b, o) => *b = o.clone(),
     }
 }
+
+#[test]
+fn pr_opens_one_pull_request_per_release() {
+    let served = serve_charts();
+    let substitute = Substitute {
+        url: Some(served.server.url()),
+    };
+    let fixture = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-repository");
+    for (case, file) in [
+        ("01-flux-helm-repository", "apps/web.yaml"),
+        ("03-applicationset-chart", "apps/api.yaml"),
+    ] {
+        let text = fs::read_to_string(root.join(case).join("input").join(file)).unwrap();
+        let to = fixture.path().join(file);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::write(to, substitute.fill(&text)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (work, _bare) = common::git_remote::repository_with(dir.path(), fixture.path(), None);
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_with_helm(
+        &work,
+        &[
+            "pr",
+            "--dry-run",
+            "--format",
+            "json",
+            "--repo",
+            "acme/fleet",
+            "--chart-cache",
+            cache.path().to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: Vec<(String, Vec<String>)> = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let files = s["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            (s["service"].as_str().unwrap().to_string(), files)
+        })
+        .collect();
+    assert_eq!(
+        services,
+        vec![
+            ("apps-api".to_string(), vec!["apps/api.yaml".to_string()]),
+            ("apps-web".to_string(), vec!["apps/web.yaml".to_string()]),
+        ],
+        "{json:#}"
+    );
+    let body = json["services"][1]["body"].as_str().unwrap();
+    assert!(
+        body.contains("the HelmRelease `web` gets in its inline values what its effective values (chart `web` 1.2.0 from "),
+        "the body says which release, chart, version and source: {body}"
+    );
+}
+
+#[test]
+fn check_and_explain_name_the_release_its_chart_and_the_values_paths() {
+    let case = fixtures().join("01-flux-inline-root");
+    let work = work_tree(&case, &Substitute::none());
+    let check = run_with_helm(work.path(), &["check", "apps"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "apps/web.yaml:26:1: HelmRelease/web .Values.podSecurityContext pod: runAsUser is 0"
+        ),
+        "{text}"
+    );
+    let json = run_with_helm(work.path(), &["check", "--format", "json", "apps"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(|f| f["kind"] == "HelmRelease"
+            && f["name"] == "web .Values.securityContext"
+            && f["control"] == "readOnlyRootFilesystem"
+            && f["fixable"] == true),
+        "{findings:#?}"
+    );
+    let sarif = run_with_helm(work.path(), &["check", "--format", "sarif", "apps"]);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results.iter().any(
+            |r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("apps/web.yaml"))
+        ),
+        "{results:#?}"
+    );
+    let explain = run_with_helm(work.path(), &["explain", "apps"]);
+    let explained = String::from_utf8_lossy(&explain.stdout);
+    assert!(
+        explained.contains("the HelmRelease `web` gets in its inline values what its effective values (chart charts/web in this repository) lack at `.Values.podSecurityContext`, `.Values.securityContext`"),
+        "{explained}"
+    );
+}

@@ -300,12 +300,19 @@ fn push_workload(report: &mut FileReport, release: &Release, path: Option<&str>,
         Some(path) => format!("{} .Values.{path}", release.name),
         None => release.name.clone(),
     };
+    // The release is its own service in `pr` (a folder of releases splits by this label).
+    let app = release
+        .name
+        .split('[')
+        .next()
+        .unwrap_or(&release.name)
+        .to_string();
     report.workloads.push(Workload {
         kind: release.kind.name().to_string(),
         name,
         document: release.document,
         line,
-        app: None,
+        app: Some(app),
         images: vec![],
     });
 }
