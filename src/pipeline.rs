@@ -68,6 +68,7 @@ pub fn scan(
                     &forest,
                     settings,
                     &manifest::process_file,
+                    &|path, tree, report| gitops.plan_helm_charts(path, tree, report, settings),
                 ),
                 Job::Chart(chart, listed) => chart_reports(&chart, &listed, settings),
                 Job::File(found) => vec![match found {
@@ -161,9 +162,7 @@ impl GitOps {
         if !gitops::model::may_declare_release(&text) {
             return manifest::process_text(path, text, settings);
         }
-        let index = self
-            .index
-            .get_or_init(|| gitops::index::Index::read(&self.candidates, settings.max_file_bytes));
+        let index = self.index(settings);
         let repo = gitops::Repository {
             root: settings.repository.root.as_deref(),
             origin: settings.repository.origin.as_deref(),
@@ -172,6 +171,46 @@ impl GitOps {
         };
         let read_chart = |dir: &Path| self.read_chart(dir, settings);
         gitops::process_text(path, text, settings, &repo, &read_chart)
+    }
+
+    /// The `helmCharts` entries of a kustomization, planned as releases.
+    fn plan_helm_charts<'a>(
+        &'a self,
+        path: &Path,
+        tree: &yaml_splice::Tree,
+        report: &mut FileReport,
+        settings: &'a Settings,
+    ) -> Result<kustomize::ChartEdits<'a>, FileError> {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let releases = gitops::model::kustomize_releases(tree, dir);
+        let edits = if releases.is_empty() {
+            gitops::Edits::default()
+        } else {
+            let index = self.index(settings);
+            let fetch = |url: &str, chart: &str, version: &str| self.fetch(url, chart, version);
+            let repo = gitops::Repository {
+                root: settings.repository.root.as_deref(),
+                origin: settings.repository.origin.as_deref(),
+                index,
+                fetch: &fetch,
+            };
+            let read_chart = |dir: &Path| self.read_chart(dir, settings);
+            gitops::plan_releases(tree, &releases, &repo, &read_chart, settings, report)?
+        };
+        let renders = edits.renders;
+        Ok(kustomize::ChartEdits {
+            changes: edits.changes,
+            splices: edits.splices,
+            ops: edits.ops,
+            finish: Box::new(move |report: &mut FileReport| {
+                gitops::render::check(&renders, report, settings)
+            }),
+        })
+    }
+
+    fn index(&self, settings: &Settings) -> &gitops::index::Index {
+        self.index
+            .get_or_init(|| gitops::index::Index::read(&self.candidates, settings.max_file_bytes))
     }
 
     /// A chart from an HTTP chart repository, through the cache.

@@ -411,6 +411,25 @@ fn releases(text: &str) -> BTreeMap<String, (String, Value)> {
                     out.insert(key, (path, values));
                 }
             }
+            _ if !doc["helmCharts"].is_null() => {
+                let home = doc["helmGlobals"]["chartHome"].as_str().unwrap_or("charts");
+                for entry in doc["helmCharts"].as_sequence().into_iter().flatten() {
+                    let chart = entry["name"].as_str().unwrap_or_default();
+                    let chart = match entry["repo"].as_str() {
+                        Some(_) => served_chart(chart),
+                        None => format!("apps/{home}/{chart}"),
+                    };
+                    let mut values = Value::Mapping(Default::default());
+                    if !entry["valuesInline"].is_null() {
+                        merge(&mut values, &entry["valuesInline"]);
+                    }
+                    let key = entry["releaseName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    out.insert(key, (chart, values));
+                }
+            }
             _ => {}
         }
     }

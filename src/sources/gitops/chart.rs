@@ -54,6 +54,16 @@ pub fn locate(release: &Release, repo: &Repository) -> Result<Located, NotLocate
 fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, String> {
     match &release.chart {
         ChartSource::Unsupported(why) => Err(why.clone()),
+        ChartSource::Local(dir) => match dir.join("Chart.yaml").is_file() {
+            true => Ok(Located {
+                dir: dir.clone(),
+                origin: format!("{} in this repository", dir.display()),
+            }),
+            false => Err(format!(
+                "its chart is not vendored at {} (Kustomize pulls it at build time; kube-harden reads only a chart it finds)",
+                dir.display()
+            )),
+        },
         ChartSource::Repository {
             url,
             chart,
@@ -174,6 +184,15 @@ pub fn values_from(release: &Release, chart: &Located, index: &Index) -> Result<
                         format!("the {kind} `{name}` (valuesFrom) does not load: {e}")
                     })?,
                 };
+                merge(&mut merged, &layer);
+            }
+            ValuesFrom::Local(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("its values file {} cannot be read: {e}", path.display())
+                })?;
+                let layer = parse_values(&text).map_err(|e| {
+                    format!("its values file {} does not load: {e}", path.display())
+                })?;
                 merge(&mut merged, &layer);
             }
             ValuesFrom::File(file) => {

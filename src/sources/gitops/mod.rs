@@ -50,6 +50,37 @@ pub fn process_text(
     report
 }
 
+/// The edits a manifest's releases need: changes of its nodes, splices inside values
+/// strings with their meaning, and what each release's render check needs once the new text
+/// is known ([`render::check`]).
+#[derive(Default)]
+pub struct Edits {
+    pub changes: Vec<yaml_splice::Change>,
+    pub splices: Vec<yaml_splice::Splice>,
+    pub ops: Vec<yaml_splice::SemanticOp>,
+    pub renders: Vec<release::RenderInput>,
+}
+
+/// Plans `releases` of the manifest `tree` into `report`.
+pub fn plan_releases(
+    tree: &Tree,
+    releases: &[model::Release],
+    repo: &Repository,
+    read_chart: &ReadChart<'_>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Result<Edits, FileError> {
+    let mut edits = Edits::default();
+    for release in releases {
+        let planned = release::plan(tree, release, repo, read_chart, settings, report)?;
+        edits.changes.extend(planned.changes);
+        edits.splices.extend(planned.splices);
+        edits.ops.extend(planned.ops);
+        edits.renders.extend(planned.render);
+    }
+    Ok(edits)
+}
+
 fn harden(
     text: &str,
     settings: &Settings,
@@ -71,15 +102,17 @@ fn harden(
     report.findings = plan.findings;
     report.skipped_pods = plan.skipped;
     report.notes = plan.notes;
-    let mut splices = Vec::new();
-    let mut ops = Vec::new();
-    for release in model::releases(&tree) {
-        let planned = release::plan(&tree, &release, repo, read_chart, settings, report)?;
-        changes.extend(planned.changes);
-        splices.extend(planned.splices);
-        ops.extend(planned.ops);
-        renders.extend(planned.render);
-    }
+    let edits = plan_releases(
+        &tree,
+        &model::releases(&tree),
+        repo,
+        read_chart,
+        settings,
+        report,
+    )?;
+    changes.extend(edits.changes);
+    let (splices, ops) = (edits.splices, edits.ops);
+    renders.extend(edits.renders);
     if changes.is_empty() && splices.is_empty() {
         return Ok(Status::Unchanged);
     }

@@ -11,6 +11,8 @@ pub enum ReleaseKind {
     FluxHelmRelease,
     ArgoApplication,
     ArgoApplicationSet,
+    /// A `helmCharts` entry of a kustomization.
+    KustomizeHelmChart,
 }
 
 impl ReleaseKind {
@@ -19,6 +21,15 @@ impl ReleaseKind {
             ReleaseKind::FluxHelmRelease => "HelmRelease",
             ReleaseKind::ArgoApplication => "Application",
             ReleaseKind::ArgoApplicationSet => "ApplicationSet",
+            ReleaseKind::KustomizeHelmChart => "helmCharts",
+        }
+    }
+
+    /// The kind as a noun in a sentence.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ReleaseKind::KustomizeHelmChart => "helmCharts entry",
+            other => other.name(),
         }
     }
 }
@@ -43,6 +54,8 @@ pub enum ChartSource {
     /// A chart folder in a git repository (`repo_url`, or the Flux `GitRepository` named): the
     /// path inside it.
     GitPath { repo: GitRepo, path: String },
+    /// A chart folder next to the manifest (a kustomization's `helmGlobals.chartHome`).
+    Local(std::path::PathBuf),
     /// Something this tool does not read (an `OCIRepository`/`HelmChart` chartRef, a `Bucket`,
     /// a templated field of an ApplicationSet), with why.
     Unsupported(String),
@@ -85,6 +98,8 @@ pub enum ValuesFrom {
     },
     /// An Argo `helm.valueFiles` entry (a path relative to the chart, or a URL).
     File(String),
+    /// A values file relative to the manifest's folder (a `helmCharts` entry's `valuesFile`).
+    Local(std::path::PathBuf),
 }
 
 /// One release: a chart and the values it is installed with.
@@ -106,6 +121,83 @@ pub struct Release {
     pub parameters: Vec<(String, String)>,
     /// An Argo `path` source without `helm:`: a release only if the folder is a chart.
     pub implicit: bool,
+}
+
+/// The `helmCharts` entries of a kustomization (its folder `dir`): each installs a chart from
+/// `repo`, or from `helmGlobals.chartHome` (default `charts`) next to the kustomization, with
+/// `valuesFile`, `additionalValuesFiles` and then `valuesInline` over the chart's defaults.
+pub fn kustomize_releases(tree: &Tree, dir: &std::path::Path) -> Vec<Release> {
+    let Some(root) = tree.docs.first().and_then(|d| d.root).map(Ref::root) else {
+        return vec![];
+    };
+    let Some(list) = tree.get(root, "helmCharts") else {
+        return vec![];
+    };
+    let home =
+        text_at(tree, root, &["helmGlobals", "chartHome"]).unwrap_or_else(|| "charts".into());
+    tree.items(list)
+        .into_iter()
+        .map(|entry| {
+            let text = |k: &str| text_at(tree, entry, &[k]);
+            let name = text("name").unwrap_or_default();
+            let version = text("version").unwrap_or_default();
+            let chart = match text("repo") {
+                Some(url) => ChartSource::Repository {
+                    url,
+                    chart: name.clone(),
+                    version,
+                },
+                None => ChartSource::Local(lexical(&dir.join(&home).join(&name))),
+            };
+            let mut values_from: Vec<ValuesFrom> = text("valuesFile")
+                .map(|f| ValuesFrom::Local(dir.join(f)))
+                .into_iter()
+                .collect();
+            values_from.extend(
+                tree.get(entry, "additionalValuesFiles")
+                    .map(|l| tree.items(l))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|f| tree.as_str(f).map(|f| ValuesFrom::Local(dir.join(f)))),
+            );
+            let values = match tree.get(entry, "valuesInline") {
+                Some(v) => ValuesSite::Mapping(v.id),
+                None => ValuesSite::Absent {
+                    parent: entry.id,
+                    key: "valuesInline",
+                },
+            };
+            Release {
+                kind: ReleaseKind::KustomizeHelmChart,
+                name: text("releaseName").unwrap_or_else(|| name.clone()),
+                namespace: text("namespace"),
+                line: tree.position(entry).0,
+                document: 0,
+                chart,
+                values,
+                shadowed: None,
+                values_from,
+                parameters: vec![],
+                implicit: false,
+            }
+        })
+        .collect()
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system (for names in messages).
+fn lexical(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The group of each GitOps API this tool reads.
@@ -469,6 +561,26 @@ mod tests {
         assert_eq!(r.kind, ReleaseKind::ArgoApplicationSet);
         assert!(matches!(r.chart, ChartSource::Unsupported(_)));
         assert!(matches!(r.values, ValuesSite::Text(_)));
+    }
+
+    #[test]
+    fn kustomize_helm_charts_name_their_chart_and_values() {
+        let src = "helmGlobals:\n  chartHome: vendor\nhelmCharts:\n- name: web\n  repo: https://charts.example.com\n  version: 1.2.0\n  releaseName: shop\n  valuesInline:\n    replicaCount: 2\n- name: api\n  valuesFile: api-values.yaml\n";
+        let tree = Tree::parse(src).unwrap();
+        let rs = kustomize_releases(&tree, std::path::Path::new("base"));
+        assert_eq!(rs.len(), 2);
+        assert_eq!(rs[0].name, "shop");
+        assert!(matches!(rs[0].values, ValuesSite::Mapping(_)));
+        assert_eq!(
+            rs[1].chart,
+            ChartSource::Local(std::path::PathBuf::from("base/vendor/api"))
+        );
+        assert_eq!(
+            rs[1].values_from,
+            vec![ValuesFrom::Local(std::path::PathBuf::from(
+                "base/api-values.yaml"
+            ))]
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub fn plan(
             kind: NoteKind::Added,
             message: format!(
                 "the {} `{}` gets in its inline values what its effective values (chart {}) lack at {}",
-                release.kind.name(),
+                release.kind.noun(),
                 release.name,
                 located.origin,
                 paths.join(", ")

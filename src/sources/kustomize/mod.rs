@@ -27,6 +27,28 @@ use model::normalise;
 /// How a plain manifest is planned (the pipeline hands in the manifest source's function).
 pub type PlanResource = dyn Fn(&Path, &Settings) -> FileReport + Sync;
 
+/// What a kustomization's `helmCharts` entries need (planned by the function the pipeline
+/// hands in: the GitOps source's release planning): changes of the kustomization's nodes,
+/// splices with their meaning, and the step that runs once the new text is known.
+pub struct ChartEdits<'a> {
+    pub changes: Vec<yaml_splice::Change>,
+    pub splices: Vec<yaml_splice::Splice>,
+    pub ops: Vec<yaml_splice::SemanticOp>,
+    pub finish: Finish<'a>,
+}
+
+/// A step on a report once its status is known.
+pub type Finish<'a> = Box<dyn FnOnce(&mut FileReport) + 'a>;
+
+/// Plans the `helmCharts` entries of the kustomization at the path, parsed, into its report.
+pub type PlanHelmCharts<'a> = dyn Fn(
+        &Path,
+        &yaml_splice::Tree,
+        &mut FileReport,
+    ) -> Result<ChartEdits<'a>, crate::report::FileError>
+    + Sync
+    + 'a;
+
 /// Plans the files of one app that the walk found (`listed`), then runs the render check.
 pub fn process_app(
     app: &App,
@@ -34,6 +56,7 @@ pub fn process_app(
     forest: &Forest,
     settings: &Settings,
     plan_resource: &PlanResource,
+    plan_helm_charts: &PlanHelmCharts<'_>,
 ) -> Vec<FileReport> {
     let before = render::before(app, forest, settings);
     let exemptions = match &before {
@@ -57,7 +80,9 @@ pub fn process_app(
             };
             match app.roles.get(&key) {
                 Some(Role::Patch(uses)) => patch::process_patch_file(path, uses, forest, settings),
-                Some(Role::Kustomization) => patch::process_kustomization(path, forest, settings),
+                Some(Role::Kustomization) => {
+                    patch::process_kustomization(path, forest, settings, plan_helm_charts)
+                }
                 Some(Role::Resource) | None => plan_resource(path, settings),
             }
         })

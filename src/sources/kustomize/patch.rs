@@ -1,6 +1,6 @@
 //! Planning a patch for the objects it meets: a file (strategic-merge or JSON 6902, told apart
 //! by its content) or an inline patch in a kustomization, whose edits are splices of the
-//! kustomization file (see [`super::embedded`]), verified as both the inner document and the
+//! kustomization file (see [`yaml_splice::Embedded`]), verified as both the inner document and the
 //! outer file.
 
 use std::collections::BTreeSet;
@@ -99,18 +99,31 @@ fn plan_patch_tree(tree: &Tree, uses: &[PatchUse], forest: &Forest, rules: &Rule
     policy::plan_patch(tree, rules, &base)
 }
 
-/// Plans the inline patches of a kustomization file, and reports what it brings in that cannot
-/// be edited (remote targets, `helmCharts`).
-pub fn process_kustomization(path: &Path, forest: &Forest, settings: &Settings) -> FileReport {
+/// Plans the inline patches and the `helmCharts` entries of a kustomization file, and reports
+/// what it brings in that cannot be edited (remote resources, missing files).
+pub fn process_kustomization(
+    path: &Path,
+    forest: &Forest,
+    settings: &Settings,
+    plan_helm_charts: &super::PlanHelmCharts<'_>,
+) -> FileReport {
     let text = match read_text(path, settings.max_file_bytes) {
         Ok(text) => text,
         Err(status) => return FileReport::new(path, status),
     };
     let mut report = FileReport::new(path, Status::Unchanged);
     let key = super::model::normalise(path);
+    let mut finish = None;
     report.status = match forest.kustomizations.get(&key) {
-        Some(k) => plan_inline_patches(&text, k, forest, settings, &mut report)
-            .unwrap_or_else(Status::Failed),
+        Some(k) => {
+            match plan_kustomization(&text, k, forest, settings, plan_helm_charts, &mut report) {
+                Ok((status, then)) => {
+                    finish = then;
+                    status
+                }
+                Err(e) => Status::Failed(e),
+            }
+        }
         None => match forest.unreadable.get(&key) {
             Some((line, col, message)) => Status::Failed(FileError {
                 line: *line,
@@ -121,16 +134,24 @@ pub fn process_kustomization(path: &Path, forest: &Forest, settings: &Settings) 
         },
     };
     report.original = Some(text);
+    if let Some(finish) = finish {
+        finish(&mut report);
+    }
     report
 }
 
-fn plan_inline_patches(
+/// What the kustomization's edits come to, and the step that runs once its new text is known
+/// (the `helmCharts` entries' render check).
+type Planned<'a> = (Status, Option<super::Finish<'a>>);
+
+fn plan_kustomization<'a>(
     text: &str,
     k: &Kustomization,
     forest: &Forest,
     settings: &Settings,
+    plan_helm_charts: &super::PlanHelmCharts<'a>,
     report: &mut FileReport,
-) -> Result<Status, FileError> {
+) -> Result<Planned<'a>, FileError> {
     if let Some(e) = tab_indentation(text) {
         return Err(e);
     }
@@ -159,17 +180,25 @@ fn plan_inline_patches(
         }
     }
     report_unreachable(k, report);
-    if splices.is_empty() {
-        return Ok(Status::Unchanged);
+    let charts = plan_helm_charts(&k.path, &outer, report)?;
+    splices.extend(charts.splices);
+    ops.extend(charts.ops);
+    if splices.is_empty() && charts.changes.is_empty() {
+        return Ok((Status::Unchanged, Some(charts.finish)));
     }
-    splices.sort_by_key(|s| s.start);
-    let new_text = yaml_splice::edit::splice(text, &splices)?;
-    verify_with(&outer, &new_text, &splices, &ops, None).map_err(|e| FileError {
-        line: e.position.map_or(1, |p| p.0),
-        col: e.position.map_or(1, |p| p.1),
-        message: e.to_string(),
+    let mut outcome = apply_changes(&outer, charts.changes)?;
+    outcome.splices.extend(splices);
+    outcome.splices.sort_by_key(|s| s.start);
+    outcome.ops.extend(ops);
+    let new_text = yaml_splice::edit::splice(text, &outcome.splices)?;
+    verify_with(&outer, &new_text, &outcome.splices, &outcome.ops, None).map_err(|e| {
+        FileError {
+            line: e.position.map_or(1, |p| p.0),
+            col: e.position.map_or(1, |p| p.1),
+            message: e.to_string(),
+        }
     })?;
-    Ok(Status::Changed { new_text })
+    Ok((Status::Changed { new_text }, Some(charts.finish)))
 }
 
 /// Plans one inline patch; its findings and notes join the kustomization's report with their
@@ -267,9 +296,6 @@ fn report_unreachable(k: &Kustomization, report: &mut FileReport) {
             Resource::Missing(path) => note(entry.line, format!("resource `{}` is not there", path.display())),
             _ => {}
         }
-    }
-    for chart in &k.helm_charts {
-        note(chart.line, format!("helmCharts entry `{}`: the chart is rendered by Kustomize and not hardened here (harden its values where the chart lives)", chart.item));
     }
     for patch in &k.patches {
         if let PatchSource::Unreadable(why) = &patch.source {

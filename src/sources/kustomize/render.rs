@@ -240,6 +240,9 @@ pub fn unchecked(reason: Unchecked, app: &App, reports: &mut [FileReport]) {
 }
 
 fn unbuildable(root: &Path, error: &str) -> String {
+    if error.contains("--enable-helm") {
+        return format!("{} inflates `helmCharts`, which Kustomize builds only with --enable-helm and a helm binary: not render-checked with Kustomize (each entry's chart is render-checked with Helm's engine)", root.display());
+    }
     let offline = ["github.com", "https://", "git@", "dial tcp", "fetch"]
         .iter()
         .any(|w| error.contains(w));
