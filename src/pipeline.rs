@@ -171,6 +171,7 @@ impl GitOps {
         };
         let read_chart = |dir: &Path| self.read_chart(dir, settings);
         gitops::process_text(path, text, settings, &repo, &read_chart)
+            .unwrap_or_else(|text| manifest::process_text(path, text, settings))
     }
 
     /// The `helmCharts` entries of a kustomization, planned as releases.

@@ -31,14 +31,19 @@ pub use chart::Repository;
 pub use release::{ChartFacts, ReadChart};
 
 /// Processes one manifest that declares releases: parse, plan its workloads and its releases,
-/// edit, verify, and the render check of each release.
+/// edit, verify, and the render check of each release. Gives the text back when it declares
+/// none after all (a plain manifest, for its own source).
 pub fn process_text(
     path: &Path,
     text: String,
     settings: &Settings,
     repo: &Repository,
     read_chart: &ReadChart<'_>,
-) -> FileReport {
+) -> Result<FileReport, String> {
+    let declares = Tree::parse(&text).is_ok_and(|tree| !model::releases(&tree).is_empty());
+    if !declares {
+        return Err(text);
+    }
     let mut report = FileReport::new(path, Status::Unchanged);
     let mut renders = Vec::new();
     report.status = match harden(&text, settings, repo, read_chart, &mut report, &mut renders) {
@@ -47,7 +52,7 @@ pub fn process_text(
     };
     report.original = Some(text);
     render::check(&renders, &mut report, settings);
-    report
+    Ok(report)
 }
 
 /// The edits a manifest's releases need: changes of its nodes, splices inside values

@@ -204,10 +204,18 @@ fn lexical(path: &std::path::Path) -> std::path::PathBuf {
 const FLUX_HELM: &str = "helm.toolkit.fluxcd.io/";
 const ARGO: &str = "argoproj.io/";
 
-/// True when `text` may declare a release (a cheap test before parsing).
+/// True when `text` may declare a release (a cheap test before parsing): the API group, and a
+/// top-level `kind:` line of a release (a CRD that names the kind deeper down does not count).
 pub fn may_declare_release(text: &str) -> bool {
-    (text.contains(FLUX_HELM) && text.contains("HelmRelease"))
-        || (text.contains(ARGO) && text.contains("Application"))
+    let kind_line = |kinds: &[&str]| {
+        text.lines().any(|l| {
+            l.strip_prefix("kind:")
+                .map(|k| k.trim().trim_matches(['"', '\'']))
+                .is_some_and(|k| kinds.contains(&k))
+        })
+    };
+    (text.contains(FLUX_HELM) && kind_line(&["HelmRelease"]))
+        || (text.contains(ARGO) && kind_line(&["Application", "ApplicationSet"]))
 }
 
 /// Every release declared in the documents of `tree`.
