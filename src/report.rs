@@ -142,3 +142,13 @@ pub struct RenderSettings {
     /// The `helm` binary that renders charts (default: `helm` on PATH).
     pub helm_bin: Option<PathBuf>,
 }
+
+/// Turns every changed file of a unit (a chart, a Kustomize app) into a failure with the
+/// reason: nothing of it is written.
+pub fn fail_changed(reports: &mut [FileReport], why: &str) {
+    for report in reports.iter_mut() {
+        if matches!(report.status, Status::Changed { .. }) {
+            report.status = Status::Failed(FileError::at_start(format!("not written: {why}")));
+        }
+    }
+}

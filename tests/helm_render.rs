@@ -27,36 +27,7 @@ use common::{
 use yaml_serde::Value;
 
 fn python() -> PathBuf {
-    let python = match std::env::var_os("KUBE_HARDEN_HELM_PYTHON") {
-        Some(python) => PathBuf::from(python),
-        None => install_engine(),
-    };
-    let ok = Command::new(&python)
-        .args(["-c", "import helm_python"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "Helm's template engine (helm-python-sdk) not found at {}: scripts/helm-engine.sh installs it into target/helm-venv, or set KUBE_HARDEN_HELM_PYTHON to a Python that has it",
-        python.display()
-    );
-    python
-}
-
-/// Installs the engine into `target/helm-venv` when it is not there yet (PyPI), and returns
-/// that environment's Python. An install that fails fails the test.
-fn install_engine() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/helm-engine.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "installing Helm's template engine failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    common::helm::python()
 }
 
 /// template path -> YAML documents, as Helm renders them.

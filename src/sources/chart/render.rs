@@ -16,7 +16,9 @@ use crate::helm::engine::{
     is_library, object_key, sources_by_object, ChartCopy, Engine, ObjectKey,
 };
 use crate::policy::{Control, Finding, Level, Note, NoteKind, Workload};
-use crate::report::{FileError, FileReport, RenderMode, RenderSettings, Settings, Status};
+use crate::report::{
+    fail_changed, FileError, FileReport, RenderMode, RenderSettings, Settings, Status,
+};
 use crate::verify::rendered::{judge, Problem, ProblemKind};
 
 use super::ChartWiring;
@@ -429,15 +431,6 @@ fn workload_for(report: &mut FileReport, path: Option<&str>, kind: &str, name: &
         images: vec![],
     });
     report.workloads.len() - 1
-}
-
-/// Turns every changed file of the chart into a failure: nothing of it is written.
-fn fail_changed(reports: &mut [FileReport], why: &str) {
-    for report in reports.iter_mut() {
-        if matches!(report.status, Status::Changed { .. }) {
-            report.status = Status::Failed(FileError::at_start(format!("not written: {why}")));
-        }
-    }
 }
 
 fn note_on(reports: &mut [FileReport], file: Option<&Path>, message: String) {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::policy::{self, Note, NoteKind, SkippedPod, Workload};
 use crate::report::{FileError, FileReport, Settings, Status};
 use yaml_splice::tree::NodeKind;
-use yaml_splice::{apply_changes, Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
+use yaml_splice::{Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
 
 use super::guardrails::{TmpAddition, ValuesPort};
 use super::pods::PortSource;
@@ -746,24 +746,7 @@ fn edit(
     extra: Vec<yaml_splice::Splice>,
     extra_ops: Vec<SemanticOp>,
 ) -> Result<String, FileError> {
-    let mut outcome = apply_changes(tree, changes)?;
-    if !extra.is_empty() {
-        outcome.splices.extend(extra);
-        outcome.splices.sort_by_key(|s| s.start);
-        outcome.text = yaml_splice::edit::splice(tree.src, &outcome.splices)?;
-        outcome.ops.extend(extra_ops);
-    }
-    crate::verify::verify(tree, &outcome.text, &outcome.splices, &outcome.ops).map_err(|e| {
-        let first = outcome.splices.first().map_or(0, |s| s.start);
-        let (line, col) = e
-            .position
-            .unwrap_or((tree.src[..first].matches('\n').count() + 1, 1));
-        FileError {
-            line,
-            col,
-            message: e.to_string(),
-        }
-    })?;
+    let outcome = crate::apply::edit(tree, changes, extra, extra_ops, None)?;
     Ok(outcome.text)
 }
 

@@ -21,7 +21,7 @@ pub mod values;
 
 use std::path::Path;
 
-use yaml_splice::{apply_changes, Tree};
+use yaml_splice::Tree;
 
 use crate::input::tab_indentation;
 use crate::policy;
@@ -121,26 +121,8 @@ fn harden(
     if changes.is_empty() && splices.is_empty() {
         return Ok(Status::Unchanged);
     }
-    let mut outcome = apply_changes(&tree, changes)?;
-    if !splices.is_empty() {
-        outcome.splices.extend(splices);
-        outcome.splices.sort_by_key(|s| s.start);
-        outcome.text = yaml_splice::edit::splice(tree.src, &outcome.splices)?;
-        outcome.ops.extend(ops);
-    }
+    let outcome = crate::apply::edit(&tree, changes, splices, ops, None)?;
     report.edit_notes = outcome.notes;
-    crate::verify::verify_with(&tree, &outcome.text, &outcome.splices, &outcome.ops, None)
-        .map_err(|e| {
-            let first = outcome.splices.first().map_or(0, |s| s.start);
-            let (line, col) = e
-                .position
-                .unwrap_or((tree.src[..first].matches('\n').count() + 1, 1));
-            FileError {
-                line,
-                col,
-                message: e.to_string(),
-            }
-        })?;
     Ok(Status::Changed {
         new_text: outcome.text,
     })

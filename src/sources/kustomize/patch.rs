@@ -186,18 +186,8 @@ fn plan_kustomization<'a>(
     if splices.is_empty() && charts.changes.is_empty() {
         return Ok((Status::Unchanged, Some(charts.finish)));
     }
-    let mut outcome = apply_changes(&outer, charts.changes)?;
-    outcome.splices.extend(splices);
-    outcome.splices.sort_by_key(|s| s.start);
-    outcome.ops.extend(ops);
-    let new_text = yaml_splice::edit::splice(text, &outcome.splices)?;
-    verify_with(&outer, &new_text, &outcome.splices, &outcome.ops, None).map_err(|e| {
-        FileError {
-            line: e.position.map_or(1, |p| p.0),
-            col: e.position.map_or(1, |p| p.1),
-            message: e.to_string(),
-        }
-    })?;
+    let outcome = crate::apply::edit(&outer, charts.changes, splices, ops, None)?;
+    let new_text = outcome.text;
     Ok((Status::Changed { new_text }, Some(charts.finish)))
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::policy::{Control, ControlSet, Exemption, Finding, Note, NoteKind, Rules, Workload};
-use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
+use crate::report::{fail_changed, FileError, FileReport, RenderMode, Settings, Status};
 
 use super::build::{root_dir, Copy, Engine};
 use super::forest::{objects_in_file, App, Forest};
@@ -253,15 +253,6 @@ fn unbuildable(root: &Path, error: &str) -> String {
             "{} does not build, before any edit: not render-checked; {error}",
             root.display()
         )
-    }
-}
-
-/// Turns every changed file of the app into a failure: nothing of it is written.
-fn fail_changed(reports: &mut [FileReport], why: &str) {
-    for report in reports.iter_mut() {
-        if matches!(report.status, Status::Changed { .. }) {
-            report.status = Status::Failed(FileError::at_start(format!("not written: {why}")));
-        }
     }
 }
 
