@@ -168,6 +168,7 @@ impl GitOps {
             origin: settings.repository.origin.as_deref(),
             index,
             fetch: &|url, chart, version| self.fetch(url, chart, version),
+            unpack: &|archive| self.unpack(archive, settings),
         };
         let read_chart = |dir: &Path| self.read_chart(dir, settings);
         gitops::process_text(path, text, settings, &repo, &read_chart)
@@ -194,6 +195,7 @@ impl GitOps {
                 origin: settings.repository.origin.as_deref(),
                 index,
                 fetch: &fetch,
+                unpack: &|archive: &Path| self.unpack(archive, settings),
             };
             let read_chart = |dir: &Path| self.read_chart(dir, settings);
             gitops::plan_releases(tree, &releases, &repo, &read_chart, settings, report)?
@@ -235,6 +237,34 @@ impl GitOps {
                 &fetched.digest[..fetched.digest.len().min(12)]
             ),
             dir: fetched.dir,
+        })
+    }
+
+    /// A chart archive vendored in the repository, unpacked into the cache.
+    fn unpack(
+        &self,
+        archive: &Path,
+        settings: &Settings,
+    ) -> Result<gitops::chart::Located, String> {
+        let shown = settings
+            .repository
+            .root
+            .as_deref()
+            .and_then(|root| archive.strip_prefix(root).ok())
+            .unwrap_or(archive);
+        let chart = self
+            .cache
+            .unpack_local(archive)
+            .map_err(|e| format!("its chart cannot be had: {e}"))?;
+        Ok(gitops::chart::Located {
+            origin: format!(
+                "`{}` {} from {} in this repository (sha256 {})",
+                chart.name,
+                chart.version,
+                shown.display(),
+                &chart.digest[..chart.digest.len().min(12)]
+            ),
+            dir: chart.dir,
         })
     }
 

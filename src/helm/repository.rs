@@ -212,6 +212,46 @@ impl ChartCache {
         &self.root
     }
 
+    /// A chart archive found in the repository being fixed (a vendored `.tgz`), unpacked into
+    /// the cache under its SHA-256 (`local/<digest>/`), with the same refusals as a download.
+    pub fn unpack_local(&self, archive: &Path) -> Result<FetchedChart, FetchError> {
+        use sha2::{Digest, Sha256};
+        let url = archive.display().to_string();
+        let bytes = std::fs::read(archive).map_err(|e| FetchError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let digest = format!("{:x}", Sha256::digest(&bytes));
+        let slot = self.root.join("local").join(&digest);
+        let chart_dir = slot.join("chart");
+        if !chart_dir.join("Chart.yaml").is_file() {
+            std::fs::create_dir_all(&self.root).map_err(|e| cache::cache_error(&self.root, e))?;
+            let fresh = tempfile::Builder::new()
+                .prefix(".unpacking-")
+                .tempdir_in(&self.root)
+                .map_err(|e| cache::cache_error(&self.root, e))?;
+            archive::unpack(&bytes, &fresh.path().join("chart")).map_err(|reason| {
+                FetchError::BadArchive {
+                    url: url.clone(),
+                    reason,
+                }
+            })?;
+            std::fs::create_dir_all(slot.parent().unwrap_or(&self.root))
+                .map_err(|e| cache::cache_error(&slot, e))?;
+            // Another run may have put it there meanwhile: then theirs is as good.
+            let _ = std::fs::rename(fresh.keep(), &slot);
+        }
+        let (name, version) = chart_name_and_version(&chart_dir);
+        Ok(FetchedChart {
+            dir: chart_dir,
+            name,
+            version,
+            digest,
+            url,
+            from_cache: true,
+        })
+    }
+
     /// The chart `chart` names, from the cache or from its repository. Blocking: call it from
     /// a plain thread, not from inside an async runtime.
     pub fn fetch(&self, chart: &ChartRef) -> Result<FetchedChart, FetchError> {
@@ -458,6 +498,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The `name` and `version` of a chart folder's Chart.yaml (empty when unreadable).
+fn chart_name_and_version(dir: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap_or_default();
+    let value: yaml_serde::Value = yaml_serde::from_str(&text).unwrap_or_default();
+    let field = |k: &str| {
+        value
+            .get(k)
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_f64().map(|f| f.to_string()))
+            })
+            .unwrap_or_default()
+    };
+    (field("name"), field("version"))
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub struct Repository<'a> {
     /// Fetches a chart from an HTTP chart repository: (url, chart, version) to its folder and
     /// a description, or why not.
     pub fetch: &'a (dyn Fn(&str, &str, &str) -> Result<Located, String> + Sync),
+    /// Unpacks a chart archive vendored in this repository (`charts/web-1.2.0.tgz`).
+    pub unpack: &'a (dyn Fn(&Path) -> Result<Located, String> + Sync),
 }
 
 /// Why a release's chart cannot be had.
@@ -54,6 +56,9 @@ pub fn locate(release: &Release, repo: &Repository) -> Result<Located, NotLocate
 fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, String> {
     match &release.chart {
         ChartSource::Unsupported(why) => Err(why.clone()),
+        ChartSource::Local(dir) if dir.with_extension("tgz").is_file() => {
+            (repo.unpack)(&dir.with_extension("tgz"))
+        }
         ChartSource::Local(dir) => match dir.join("Chart.yaml").is_file() {
             true => Ok(Located {
                 dir: dir.clone(),
@@ -118,6 +123,9 @@ fn in_this_repository(repo: &Repository, url: &str, path: &str) -> Result<Locate
     }
     let root = repo.root.ok_or("the repository's root is not known")?;
     let dir = root.join(path.trim_start_matches("./"));
+    if path.ends_with(".tgz") && dir.is_file() {
+        return (repo.unpack)(&dir);
+    }
     if !dir.join("Chart.yaml").is_file() {
         return Err(format!(
             "its chart path `{path}` has no Chart.yaml in this repository"
