@@ -548,3 +548,33 @@ fn edit_string(tree: &Tree, node: NodeId, needs: &[Need]) -> Result<(String, Vec
         .map_err(|e| format!("the edit of the values string does not verify: {e}"))?;
     Ok((outcome.text, embedded.to_outer(&outcome.splices)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argo_parameters_are_typed_like_set_and_block_what_they_set() {
+        let params = vec![
+            ("securityContext.runAsUser".to_string(), "0".to_string()),
+            ("debug".to_string(), "true".to_string()),
+        ];
+        assert_eq!(
+            parameters(&params),
+            serde_json::json!({"securityContext": {"runAsUser": 0}, "debug": true})
+        );
+        let needs = vec![
+            Need::Set(
+                vec!["securityContext".into(), "runAsUser".into()],
+                NewValue::Int(1000),
+            ),
+            Need::Set(
+                vec!["podSecurityContext".into(), "fsGroup".into()],
+                NewValue::Int(1000),
+            ),
+        ];
+        let (kept, blocked) = split_parameters(needs, &params);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(blocked, vec!["securityContext.runAsUser".to_string()]);
+    }
+}

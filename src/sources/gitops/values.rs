@@ -352,6 +352,50 @@ mod tests {
     }
 
     #[test]
+    fn a_bitnami_context_turned_off_by_the_chart_is_turned_on_inline() {
+        let effective = json!({"podSecurityContext": {"enabled": false, "fsGroup": 1001}});
+        let mut w = wired("podSecurityContext", Level::Pod);
+        w.gated_by_enabled = true;
+        let needs = plan(
+            &effective,
+            &json!({}),
+            &[w],
+            &Default::default(),
+            &Rules::default(),
+        );
+        assert!(
+            sets(&needs).contains(&(
+                "podSecurityContext.enabled".to_string(),
+                NewValue::Bool(true)
+            )),
+            "{:?}",
+            sets(&needs)
+        );
+        assert!(needs.notes.iter().any(|n| n.kind == NoteKind::Override));
+    }
+
+    #[test]
+    fn the_writable_tmp_is_appended_to_an_inline_list_and_written_whole_otherwise() {
+        let tmp = super::super::release::TmpLists {
+            name: "tmp".into(),
+            volumes: vec!["volumes".into()],
+            mounts: vec!["volumeMounts".into()],
+        };
+        let effective = json!({"volumes": [{"name": "data", "emptyDir": {}}], "volumeMounts": []});
+        let inline = json!({"volumeMounts": []});
+        let needs = tmp_needs(&effective, &inline, &tmp);
+        assert!(
+            matches!(&needs[0], Need::Set(p, NewValue::Seq(items)) if p == &["volumes"] && items.len() == 2)
+        );
+        assert!(matches!(&needs[1], Need::Append(p, _) if p == &["volumeMounts"]));
+        let done = json!({"volumes": [{"name": "tmp", "emptyDir": {}}], "volumeMounts": [{"name": "tmp", "mountPath": "/tmp/"}]});
+        assert!(
+            tmp_needs(&done, &done, &tmp).is_empty(),
+            "a /tmp already there counts"
+        );
+    }
+
+    #[test]
     fn merge_follows_helm() {
         let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": 1});
         merge(&mut base, &json!({"a": {"c": [3]}, "d": null}));
