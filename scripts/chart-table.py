@@ -38,6 +38,11 @@ def why_unchecked(notes):
     return "no (does not render)"
 
 
+def is_library(chart):
+    with open(os.path.join(chart, "Chart.yaml"), encoding="utf-8") as f:
+        return any(line.strip() == "type: library" for line in f)
+
+
 def run(args, cwd):
     return subprocess.run([binary, *extra, *args], cwd=cwd, capture_output=True, text=True)
 
@@ -71,7 +76,7 @@ for chart in sorted(set(charts())):
             str(has("node's")),
             str(has("no writable /tmp")),
             str(has("renders short")),
-            why_unchecked(notes) if unchecked else "yes",
+            why_unchecked(notes) if unchecked else ("no (a library chart renders nothing)" if is_library(chart) else "yes"),
             str(len(report.get("errors", []))),
             summary,
         ))
