@@ -286,7 +286,9 @@ impl GitOps {
                 return gitops::release::Guards::default();
             };
             let g = chart::release_guardrails(&chart_dir, &wiring, effective, &rules);
+            let low_ports = chart::release_low_ports(&g, effective);
             gitops::release::Guards {
+                low_ports,
                 left_alone: g.left_alone,
                 tmp: g.tmp.map(|t| gitops::release::TmpLists {
                     name: t.name.to_string(),

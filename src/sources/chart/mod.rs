@@ -414,6 +414,42 @@ pub fn release_guardrails(
     guardrails::plan(&pods, wiring, &sets, &BTreeMap::new(), rules)
 }
 
+/// The low ports a chart installed with `values` listens on (the guardrails planned with
+/// those values): a note each, naming the container and, for a port from values, the path.
+pub fn release_low_ports(g: &Guardrails, values: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = g
+        .template_notes
+        .iter()
+        .flat_map(|(template, notes)| notes.iter().map(move |n| (template, n)))
+        .filter(|(_, n)| n.message.starts_with("listens on port"))
+        .map(|(template, n)| {
+            format!(
+                "container `{}` ({}:{}) {}",
+                n.name,
+                template.display(),
+                n.line,
+                n.message
+            )
+        })
+        .collect();
+    let text = yaml_serde::to_string(values).unwrap_or_default();
+    let Ok(tree) = yaml_splice::Tree::parse(&text) else {
+        return out;
+    };
+    for port in &g.ports {
+        for (name, _, number) in values::port_numbers(&tree, &port.source) {
+            if crate::policy::is_low_port(number) {
+                out.push(format!(
+                    "container `{}` (`.Values.{name}`) {}",
+                    port.containers.join("`, `"),
+                    crate::policy::low_port_message(number)
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// The guardrails' notes on a template, each with the pod or container it is about.
 fn add_template_notes(report: &mut FileReport, notes: Option<&Vec<guardrails::TemplateNote>>) {
     for n in notes.into_iter().flatten() {

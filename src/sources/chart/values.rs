@@ -533,7 +533,7 @@ fn port_notes(tree: &Tree, ports: &[ValuesPort], report: &mut FileReport) {
 }
 
 /// The port numbers a source stands for in this file: (dotted name, line, number).
-fn port_numbers(tree: &Tree, source: &PortSource) -> Vec<(String, usize, i64)> {
+pub(super) fn port_numbers(tree: &Tree, source: &PortSource) -> Vec<(String, usize, i64)> {
     let number = |r: Ref| match tree.scalar(r) {
         Some(Scalar::Int(n)) => Some(n),
         Some(Scalar::Str(s)) => s.trim().parse().ok(),

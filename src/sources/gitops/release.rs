@@ -38,6 +38,8 @@ pub struct Guards {
     pub tmp: Option<TmpLists>,
     /// Container paths that get a read-only root filesystem and no /tmp, with the note.
     pub no_tmp: BTreeMap<String, String>,
+    /// The low-port notes of the chart's containers with these values.
+    pub low_ports: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -263,6 +265,15 @@ fn note_tmp(
             .iter()
             .any(|s| needs.paths.get(s.workload) == Some(path))
     };
+    for message in &guards.low_ports {
+        report.notes.push(Note {
+            workload: first,
+            container: None,
+            kind: NoteKind::Risk,
+            message: message.clone(),
+            line,
+        });
+    }
     for (_, message) in guards.no_tmp.iter().filter(|(path, _)| !skipped(path)) {
         report.notes.push(Note {
             workload: first,
