@@ -49,6 +49,46 @@ pub enum ProblemKind {
     Broken(String),
 }
 
+impl ProblemKind {
+    /// A shortfall as a finding of the report's `workload` at `line`: not fixable by an edit
+    /// of that file (the render undoes or drops it).
+    pub fn short_finding(&self, workload: usize, line: usize) -> Option<policy::Finding> {
+        let ProblemKind::Short {
+            container,
+            control,
+            current,
+            wanted,
+        } = self
+        else {
+            return None;
+        };
+        Some(policy::Finding {
+            workload,
+            container: container.clone(),
+            control: *control,
+            current: current.clone(),
+            wanted: wanted.clone(),
+            line,
+            col: 1,
+            fixable: false,
+        })
+    }
+
+    /// A shortfall named for a message: `readOnlyRootFilesystem in container `web``.
+    pub fn short_label(&self) -> Option<String> {
+        let ProblemKind::Short {
+            container, control, ..
+        } = self
+        else {
+            return None;
+        };
+        Some(match container {
+            Some(c) => format!("{} in container `{c}`", control.name()),
+            None => control.name().to_string(),
+        })
+    }
+}
+
 /// The rendered objects of a stream, by name.
 fn objects(stream: &str) -> Result<BTreeMap<ObjectName, Value>, String> {
     let docs = crate::verify::load_all(stream)

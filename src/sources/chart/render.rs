@@ -15,7 +15,7 @@ use yaml_serde::Value;
 use crate::helm::engine::{
     is_library, object_key, sources_by_object, ChartCopy, Engine, ObjectKey,
 };
-use crate::policy::{Control, Finding, Level, Note, NoteKind, Workload};
+use crate::policy::{Control, Level, Note, NoteKind, Workload};
 use crate::report::{
     fail_changed, FileError, FileReport, RenderMode, RenderSettings, Settings, Status,
 };
@@ -328,13 +328,7 @@ fn record_short(set: &SetReport, problems: &[Problem], reports: &mut [FileReport
     let mut controls = Vec::new();
     let mut paths = Vec::new();
     for problem in problems {
-        let ProblemKind::Short {
-            container,
-            control,
-            current,
-            wanted,
-        } = &problem.kind
-        else {
+        let ProblemKind::Short { container, .. } = &problem.kind else {
             continue;
         };
         let level = if container.is_some() {
@@ -350,20 +344,10 @@ fn record_short(set: &SetReport, problems: &[Problem], reports: &mut [FileReport
             &first.object.name,
         );
         let line = report.workloads[workload].line;
-        report.findings.push(Finding {
-            workload,
-            container: container.clone(),
-            control: *control,
-            current: current.clone(),
-            wanted: wanted.clone(),
-            line,
-            col: 1,
-            fixable: false,
-        });
-        controls.push(match container {
-            Some(c) => format!("{} in container `{c}`", control.name()),
-            None => control.name().to_string(),
-        });
+        report
+            .findings
+            .extend(problem.kind.short_finding(workload, line));
+        controls.extend(problem.kind.short_label());
         if let Some(p) = path {
             if !paths.contains(&p) {
                 paths.push(p);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::Value;
 
 use crate::helm::engine::{object_key, sources_by_object, Engine};
-use crate::policy::{Finding, Note, NoteKind};
+use crate::policy::{Note, NoteKind};
 use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
 use crate::verify::rendered::{judge, ProblemKind};
 
@@ -116,31 +116,16 @@ fn check_one(
                     ),
                 );
             }
-            ProblemKind::Short {
-                container,
-                control,
-                current,
-                wanted,
-            } => {
-                let name = match &container {
-                    Some(c) => format!("{} in container `{c}`", control.name()),
-                    None => control.name().to_string(),
-                };
+            short_kind => {
+                let name = short_kind.short_label().unwrap_or_default();
                 let from = problem
                     .origin
                     .map(|o| format!(" ({o})"))
                     .unwrap_or_default();
                 short.push(format!("{}{from} without {name}", problem.object));
-                report.findings.push(Finding {
-                    workload: input.workload,
-                    container,
-                    control,
-                    current,
-                    wanted,
-                    line: input.line,
-                    col: 1,
-                    fixable: false,
-                });
+                report
+                    .findings
+                    .extend(short_kind.short_finding(input.workload, input.line));
             }
         }
     }

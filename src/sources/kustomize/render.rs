@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::policy::{Control, ControlSet, Exemption, Finding, Note, NoteKind, Rules, Workload};
+use crate::policy::{ControlSet, Exemption, Note, NoteKind, Rules, Workload};
 use crate::report::{fail_changed, FileError, FileReport, RenderMode, Settings, Status};
 
 use super::build::{root_dir, Copy, Engine};
@@ -359,26 +359,8 @@ fn record_short(
     let line = report.workloads[workload].line;
     let mut controls: Vec<String> = Vec::new();
     for p in problems {
-        let ProblemKind::Short {
-            container,
-            control,
-            current,
-            wanted,
-        } = &p.kind
-        else {
-            continue;
-        };
-        controls.push(describe(container.as_deref(), *control));
-        report.findings.push(Finding {
-            workload,
-            container: container.clone(),
-            control: *control,
-            current: current.clone(),
-            wanted: wanted.clone(),
-            line,
-            col: 1,
-            fixable: false,
-        });
+        controls.extend(p.kind.short_label());
+        report.findings.extend(p.kind.short_finding(workload, line));
     }
     controls.dedup();
     report.notes.push(Note {
@@ -396,11 +378,4 @@ fn record_short(
         ),
         line,
     });
-}
-
-fn describe(container: Option<&str>, control: Control) -> String {
-    match container {
-        Some(c) => format!("{} in container `{c}`", control.name()),
-        None => control.name().to_string(),
-    }
 }
