@@ -137,37 +137,104 @@ pub fn plan(
         Err(why) => return leave_alone(report, format!("{why}; the release is left alone")),
     };
     let (shadowed, inline) = inline_values(tree, release)?;
-    let mut below = below;
-    merge(&mut below, &shadowed);
-    let above = parameters(&release.parameters);
-    let hardened = match &facts.hardened_defaults {
-        Some(text) => Some(chart::parse_values(text).map_err(|e| {
-            FileError::at_start(format!(
-                "the hardened values.yaml of its chart does not load: {e}"
-            ))
-        })?),
-        None => None,
-    };
-    let mut effective = hardened.clone().unwrap_or_else(|| facts.defaults.clone());
-    merge(&mut effective, &below);
-    merge(&mut effective, &inline);
-    merge(&mut effective, &above);
+    let layers = Layers::of(&facts, below, shadowed, inline, &release.parameters)?;
+    let effective = layers.effective(&facts.defaults);
     let guards = (facts.guards)(&effective);
     let mut needs = values::plan(
         &effective,
-        &inline,
+        &layers.inline,
         &facts.wired,
         &guards.left_alone,
         &settings.rules,
     );
     if let Some(tmp) = &guards.tmp {
-        needs
-            .needs
-            .extend(values::tmp_needs(&effective, &inline, tmp));
+        let tmp_needs = values::tmp_needs(&effective, &layers.inline, tmp);
+        needs.needs.extend(tmp_needs);
     }
     record(report, release, &needs, line);
     note_tmp(report, first, line, &guards, &needs);
     let (needs, blocked) = split_parameters(needs.needs, &release.parameters);
+    note_blocked(report, first, line, blocked);
+    let mut planned = write(tree, release, &needs, line)?;
+    note_what_it_gets(report, first, line, release, &located, &facts.wired, &needs);
+    planned.render = Some(RenderInput {
+        chart: located,
+        before: layers.before(),
+        site: site_path(tree, release),
+        below: layers.below_on_disk(),
+        above: layers.above,
+        workload: first,
+        line,
+    });
+    Ok(planned)
+}
+
+/// The values layers over a chart's defaults, in Helm's order: the values from elsewhere
+/// (and Argo's losing `values` string), the inline values, Argo's parameters; and the chart's
+/// defaults as this run hardens them, when it does.
+struct Layers {
+    hardened: Option<Value>,
+    below: Value,
+    inline: Value,
+    above: Value,
+}
+
+impl Layers {
+    fn of(
+        facts: &ChartFacts,
+        mut below: Value,
+        shadowed: Value,
+        inline: Value,
+        params: &[(String, String)],
+    ) -> Result<Layers, FileError> {
+        merge(&mut below, &shadowed);
+        let hardened = match &facts.hardened_defaults {
+            Some(text) => Some(chart::parse_values(text).map_err(|e| {
+                FileError::at_start(format!(
+                    "the hardened values.yaml of its chart does not load: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        Ok(Layers {
+            hardened,
+            below,
+            inline,
+            above: parameters(params),
+        })
+    }
+
+    /// What the release is installed with.
+    fn effective(&self, defaults: &Value) -> Value {
+        let mut effective = self.hardened.clone().unwrap_or_else(|| defaults.clone());
+        merge(&mut effective, &self.below);
+        merge(&mut effective, &self.inline);
+        merge(&mut effective, &self.above);
+        effective
+    }
+
+    /// The layers below the inline values for a render of the chart as it is on disk: this
+    /// run's edits of its values.yaml go in first.
+    fn below_on_disk(&self) -> Value {
+        let mut layered = self
+            .hardened
+            .clone()
+            .unwrap_or(Value::Object(Default::default()));
+        merge(&mut layered, &self.below);
+        layered
+    }
+
+    /// Every layer over the chart's defaults on disk, before the edits.
+    fn before(&self) -> Value {
+        let mut before = self.below_on_disk();
+        merge(&mut before, &self.inline);
+        merge(&mut before, &self.above);
+        before
+    }
+}
+
+/// A risk note for each parameter that sets what the baseline changes.
+fn note_blocked(report: &mut FileReport, first: usize, line: usize, blocked: Vec<String>) {
     for path in blocked {
         report.notes.push(Note {
             workload: first,
@@ -177,54 +244,45 @@ pub fn plan(
             line,
         });
     }
-    // The render runs on the chart as it is on disk: this run's edits of its values.yaml go
-    // in as the first layer.
-    if let Some(hardened) = &hardened {
-        let mut layered = hardened.clone();
-        merge(&mut layered, &below);
-        below = layered;
+}
+
+/// The note that names the release, its chart and where it came from, and the values paths
+/// its inline values get something at.
+fn note_what_it_gets(
+    report: &mut FileReport,
+    first: usize,
+    line: usize,
+    release: &Release,
+    located: &Located,
+    wired: &[Wired],
+    needs: &[Need],
+) {
+    if needs.is_empty() {
+        return;
     }
-    let mut before = below.clone();
-    merge(&mut before, &inline);
-    merge(&mut before, &above);
-    let site = site_path(tree, release);
-    let mut planned = write(tree, release, &needs, line)?;
-    if !needs.is_empty() {
-        let needed = |w: &&Wired| {
-            needs.iter().any(|n| match n {
-                Need::Set(p, _) | Need::Append(p, _) => p.join(".").starts_with(&w.path),
-            })
-        };
-        let paths: Vec<String> = facts
-            .wired
-            .iter()
-            .filter(needed)
-            .map(|w| format!("`.Values.{}`", w.path))
-            .collect();
-        report.notes.push(Note {
-            workload: first,
-            container: None,
-            kind: NoteKind::Added,
-            message: format!(
-                "the {} `{}` gets in its inline values what its effective values (chart {}) lack at {}",
-                release.kind.noun(),
-                release.name,
-                located.origin,
-                paths.join(", ")
-            ),
-            line,
-        });
-    }
-    planned.render = Some(RenderInput {
-        chart: located,
-        before,
-        site,
-        below,
-        above,
+    let needed = |w: &&Wired| {
+        needs.iter().any(|n| match n {
+            Need::Set(p, _) | Need::Append(p, _) => p.join(".").starts_with(&w.path),
+        })
+    };
+    let paths: Vec<String> = wired
+        .iter()
+        .filter(needed)
+        .map(|w| format!("`.Values.{}`", w.path))
+        .collect();
+    report.notes.push(Note {
         workload: first,
+        container: None,
+        kind: NoteKind::Added,
+        message: format!(
+            "the {} `{}` gets in its inline values what its effective values (chart {}) lack at {}",
+            release.kind.noun(),
+            release.name,
+            located.origin,
+            paths.join(", ")
+        ),
         line,
     });
-    Ok(planned)
 }
 
 /// The writable /tmp notes: added through the chart's lists, or why the chart cannot have it.
