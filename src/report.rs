@@ -143,6 +143,22 @@ pub struct RenderSettings {
     pub helm_bin: Option<PathBuf>,
 }
 
+impl FileReport {
+    /// Adds a workload known only by its kind, name and line (a values path, a template's pod,
+    /// a rendered object), and returns its index.
+    pub fn add_workload(&mut self, kind: &str, name: &str, line: usize) -> usize {
+        self.workloads.push(Workload {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            document: 0,
+            line,
+            app: None,
+            images: vec![],
+        });
+        self.workloads.len() - 1
+    }
+}
+
 /// Turns every changed file of a unit (a chart, a Kustomize app) into a failure with the
 /// reason: nothing of it is written.
 pub fn fail_changed(reports: &mut [FileReport], why: &str) {

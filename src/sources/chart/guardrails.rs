@@ -675,7 +675,7 @@ mod tests {
         }];
         for text in overrides {
             let mut merged = base.clone();
-            values::merge(&mut merged, values::as_json(text).unwrap());
+            values::merge(&mut merged, &values::as_json(text).unwrap());
             sets.push(ValueSet { values: merged });
         }
         let privileged = values::privileged_targets(&tree, &wiring);

@@ -22,7 +22,7 @@ pub mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::policy::{Control, Finding, Level, Note, Rules, SkippedPod, Workload};
+use crate::policy::{Control, Finding, Level, Note, Rules, SkippedPod};
 use crate::report::{FileReport, Settings, Status};
 
 pub use guardrails::{Guardrails, TmpAddition};
@@ -319,14 +319,7 @@ fn plan_one(
         let path = chart.join(rel);
         let mut report = FileReport::new(&path, Status::Skipped(TEMPLATE_REASON.into()));
         for gap in wiring.gaps.get(rel).into_iter().flatten() {
-            report.workloads.push(Workload {
-                kind: gap.kind.clone(),
-                name: gap.name.clone(),
-                document: 0,
-                line: gap.line,
-                app: None,
-                images: vec![],
-            });
+            report.add_workload(&gap.kind, &gap.name, gap.line);
             let workload = report.workloads.len() - 1;
             report.skipped_pods.push(SkippedPod {
                 workload,
@@ -453,14 +446,7 @@ pub fn release_low_ports(g: &Guardrails, values: &serde_json::Value) -> Vec<Stri
 /// The guardrails' notes on a template, each with the pod or container it is about.
 fn add_template_notes(report: &mut FileReport, notes: Option<&Vec<guardrails::TemplateNote>>) {
     for n in notes.into_iter().flatten() {
-        report.workloads.push(Workload {
-            kind: n.kind.clone(),
-            name: n.name.clone(),
-            document: 0,
-            line: n.line,
-            app: None,
-            images: vec![],
-        });
+        report.add_workload(&n.kind, &n.name, n.line);
         report.notes.push(Note {
             workload: report.workloads.len() - 1,
             container: n.container.clone(),
@@ -500,7 +486,7 @@ fn value_sets(
             continue;
         };
         let mut merged = base.clone();
-        values::merge(&mut merged, over);
+        values::merge(&mut merged, &over);
         sets.push(guardrails::ValueSet { values: merged });
     }
     sets

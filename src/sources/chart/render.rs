@@ -15,7 +15,7 @@ use yaml_serde::Value;
 use crate::helm::engine::{
     is_library, object_key, sources_by_object, ChartCopy, Engine, ObjectKey,
 };
-use crate::policy::{Control, Level, Note, NoteKind, Workload};
+use crate::policy::{Control, Level, Note, NoteKind};
 use crate::report::{
     fail_changed, FileError, FileReport, RenderMode, RenderSettings, Settings, Status,
 };
@@ -406,14 +406,7 @@ fn workload_for(report: &mut FileReport, path: Option<&str>, kind: &str, name: &
     {
         return found;
     }
-    report.workloads.push(Workload {
-        kind: kind.to_string(),
-        name: name.to_string(),
-        document: 0,
-        line: 1,
-        app: None,
-        images: vec![],
-    });
+    report.add_workload(kind, name, 1);
     report.workloads.len() - 1
 }
 

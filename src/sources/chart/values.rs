@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::policy::{self, Note, NoteKind, SkippedPod, Workload};
+use crate::policy::{self, Note, NoteKind, SkippedPod};
 use crate::report::{FileError, FileReport, Settings, Status};
 use yaml_splice::tree::NodeKind;
 use yaml_splice::{Change, NewValue, PathSeg, Ref, Scalar, SemanticOp, Tree};
@@ -106,25 +106,7 @@ pub(super) fn as_json(text: &str) -> Result<serde_json::Value, String> {
     serde_json::to_value(first).map_err(|e| e.to_string())
 }
 
-/// Helm's merge of an override file into the defaults: mappings merge key by key, anything
-/// else replaces, and null deletes.
-pub(super) fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
-    use serde_json::Value;
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                if v.is_null() {
-                    b.remove(&k);
-                } else if let Some(slot) = b.get_mut(&k) {
-                    merge(slot, v);
-                } else {
-                    b.insert(k, v);
-                }
-            }
-        }
-        (b, o) => *b = o,
-    }
-}
+pub(super) use crate::helm::values::merge;
 
 /// The line of the key whose value is `node` in the mapping `parent`.
 pub(super) fn key_line(tree: &Tree, parent: Ref, node: Ref) -> Option<usize> {
@@ -225,14 +207,7 @@ fn plan_and_edit(
         };
         let workload = report.workloads.len();
         let line = key_line(&tree, parent, node).unwrap_or_else(|| tree.position(node).0);
-        report.workloads.push(Workload {
-            kind: "values".into(),
-            name: target.path.clone(),
-            document: 0,
-            line,
-            app: None,
-            images: vec![],
-        });
+        report.add_workload("values", &target.path, line);
         let empty = tree.is_empty(node) && !tree.is_seq(node);
         let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
         let relabel = |c: &mut Option<String>| {
@@ -623,14 +598,7 @@ fn push_values_workload(report: &mut FileReport, path: &str, line: usize) -> usi
     if let Some(w) = values_workload(report, path) {
         return w;
     }
-    report.workloads.push(Workload {
-        kind: "values".into(),
-        name: path.to_string(),
-        document: 0,
-        line,
-        app: None,
-        images: vec![],
-    });
+    report.add_workload("values", path, line);
     report.workloads.len() - 1
 }
 
@@ -768,7 +736,7 @@ fn check_schema(
         match (complete, defaults) {
             (false, Some(d)) => {
                 let mut base = as_json(d)?;
-                merge(&mut base, own);
+                merge(&mut base, &own);
                 Ok(base)
             }
             _ => Ok(own),

@@ -323,16 +323,12 @@ fn note_tmp(
             .iter()
             .any(|s| needs.paths.get(s.workload) == Some(path))
     };
-    for message in &guards.low_ports {
-        report.notes.push(Note {
-            workload: first,
-            container: None,
-            kind: NoteKind::Risk,
-            message: message.clone(),
-            line,
-        });
-    }
-    for (_, message) in guards.no_tmp.iter().filter(|(path, _)| !skipped(path)) {
+    let no_tmp = guards
+        .no_tmp
+        .iter()
+        .filter(|(path, _)| !skipped(path))
+        .map(|(_, m)| m);
+    for message in guards.low_ports.iter().chain(no_tmp) {
         report.notes.push(Note {
             workload: first,
             container: None,

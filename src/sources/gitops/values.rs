@@ -45,24 +45,7 @@ pub fn lookup<'v>(values: &'v Value, path: &[&str]) -> Option<&'v Value> {
     path.iter().try_fold(values, |v, k| v.as_object()?.get(*k))
 }
 
-/// Helm's merge of a values layer over another: mappings merge key by key, anything else
-/// replaces, and null deletes.
-pub fn merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                if v.is_null() {
-                    b.remove(k);
-                } else if let Some(slot) = b.get_mut(k) {
-                    merge(slot, v);
-                } else {
-                    b.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        (b, o) => *b = o.clone(),
-    }
-}
+pub use crate::helm::values::merge;
 
 /// Plans every wired path on the effective values. `inline`: the release's own inline values
 /// (to know whether a list is already there to append to).
@@ -393,12 +376,5 @@ mod tests {
             tmp_needs(&done, &done, &tmp).is_empty(),
             "a /tmp already there counts"
         );
-    }
-
-    #[test]
-    fn merge_follows_helm() {
-        let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": 1});
-        merge(&mut base, &json!({"a": {"c": [3]}, "d": null}));
-        assert_eq!(base, json!({"a": {"b": 1, "c": [3]}}));
     }
 }

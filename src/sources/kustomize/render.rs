@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::policy::{ControlSet, Exemption, Note, NoteKind, Rules, Workload};
+use crate::policy::{ControlSet, Exemption, Note, NoteKind, Rules};
 use crate::report::{fail_changed, FileError, FileReport, RenderMode, Settings, Status};
 
 use super::build::{root_dir, Copy, Engine};
@@ -346,14 +346,7 @@ fn record_short(
         .iter()
         .position(|w| w.kind == kind && name.contains(&w.name));
     let workload = own.unwrap_or_else(|| {
-        report.workloads.push(Workload {
-            kind: kind.to_string(),
-            name: name.to_string(),
-            document: 0,
-            line: 1,
-            app: None,
-            images: vec![],
-        });
+        report.add_workload(kind, name, 1);
         report.workloads.len() - 1
     });
     let line = report.workloads[workload].line;
