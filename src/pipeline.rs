@@ -67,8 +67,16 @@ pub fn scan(
                     &listed,
                     &forest,
                     settings,
-                    &manifest::process_file,
-                    &|path, tree, report| gitops.plan_helm_charts(path, tree, report, settings),
+                    &kustomize::Planners {
+                        resource: &manifest::process_file,
+                        resource_with_releases: &|path, settings| {
+                            gitops.process_file(path, settings)
+                        },
+                        helm_charts: &|path, tree, report| {
+                            gitops.plan_helm_charts(path, tree, report, settings)
+                        },
+                        releases: &|built| gitops.plan_built_releases(built, settings),
+                    },
                 ),
                 Job::Chart(chart, listed) => chart_reports(&chart, &listed, settings),
                 Job::File(found) => vec![match found {
@@ -209,6 +217,77 @@ impl GitOps {
                 gitops::render::check(&renders, report, settings)
             }),
         })
+    }
+
+    /// The releases the roots of a Kustomize app build, planned on what they build.
+    fn plan_built_releases<'a>(
+        &'a self,
+        built: &[kustomize::releases::BuiltRelease],
+        settings: &'a Settings,
+    ) -> kustomize::releases::ReleaseEdits<'a> {
+        use kustomize::releases::{FileEdit, ReleaseEdits, Verdict};
+        let index = self.index(settings);
+        let fetch = |url: &str, chart: &str, version: &str| self.fetch(url, chart, version);
+        let unpack = |archive: &Path| self.unpack(archive, settings);
+        let repo = gitops::Repository {
+            root: settings.repository.root.as_deref(),
+            origin: settings.repository.origin.as_deref(),
+            index,
+            fetch: &fetch,
+            unpack: &unpack,
+        };
+        let read_chart = |dir: &Path| self.read_chart(dir, settings);
+        let generated: Vec<Vec<(String, String, PathBuf)>> = built
+            .iter()
+            .map(|b| {
+                b.generated
+                    .iter()
+                    .map(|g| (g.configmap.clone(), g.key.clone(), g.file.clone()))
+                    .collect()
+            })
+            .collect();
+        let inputs: Vec<gitops::built::Input> = built
+            .iter()
+            .zip(&generated)
+            .map(|(b, generated)| gitops::built::Input {
+                root: &b.root,
+                object: &b.object,
+                stream: &b.stream,
+                base: &b.base,
+                patches: &b.patches,
+                other_patches: &b.other_patches,
+                generated,
+                one_of_several: b.one_of_several,
+            })
+            .collect();
+        let planned = gitops::built::plan(&inputs, &repo, &read_chart, settings);
+        let files = planned
+            .files
+            .into_iter()
+            .map(|(path, (items, sites))| FileEdit {
+                path,
+                items,
+                edit: (!sites.is_empty()).then(|| {
+                    Box::new(move |text: &str| gitops::built::write(text, &sites))
+                        as Box<kustomize::releases::EditText>
+                }),
+            })
+            .collect();
+        let renders = planned.renders;
+        ReleaseEdits {
+            files,
+            proven_elsewhere: planned.proven_elsewhere,
+            check: Some(Box::new(move |root: &Path, before: &str, after: &str| {
+                gitops::built::check(&renders, root, before, after, index, settings)
+                    .into_iter()
+                    .map(|(file, broken, notes)| Verdict {
+                        file,
+                        broken,
+                        notes,
+                    })
+                    .collect()
+            })),
+        }
     }
 
     fn index(&self, settings: &Settings) -> &gitops::index::Index {
@@ -366,7 +445,9 @@ fn kustomize_jobs(found: Vec<Found>, settings: &Settings) -> (Vec<Job>, Vec<Foun
     let mut rest = Vec::new();
     for f in found {
         let app = match &f {
-            Found::Candidate(path) | Found::Skipped(path, KUSTOMIZATION) => {
+            Found::Candidate(path)
+            | Found::Skipped(path, KUSTOMIZATION)
+            | Found::Skipped(path, crate::discover::HELM_VALUES) => {
                 app_of.get(&normalise(path)).copied()
             }
             _ => None,

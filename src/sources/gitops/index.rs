@@ -18,7 +18,7 @@ pub struct HelmRepository {
 type Key = (String, Option<String>, String);
 
 /// The referable objects of the run.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Index {
     objects: BTreeMap<Key, (PathBuf, Value)>,
 }

@@ -11,6 +11,7 @@
 //! How a chart's templates wire values is the chart source's knowledge: the pipeline hands in
 //! a function for it ([`release::ReadChart`]).
 
+pub mod built;
 pub mod chart;
 pub mod edit;
 pub mod index;

@@ -100,19 +100,62 @@ pub fn plan(
     settings: &Settings,
     report: &mut FileReport,
 ) -> Result<Planned, FileError> {
-    let first = report.workloads.len();
     let line = site_line(tree, release);
+    let inline = inline_values(tree, release)?;
+    let Some(decided) = decide(release, line, inline, repo, read_chart, settings, report)? else {
+        return Ok(Planned::default());
+    };
+    let mut planned = write(tree, release, &decided.needs, line)?;
+    note_what_it_gets(report, &decided, release, &decided.needs);
+    planned.render = Some(RenderInput {
+        chart: decided.located,
+        before: decided.layers.before(),
+        site: site_path(tree, release),
+        below: decided.layers.below_on_disk(),
+        above: decided.layers.above,
+        workload: decided.first,
+        line,
+    });
+    Ok(planned)
+}
+
+/// A release whose chart was read and whose effective values were planned: what its values
+/// need, and what its render check needs.
+pub struct Decided {
+    pub needs: Vec<Need>,
+    pub located: Located,
+    pub layers: Layers,
+    pub wired: Vec<Wired>,
+    /// Its first workload in the report, and the line its findings and notes are on.
+    pub first: usize,
+    pub line: usize,
+}
+
+/// Locates and reads a release's chart, plans its effective values (`inline`: the values that
+/// lose, then those that win, as the release carries them), and records findings and notes
+/// (on `line`) in the report. None when the release is left alone (said in the report) or is
+/// no release after all.
+pub fn decide(
+    release: &Release,
+    line: usize,
+    (shadowed, inline): (Value, Value),
+    repo: &Repository,
+    read_chart: &ReadChart<'_>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Result<Option<Decided>, FileError> {
+    let first = report.workloads.len();
     let leave_alone = |report: &mut FileReport, reason: String| {
         push_workload(report, release, None, line);
         report.skipped_pods.push(SkippedPod {
             workload: first,
             reason,
         });
-        Ok(Planned::default())
+        Ok(None)
     };
     let located = match chart::locate(release, repo) {
         Ok(located) => located,
-        Err(chart::NotLocated::NotAChart) => return Ok(Planned::default()),
+        Err(chart::NotLocated::NotAChart) => return Ok(None),
         Err(chart::NotLocated::Because(why)) => {
             return leave_alone(report, format!("{why}; the release is left alone"))
         }
@@ -136,7 +179,6 @@ pub fn plan(
         Ok(values) => values,
         Err(why) => return leave_alone(report, format!("{why}; the release is left alone")),
     };
-    let (shadowed, inline) = inline_values(tree, release)?;
     let layers = Layers::of(&facts, below, shadowed, inline, &release.parameters)?;
     let effective = layers.effective(&facts.defaults);
     let guards = (facts.guards)(&effective);
@@ -155,24 +197,20 @@ pub fn plan(
     note_tmp(report, first, line, &guards, &needs);
     let (needs, blocked) = split_parameters(needs.needs, &release.parameters);
     note_blocked(report, first, line, blocked);
-    let mut planned = write(tree, release, &needs, line)?;
-    note_what_it_gets(report, first, line, release, &located, &facts.wired, &needs);
-    planned.render = Some(RenderInput {
-        chart: located,
-        before: layers.before(),
-        site: site_path(tree, release),
-        below: layers.below_on_disk(),
-        above: layers.above,
-        workload: first,
+    Ok(Some(Decided {
+        needs,
+        located,
+        layers,
+        wired: facts.wired,
+        first,
         line,
-    });
-    Ok(planned)
+    }))
 }
 
 /// The values layers over a chart's defaults, in Helm's order: the values from elsewhere
 /// (and Argo's losing `values` string), the inline values, Argo's parameters; and the chart's
 /// defaults as this run hardens them, when it does.
-struct Layers {
+pub struct Layers {
     hardened: Option<Value>,
     below: Value,
     inline: Value,
@@ -215,7 +253,7 @@ impl Layers {
 
     /// The layers below the inline values for a render of the chart as it is on disk: this
     /// run's edits of its values.yaml go in first.
-    fn below_on_disk(&self) -> Value {
+    pub fn below_on_disk(&self) -> Value {
         let mut layered = self
             .hardened
             .clone()
@@ -225,7 +263,12 @@ impl Layers {
     }
 
     /// Every layer over the chart's defaults on disk, before the edits.
-    fn before(&self) -> Value {
+    /// The chart's defaults as this run hardens them, when it does.
+    pub fn hardened(&self) -> Option<&Value> {
+        self.hardened.as_ref()
+    }
+
+    pub fn before(&self) -> Value {
         let mut before = self.below_on_disk();
         merge(&mut before, &self.inline);
         merge(&mut before, &self.above);
@@ -250,39 +293,40 @@ fn note_blocked(report: &mut FileReport, first: usize, line: usize, blocked: Vec
 /// its inline values get something at.
 fn note_what_it_gets(
     report: &mut FileReport,
-    first: usize,
-    line: usize,
+    decided: &Decided,
     release: &Release,
-    located: &Located,
-    wired: &[Wired],
     needs: &[Need],
 ) {
     if needs.is_empty() {
         return;
     }
-    let needed = |w: &&Wired| {
-        needs.iter().any(|n| match n {
-            Need::Set(p, _) | Need::Append(p, _) => p.join(".").starts_with(&w.path),
-        })
-    };
-    let paths: Vec<String> = wired
-        .iter()
-        .filter(needed)
-        .map(|w| format!("`.Values.{}`", w.path))
-        .collect();
     report.notes.push(Note {
-        workload: first,
+        workload: decided.first,
         container: None,
         kind: NoteKind::Added,
         message: format!(
             "the {} `{}` gets in its inline values what its effective values (chart {}) lack at {}",
             release.kind.noun(),
             release.name,
-            located.origin,
-            paths.join(", ")
+            decided.located.origin,
+            needed_paths(&decided.wired, needs).join(", ")
         ),
-        line,
+        line: decided.line,
     });
+}
+
+/// The wired values paths (as `.Values.x`) that some of `needs` fall under.
+pub fn needed_paths(wired: &[Wired], needs: &[Need]) -> Vec<String> {
+    let needed = |w: &&Wired| {
+        needs.iter().any(|n| match n {
+            Need::Set(p, _) | Need::Append(p, _) => p.join(".").starts_with(&w.path),
+        })
+    };
+    wired
+        .iter()
+        .filter(needed)
+        .map(|w| format!("`.Values.{}`", w.path))
+        .collect()
 }
 
 /// The writable /tmp notes: added through the chart's lists, or why the chart cannot have it.
@@ -340,7 +384,7 @@ fn note_tmp(
 }
 
 /// The line of the inline values' key, else the release's.
-fn site_line(tree: &Tree, release: &Release) -> usize {
+pub fn site_line(tree: &Tree, release: &Release) -> usize {
     match &release.values {
         ValuesSite::Mapping(node) | ValuesSite::Text(node) => {
             key_line(tree, *node).unwrap_or(release.line)
@@ -365,10 +409,11 @@ fn push_workload(report: &mut FileReport, release: &Release, path: Option<&str>,
         Some(path) => format!("{} .Values.{path}", release.name),
         None => release.name.clone(),
     };
-    // The release is its own service in `pr` (a folder of releases splits by this label).
+    // The release is its own service in `pr` (a folder of releases splits by this label);
+    // `[i]` names a source of several, ` (root)` the Kustomize root that builds it.
     let app = release
         .name
-        .split('[')
+        .split(['[', ' '])
         .next()
         .unwrap_or(&release.name)
         .to_string();
@@ -415,7 +460,7 @@ fn record(report: &mut FileReport, release: &Release, needs: &values::Needs, lin
 
 /// The inline values that lose (Argo's `values` string next to `valuesObject`) and those the
 /// tool edits, as JSON.
-fn inline_values(tree: &Tree, release: &Release) -> Result<(Value, Value), FileError> {
+pub fn inline_values(tree: &Tree, release: &Release) -> Result<(Value, Value), FileError> {
     let read = |site: &ValuesSite| -> Result<Value, FileError> {
         match site {
             ValuesSite::Absent { .. } => Ok(Value::Object(Default::default())),
@@ -546,7 +591,7 @@ fn site_path(tree: &Tree, release: &Release) -> SitePath {
 }
 
 /// The edits that write `needs` into the release's inline values.
-fn write(
+pub fn write(
     tree: &Tree,
     release: &Release,
     needs: &[Need],

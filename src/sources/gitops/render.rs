@@ -59,16 +59,6 @@ fn check_one(
     report: &mut FileReport,
     settings: &Settings,
 ) {
-    let before = match render(engine, input, &input.before) {
-        Ok(stream) => stream,
-        Err(e) => {
-            let message = format!(
-                "its chart ({}) does not render, before any edit: not render-checked; {e}",
-                input.chart.origin
-            );
-            return note(report, input.workload, input.line, message);
-        }
-    };
     let after_values = match new_text {
         Some(text) => match inline_after(text, &input.site) {
             Ok(inline) => {
@@ -86,35 +76,83 @@ fn check_one(
         },
         None => input.before.clone(),
     };
-    let after = match render(engine, input, &after_values) {
+    match compare(
+        engine,
+        &input.chart,
+        &input.before,
+        &after_values,
+        &settings.rules,
+    ) {
+        Verdict::Exact => {}
+        Verdict::NotChecked(message) => note(report, input.workload, input.line, message),
+        Verdict::Broken(why) => fail(report, &why),
+        Verdict::Short { message, kinds } => {
+            for kind in kinds {
+                report
+                    .findings
+                    .extend(kind.short_finding(input.workload, input.line));
+            }
+            note(report, input.workload, input.line, message);
+        }
+    }
+}
+
+/// What the renders of a chart with the values before and after the edits say.
+pub enum Verdict {
+    /// Every pod meets the baseline, nothing else changed.
+    Exact,
+    /// The chart does not render before any edit: why.
+    NotChecked(String),
+    /// The edits break the render, or change it outside securityContexts and /tmp: why.
+    Broken(String),
+    /// Some pods render short of the baseline: the note, and what falls short.
+    Short {
+        message: String,
+        kinds: Vec<ProblemKind>,
+    },
+}
+
+/// Renders the chart with the values before and after the edits and judges the two.
+pub fn compare(
+    engine: &Engine,
+    chart: &super::chart::Located,
+    before_values: &Value,
+    after_values: &Value,
+    rules: &crate::policy::Rules,
+) -> Verdict {
+    let before = match render(engine, &chart.dir, before_values) {
         Ok(stream) => stream,
         Err(e) => {
-            return fail(
-                report,
-                &format!(
-                    "its chart ({}) renders before the edits and fails after: {e}",
-                    input.chart.origin
-                ),
-            );
+            return Verdict::NotChecked(format!(
+                "its chart ({}) does not render, before any edit: not render-checked; {e}",
+                chart.origin
+            ))
+        }
+    };
+    let after = match render(engine, &chart.dir, after_values) {
+        Ok(stream) => stream,
+        Err(e) => {
+            return Verdict::Broken(format!(
+                "its chart ({}) renders before the edits and fails after: {e}",
+                chart.origin
+            ))
         }
     };
     let sources = sources_by_object(&after);
     let origin = |o: &yaml_serde::Value| sources.get(&object_key(o)).cloned();
-    let problems = match judge(&before, &after, &settings.rules, &origin) {
+    let problems = match judge(&before, &after, rules, &origin) {
         Ok(problems) => problems,
-        Err(e) => return fail(report, &e),
+        Err(e) => return Verdict::Broken(e),
     };
     let mut short = Vec::new();
+    let mut kinds = Vec::new();
     for problem in problems {
         match problem.kind {
             ProblemKind::Broken(why) => {
-                return fail(
-                    report,
-                    &format!(
-                        "in the render of its chart ({}), {} {why}",
-                        input.chart.origin, problem.object
-                    ),
-                );
+                return Verdict::Broken(format!(
+                    "in the render of its chart ({}), {} {why}",
+                    chart.origin, problem.object
+                ));
             }
             short_kind => {
                 let name = short_kind.short_label().unwrap_or_default();
@@ -123,30 +161,31 @@ fn check_one(
                     .map(|o| format!(" ({o})"))
                     .unwrap_or_default();
                 short.push(format!("{}{from} without {name}", problem.object));
-                report
-                    .findings
-                    .extend(short_kind.short_finding(input.workload, input.line));
+                kinds.push(short_kind);
             }
         }
     }
     short.dedup();
-    if !short.is_empty() {
-        let message = format!(
+    if short.is_empty() {
+        return Verdict::Exact;
+    }
+    Verdict::Short {
+        message: format!(
             "renders short of the baseline: `helm template` of its chart ({}) with these values renders {}: the chart's templates do not take those fields from values",
-            input.chart.origin,
+            chart.origin,
             short.join("; ")
-        );
-        note(report, input.workload, input.line, message);
+        ),
+        kinds,
     }
 }
 
-/// `helm template` of the release's chart with `values` over its defaults.
-fn render(engine: &Engine, input: &RenderInput, values: &Value) -> Result<String, String> {
+/// `helm template` of the chart folder with `values` over its defaults.
+fn render(engine: &Engine, chart: &std::path::Path, values: &Value) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
     let file = dir.path().join("values.yaml");
     let text = serde_json::to_string(values).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
-    engine.template(&input.chart.dir, &[file])
+    engine.template(chart, &[file])
 }
 
 /// The inline values as the new text of the manifest has them.

@@ -18,6 +18,9 @@ pub enum Role {
     Patch(Vec<PatchUse>),
     /// A kustomization file (its inline patches are planned in place).
     Kustomization,
+    /// A file a `configMapGenerator` reads: edited only for a GitOps release whose values
+    /// come from that ConfigMap.
+    Generated,
 }
 
 /// One use of a patch: where, and on which objects.
@@ -149,6 +152,11 @@ impl Forest {
                     roles.entry(file.clone()).or_insert(Role::Resource);
                 }
             }
+            for generated in &k.generated {
+                roles
+                    .entry(generated.item.file.clone())
+                    .or_insert(Role::Generated);
+            }
         }
         for path in kustomizations {
             for patch in &self.kustomizations[path].patches {
@@ -279,6 +287,49 @@ impl Forest {
         out
     }
 
+    /// The patches that a build of `root` applies to its object `kind`/`name` (the rendered
+    /// name), with the kustomization of each, the last applied first: the root's own last
+    /// patch first, a base's patches after its overlay's.
+    pub fn patches_of_object(
+        &self,
+        root: &Path,
+        kind: &str,
+        name: &str,
+    ) -> Vec<(PathBuf, super::model::Patch)> {
+        let bases: Vec<BaseObject> = self
+            .objects_of(root, &mut BTreeSet::new())
+            .into_iter()
+            .filter(|o| o.kind == kind && name.contains(&o.name))
+            .collect();
+        let mut out = Vec::new();
+        for path in self.closure(root) {
+            let Some(k) = self.kustomizations.get(&path) else {
+                continue;
+            };
+            for patch in k.patches.iter().rev() {
+                let meets = bases
+                    .iter()
+                    .any(|base| match (&patch.target, &patch.source) {
+                        (Some(target), _) => selects(target, base),
+                        (None, PatchSource::File(file)) => self
+                            .objects_in(file)
+                            .iter()
+                            .any(|o| o.kind == base.kind && o.name == base.name),
+                        (None, _) => false,
+                    });
+                if meets {
+                    out.push((path.clone(), patch.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The kustomization `root` and every one it includes, once each, the root first.
+    pub fn closure_of(&self, root: &Path) -> Vec<PathBuf> {
+        self.closure(root)
+    }
+
     /// The kustomization `root` and every one it includes, once each.
     fn closure(&self, root: &Path) -> Vec<PathBuf> {
         let mut seen: Vec<PathBuf> = Vec::new();
@@ -372,7 +423,7 @@ impl Kustomization {
             })
     }
 
-    /// The files it names: resource files and patch files.
+    /// The files it names: resource files, patch files and generator files.
     pub fn brought_in_files(&self) -> Vec<PathBuf> {
         let resources = self.resources.iter().filter_map(|e| match &e.item {
             Resource::File(f) => Some(f.clone()),
@@ -382,7 +433,8 @@ impl Kustomization {
             PatchSource::File(f) => Some(f.clone()),
             _ => None,
         });
-        resources.chain(patches).collect()
+        let generated = self.generated.iter().map(|g| g.item.file.clone());
+        resources.chain(patches).chain(generated).collect()
     }
 }
 

@@ -14,6 +14,7 @@ pub mod build;
 pub mod forest;
 pub mod model;
 pub mod patch;
+pub mod releases;
 pub mod render;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use forest::{App, Forest, Role};
 use model::normalise;
 
 /// How a plain manifest is planned (the pipeline hands in the manifest source's function).
-pub type PlanResource = dyn Fn(&Path, &Settings) -> FileReport + Sync;
+pub type PlanResource<'a> = dyn Fn(&Path, &Settings) -> FileReport + Sync + 'a;
 
 /// What a kustomization's `helmCharts` entries need (planned by the function the pipeline
 /// hands in: the GitOps source's release planning): changes of the kustomization's nodes,
@@ -49,19 +50,43 @@ pub type PlanHelmCharts<'a> = dyn Fn(
     + Sync
     + 'a;
 
+/// What the other sources do for a Kustomize app (functions the pipeline hands in: this
+/// source does not know them).
+pub struct Planners<'p, 'a> {
+    /// A plain manifest.
+    pub resource: &'p PlanResource<'a>,
+    /// A resource file with its GitOps releases, planned on the file alone: when the app's
+    /// roots cannot be built, so that releases are not planned on what they build.
+    pub resource_with_releases: &'p PlanResource<'a>,
+    pub helm_charts: &'p PlanHelmCharts<'a>,
+    /// The GitOps releases the roots build.
+    pub releases: &'p releases::PlanReleases<'a>,
+}
+
 /// Plans the files of one app that the walk found (`listed`), then runs the render check.
 pub fn process_app(
     app: &App,
     listed: &[PathBuf],
     forest: &Forest,
     settings: &Settings,
-    plan_resource: &PlanResource,
-    plan_helm_charts: &PlanHelmCharts<'_>,
+    planners: &Planners<'_, '_>,
 ) -> Vec<FileReport> {
     let before = render::before(app, forest, settings);
     let exemptions = match &before {
         Ok(before) => render::left_alone_bases(before, &settings.rules),
         Err(_) => Default::default(),
+    };
+    let built = match &before {
+        Ok(before) => releases::built(before, app, forest),
+        Err(_) => vec![],
+    };
+    let mut release_edits = match built.is_empty() {
+        true => releases::ReleaseEdits::default(),
+        false => (planners.releases)(&built),
+    };
+    let plan_resource = match &before {
+        Ok(_) => planners.resource,
+        Err(_) => planners.resource_with_releases,
     };
     let mut reports: Vec<FileReport> = listed
         .par_iter()
@@ -81,15 +106,24 @@ pub fn process_app(
             match app.roles.get(&key) {
                 Some(Role::Patch(uses)) => patch::process_patch_file(path, uses, forest, settings),
                 Some(Role::Kustomization) => {
-                    patch::process_kustomization(path, forest, settings, plan_helm_charts)
+                    patch::process_kustomization(path, forest, settings, planners.helm_charts)
                 }
+                Some(Role::Generated) => generated_file(path, settings),
                 Some(Role::Resource) | None => plan_resource(path, settings),
             }
         })
         .collect();
+    releases::apply(&mut release_edits, &mut reports);
     note_files_not_in_the_run(app, listed, forest, &mut reports);
     match before {
-        Ok(before) => render::after(before, app, forest, &mut reports, &settings.rules),
+        Ok(before) => render::after(
+            before,
+            app,
+            forest,
+            &mut reports,
+            &settings.rules,
+            &release_edits,
+        ),
         Err(reason) => render::unchecked(reason, app, &mut reports),
     }
     let services = forest.service_dirs(app);
@@ -97,6 +131,19 @@ pub fn process_app(
         report.service_dir = services.get(&normalise(&report.path)).cloned();
     }
     reports
+}
+
+/// A file a `configMapGenerator` reads, as read: only a GitOps release that takes its values
+/// from that ConfigMap edits it.
+fn generated_file(path: &Path, settings: &Settings) -> FileReport {
+    match crate::input::read_text(path, settings.max_file_bytes) {
+        Ok(text) => {
+            let mut report = FileReport::new(path, crate::report::Status::Unchanged);
+            report.original = Some(text);
+            report
+        }
+        Err(status) => FileReport::new(path, status),
+    }
 }
 
 /// Says, on the kustomization that brings it in, each file of the app that this run does not

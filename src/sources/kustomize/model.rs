@@ -25,6 +25,19 @@ pub struct Kustomization {
     pub helm_charts: Vec<Entry<String>>,
     /// `buildMetadata` is set already (the render check adds `originAnnotations` to a copy).
     pub has_build_metadata: bool,
+    /// The files of `configMapGenerator` entries (a GitOps release may take its values from
+    /// such a ConfigMap).
+    pub generated: Vec<Entry<GeneratedFile>>,
+}
+
+/// A file a `configMapGenerator` entry turns into one key of its ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// The ConfigMap's `name` as the entry gives it (before any hash suffix or prefix).
+    pub configmap: String,
+    /// The key (`key=path`, else the file's name).
+    pub key: String,
+    pub file: PathBuf,
 }
 
 /// Something a kustomization names, and the line it names it on.
@@ -128,6 +141,9 @@ impl Kustomization {
         for item in items(tree, root, "patchesStrategicMerge") {
             k.patches.push(strategic_merge_entry(tree, &dir, item));
         }
+        k.generated = items(tree, root, "configMapGenerator")
+            .flat_map(|entry| generated_files(tree, &dir, entry))
+            .collect();
         k.helm_charts = items(tree, root, "helmCharts")
             .map(|chart| Entry {
                 line: tree.position(chart).0,
@@ -164,6 +180,33 @@ fn string_at(tree: &Tree, map: Ref, key: &str) -> Option<String> {
     tree.get(map, key)
         .and_then(|v| tree.as_str(v))
         .map(str::to_string)
+}
+
+/// The files of one `configMapGenerator` entry that are there (`files: [key=path]`).
+fn generated_files(tree: &Tree, dir: &Path, entry: Ref) -> Vec<Entry<GeneratedFile>> {
+    let Some(configmap) = string_at(tree, entry, "name") else {
+        return vec![];
+    };
+    strings(tree, entry, "files")
+        .filter_map(|(line, item)| {
+            let (key, file) = match item.split_once('=') {
+                Some((key, file)) => (key.trim().to_string(), file.trim().to_string()),
+                None => {
+                    let name = Path::new(&item).file_name()?.to_string_lossy().to_string();
+                    (name, item.clone())
+                }
+            };
+            let file = normalise(&dir.join(file));
+            file.is_file().then(|| Entry {
+                line,
+                item: GeneratedFile {
+                    configmap: configmap.clone(),
+                    key,
+                    file,
+                },
+            })
+        })
+        .collect()
 }
 
 /// A `patches`/`patchesJson6902` entry: `path:` or inline `patch:`, and `target:`.

@@ -56,6 +56,18 @@ pub enum Unchecked {
     CopyFailed(String),
 }
 
+impl Before {
+    /// Each root and its build (or why it does not build).
+    pub fn renders(&self) -> &[(PathBuf, Result<String, String>)] {
+        &self.renders
+    }
+
+    /// The copy the builds ran on.
+    pub fn copy(&self) -> &Copy {
+        &self.copy
+    }
+}
+
 /// Builds every root of the app before the edits.
 pub fn before(app: &App, forest: &Forest, settings: &Settings) -> Result<Before, Unchecked> {
     if settings.render.mode == RenderMode::Never || app.roots.is_empty() {
@@ -167,6 +179,7 @@ pub fn after(
     forest: &Forest,
     reports: &mut [FileReport],
     rules: &Rules,
+    releases: &super::releases::ReleaseEdits<'_>,
 ) {
     let mut changed_root = false;
     for report in reports.iter() {
@@ -203,10 +216,66 @@ pub fn after(
                     root.display()
                 ),
             ),
-            (Ok(was), Ok(now)) => match judge(was, &now, rules, &origin_of) {
-                Ok(problems) => record(reports, &before.copy, forest, root, problems),
-                Err(e) => fail_changed(reports, &format!("{}: {e}", root.display())),
-            },
+            (Ok(was), Ok(now)) => {
+                let (was_judged, now_judged) = (
+                    without(was, &releases.proven_elsewhere),
+                    without(&now, &releases.proven_elsewhere),
+                );
+                match judge(&was_judged, &now_judged, rules, &origin_of) {
+                    Ok(problems) => record(reports, &before.copy, forest, root, problems),
+                    Err(e) => fail_changed(reports, &format!("{}: {e}", root.display())),
+                }
+                if let Some(check) = &releases.check {
+                    record_verdicts(reports, check(root, was, &now));
+                }
+            }
+        }
+    }
+}
+
+/// The stream without the objects (kind, name) whose changes another check proves: a
+/// release's values are judged by rendering its chart, and a ConfigMap of values (generated
+/// with a hash suffix) with it.
+fn without(stream: &str, objects: &[(String, String)]) -> String {
+    if objects.is_empty() {
+        return stream.to_string();
+    }
+    let Ok(docs) = crate::verify::load_all(stream) else {
+        return stream.to_string();
+    };
+    fn field(v: Option<&yaml_serde::Value>) -> &str {
+        v.and_then(|v| v.as_str()).unwrap_or("")
+    }
+    let proven = |doc: &yaml_serde::Value| {
+        let kind = field(doc.get("kind"));
+        let name = field(doc.get("metadata").and_then(|m| m.get("name")));
+        objects.iter().any(|(k, n)| {
+            k == kind && (n == name || (kind == "ConfigMap" && is_hashed_name(name, n)))
+        })
+    };
+    docs.iter()
+        .filter(|d| !proven(d))
+        .filter_map(|d| yaml_serde::to_string(d).ok())
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Whether `name` is `base` with the hash suffix a generator adds (`-` and ten characters).
+pub fn is_hashed_name(name: &str, base: &str) -> bool {
+    name.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hash| hash.len() == 10 && hash.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The releases' verdicts: a broken one fails every changed file of the app.
+fn record_verdicts(reports: &mut [FileReport], verdicts: Vec<super::releases::Verdict>) {
+    for verdict in verdicts {
+        if let Some(why) = &verdict.broken {
+            fail_changed(reports, why);
+        }
+        let file = normalise(&verdict.file);
+        if let Some(report) = reports.iter_mut().find(|r| normalise(&r.path) == file) {
+            report.notes.extend(verdict.notes);
         }
     }
 }
