@@ -89,10 +89,7 @@ pub fn plan(
     planned
 }
 
-fn file_entry<'p>(
-    planned: &'p mut Planned,
-    file: &Path,
-) -> &'p mut (FileReport, Sites) {
+fn file_entry<'p>(planned: &'p mut Planned, file: &Path) -> &'p mut (FileReport, Sites) {
     planned
         .files
         .entry(file.to_path_buf())

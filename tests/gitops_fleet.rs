@@ -1,0 +1,322 @@
+//! A Flux fleet as public fleets write it, end to end (`fixtures/gitops-fleet/`): six
+//! `HelmRelease`s in Kustomize bases, two clusters' overlays that patch their values
+//! (`patches:` files and an inline JSON patch), a release whose values come from a
+//! `configMapGenerator` file, one with no values at all, a privileged node agent and a chart
+//! that is hardened already; the charts are in the fleet repository (`./charts`, through a
+//! Flux `GitRepository` whose URL is the repository's `origin`).
+//!
+//! `fix` (render check on, with Kustomize's and Helm's engines) must change exactly the files
+//! of `expected/` into them, byte for byte, and print `report.txt`; a second `fix` changes
+//! nothing. Then the test is its own oracle: each cluster's overlay is built with `kubectl
+//! kustomize` before and after, and every `HelmRelease` of the build is rendered with Helm's
+//! engine and the values the build gives it (its `valuesFrom` ConfigMaps, then `spec.values`).
+//! Every pod of a release the report does not leave alone meets the contract (typed with
+//! k8s-openapi), nothing changed outside securityContexts and the writable /tmp, and no pod
+//! falls short without the report naming its release.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use yaml_serde::Value;
+
+mod common;
+use common::helm::{run_with_helm, template};
+use common::{
+    contract_gaps, copy_dir, snapshot, strip_security_contexts, typed_pod_specs, with_tmp_additions,
+};
+
+const ORIGIN: &str = "https://github.com/acme/fleet.git";
+const CLUSTERS: [&str; 2] = ["apps/production", "apps/staging"];
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-fleet")
+}
+
+/// A git repository with the fleet and the shared GitOps fixture charts, `origin` set.
+fn work_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops/charts"),
+        &dir.path().join("charts"),
+    );
+    copy_dir(&fixture().join("input"), dir.path());
+    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
+        let ok = Command::new("git")
+            .args(&args)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    dir
+}
+
+fn without_git(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
+    files
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".git"))
+        .collect()
+}
+
+#[test]
+fn a_flux_fleet_with_overlays_is_hardened_where_each_value_is_supplied() {
+    let work = work_tree();
+    let before = without_git(snapshot(work.path()));
+    let cache = tempfile::tempdir().unwrap();
+    let args = [
+        "fix",
+        "--chart-cache",
+        cache.path().to_str().unwrap(),
+        "apps",
+        "clusters",
+        "infrastructure",
+    ];
+    let out = run_with_helm(work.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    if std::env::var_os("KUBE_HARDEN_BLESS").is_some() {
+        bless(&before, work.path(), &stderr);
+    }
+    assert_eq!(
+        stderr,
+        fs::read_to_string(fixture().join("report.txt")).unwrap(),
+        "the report"
+    );
+    let after = without_git(snapshot(work.path()));
+    let expected = snapshot(&fixture().join("expected"));
+    assert!(!expected.is_empty(), "the fleet has expected files");
+    for (path, bytes) in &after {
+        let want = expected.get(path).unwrap_or(&before[path]);
+        assert!(
+            bytes == want,
+            "{} differs:\n{}",
+            path.display(),
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    let again = run_with_helm(work.path(), &args);
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        without_git(snapshot(work.path())),
+        after,
+        "a second fix changes nothing"
+    );
+    let old_tree = tempfile::tempdir().unwrap();
+    for (path, bytes) in &before {
+        fs::create_dir_all(old_tree.path().join(path).parent().unwrap()).unwrap();
+        fs::write(old_tree.path().join(path), bytes).unwrap();
+    }
+    let counts = check_clusters(old_tree.path(), work.path(), &stderr);
+    eprintln!("pods after fix: {counts:?}");
+    assert_eq!(counts.silent, 0, "no pod falls short unnamed: {counts:?}");
+    assert!(counts.exact >= 8, "the hardened pods: {counts:?}");
+    assert!(counts.left_alone >= 1, "the node agent: {counts:?}");
+}
+
+/// `KUBE_HARDEN_BLESS=1`: writes report.txt and expected/ from this run (to be read in review
+/// before they are committed); the assertions then run against them.
+fn bless(before: &BTreeMap<PathBuf, Vec<u8>>, work: &Path, stderr: &str) {
+    fs::write(fixture().join("report.txt"), stderr).unwrap();
+    let expected = fixture().join("expected");
+    let _ = fs::remove_dir_all(&expected);
+    for (path, bytes) in without_git(snapshot(work)) {
+        if before.get(&path) != Some(&bytes) {
+            let to = expected.join(&path);
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::write(to, bytes).unwrap();
+        }
+    }
+}
+
+/// How the pods of the clusters' releases come out.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Meet the contract.
+    exact: usize,
+    /// Of a release the report leaves alone.
+    left_alone: usize,
+    /// Short of the contract, and the report names the release with a risk.
+    reported: usize,
+    /// Short of the contract, and nothing says so.
+    silent: usize,
+}
+
+/// Builds each cluster before and after, renders every release of the builds, and judges.
+fn check_clusters(old: &Path, new: &Path, report: &str) -> Counts {
+    let mut counts = Counts::default();
+    for cluster in CLUSTERS {
+        let was = releases(&build(old, cluster));
+        let now = releases(&build(new, cluster));
+        assert_eq!(
+            was.keys().collect::<Vec<_>>(),
+            now.keys().collect::<Vec<_>>(),
+            "{cluster}: the same releases"
+        );
+        for (name, (chart, values)) in &now {
+            let label = format!("{cluster}: {name}");
+            let left_alone = report
+                .lines()
+                .any(|l| l.contains(&format!("/{name} (")) && l.contains("left unchanged"));
+            let old_render = docs(&render(old, chart, &was[name].1));
+            let new_render = render(new, chart, values);
+            let with_tmp = new_render.contains("mountPath: /tmp");
+            let new_render = docs(&new_render);
+            let expected = match with_tmp {
+                true => strip_security_contexts(with_tmp_additions(old_render.clone())),
+                false => strip_security_contexts(old_render.clone()),
+            };
+            assert_eq!(
+                expected,
+                strip_security_contexts(new_render.clone()),
+                "{label}: nothing but securityContexts and the writable /tmp changed"
+            );
+            if left_alone {
+                assert_eq!(old_render, new_render, "{label}: left alone, unchanged");
+            }
+            for doc in &new_render {
+                for spec in typed_pod_specs(doc).unwrap_or_default() {
+                    let gaps = contract_gaps(&spec);
+                    let named = report.lines().any(|l| {
+                        l.contains(&format!("HelmRelease/{name} (")) && l.contains(": risk: ")
+                    });
+                    match (gaps.is_empty(), left_alone, named) {
+                        (true, _, _) => counts.exact += 1,
+                        (false, true, _) => counts.left_alone += 1,
+                        (false, false, true) => counts.reported += 1,
+                        (false, false, false) => {
+                            eprintln!("{label}: silent gaps {gaps:?}");
+                            counts.silent += 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+    counts
+}
+
+fn build(tree: &Path, root: &str) -> String {
+    let out = Command::new("kubectl")
+        .args(["kustomize", root])
+        .current_dir(tree)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{root}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn render(tree: &Path, chart: &str, values: &Value) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), yaml_serde::to_string(values).unwrap()).unwrap();
+    template(&tree.join(chart), Some(file.path())).unwrap()
+}
+
+fn docs(stream: &str) -> Vec<Value> {
+    yaml_serde::Deserializer::from_str(stream)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// The `HelmRelease`s of a build, read by this test itself: name -> (chart path in the
+/// repository, the values Flux gives it: its `valuesFrom` ConfigMaps of the build, then
+/// `spec.values`).
+fn releases(stream: &str) -> BTreeMap<String, (String, Value)> {
+    let all = docs(stream);
+    let config_map = |name: &str| {
+        all.iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == name)
+            .and_then(|d| d["data"]["values.yaml"].as_str())
+            .map(|t| yaml_serde::from_str::<Value>(t).unwrap())
+    };
+    let mut out = BTreeMap::new();
+    for doc in all.iter().filter(|d| d["kind"] == "HelmRelease") {
+        let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+        let chart = doc["spec"]["chart"]["spec"]["chart"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("./")
+            .to_string();
+        let mut values = Value::Mapping(Default::default());
+        for from in doc["spec"]["valuesFrom"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let found = config_map(from["name"].as_str().unwrap());
+            merge(
+                &mut values,
+                &found.expect("the valuesFrom ConfigMap is built"),
+            );
+        }
+        if !doc["spec"]["values"].is_null() {
+            merge(&mut values, &doc["spec"]["values"]);
+        }
+        out.insert(name, (chart, values));
+    }
+    out
+}
+
+/// Helm's values merge: mappings merge key by key, anything else replaces.
+fn merge(into: &mut Value, over: &Value) {
+    match (into, over) {
+        (Value::Mapping(a), Value::Mapping(b)) => {
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// A release in a Kustomize base whose chart fails to render with the baseline (its template
+/// `fail`s on a read-only root filesystem without persistence): the render check of the
+/// release as the overlay builds it stops every write of the app, and says why.
+#[test]
+fn a_release_whose_chart_breaks_after_the_edits_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts/fails-after"),
+        &root.join("charts/ledger"),
+    );
+    let files = [
+        ("infrastructure/sources.yaml", "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: fleet\n  namespace: flux-system\nspec:\n  url: https://github.com/acme/fleet\n"),
+        ("apps/base/ledger/kustomization.yaml", "resources:\n  - release.yaml\n"),
+        ("apps/base/ledger/release.yaml", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: ledger\nspec:\n  chart:\n    spec:\n      chart: ./charts/ledger\n      sourceRef:\n        kind: GitRepository\n        name: fleet\n        namespace: flux-system\n  values:\n    image:\n      tag: \"5.2\"\n"),
+        ("apps/production/kustomization.yaml", "resources:\n  - ../base/ledger\n"),
+    ];
+    for (path, text) in files {
+        fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+        fs::write(root.join(path), text).unwrap();
+    }
+    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
+        assert!(Command::new("git")
+            .args(&args)
+            .current_dir(root)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let before = without_git(snapshot(root));
+    let out = run_with_helm(root, &["fix", "apps", "infrastructure"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("apps/base/ledger/release.yaml:1:1: not written: the HelmRelease `ledger` as apps/production builds it: its chart (charts/ledger in this repository) renders before the edits and fails after"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the ledger writes its journal"), "{stderr}");
+    assert_eq!(without_git(snapshot(root)), before, "nothing is written");
+}
