@@ -28,7 +28,12 @@ use common::{
 };
 
 const ORIGIN: &str = "https://github.com/acme/fleet.git";
-const CLUSTERS: [&str; 2] = ["apps/production", "apps/staging"];
+/// Each cluster's overlay, and the Flux `Kustomization` that builds it (its post-build
+/// variables).
+const CLUSTERS: [(&str, &str); 2] = [
+    ("apps/production", "clusters/production"),
+    ("apps/staging", "clusters/staging"),
+];
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-fleet")
@@ -146,9 +151,9 @@ struct Counts {
 /// Builds each cluster before and after, renders every release of the builds, and judges.
 fn check_clusters(old: &Path, new: &Path, report: &str) -> Counts {
     let mut counts = Counts::default();
-    for cluster in CLUSTERS {
-        let was = releases(&build(old, cluster));
-        let now = releases(&build(new, cluster));
+    for (cluster, flux) in CLUSTERS {
+        let was = releases(&substitute(&build(old, cluster), &variables(old, flux)));
+        let now = releases(&substitute(&build(new, cluster), &variables(new, flux)));
         assert_eq!(
             was.keys().collect::<Vec<_>>(),
             now.keys().collect::<Vec<_>>(),
@@ -209,6 +214,58 @@ fn build(tree: &Path, root: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The post-build variables of the cluster's Flux `Kustomization` (`apps.yaml`): the data of
+/// the ConfigMaps of `substituteFrom` (in the cluster's folder), then `substitute`.
+fn variables(tree: &Path, cluster: &str) -> BTreeMap<String, String> {
+    let folder = tree.join(cluster);
+    let objects: Vec<Value> = fs::read_dir(&folder)
+        .unwrap()
+        .flat_map(|e| docs(&fs::read_to_string(e.unwrap().path()).unwrap()))
+        .collect();
+    let flux = objects
+        .iter()
+        .find(|o| o["kind"] == "Kustomization")
+        .expect("the cluster's Flux Kustomization");
+    let strings = |map: &Value| -> Vec<(String, String)> {
+        map.as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => yaml_serde::to_string(other).unwrap().trim().to_string(),
+                };
+                (k.as_str().unwrap().to_string(), v)
+            })
+            .collect()
+    };
+    let mut vars = BTreeMap::new();
+    let post = &flux["spec"]["postBuild"];
+    for from in post["substituteFrom"].as_sequence().into_iter().flatten() {
+        let config_map = objects
+            .iter()
+            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == from["name"])
+            .expect("the substituteFrom ConfigMap is in the cluster's folder");
+        vars.extend(strings(&config_map["data"]));
+    }
+    vars.extend(strings(&post["substitute"]));
+    vars
+}
+
+/// Flux's substitution as its documentation gives it: `${var}`, `${var:=default}`, an unset
+/// variable without a default is nothing.
+fn substitute(stream: &str, vars: &BTreeMap<String, String>) -> String {
+    let reference = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::=([^}]*))?\}").unwrap();
+    reference
+        .replace_all(stream, |c: &regex::Captures| {
+            vars.get(&c[1])
+                .cloned()
+                .or_else(|| c.get(2).map(|d| d.as_str().to_string()))
+                .unwrap_or_default()
+        })
+        .into_owned()
 }
 
 fn render(tree: &Path, chart: &str, values: &Value) -> String {

@@ -19,6 +19,7 @@ use super::chart::{self, Located, Repository};
 use super::index::Index;
 use super::model::{self, Release, ReleaseKind, ValuesFrom};
 use super::release::{self, ReadChart};
+use super::substitute;
 use super::values::{lookup, merge, Need};
 
 /// A release one root builds, with the files that may supply its values.
@@ -68,6 +69,8 @@ pub struct Render {
     pub release: Release,
     pub chart: Located,
     pub hardened: Option<Value>,
+    /// Flux's post-build variables of the root.
+    pub vars: Option<substitute::Vars>,
     pub workload: usize,
     pub line: usize,
 }
@@ -105,13 +108,23 @@ fn plan_one(
 ) -> Result<(), FileError> {
     let text =
         yaml_serde::to_string(input.object).map_err(|e| FileError::at_start(e.to_string()))?;
-    let built_tree = Tree::parse(&text)?;
     let base_text = std::fs::read_to_string(input.base)
         .map_err(|e| FileError::at_start(format!("cannot be read: {e}")))?;
     let base_tree = Tree::parse(&base_text)?;
     let base_releases = model::releases(&base_tree);
+    let vars = vars_for(input.root, repo);
+    let text = match &vars {
+        Some(vars) if !substitute::disabled(input.object) => {
+            let (text, mut unresolved) = substitute::apply(&text, vars);
+            unresolved.extend(substitute::apply(input.stream, vars).1);
+            note_unresolved(planned, input, vars, &unresolved);
+            text
+        }
+        _ => text,
+    };
+    let built_tree = Tree::parse(&text)?;
     let mut index = repo.index.clone();
-    index.add(input.root, input.stream);
+    index.add(input.root, &substituted(input.stream, vars.as_ref()));
     let repo = Repository {
         index: &index,
         ..*repo
@@ -181,11 +194,107 @@ fn plan_one(
             release,
             chart: decided.located,
             hardened: decided.layers.hardened().cloned(),
+            vars: vars.clone(),
             workload: decided.first,
             line,
         });
     }
     Ok(())
+}
+
+/// The post-build variables of the Flux `Kustomization` that builds the root's folder (its
+/// `spec.path`, from the repository's root), if one does.
+fn vars_for(root: &Path, repo: &Repository) -> Option<substitute::Vars> {
+    let folder = std::fs::canonicalize(
+        root.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
+    .ok()?;
+    let repo_root = repo.root.unwrap_or(Path::new("."));
+    let lookup =
+        |kind: &str, namespace: Option<&str>, name: &str| repo.index.data(kind, namespace, name);
+    repo.index
+        .flux_kustomizations()
+        .iter()
+        .find_map(|(file, object)| {
+            let object = serde_json::to_value(object).ok()?;
+            let path = object
+                .pointer("/spec/path")
+                .and_then(Value::as_str)
+                .unwrap_or("./");
+            let builds = std::fs::canonicalize(repo_root.join(path)).ok()? == folder;
+            builds
+                .then(|| substitute::vars_of(&object, file, &lookup))
+                .flatten()
+        })
+}
+
+/// The stream with the variables replaced (objects that opt out kept as they are).
+fn substituted(stream: &str, vars: Option<&substitute::Vars>) -> String {
+    let Some(vars) = vars else {
+        return stream.to_string();
+    };
+    let Ok(docs) = crate::verify::load_all(stream) else {
+        return substitute::apply(stream, vars).0;
+    };
+    docs.iter()
+        .filter_map(|doc| {
+            let text = yaml_serde::to_string(doc).ok()?;
+            let json = serde_json::to_value(doc).unwrap_or_default();
+            Some(match substitute::disabled(&json) {
+                true => text,
+                false => substitute::apply(&text, vars).0,
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Risk notes for the variables nothing resolves, on the line of the release's file (base,
+/// patch or generated values file) that uses one; and for the variable sources that are not in
+/// the repository, on the base.
+fn note_unresolved(
+    planned: &mut Planned,
+    input: &Input,
+    vars: &substitute::Vars,
+    unresolved: &[String],
+) {
+    let files: Vec<&Path> = std::iter::once(input.base)
+        .chain(input.patches.iter().map(PathBuf::as_path))
+        .chain(input.generated.iter().map(|(_, _, f)| f.as_path()))
+        .collect();
+    for name in unresolved {
+        let used = format!("${{{name}");
+        let found = files.iter().find_map(|file| {
+            let text = std::fs::read_to_string(file).ok()?;
+            let line = text.lines().position(|l| l.contains(&used))?;
+            Some((file.to_path_buf(), line + 1))
+        });
+        let Some((file, line)) = found else { continue };
+        let (report, _) = file_entry(planned, &file);
+        let message = format!("`${{{name}}}` is set by no variable of the Flux Kustomization in {} (postBuild) and has no default: Flux puts nothing there, and so does the plan", vars.from);
+        if !report.notes.iter().any(|n| n.message == message) {
+            report.notes.push(risk(Note::FILE, line, message));
+        }
+    }
+    let (report, _) = file_entry(planned, input.base);
+    for missing in &vars.missing {
+        let message = format!("the Flux Kustomization in {} takes variables from the {missing} (postBuild.substituteFrom), which is not in the files of this run: its variables are planned as unset", vars.from);
+        if !report.notes.iter().any(|n| n.message == message) {
+            report.notes.push(risk(Note::FILE, 1, message));
+        }
+    }
+}
+
+fn risk(workload: usize, line: usize, message: String) -> Note {
+    Note {
+        workload,
+        container: None,
+        kind: NoteKind::Risk,
+        message,
+        line,
+    }
 }
 
 /// A root as reports name it: its folder.

@@ -21,9 +21,17 @@ type Key = (String, Option<String>, String);
 #[derive(Clone, Debug, Default)]
 pub struct Index {
     objects: BTreeMap<Key, (PathBuf, Value)>,
+    /// Flux `Kustomization`s (kustomize.toolkit.fluxcd.io): what they build and substitute.
+    flux_kustomizations: Vec<(PathBuf, Value)>,
 }
 
-const KINDS: [&str; 4] = ["HelmRepository", "GitRepository", "ConfigMap", "Secret"];
+const KINDS: [&str; 5] = [
+    "HelmRepository",
+    "GitRepository",
+    "ConfigMap",
+    "Secret",
+    "Kustomization",
+];
 
 impl Index {
     /// Reads the objects of these kinds from `files` (each at most `max_bytes`).
@@ -51,6 +59,15 @@ impl Index {
             let Some(kind) = field(&object, "kind").filter(|k| KINDS.contains(&k.as_str())) else {
                 continue;
             };
+            if kind == "Kustomization" {
+                let flux = field(&object, "apiVersion")
+                    .is_some_and(|v| v.starts_with("kustomize.toolkit.fluxcd.io/"));
+                if flux {
+                    self.flux_kustomizations
+                        .push((file.to_path_buf(), object.clone()));
+                }
+                continue;
+            }
             let meta = object.get("metadata").cloned().unwrap_or(Value::Null);
             let Some(name) = field(&meta, "name") else {
                 continue;
@@ -100,6 +117,42 @@ impl Index {
         Some(object.get("spec")?.get("url")?.as_str()?.to_string())
     }
 
+    /// The Flux `Kustomization`s of the run, with their files.
+    pub fn flux_kustomizations(&self) -> &[(PathBuf, Value)] {
+        &self.flux_kustomizations
+    }
+
+    /// Every string of a ConfigMap's `data` (a Secret's `stringData`, or its `data` decoded
+    /// from base64).
+    pub fn data(
+        &self,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let (_, object) = self.find(kind, namespace, name)?;
+        let strings = |section: &str, decode: bool| -> BTreeMap<String, String> {
+            let Some(map) = object.get(section).and_then(Value::as_mapping) else {
+                return BTreeMap::new();
+            };
+            map.iter()
+                .filter_map(|(k, v)| {
+                    let text = v.as_str()?;
+                    let text = match decode {
+                        true => String::from_utf8(base64_decode(text)?).ok()?,
+                        false => text.to_string(),
+                    };
+                    Some((k.as_str()?.to_string(), text))
+                })
+                .collect()
+        };
+        let mut data = strings("data", kind == "Secret");
+        if kind == "Secret" {
+            data.extend(strings("stringData", false));
+        }
+        Some(data)
+    }
+
     /// The text of `key` in the ConfigMap or Secret `kind`/`name` (a Secret's `stringData` or
     /// base64 `data`), with the file it is in. None when the object or the key is not here.
     pub fn values_text(
@@ -117,6 +170,27 @@ impl Index {
         }?;
         Some((file.clone(), found))
     }
+}
+
+/// Standard base64 (a Secret's `data`), or None when it is not.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+    {
+        let value = ALPHABET.iter().position(|&a| a == byte)? as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -149,5 +223,18 @@ mod tests {
         assert!(index
             .values_text("Secret", None, "web-values", "values.yaml")
             .is_none());
+    }
+
+    #[test]
+    fn flux_kustomizations_and_the_data_of_config_maps_and_secrets() {
+        let mut index = Index::default();
+        index.add(
+            Path::new("clusters/prod.yaml"),
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps}\nspec: {path: ./apps/prod}\n---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n---\nkind: Secret\nmetadata: {name: vars}\ndata: {region: ZXUtd2VzdC0x}\nstringData: {zone: b}\n",
+        );
+        assert_eq!(index.flux_kustomizations().len(), 1);
+        let data = index.data("Secret", None, "vars").unwrap();
+        assert_eq!(data["region"], "eu-west-1");
+        assert_eq!(data["zone"], "b");
     }
 }

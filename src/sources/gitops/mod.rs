@@ -18,6 +18,7 @@ pub mod index;
 pub mod model;
 pub mod release;
 pub mod render;
+pub mod substitute;
 pub mod values;
 
 use std::path::Path;
