@@ -80,6 +80,9 @@ fn reference(text: &str) -> Option<(usize, &str, Option<&str>)> {
     valid.then_some((end + 3, name, default))
 }
 
+/// The data of a ConfigMap or Secret by kind, namespace and name.
+pub type LookupData<'a> = dyn Fn(&str, Option<&str>, &str) -> Option<BTreeMap<String, String>> + 'a;
+
 /// Whether an object asks not to be substituted.
 pub fn disabled(object: &Value) -> bool {
     object
@@ -91,11 +94,7 @@ pub fn disabled(object: &Value) -> bool {
 /// The variables a Flux `Kustomization` object gives the folder it builds: `substituteFrom`
 /// objects in order (found by `lookup`: kind, namespace, name to their data), then
 /// `substitute`. None when it substitutes nothing.
-pub fn vars_of(
-    object: &Value,
-    file: &Path,
-    lookup: &dyn Fn(&str, Option<&str>, &str) -> Option<BTreeMap<String, String>>,
-) -> Option<Vars> {
+pub fn vars_of(object: &Value, file: &Path, lookup: &LookupData<'_>) -> Option<Vars> {
     let post = object.pointer("/spec/postBuild")?;
     let namespace = object
         .pointer("/metadata/namespace")
