@@ -377,3 +377,24 @@ fn a_release_whose_chart_breaks_after_the_edits_is_not_written() {
     assert!(stderr.contains("the ledger writes its journal"), "{stderr}");
     assert_eq!(without_git(snapshot(root)), before, "nothing is written");
 }
+
+/// Without the render check the roots are not built: each release file is planned on its own
+/// values, as outside a tree, and says that the overlays were not seen.
+#[test]
+fn without_builds_each_release_is_planned_alone_and_says_so() {
+    let work = work_tree();
+    let out = common::run_in(
+        work.path(),
+        &["check", "--render", "never", "apps", "infrastructure"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("apps/base/worker/release.yaml:1: HelmRelease/worker .Values.podSecurityContext: risk: planned on this file's own values: the Kustomize roots that include it were not built"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("HelmRelease/worker .Values.securityContext"),
+        "the release is still planned: {stdout}"
+    );
+}

@@ -114,6 +114,9 @@ pub fn process_app(
         })
         .collect();
     releases::apply(&mut release_edits, &mut reports);
+    if before.is_err() {
+        releases::note_planned_alone(app, &mut reports);
+    }
     note_files_not_in_the_run(app, listed, forest, &mut reports);
     match before {
         Ok(before) => render::after(

@@ -180,6 +180,30 @@ fn generated_of(forest: &Forest, root: &Path) -> Vec<GeneratedFile> {
         .collect()
 }
 
+/// Says on each release of a file planned alone (the roots were not built) that what the
+/// overlays set was not seen.
+pub fn note_planned_alone(app: &App, reports: &mut [FileReport]) {
+    use crate::policy::NoteKind;
+    let resource = |r: &FileReport| {
+        app.roles.get(&super::model::normalise(&r.path)) == Some(&super::forest::Role::Resource)
+    };
+    for report in reports.iter_mut().filter(|r| resource(r)) {
+        let first = report
+            .workloads
+            .iter()
+            .position(|w| RELEASE_KINDS.contains(&w.kind.as_str()));
+        let Some(first) = first else { continue };
+        let line = report.workloads[first].line;
+        report.notes.push(Note {
+            workload: first,
+            container: None,
+            kind: NoteKind::Risk,
+            message: "planned on this file's own values: the Kustomize roots that include it were not built (the render check is off or has no engine), so what their overlays and generators set is not seen".into(),
+            line,
+        });
+    }
+}
+
 /// Puts the releases' edits and report items into the app's reports: a file's edit applies to
 /// its text as the other planning left it.
 pub fn apply(edits: &mut ReleaseEdits<'_>, reports: &mut [FileReport]) {
