@@ -261,10 +261,15 @@ impl GitOps {
             })
             .collect();
         let planned = gitops::built::plan(&inputs, &repo, &read_chart, settings);
+        let owners = planned.owners;
         let files = planned
             .files
             .into_iter()
             .map(|(path, (items, sites))| FileEdit {
+                service_dir: match owners.get(&path).map(Vec::as_slice) {
+                    Some([owner]) if *owner != path => owner.parent().map(Path::to_path_buf),
+                    _ => None,
+                },
                 path,
                 items,
                 edit: (!sites.is_empty()).then(|| {

@@ -35,7 +35,7 @@ const CLUSTERS: [(&str, &str); 2] = [
     ("apps/staging", "clusters/staging"),
 ];
 
-fn fixture() -> PathBuf {
+fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-fleet")
 }
 
@@ -46,7 +46,7 @@ fn work_tree() -> tempfile::TempDir {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops/charts"),
         &dir.path().join("charts"),
     );
-    copy_dir(&fixture().join("input"), dir.path());
+    copy_dir(&fixture_dir().join("input"), dir.path());
     for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
         let ok = Command::new("git")
             .args(&args)
@@ -86,11 +86,11 @@ fn a_flux_fleet_with_overlays_is_hardened_where_each_value_is_supplied() {
     }
     assert_eq!(
         stderr,
-        fs::read_to_string(fixture().join("report.txt")).unwrap(),
+        fs::read_to_string(fixture_dir().join("report.txt")).unwrap(),
         "the report"
     );
     let after = without_git(snapshot(work.path()));
-    let expected = snapshot(&fixture().join("expected"));
+    let expected = snapshot(&fixture_dir().join("expected"));
     assert!(!expected.is_empty(), "the fleet has expected files");
     for (path, bytes) in &after {
         let want = expected.get(path).unwrap_or(&before[path]);
@@ -123,8 +123,8 @@ fn a_flux_fleet_with_overlays_is_hardened_where_each_value_is_supplied() {
 /// `KUBE_HARDEN_BLESS=1`: writes report.txt and expected/ from this run (to be read in review
 /// before they are committed); the assertions then run against them.
 fn bless(before: &BTreeMap<PathBuf, Vec<u8>>, work: &Path, stderr: &str) {
-    fs::write(fixture().join("report.txt"), stderr).unwrap();
-    let expected = fixture().join("expected");
+    fs::write(fixture_dir().join("report.txt"), stderr).unwrap();
+    let expected = fixture_dir().join("expected");
     let _ = fs::remove_dir_all(&expected);
     for (path, bytes) in without_git(snapshot(work)) {
         if before.get(&path) != Some(&bytes) {
@@ -397,4 +397,85 @@ fn without_builds_each_release_is_planned_alone_and_says_so() {
         stdout.contains("HelmRelease/worker .Values.securityContext"),
         "the release is still planned: {stdout}"
     );
+}
+
+/// `pr`: each release is one service, and an overlay's patch or a values file edited for one
+/// release goes with that release's file.
+#[test]
+fn pr_puts_each_release_with_the_files_that_supply_its_values() {
+    let fixture = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops/charts"),
+        &fixture.path().join("charts"),
+    );
+    copy_dir(&fixture_dir().join("input"), fixture.path());
+    let dir = tempfile::tempdir().unwrap();
+    // The fleet's GitRepository names the remote the test starts: its charts are this
+    // repository's.
+    let sources = fixture.path().join("infrastructure/sources.yaml");
+    let remote = format!("file://{}", dir.path().join("remote.git").display());
+    let text = fs::read_to_string(&sources).unwrap();
+    fs::write(
+        &sources,
+        text.replace("https://github.com/acme/fleet", &remote),
+    )
+    .unwrap();
+    let (work, _bare) = common::git_remote::repository_with(dir.path(), fixture.path(), None);
+    let cache = tempfile::tempdir().unwrap();
+    let out = run_with_helm(
+        &work,
+        &[
+            "pr",
+            "--dry-run",
+            "--format",
+            "json",
+            "--repo",
+            "acme/fleet",
+            "--chart-cache",
+            cache.path().to_str().unwrap(),
+            "apps",
+            "clusters",
+            "infrastructure",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: BTreeMap<String, Vec<String>> = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let files = s["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            (s["service"].as_str().unwrap().to_string(), files)
+        })
+        .collect();
+    let expected: BTreeMap<String, Vec<String>> = [
+        ("api", vec!["apps/base/api/api-values.yaml"]),
+        ("cache", vec!["apps/base/cache/release.yaml"]),
+        ("proxy", vec!["apps/base/proxy/release.yaml"]),
+        (
+            "web",
+            vec![
+                "apps/base/web/release.yaml",
+                "apps/production/web-values.yaml",
+            ],
+        ),
+        (
+            "worker",
+            vec![
+                "apps/base/worker/release.yaml",
+                "apps/staging/worker-values.yaml",
+            ],
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+    .collect();
+    assert_eq!(services, expected, "{json:#}");
 }

@@ -55,6 +55,8 @@ pub type Sites = Vec<(Site, Vec<Need>)>;
 pub struct Planned {
     /// Per file: report items, and what goes where.
     pub files: BTreeMap<PathBuf, (FileReport, Sites)>,
+    /// The release files whose values each file supplies.
+    pub owners: BTreeMap<PathBuf, Vec<PathBuf>>,
     /// The built objects whose changes the render of their chart proves (kind, name).
     pub proven_elsewhere: Vec<(String, String)>,
     pub renders: Vec<Render>,
@@ -157,6 +159,10 @@ fn plan_one(
         let suppliers = Suppliers::read(input, &release, &base_inline)?;
         for need in decided.needs.iter().cloned() {
             let (file, site) = suppliers.of(&need, base_release);
+            let owners = planned.owners.entry(file.clone()).or_default();
+            if !owners.iter().any(|o| o == input.base) {
+                owners.push(input.base.to_path_buf());
+            }
             let (_, sites) = file_entry(planned, &file);
             add_need(sites, site, need);
         }

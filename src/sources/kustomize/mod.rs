@@ -113,7 +113,7 @@ pub fn process_app(
             }
         })
         .collect();
-    releases::apply(&mut release_edits, &mut reports);
+    let release_services = releases::apply(&mut release_edits, &mut reports);
     if before.is_err() {
         releases::note_planned_alone(app, &mut reports);
     }
@@ -129,7 +129,8 @@ pub fn process_app(
         ),
         Err(reason) => render::unchecked(reason, app, &mut reports),
     }
-    let services = forest.service_dirs(app);
+    let mut services = forest.service_dirs(app);
+    services.extend(release_services);
     for report in &mut reports {
         report.service_dir = services.get(&normalise(&report.path)).cloned();
     }

@@ -72,6 +72,9 @@ pub struct FileEdit<'a> {
     /// fails the file.
     pub items: FileReport,
     pub edit: Option<Box<EditText<'a>>>,
+    /// The folder whose service the file's changes go with in `pr`: a patch or values file
+    /// edited for one release goes with that release's file.
+    pub service_dir: Option<PathBuf>,
 }
 
 /// The releases each root of the app builds, before the edits.
@@ -205,9 +208,17 @@ pub fn note_planned_alone(app: &App, reports: &mut [FileReport]) {
 }
 
 /// Puts the releases' edits and report items into the app's reports: a file's edit applies to
-/// its text as the other planning left it.
-pub fn apply(edits: &mut ReleaseEdits<'_>, reports: &mut [FileReport]) {
+/// its text as the other planning left it. Gives the service folder of each file whose
+/// changes go with a release's file.
+pub fn apply(
+    edits: &mut ReleaseEdits<'_>,
+    reports: &mut [FileReport],
+) -> std::collections::BTreeMap<PathBuf, PathBuf> {
+    let mut services = std::collections::BTreeMap::new();
     for file in edits.files.drain(..) {
+        if let Some(dir) = &file.service_dir {
+            services.insert(super::model::normalise(&file.path), dir.clone());
+        }
         let Some(report) = reports
             .iter_mut()
             .find(|r| super::model::normalise(&r.path) == super::model::normalise(&file.path))
@@ -230,6 +241,7 @@ pub fn apply(edits: &mut ReleaseEdits<'_>, reports: &mut [FileReport]) {
             Err(e) => Status::Failed(e),
         };
     }
+    services
 }
 
 /// Adds a fragment's workloads, findings, notes and skipped paths to a report (the indices
