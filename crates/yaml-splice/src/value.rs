@@ -53,9 +53,43 @@ pub fn block_entries(
                 out.push(format!("{pad}{key}:"));
                 block_items(items, col + layout.seq_offset, layout, out);
             }
+            NewValue::Str(text) if literal_lines(text).is_some() => {
+                let (header, lines) = literal_lines(text).unwrap_or_default();
+                out.push(format!("{pad}{key}: {header}"));
+                let inner = " ".repeat(col + layout.step.max(2));
+                out.extend(lines.into_iter().map(|l| match l.is_empty() {
+                    true => String::new(),
+                    false => format!("{inner}{l}"),
+                }));
+            }
             other => out.push(format!("{pad}{key}: {}", flow_text(other, false))),
         }
     }
+}
+
+/// A multi-line string as a literal block scalar: its header (`|`, `|-` or `|+` by how many
+/// line breaks end it) and its lines. None for a string a literal block cannot hold exactly
+/// (one line, a first line that starts with a space, control characters, trailing blanks).
+fn literal_lines(text: &str) -> Option<(&'static str, Vec<&str>)> {
+    let body = text.trim_end_matches('\n');
+    let breaks = text.len() - body.len();
+    let printable = |c: char| c == '\n' || c == '\t' || !c.is_control();
+    let clean = |l: &str| !l.ends_with([' ', '\t']);
+    if !body.contains('\n')
+        || body.starts_with([' ', '\t', '\n'])
+        || !text.chars().all(printable)
+        || !body.split('\n').all(clean)
+    {
+        return None;
+    }
+    let header = match breaks {
+        0 => "|-",
+        1 => "|",
+        _ => "|+",
+    };
+    let mut lines: Vec<&str> = body.split('\n').collect();
+    lines.extend(std::iter::repeat_n("", breaks.saturating_sub(1)));
+    Some((header, lines))
 }
 
 /// Renders list items as block lines with their dash at column `dash_col`.
@@ -169,6 +203,28 @@ fn looks_numeric(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multi_line_string_is_a_literal_block_that_loads_as_itself() {
+        let layout = BlockLayout {
+            step: 2,
+            seq_offset: 0,
+        };
+        for text in ["kind: A\nspec:\n  x: 1\n", "a\nb", "a\n\nb\n\n", "a: '#'\n# c\n"] {
+            let mut out = Vec::new();
+            block_entries(&[("patch".into(), NewValue::str(text))], 0, layout, &mut out);
+            assert!(out[0].starts_with("patch: |"), "{out:?}");
+            let yaml = out.join("\n") + "\n";
+            let loaded: std::collections::BTreeMap<String, String> =
+                yaml_serde::from_str(&yaml).unwrap();
+            assert_eq!(loaded["patch"], text, "{yaml}");
+        }
+        for text in ["one line", " starts with a space\nx", "trailing \nx", "bell\u{7}\nx"] {
+            let mut out = Vec::new();
+            block_entries(&[("k".into(), NewValue::str(text))], 0, layout, &mut out);
+            assert!(!out[0].contains('|'), "{out:?}");
+        }
+    }
 
     #[test]
     fn ambiguous_strings_are_quoted() {
