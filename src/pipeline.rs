@@ -177,6 +177,7 @@ impl GitOps {
             index,
             fetch: &|url, chart, version| self.fetch(url, chart, version),
             unpack: &|archive| self.unpack(archive, settings),
+            apply_patches: &|stream, patches| apply_patches(stream, patches, settings),
         };
         let read_chart = |dir: &Path| self.read_chart(dir, settings);
         gitops::process_text(path, text, settings, &repo, &read_chart)
@@ -204,6 +205,7 @@ impl GitOps {
                 index,
                 fetch: &fetch,
                 unpack: &|archive: &Path| self.unpack(archive, settings),
+                apply_patches: &|stream, patches| apply_patches(stream, patches, settings),
             };
             let read_chart = |dir: &Path| self.read_chart(dir, settings);
             gitops::plan_releases(tree, &releases, &repo, &read_chart, settings, report)?
@@ -214,7 +216,9 @@ impl GitOps {
             splices: edits.splices,
             ops: edits.ops,
             finish: Box::new(move |report: &mut FileReport| {
-                gitops::render::check(&renders, report, settings)
+                gitops::render::check(&renders, report, settings, &|stream, patches| {
+                    apply_patches(stream, patches, settings)
+                })
             }),
         })
     }
@@ -235,6 +239,7 @@ impl GitOps {
             index,
             fetch: &fetch,
             unpack: &unpack,
+            apply_patches: &|stream, patches| apply_patches(stream, patches, settings),
         };
         let read_chart = |dir: &Path| self.read_chart(dir, settings);
         let generated: Vec<Vec<(String, String, PathBuf)>> = built
@@ -283,7 +288,10 @@ impl GitOps {
             files,
             proven_elsewhere: planned.proven_elsewhere,
             check: Some(Box::new(move |root: &Path, before: &str, after: &str| {
-                gitops::built::check(&renders, root, before, after, index, settings)
+                let apply = |stream: &str, patches: &[gitops::post_render::Patch]| {
+                    apply_patches(stream, patches, settings)
+                };
+                gitops::built::check(&renders, root, before, after, index, settings, &apply)
                     .into_iter()
                     .map(|(file, broken, notes)| Verdict {
                         file,
@@ -406,6 +414,22 @@ impl GitOps {
                 _ => None,
             })
     }
+}
+
+/// A Flux release's post-renderer patches applied to a render with Kustomize's engine.
+fn apply_patches(
+    stream: &str,
+    patches: &[gitops::post_render::Patch],
+    settings: &Settings,
+) -> Result<String, String> {
+    let engine = kustomize::build::Engine::find(&settings.render).ok_or(
+        "neither `kustomize` nor `kubectl` is on PATH to apply the post-renderers (install one, or use --kustomize-bin)",
+    )?;
+    let patches: Vec<(String, String, String)> = patches
+        .iter()
+        .map(|p| (p.kind.clone(), p.name.clone(), p.text.clone()))
+        .collect();
+    kustomize::build::apply_patches(&engine, stream, &patches)
 }
 
 /// A unit of work for [`scan`]: one file, one Helm chart or one Kustomize app, each with the

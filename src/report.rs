@@ -32,6 +32,9 @@ pub struct RepositoryInfo {
     pub origin: Option<String>,
     /// `--chart-cache`: where charts from chart repositories are kept.
     pub chart_cache: Option<PathBuf>,
+    /// `--no-post-renderers`: a Flux release whose values cannot express the baseline gets no
+    /// `spec.postRenderers` patches (only the notes).
+    pub no_post_renderers: bool,
 }
 
 impl Default for Settings {

@@ -20,7 +20,7 @@ use yaml_serde::Value;
 
 mod common;
 use common::chart_server::ChartServer;
-use common::helm::{run_with_helm, template};
+use common::helm::{render_release, run_with_helm, template};
 use common::{
     contract_gaps, copy_dir, snapshot, strip_security_contexts, typed_pod_specs, with_tmp_additions,
 };
@@ -314,6 +314,7 @@ fn check_renders(
     for (path, bytes) in after.iter().filter(|(p, _)| p.starts_with("apps")) {
         let new = releases(&String::from_utf8_lossy(bytes));
         let old = releases(&String::from_utf8_lossy(&before[path]));
+        let post = flux_post_renderers(&String::from_utf8_lossy(bytes));
         for (release, (chart, values)) in &new {
             let renders = work.join(chart).join("Chart.yaml").is_file()
                 || (chart.ends_with(".tgz") && work.join(chart).is_file());
@@ -330,11 +331,32 @@ fn check_renders(
                 fs::write(file.path(), yaml_serde::to_string(values).unwrap()).unwrap();
                 template(&work.join(chart), Some(file.path())).unwrap()
             };
-            let was = docs(&render(&old[release].1));
-            let now = docs(&render(values));
+            // A Flux release with post-renderers renders under its own name, through
+            // Kustomize's engine: the render before the edits without patches (it had none).
+            let (was, now) = match post.get(release).filter(|(_, p)| !p.is_empty()) {
+                Some((name, patches)) => (
+                    docs(&render_release(
+                        &work.join(chart),
+                        &old[release].1,
+                        name,
+                        Some(&[]),
+                    )),
+                    docs(&render_release(
+                        &work.join(chart),
+                        values,
+                        name,
+                        Some(patches),
+                    )),
+                ),
+                None => (docs(&render(&old[release].1)), docs(&render(values))),
+            };
             // The writable /tmp goes in only through lists the chart wires (and then exactly
             // as for a manifest); otherwise nothing but securityContexts changes.
-            let with_tmp = render(values).contains("mountPath: /tmp");
+            let with_tmp = now.iter().any(|d| {
+                yaml_serde::to_string(d)
+                    .unwrap()
+                    .contains("mountPath: /tmp")
+            });
             let expected = match with_tmp {
                 true => strip_security_contexts(with_tmp_additions(was)),
                 false => strip_security_contexts(was),
@@ -354,6 +376,21 @@ fn check_renders(
             assert!(pods > 0, "{label}: the chart renders pods");
         }
     }
+}
+
+/// The Flux releases of a manifest with post-renderers: name -> (release name, patches).
+fn flux_post_renderers(text: &str) -> BTreeMap<String, (String, Vec<common::helm::Patch>)> {
+    docs(text)
+        .iter()
+        .filter(|d| d["kind"] == "HelmRelease")
+        .map(|d| {
+            let name = d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (name, common::helm::flux_post_renderers(d))
+        })
+        .collect()
 }
 
 fn docs(stream: &str) -> Vec<Value> {

@@ -22,7 +22,7 @@ use std::process::Command;
 use yaml_serde::Value;
 
 mod common;
-use common::helm::{run_with_helm, template};
+use common::helm::run_with_helm;
 use common::{
     contract_gaps, copy_dir, snapshot, strip_security_contexts, typed_pod_specs, with_tmp_additions,
 };
@@ -159,13 +159,17 @@ fn check_clusters(old: &Path, new: &Path, report: &str) -> Counts {
             now.keys().collect::<Vec<_>>(),
             "{cluster}: the same releases"
         );
-        for (name, (chart, values)) in &now {
+        for (name, release) in &now {
+            let old_release = &was[name];
             let label = format!("{cluster}: {name}");
             let left_alone = report
                 .lines()
                 .any(|l| l.contains(&format!("/{name} (")) && l.contains("left unchanged"));
-            let old_render = docs(&render(old, chart, &was[name].1));
-            let new_render = render(new, chart, values);
+            // With post-renderers, both renders go through Kustomize's engine (the one before
+            // with the patches it had: none here).
+            let through_kustomize = !release.patches.is_empty();
+            let old_render = docs(&render(old, old_release, through_kustomize));
+            let new_render = render(new, release, through_kustomize);
             let with_tmp = new_render.contains("mountPath: /tmp");
             let new_render = docs(&new_render);
             let expected = match with_tmp {
@@ -182,7 +186,18 @@ fn check_clusters(old: &Path, new: &Path, report: &str) -> Counts {
             }
             for doc in &new_render {
                 for spec in typed_pod_specs(doc).unwrap_or_default() {
-                    let gaps = contract_gaps(&spec);
+                    let mut gaps = contract_gaps(&spec);
+                    gaps.extend(common::tmp_gaps(&spec));
+                    // The baseline's writable /tmp: every container mounts one.
+                    let without_tmp = spec.containers.iter().any(|c| {
+                        !c.volume_mounts
+                            .iter()
+                            .flatten()
+                            .any(|m| m.mount_path == "/tmp")
+                    });
+                    if without_tmp {
+                        gaps.push("a container has no writable /tmp".into());
+                    }
                     let named = report.lines().any(|l| {
                         l.contains(&format!("HelmRelease/{name} (")) && l.contains(": risk: ")
                     });
@@ -268,10 +283,25 @@ fn substitute(stream: &str, vars: &BTreeMap<String, String>) -> String {
         .into_owned()
 }
 
-fn render(tree: &Path, chart: &str, values: &Value) -> String {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    fs::write(file.path(), yaml_serde::to_string(values).unwrap()).unwrap();
-    template(&tree.join(chart), Some(file.path())).unwrap()
+/// A release of a build as Flux installs it: the chart, the values, the release name, the
+/// post-renderer patches (target kind, name, patch).
+struct Release {
+    chart: String,
+    values: Value,
+    name: String,
+    patches: Vec<common::helm::Patch>,
+}
+
+/// The release rendered by Helm's engine under its own name; with `through_kustomize`, its
+/// post-renderer patches applied with `kubectl kustomize` (also when it has none, to compare
+/// like with like).
+fn render(tree: &Path, release: &Release, through_kustomize: bool) -> String {
+    common::helm::render_release(
+        &tree.join(&release.chart),
+        &release.values,
+        &release.name,
+        through_kustomize.then_some(&release.patches[..]),
+    )
 }
 
 fn docs(stream: &str) -> Vec<Value> {
@@ -281,10 +311,10 @@ fn docs(stream: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The `HelmRelease`s of a build, read by this test itself: name -> (chart path in the
-/// repository, the values Flux gives it: its `valuesFrom` ConfigMaps of the build, then
-/// `spec.values`).
-fn releases(stream: &str) -> BTreeMap<String, (String, Value)> {
+/// The `HelmRelease`s of a build, read by this test itself: name -> the chart path in the
+/// repository, the values Flux gives it (its `valuesFrom` ConfigMaps of the build, then
+/// `spec.values`), its release name and its post-renderer patches.
+fn releases(stream: &str) -> BTreeMap<String, Release> {
     let all = docs(stream);
     let config_map = |name: &str| {
         all.iter()
@@ -315,7 +345,14 @@ fn releases(stream: &str) -> BTreeMap<String, (String, Value)> {
         if !doc["spec"]["values"].is_null() {
             merge(&mut values, &doc["spec"]["values"]);
         }
-        out.insert(name, (chart, values));
+        let (release_name, patches) = common::helm::flux_post_renderers(doc);
+        let release = Release {
+            chart,
+            values,
+            name: release_name,
+            patches,
+        };
+        out.insert(name, release);
     }
     out
 }

@@ -96,6 +96,10 @@ pub struct Cli {
         value_name = "DIR"
     )]
     pub chart_cache: Option<PathBuf>,
+    /// Do not give a Flux HelmRelease `spec.postRenderers` patches where its chart's values
+    /// cannot express the baseline (only the notes)
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_post_renderers: bool,
 }
 
 /// `--render`: `auto` builds when an engine is found, `always` makes a missing one an error.

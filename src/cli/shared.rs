@@ -61,6 +61,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
                 .and_then(|g| g.origin_url()),
             root: Some(root.clone()),
             chart_cache: cli.chart_cache.clone(),
+            no_post_renderers: cli.no_post_renderers,
         },
     };
     Ok((settings, config))

@@ -30,10 +30,21 @@ impl Engine {
     /// `helm template` of the chart folder `chart` with the values files `values` (in order,
     /// later ones win) over its values.yaml: the rendered stream, or Helm's error on one line.
     pub fn template(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {
+        self.template_as(chart, values, RELEASE)
+    }
+
+    /// [`Engine::template`] with the release name a GitOps tool installs it under (the names
+    /// of the rendered objects depend on it).
+    pub fn template_as(
+        &self,
+        chart: &Path,
+        values: &[PathBuf],
+        release: &str,
+    ) -> Result<String, String> {
         let mut command = Command::new(&self.program);
         command
             .arg("template")
-            .arg(RELEASE)
+            .arg(release)
             .arg(chart)
             .args(["--namespace", NAMESPACE]);
         for file in values {

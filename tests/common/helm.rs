@@ -83,3 +83,96 @@ pub fn run_with_helm(dir: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// A post-renderer patch: target kind, target name, the patch.
+pub type Patch = (String, String, String);
+
+/// A Flux `HelmRelease`'s name as Flux installs it (`spec.releaseName`, else
+/// `[spec.targetNamespace-]metadata.name`) and its post-renderer patches (target kind, target
+/// name, patch), read by the tests themselves.
+pub fn flux_post_renderers(doc: &yaml_serde::Value) -> (String, Vec<Patch>) {
+    let text = |v: &yaml_serde::Value| v.as_str().unwrap_or_default().to_string();
+    let name = match (
+        doc["spec"]["releaseName"].as_str(),
+        doc["spec"]["targetNamespace"].as_str(),
+    ) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(ns)) => format!("{ns}-{}", text(&doc["metadata"]["name"])),
+        (None, None) => text(&doc["metadata"]["name"]),
+    };
+    let patches = doc["spec"]["postRenderers"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            r["kustomize"]["patches"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|p| {
+            (
+                text(&p["target"]["kind"]),
+                text(&p["target"]["name"]),
+                text(&p["patch"]),
+            )
+        })
+        .collect();
+    (name, patches)
+}
+
+/// `helm template` of `chart` under the release name `name` with `values`, then (when
+/// `patches` is Some) through `kubectl kustomize` with those patches, as Flux's post-renderers
+/// apply them.
+pub fn render_release(
+    chart: &Path,
+    values: &yaml_serde::Value,
+    name: &str,
+    patches: Option<&[Patch]>,
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, yaml_serde::to_string(values).unwrap()).unwrap();
+    let out = Command::new(shim())
+        .args(["template", name])
+        .arg(chart)
+        .arg("--values")
+        .arg(&file)
+        .env("KUBE_HARDEN_HELM_PYTHON", python())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let Some(patches) = patches else {
+        return rendered;
+    };
+    let build = dir.path().join("build");
+    std::fs::create_dir(&build).unwrap();
+    std::fs::write(build.join("rendered.yaml"), &rendered).unwrap();
+    let mut kustomization = "resources: [rendered.yaml]\n".to_string();
+    if !patches.is_empty() {
+        kustomization.push_str("patches:\n");
+    }
+    for (i, (kind, target, patch)) in patches.iter().enumerate() {
+        std::fs::write(build.join(format!("p{i}.yaml")), patch).unwrap();
+        kustomization.push_str(&format!(
+            "- path: p{i}.yaml\n  target: {{kind: {kind}, name: {target}}}\n"
+        ));
+    }
+    std::fs::write(build.join("kustomization.yaml"), kustomization).unwrap();
+    let out = Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(&build)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -210,16 +210,31 @@ mod tests {
             step: 2,
             seq_offset: 0,
         };
-        for text in ["kind: A\nspec:\n  x: 1\n", "a\nb", "a\n\nb\n\n", "a: '#'\n# c\n"] {
+        for text in [
+            "kind: A\nspec:\n  x: 1\n",
+            "a\nb",
+            "a\n\nb\n\n",
+            "a: '#'\n# c\n",
+        ] {
             let mut out = Vec::new();
-            block_entries(&[("patch".into(), NewValue::str(text))], 0, layout, &mut out);
+            block_entries(
+                &[("patch".into(), NewValue::str(text))],
+                0,
+                layout,
+                &mut out,
+            );
             assert!(out[0].starts_with("patch: |"), "{out:?}");
             let yaml = out.join("\n") + "\n";
             let loaded: std::collections::BTreeMap<String, String> =
                 yaml_serde::from_str(&yaml).unwrap();
             assert_eq!(loaded["patch"], text, "{yaml}");
         }
-        for text in ["one line", " starts with a space\nx", "trailing \nx", "bell\u{7}\nx"] {
+        for text in [
+            "one line",
+            " starts with a space\nx",
+            "trailing \nx",
+            "bell\u{7}\nx",
+        ] {
             let mut out = Vec::new();
             block_entries(&[("k".into(), NewValue::str(text))], 0, layout, &mut out);
             assert!(!out[0].contains('|'), "{out:?}");

@@ -38,13 +38,19 @@ pub struct Input<'a> {
 }
 
 /// Where in a file a value goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Site {
     /// The inline values of the release `kind`/`name` the file declares.
     Release { kind: ReleaseKind, name: String },
     /// The mapping at `path` of document `document` (a patch's `spec.values`, or a values
     /// file's root when `path` is empty).
     Mapping { document: usize, path: Vec<String> },
+    /// The `spec.postRenderers` of the release `kind`/`name` the file declares (a new key).
+    PostRenderers {
+        kind: ReleaseKind,
+        name: String,
+        patches: Vec<super::post_render::Patch>,
+    },
 }
 
 /// The needs of each place of a file.
@@ -73,6 +79,8 @@ pub struct Render {
     pub hardened: Option<Value>,
     /// Flux's post-build variables of the root.
     pub vars: Option<substitute::Vars>,
+    /// The post-renderer patches the edits add.
+    pub post: Option<release::PostRender>,
     pub workload: usize,
     pub line: usize,
 }
@@ -155,6 +163,17 @@ fn plan_one(
             continue;
         };
         note_other_patches(report, decided.first, line, input.other_patches);
+        let object = serde_json::to_value(
+            crate::verify::load_all(&text)
+                .ok()
+                .and_then(|d| d.into_iter().next())
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let Some(post) = release::post_render_step(&release, &object, &decided, settings, report)
+        else {
+            continue;
+        };
         let (base_inline, _) = (release::inline_values(&base_tree, base_release)?.1, ());
         let suppliers = Suppliers::read(input, &release, &base_inline)?;
         for need in decided.needs.iter().cloned() {
@@ -192,6 +211,15 @@ fn plan_one(
                 planned.proven_elsewhere.push((kind.clone(), name.clone()));
             }
         }
+        if let Some(post) = &post {
+            let site = Site::PostRenderers {
+                kind: base_release.kind,
+                name: base_release.name.clone(),
+                patches: post.patches.clone(),
+            };
+            let (_, sites) = file_entry(planned, input.base);
+            add_post_renderers(sites, site);
+        }
         planned.renders.push(Render {
             root: input.root.to_path_buf(),
             kind: release.kind.name().to_string(),
@@ -201,6 +229,7 @@ fn plan_one(
             chart: decided.located,
             hardened: decided.layers.hardened().cloned(),
             vars: vars.clone(),
+            post,
             workload: decided.first,
             line,
         });
@@ -334,6 +363,23 @@ fn add_need(sites: &mut Vec<(Site, Vec<Need>)>, site: Site, need: Need) {
     // A base several roots build gets each value once (the first root's wins).
     if !needs.iter().any(|n| *n == need || path(n) == path(&need)) {
         needs.push(need);
+    }
+}
+
+/// A release's post-renderers, once (several roots of one base plan the same patches; the
+/// first root's are kept when they differ, and the render check of each root judges them).
+fn add_post_renderers(sites: &mut Sites, site: Site) {
+    let same_release = |s: &Site| match (s, &site) {
+        (
+            Site::PostRenderers { kind, name, .. },
+            Site::PostRenderers {
+                kind: k2, name: n2, ..
+            },
+        ) => kind == k2 && name == n2,
+        _ => false,
+    };
+    if !sites.iter().any(|(s, _)| same_release(s)) {
+        sites.push((site, vec![]));
     }
 }
 
@@ -544,7 +590,34 @@ pub fn write(text: &str, sites: &[(Site, Vec<Need>)]) -> Result<String, FileErro
                 })?;
                 changes.extend(written.into_iter().map(|(c, _)| c));
             }
+            Site::PostRenderers { .. } => {}
         }
+    }
+    // After the values: the new key joins an insertion into `spec` the values may have made.
+    for (site, _) in sites {
+        let Site::PostRenderers {
+            kind,
+            name,
+            patches,
+        } = site
+        else {
+            continue;
+        };
+        let found = model::releases(&tree)
+            .into_iter()
+            .find(|r| r.kind == *kind && r.name == *name)
+            .ok_or_else(|| {
+                FileError::at_start(format!("the {} `{name}` is no longer here", kind.name()))
+            })?;
+        let spec = release::spec_node(&tree, found.document).ok_or_else(|| {
+            FileError::at_start("the release has no `spec` mapping for its post-renderers")
+        })?;
+        release::insert_into(
+            &mut changes,
+            spec,
+            "postRenderers",
+            super::post_render::as_post_renderers(patches),
+        );
     }
     let outcome = crate::apply::edit(&tree, changes, splices, ops, None)?;
     Ok(outcome.text)
@@ -573,6 +646,7 @@ pub fn check(
     after: &str,
     index: &Index,
     settings: &Settings,
+    apply: &super::post_render::ApplyPatches<'_>,
 ) -> Vec<(PathBuf, Option<String>, Vec<Note>)> {
     use super::render::{compare, Verdict};
     let mut out = Vec::new();
@@ -622,7 +696,8 @@ pub fn check(
             render.name,
             root_label(root)
         );
-        match compare(&engine, &render.chart, &was, &now, &settings.rules) {
+        let post = render.post.as_ref().map(|p| (p, apply));
+        match compare(&engine, &render.chart, &was, &now, &settings.rules, post) {
             Verdict::Exact => {}
             Verdict::NotChecked(m) => out.push((
                 render.base.clone(),

@@ -33,6 +33,8 @@ pub struct Repository<'a> {
     pub fetch: &'a (dyn Fn(&str, &str, &str) -> Result<Located, String> + Sync),
     /// Unpacks a chart archive vendored in this repository (`charts/web-1.2.0.tgz`).
     pub unpack: &'a (dyn Fn(&Path) -> Result<Located, String> + Sync),
+    /// Applies a Flux release's post-renderer patches to a render (Kustomize's engine).
+    pub apply_patches: &'a super::post_render::ApplyPatches<'a>,
 }
 
 /// Why a release's chart cannot be had.

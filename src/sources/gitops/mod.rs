@@ -16,6 +16,7 @@ pub mod chart;
 pub mod edit;
 pub mod index;
 pub mod model;
+pub mod post_render;
 pub mod release;
 pub mod render;
 pub mod substitute;
@@ -53,7 +54,7 @@ pub fn process_text(
         Err(e) => Status::Failed(e),
     };
     report.original = Some(text);
-    render::check(&renders, &mut report, settings);
+    render::check(&renders, &mut report, settings, repo.apply_patches);
     Ok(report)
 }
 

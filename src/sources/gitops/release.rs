@@ -81,6 +81,8 @@ pub struct RenderInput {
     /// The workload of the release's first values path, for findings.
     pub workload: usize,
     pub line: usize,
+    /// The post-renderer patches the edits add, with the release's name.
+    pub post: Option<PostRender>,
 }
 
 /// The key path of the inline values in the manifest, and whether they are a string.
@@ -107,6 +109,21 @@ pub fn plan(
     };
     let mut planned = write(tree, release, &decided.needs, line)?;
     note_what_it_gets(report, &decided, release, &decided.needs);
+    let object = object_of(tree, release.document)?;
+    let Some(post) = post_render_step(release, &object, &decided, settings, report) else {
+        return Ok(Planned::default());
+    };
+    if let Some(post) = &post {
+        let spec = spec_node(tree, release.document).ok_or_else(|| {
+            FileError::at_start("the release has no `spec` mapping for its post-renderers")
+        })?;
+        insert_into(
+            &mut planned.changes,
+            spec,
+            "postRenderers",
+            super::post_render::as_post_renderers(&post.patches),
+        );
+    }
     planned.render = Some(RenderInput {
         chart: decided.located,
         before: decided.layers.before(),
@@ -115,8 +132,102 @@ pub fn plan(
         above: decided.layers.above,
         workload: decided.first,
         line,
+        post,
     });
     Ok(planned)
+}
+
+/// The release's object (its document) as JSON.
+fn object_of(tree: &Tree, document: usize) -> Result<Value, FileError> {
+    let docs = crate::verify::load_all(tree.src).map_err(|e| FileError::at_start(e.to_string()))?;
+    Ok(docs
+        .get(document)
+        .map(|d| serde_json::to_value(d).unwrap_or_default())
+        .unwrap_or_default())
+}
+
+pub fn spec_node(tree: &Tree, document: usize) -> Option<NodeId> {
+    let root = tree.docs.get(document)?.root?;
+    let spec = tree.get(Ref::root(root), "spec")?;
+    tree.is_map(spec).then_some(spec.id)
+}
+
+/// Adds a new key to a mapping: into the insertion of that mapping the changes hold, if any
+/// (one insertion per mapping), else as one of its own.
+pub fn insert_into(changes: &mut Vec<Change>, map: NodeId, key: &str, value: NewValue) {
+    for change in changes.iter_mut() {
+        if let Change::Insert { map: m, entries } = change {
+            if *m == map {
+                entries.push((key.to_string(), value));
+                return;
+            }
+        }
+    }
+    changes.push(Change::Insert {
+        map,
+        entries: vec![(key.to_string(), value)],
+    });
+}
+
+/// Plans a Flux release's post-renderers with its notes: Some(the patches, if any), or None
+/// when the release is left alone after all (its chart takes no securityContext from values and
+/// it cannot have post-renderers; said in the report).
+pub fn post_render_step(
+    release: &Release,
+    object: &Value,
+    decided: &Decided,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Option<Option<PostRender>> {
+    let note = |report: &mut FileReport, kind: NoteKind, message: String| {
+        report.notes.push(Note {
+            workload: decided.first,
+            container: None,
+            kind,
+            message,
+            line: decided.line,
+        })
+    };
+    let unwired = decided.wired.is_empty();
+    let why_not = match post_renderer_patches(release, object, decided, settings) {
+        Ok(Some(post)) => {
+            let targets: Vec<String> = post
+                .patches
+                .iter()
+                .map(|p| format!("{}/{}", p.kind, p.name))
+                .collect();
+            let adds_tmp = post
+                .patches
+                .iter()
+                .any(|p| p.text.contains("mountPath: /tmp"));
+            if adds_tmp {
+                report
+                    .notes
+                    .retain(|n| !decided.no_tmp.contains(&n.message));
+            }
+            note(report, NoteKind::Added, format!(
+                "its chart's values cannot give {} the whole baseline: the HelmRelease gets `spec.postRenderers` patches (Kustomize strategic merge, applied by Flux to what Helm renders) for what remains{}",
+                targets.join(", "),
+                if adds_tmp { ", the writable /tmp included" } else { "" }
+            ));
+            return Some(Some(post));
+        }
+        Ok(None) if !unwired => return Some(None),
+        Ok(None) => String::new(),
+        Err(why) if !unwired => {
+            note(report, NoteKind::Risk, format!("its chart's values may not express the whole baseline and no post-renderers are added: {why}"));
+            return Some(None);
+        }
+        Err(why) => format!(", and no post-renderers are added: {why}"),
+    };
+    report.skipped_pods.push(SkippedPod {
+        workload: decided.first,
+        reason: format!(
+            "its chart ({}) takes no securityContext from values: nothing to set in the release{why_not}",
+            decided.located.origin
+        ),
+    });
+    None
 }
 
 /// A release whose chart was read and whose effective values were planned: what its values
@@ -129,6 +240,11 @@ pub struct Decided {
     /// Its first workload in the report, and the line its findings and notes are on.
     pub first: usize,
     pub line: usize,
+    /// The effective values once the needs are written (read-only root filesystems left as
+    /// they were where values give no writable /tmp): what post-renderers are planned on.
+    pub effective_after: Value,
+    /// The notes that a container gets no writable /tmp through values.
+    pub no_tmp: Vec<String>,
 }
 
 /// Locates and reads a release's chart, plans its effective values (`inline`: the values that
@@ -169,7 +285,8 @@ pub fn decide(
             )
         }
     };
-    if facts.wired.is_empty() {
+    let post_renders = post_renders(release, settings);
+    if facts.wired.is_empty() && !post_renders {
         return leave_alone(
             report,
             format!("its chart ({}) takes no securityContext from values: nothing to set in the release", located.origin),
@@ -193,10 +310,23 @@ pub fn decide(
         let tmp_needs = values::tmp_needs(&effective, &layers.inline, tmp);
         needs.needs.extend(tmp_needs);
     }
+    if facts.wired.is_empty() {
+        push_workload(report, release, None, line);
+    }
     record(report, release, &needs, line);
     note_tmp(report, first, line, &guards, &needs);
     let (needs, blocked) = split_parameters(needs.needs, &release.parameters);
     note_blocked(report, first, line, blocked);
+    // The render the post-renderer patches are planned on. A container that values cannot
+    // give a writable /tmp keeps its old root filesystem there, so that the patch makes it
+    // read-only together with the /tmp (the policy adds /tmp where it sets read-only).
+    let mut effective_after = effective;
+    let no_tmp: Vec<String> = guards.no_tmp.into_values().collect();
+    let for_patches: Vec<Need> = match no_tmp.is_empty() {
+        true => needs.clone(),
+        false => needs.iter().filter_map(without_read_only).collect(),
+    };
+    values::apply_needs(&mut effective_after, &for_patches);
     Ok(Some(Decided {
         needs,
         located,
@@ -204,7 +334,82 @@ pub fn decide(
         wired: facts.wired,
         first,
         line,
+        effective_after,
+        no_tmp,
     }))
+}
+
+/// A need without the read-only root filesystem it sets (None when that is all it sets).
+fn without_read_only(need: &Need) -> Option<Need> {
+    const KEY: &str = "readOnlyRootFilesystem";
+    fn strip(value: &NewValue) -> NewValue {
+        match value {
+            NewValue::Map(entries) => NewValue::Map(
+                entries
+                    .iter()
+                    .filter(|(k, _)| k != KEY)
+                    .map(|(k, v)| (k.clone(), strip(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    match need {
+        Need::Set(path, _) if path.last().is_some_and(|k| k == KEY) => None,
+        Need::Set(path, value) => Some(Need::Set(path.clone(), strip(value))),
+        other => Some(other.clone()),
+    }
+}
+
+/// Whether a release may get post-renderer patches: a Flux `HelmRelease`, unless turned off.
+fn post_renders(release: &Release, settings: &Settings) -> bool {
+    release.kind == super::model::ReleaseKind::FluxHelmRelease
+        && !settings.repository.no_post_renderers
+}
+
+/// The post-renderer patches a Flux release needs once its values are edited: its chart
+/// rendered under the release's own name with those values, and planned by the policy. None
+/// when it gets none (not a Flux release, turned off, nothing short); Err says why it cannot
+/// have them.
+pub fn post_renderer_patches(
+    release: &Release,
+    object: &Value,
+    decided: &Decided,
+    settings: &Settings,
+) -> Result<Option<PostRender>, String> {
+    use super::post_render;
+    if !post_renders(release, settings) {
+        return Ok(None);
+    }
+    if !post_render::existing(object)?.is_empty() {
+        return Err(
+            "it has post-renderers of its own: add the baseline's patches to them by hand".into(),
+        );
+    }
+    let name = post_render::release_name(object).ok_or("it has no name")?;
+    // Without a render there is nothing to plan the patches on (said once by the render check).
+    let Some(engine) = crate::helm::engine::Engine::find(&settings.render)
+        .filter(|_| settings.render.mode != crate::report::RenderMode::Never)
+    else {
+        return Ok(None);
+    };
+    let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
+    let file = dir.path().join("values.yaml");
+    let text = serde_json::to_string(&decided.effective_after).map_err(|e| e.to_string())?;
+    std::fs::write(&file, text).map_err(|e| e.to_string())?;
+    // A chart that does not render is reported by the render check.
+    let Ok(rendered) = engine.template_as(&decided.located.dir, &[file], &name) else {
+        return Ok(None);
+    };
+    let patches = post_render::patches(&rendered, &settings.rules)?;
+    Ok((!patches.is_empty()).then_some(PostRender { name, patches }))
+}
+
+/// A release's post-renderer patches, and the name it is rendered under.
+#[derive(Clone, Debug)]
+pub struct PostRender {
+    pub name: String,
+    pub patches: Vec<super::post_render::Patch>,
 }
 
 /// The values layers over a chart's defaults, in Helm's order: the values from elsewhere

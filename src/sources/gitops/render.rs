@@ -13,14 +13,20 @@ use crate::policy::{Note, NoteKind};
 use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
 use crate::verify::rendered::{judge, ProblemKind};
 
-use super::release::{RenderInput, SitePath};
+use super::post_render::{ApplyPatches, Patch};
+use super::release::{PostRender, RenderInput, SitePath};
 use super::values::merge;
 
 /// Said once per run when no `helm` is found and the mode is `auto`.
 static SKIP_SAID: AtomicBool = AtomicBool::new(false);
 
 /// Renders each release of the file before and after its edits and records the verdict.
-pub fn check(inputs: &[RenderInput], report: &mut FileReport, settings: &Settings) {
+pub fn check(
+    inputs: &[RenderInput],
+    report: &mut FileReport,
+    settings: &Settings,
+    apply: &ApplyPatches<'_>,
+) {
     if inputs.is_empty() || settings.render.mode == RenderMode::Never {
         return;
     }
@@ -32,7 +38,7 @@ pub fn check(inputs: &[RenderInput], report: &mut FileReport, settings: &Setting
         _ => None,
     };
     for input in inputs {
-        check_one(&engine, input, new_text.as_deref(), report, settings);
+        check_one(&engine, input, new_text.as_deref(), report, settings, apply);
     }
 }
 
@@ -58,6 +64,7 @@ fn check_one(
     new_text: Option<&str>,
     report: &mut FileReport,
     settings: &Settings,
+    apply: &ApplyPatches<'_>,
 ) {
     let after_values = match new_text {
         Some(text) => match inline_after(text, &input.site) {
@@ -76,12 +83,17 @@ fn check_one(
         },
         None => input.before.clone(),
     };
+    let post = match (&input.post, new_text) {
+        (Some(post), Some(_)) => Some((post, apply)),
+        _ => None,
+    };
     match compare(
         engine,
         &input.chart,
         &input.before,
         &after_values,
         &settings.rules,
+        post,
     ) {
         Verdict::Exact => {}
         Verdict::NotChecked(message) => note(report, input.workload, input.line, message),
@@ -112,15 +124,21 @@ pub enum Verdict {
     },
 }
 
-/// Renders the chart with the values before and after the edits and judges the two.
+/// Renders the chart with the values before and after the edits and judges the two. With
+/// post-renderers, both render under the release's name and go through Kustomize's engine, the
+/// render after the edits with the patches.
 pub fn compare(
     engine: &Engine,
     chart: &super::chart::Located,
     before_values: &Value,
     after_values: &Value,
     rules: &crate::policy::Rules,
+    post: Option<(&PostRender, &ApplyPatches<'_>)>,
 ) -> Verdict {
-    let before = match render(engine, &chart.dir, before_values) {
+    let name = post.map(|(p, _)| p.name.as_str());
+    let before = match render(engine, &chart.dir, before_values, name)
+        .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
+    {
         Ok(stream) => stream,
         Err(e) => {
             return Verdict::NotChecked(format!(
@@ -129,7 +147,9 @@ pub fn compare(
             ))
         }
     };
-    let after = match render(engine, &chart.dir, after_values) {
+    let after = match render(engine, &chart.dir, after_values, name)
+        .and_then(|r| post_rendered(r, post.map(|(p, apply)| (&p.patches[..], apply))))
+    {
         Ok(stream) => stream,
         Err(e) => {
             return Verdict::Broken(format!(
@@ -179,13 +199,35 @@ pub fn compare(
     }
 }
 
-/// `helm template` of the chart folder with `values` over its defaults.
-fn render(engine: &Engine, chart: &std::path::Path, values: &Value) -> Result<String, String> {
+/// `helm template` of the chart folder with `values` over its defaults (under the release's
+/// own name, when given).
+fn render(
+    engine: &Engine,
+    chart: &std::path::Path,
+    values: &Value,
+    name: Option<&str>,
+) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
     let file = dir.path().join("values.yaml");
     let text = serde_json::to_string(values).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
-    engine.template(chart, &[file])
+    match name {
+        Some(name) => engine.template_as(chart, &[file], name),
+        None => engine.template(chart, &[file]),
+    }
+}
+
+/// A render through the post-renderer patches, when there are post-renderers.
+fn post_rendered(
+    rendered: String,
+    post: Option<(&[Patch], &ApplyPatches<'_>)>,
+) -> Result<String, String> {
+    match post {
+        Some((patches, apply)) => {
+            apply(&rendered, patches).map_err(|e| format!("the post-renderers do not apply: {e}"))
+        }
+        None => Ok(rendered),
+    }
 }
 
 /// The inline values as the new text of the manifest has them.

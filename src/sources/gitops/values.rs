@@ -47,6 +47,62 @@ pub fn lookup<'v>(values: &'v Value, path: &[&str]) -> Option<&'v Value> {
 
 pub use crate::helm::values::merge;
 
+/// The values with the needs written in (a set value replaces, an item is appended).
+pub fn apply_needs(values: &mut Value, needs: &[Need]) {
+    for need in needs {
+        let (path, value, append) = match need {
+            Need::Set(p, v) => (p, v, false),
+            Need::Append(p, v) => (p, v, true),
+        };
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let mut at = &mut *values;
+        for key in parents {
+            if !at.is_object() {
+                *at = Value::Object(Default::default());
+            }
+            at = at
+                .as_object_mut()
+                .map(|m| m.entry(key.clone()).or_insert(Value::Null))
+                .expect("a mapping");
+        }
+        if !at.is_object() {
+            *at = Value::Object(Default::default());
+        }
+        let Some(map) = at.as_object_mut() else {
+            continue;
+        };
+        let json = json_of(value);
+        if append {
+            match map.get_mut(last) {
+                Some(Value::Array(items)) => items.push(json),
+                _ => {
+                    map.insert(last.clone(), Value::Array(vec![json]));
+                }
+            }
+        } else {
+            map.insert(last.clone(), json);
+        }
+    }
+}
+
+/// A new value as JSON.
+fn json_of(value: &NewValue) -> Value {
+    match value {
+        NewValue::Bool(b) => Value::Bool(*b),
+        NewValue::Int(i) => Value::from(*i),
+        NewValue::Str(s) => Value::String(s.clone()),
+        NewValue::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), json_of(v)))
+                .collect(),
+        ),
+        NewValue::Seq(items) => Value::Array(items.iter().map(json_of).collect()),
+    }
+}
+
 /// Plans every wired path on the effective values. `inline`: the release's own inline values
 /// (to know whether a list is already there to append to).
 pub fn plan(

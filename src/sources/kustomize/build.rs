@@ -74,6 +74,43 @@ impl Engine {
     }
 }
 
+/// Applies strategic-merge patches (target kind, name, patch text) to a rendered stream with
+/// the engine, as a Helm post-renderer does: the patched stream, or the engine's error.
+pub fn apply_patches(
+    engine: &Engine,
+    stream: &str,
+    patches: &[(String, String, String)],
+) -> Result<String, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("kube-harden-post-render-")
+        .tempdir()
+        .map_err(|e| format!("no temporary folder: {e}"))?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).map_err(|e| format!("cannot write {name}: {e}"))
+    };
+    write("rendered.yaml", stream)?;
+    let mut kustomization = String::from("resources:\n  - rendered.yaml\n");
+    if !patches.is_empty() {
+        kustomization.push_str("patches:\n");
+    }
+    for (i, (kind, name, text)) in patches.iter().enumerate() {
+        let file = format!("patch-{i}.yaml");
+        write(&file, text)?;
+        kustomization.push_str(&format!(
+            "  - path: {file}\n    target:\n      kind: {}\n      name: {}\n",
+            quoted(kind),
+            quoted(name)
+        ));
+    }
+    write("kustomization.yaml", &kustomization)?;
+    engine.build(dir.path())
+}
+
+/// A string as a JSON (so YAML) double-quoted scalar.
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
 /// The engine's error without kubectl's log header (`E1203 ... "command failed" err=`), on
 /// one line.
 fn engine_message(stderr: &str) -> String {
