@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::helm::engine::{object_key, sources_by_object, Engine};
+use crate::helm::engine::{as_documents, object_key, sources_by_object, Engine};
 use crate::policy::{Note, NoteKind};
 use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
 use crate::verify::rendered::{judge, ProblemKind};
@@ -100,10 +100,16 @@ fn check_one(
     };
     let sources = sources_by_object(&after);
     let origin = |o: &yaml_serde::Value| sources.get(&object_key(o)).cloned();
-    let problems = match judge(&before, &after, &settings.rules, &origin) {
-        Ok(problems) => problems,
+    let again = || render(engine, input, &input.before);
+    let verdict = match judge(&before, &after, &settings.rules, &origin, &again) {
+        Ok(verdict) => verdict,
         Err(e) => return fail(report, &e),
     };
+    if let Some(message) = verdict.not_compared_note("chart") {
+        let message = format!("its chart ({}): {message}", input.chart.origin);
+        note(report, input.workload, input.line, message);
+    }
+    let problems = verdict.problems;
     let mut short = Vec::new();
     for problem in problems {
         match problem.kind {
@@ -140,13 +146,16 @@ fn check_one(
     }
 }
 
-/// `helm template` of the release's chart with `values` over its defaults.
+/// `helm template` of the release's chart with `values` over its defaults, split as Helm
+/// splits a template's output.
 fn render(engine: &Engine, input: &RenderInput, values: &Value) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
     let file = dir.path().join("values.yaml");
     let text = serde_json::to_string(values).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
-    engine.template(&input.chart.dir, &[file])
+    engine
+        .template(&input.chart.dir, &[file])
+        .map(|s| as_documents(&s))
 }
 
 /// The inline values as the new text of the manifest has them.
