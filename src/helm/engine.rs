@@ -117,8 +117,8 @@ pub fn sources_by_object(stream: &str) -> BTreeMap<ObjectKey, String> {
         // The last one: comments alone before it went with this document (see below).
         let Some(source) = document
             .lines()
-            .filter_map(|l| l.strip_prefix("# Source: "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("# Source: "))
             .map(|s| {
                 s.trim()
                     .split_once('/')

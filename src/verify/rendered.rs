@@ -186,7 +186,7 @@ pub fn judge(
             .into_iter()
             .flatten()
             .filter(|field| !variance.covers(name, field))
-            .map(|field| display(field))
+            .map(display)
             .collect();
         if !changed.is_empty() {
             problems.push(broken(format!(
