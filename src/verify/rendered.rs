@@ -795,4 +795,31 @@ mod tests {
         let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
         assert_eq!(verdict.problems.len(), 1, "{:#?}", verdict.problems);
     }
+
+    #[test]
+    fn an_object_whose_name_varies_is_not_compared_and_is_named() {
+        // A hook Job named with `randAlphaNum`: another name in every render.
+        let job = |suffix: &str| {
+            format!("---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate-{suffix}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: migrate\n")
+        };
+        let before = job("x1b2c");
+        let after = job("k9d8e").replace(
+            "        image: migrate\n",
+            &format!("        image: migrate\n{HARDENED}"),
+        );
+        let again = || Ok(job("q7r6s"));
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!(verdict.problems, vec![]);
+        assert_eq!(
+            verdict.not_compared,
+            vec![
+                "Job/migrate-k9d8e (its name varies)",
+                "Job/migrate-x1b2c (its name varies)"
+            ]
+        );
+        // Without a second render that renames it, a new name is a new object.
+        let same = || Ok(before.clone());
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &same).unwrap();
+        assert_eq!(verdict.problems.len(), 2, "{:#?}", verdict.problems);
+    }
 }
