@@ -124,9 +124,11 @@ pub fn object_key(object: &Value) -> ObjectKey {
 /// line, relative to the chart (`templates/x.yaml`).
 pub fn sources_by_object(stream: &str) -> BTreeMap<ObjectKey, String> {
     let mut out = BTreeMap::new();
-    for document in split_documents(stream) {
+    for document in &split_documents(stream) {
+        // The last one: comments alone before it went with this document (see below).
         let Some(source) = document
             .lines()
+            .rev()
             .find_map(|l| l.strip_prefix("# Source: "))
             .map(|s| {
                 s.trim()
@@ -144,20 +146,43 @@ pub fn sources_by_object(stream: &str) -> BTreeMap<ObjectKey, String> {
     out
 }
 
-fn split_documents(stream: &str) -> Vec<&str> {
+/// The documents of a rendered stream, split as Helm splits a template's output
+/// (`releaseutil.SplitManifests`): a separator is `---` at the start of the text or right after
+/// a line break, with the whitespace around it; whatever follows on its line (`---# comment`)
+/// starts the next document. Pieces that hold only whitespace are dropped, as Helm drops them;
+/// a piece of comments alone (a `# Source:` line before a template that starts with `---`)
+/// goes with the document after it, which it describes.
+pub fn split_documents(stream: &str) -> Vec<String> {
+    static SEPARATOR: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let separator =
+        SEPARATOR.get_or_init(|| regex::Regex::new(r"(?:^|\s*\n)---\s*").expect("a valid regex"));
     let mut out = Vec::new();
-    let mut start = 0;
-    for (at, _) in stream.match_indices("---") {
-        let line_start = at == 0 || stream.as_bytes()[at - 1] == b'\n';
-        let rest = &stream[at + 3..];
-        let line_end = rest.is_empty() || rest.starts_with('\n') || rest.starts_with(' ');
-        if line_start && line_end {
-            out.push(&stream[start..at]);
-            start = at + 3;
+    let mut comments = String::new();
+    for piece in separator.split(stream).filter(|p| !p.trim().is_empty()) {
+        let only_comments = piece
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+        if only_comments {
+            comments.push_str(piece.trim_end());
+            comments.push('\n');
+        } else {
+            out.push(std::mem::take(&mut comments) + piece);
         }
     }
-    out.push(&stream[start..]);
+    if !comments.is_empty() {
+        out.push(comments);
+    }
     out
+}
+
+/// The rendered stream as plain YAML documents, each after a `---` line of its own: what
+/// Helm itself prints for the documents it splits, so that a template starting with
+/// `---# comment` loads as the one document Helm sees.
+pub fn as_documents(stream: &str) -> String {
+    split_documents(stream)
+        .iter()
+        .map(|piece| format!("---\n{}\n", piece.trim_end()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -175,6 +200,30 @@ mod tests {
         assert_eq!(
             sources.get(&("Service".into(), "release-web".into())),
             Some(&"templates/svc.yaml".to_string())
+        );
+    }
+
+    #[test]
+    fn streams_are_split_as_helm_splits_them() {
+        // cert-manager 1.1x: a template whose text starts with `---# comment`.
+        let stream = "---\n# Source: cm/templates/webhook.yaml\n---# a comment on the separator line\napiVersion: v1\nkind: Service\nmetadata:\n  name: webhook\n---   \n# Source: cm/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  text: |\n    a---b\n    --- not at the line start\n";
+        let documents = split_documents(stream);
+        assert_eq!(
+            documents,
+            vec![
+                "# Source: cm/templates/webhook.yaml\n# a comment on the separator line\napiVersion: v1\nkind: Service\nmetadata:\n  name: webhook",
+                "# Source: cm/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  text: |\n    a---b\n    --- not at the line start\n",
+            ]
+        );
+        let loaded = crate::verify::load_all(&as_documents(stream)).unwrap();
+        let kinds: Vec<&str> = loaded
+            .iter()
+            .filter_map(|d| d.get("kind").and_then(Value::as_str))
+            .collect();
+        assert_eq!(kinds, vec!["Service", "ConfigMap"]);
+        assert_eq!(
+            sources_by_object(stream).get(&("Service".into(), "webhook".into())),
+            Some(&"templates/webhook.yaml".to_string())
         );
     }
 }

@@ -5,6 +5,12 @@
 //! server or the kubelet refuses, and outside securityContexts and the writable `/tmp`
 //! additions every rendered object is as it was. Where an object came from is the caller's
 //! knowledge (an origin annotation, a `# Source:` comment), passed in as a function.
+//!
+//! Some renders vary by themselves (a generated password or certificate, a checksum of it, `now`):
+//! when the first comparison finds a difference outside the securityContexts, the caller's
+//! function renders the unedited input once more, and every field that differs between the
+//! two unedited renders is left out of the comparison (field by field, never a whole object),
+//! and named in the verdict. A deterministic render never pays for the second one.
 
 use std::collections::BTreeMap;
 
@@ -110,16 +116,56 @@ fn objects(stream: &str) -> Result<BTreeMap<ObjectName, Value>, String> {
 /// Where a rendered object came from (a file the user can open), if the render says.
 pub type Origin<'a> = &'a dyn Fn(&Value) -> Option<String>;
 
-/// Judges the stream `after` against `before` (both rendered from the same input).
+/// Renders the unedited input once more, with the same values: what differs between two such
+/// renders varies by itself.
+pub type Again<'a> = &'a dyn Fn() -> Result<String, String>;
+
+/// What the judge found, and what it did not compare.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub problems: Vec<Problem>,
+    /// The fields (and objects whose names vary) left out of the comparison because they
+    /// differ between two renders of the unedited input: `Secret/web data.tls.crt`.
+    pub not_compared: Vec<String>,
+}
+
+impl Verdict {
+    /// The report's sentence on what was not compared and why (`input`: "chart", "build"),
+    /// when something was not.
+    pub fn not_compared_note(&self, input: &str) -> Option<String> {
+        (!self.not_compared.is_empty()).then(|| {
+            format!(
+                "not compared by the render check, as each differs between two renders of the unchanged {input} (generated when it renders: random values, certificates, checksums of them, times): {}",
+                self.not_compared.join(", ")
+            )
+        })
+    }
+}
+
+/// Judges the stream `after` against `before` (both rendered from the same input; `again`
+/// renders the unedited input once more, called only when something differs outside the
+/// securityContexts).
 pub fn judge(
     before: &str,
     after: &str,
     rules: &Rules,
     origin_of: Origin,
-) -> Result<Vec<Problem>, String> {
+    again: Again,
+) -> Result<Verdict, String> {
     let old = objects(before)?;
     let new = objects(after)?;
+    let outside = outside_differences(&old, &new);
+    let unmatched = old
+        .keys()
+        .chain(new.keys())
+        .any(|n| !old.contains_key(n) || !new.contains_key(n));
+    let variance = if outside.is_empty() && !unmatched {
+        Variance::default()
+    } else {
+        Variance::between(&old, again)
+    };
     let mut problems = Vec::new();
+    let mut not_compared = variance.fields_not_compared();
     let left_alone = left_alone_objects(before, rules);
     for (name, object) in &new {
         let broken = |message: String| Problem {
@@ -128,14 +174,25 @@ pub fn judge(
             kind: ProblemKind::Broken(message),
         };
         let Some(was) = old.get(name) else {
-            problems.push(broken("appears in the render only after the edits".into()));
+            if variance.renames(&name.kind) {
+                not_compared.push(format!("{name} (its name varies)"));
+            } else {
+                problems.push(broken("appears in the render only after the edits".into()));
+            }
             continue;
         };
-        let added = added_tmp_volumes(was, object);
-        if strip(was.clone(), &[]) != strip(object.clone(), &added) {
-            problems.push(broken(
-                "the edits change the rendered object outside its securityContexts and the writable /tmp".into(),
-            ));
+        let changed: Vec<String> = outside
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|field| !variance.covers(name, field))
+            .map(display)
+            .collect();
+        if !changed.is_empty() {
+            problems.push(broken(format!(
+                "the edits change the rendered object outside its securityContexts and the writable /tmp ({})",
+                changed.join(", ")
+            )));
         }
         let (old_pod, new_pod) = (pod_spec(was), pod_spec(object));
         let (Some(old_pod), Some(new_pod)) = (old_pod, new_pod) else {
@@ -148,6 +205,10 @@ pub fn judge(
         problems.extend(refused(new_pod, old_pod).into_iter().map(&broken));
     }
     for name in old.keys().filter(|n| !new.contains_key(*n)) {
+        if variance.renames(&name.kind) {
+            not_compared.push(format!("{name} (its name varies)"));
+            continue;
+        }
         problems.push(Problem {
             object: name.clone(),
             origin: origin_of(&old[name]),
@@ -155,7 +216,156 @@ pub fn judge(
         });
     }
     problems.extend(short_of_baseline(after, &new, rules, origin_of));
-    Ok(problems)
+    Ok(Verdict {
+        problems,
+        not_compared,
+    })
+}
+
+/// One step into a rendered object: a mapping key or a list index.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+type Field = Vec<Step>;
+
+/// `spec.template.metadata.annotations.checksum/secret`, `spec.containers[0].env[2].value`.
+fn display(field: &Field) -> String {
+    let mut out = String::new();
+    for step in field {
+        match step {
+            Step::Key(key) if out.is_empty() => out.push_str(key),
+            Step::Key(key) => {
+                out.push('.');
+                out.push_str(key);
+            }
+            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(the whole object)");
+    }
+    out
+}
+
+/// The fields where `a` and `b` differ: the deepest place where they still have the same
+/// shape (a mapping whose keys differ, a list whose length differs, or a changed value).
+fn differences(a: &Value, b: &Value, at: &mut Field, out: &mut Vec<Field>) {
+    if a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Mapping(x), Value::Mapping(y))
+            if x.len() == y.len() && x.keys().all(|k| y.contains_key(k)) =>
+        {
+            for (key, value) in x {
+                let text = match key.as_str() {
+                    Some(k) => k.to_string(),
+                    None => format!("{key:?}"),
+                };
+                at.push(Step::Key(text));
+                differences(value, &y[key], at, out);
+                at.pop();
+            }
+        }
+        (Value::Sequence(x), Value::Sequence(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                at.push(Step::Index(i));
+                differences(p, q, at, out);
+                at.pop();
+            }
+        }
+        (Value::Tagged(x), Value::Tagged(y)) if x.tag == y.tag => {
+            differences(&x.value, &y.value, at, out)
+        }
+        _ => out.push(at.clone()),
+    }
+}
+
+/// The fields where `old` and `new` differ outside the securityContexts and the writable
+/// `/tmp` the edits added, per object rendered both times.
+fn outside_differences(
+    old: &BTreeMap<ObjectName, Value>,
+    new: &BTreeMap<ObjectName, Value>,
+) -> BTreeMap<ObjectName, Vec<Field>> {
+    let mut out = BTreeMap::new();
+    for (name, object) in new {
+        let Some(was) = old.get(name) else { continue };
+        let added = added_tmp_volumes(was, object);
+        let mut fields = Vec::new();
+        differences(
+            &strip(was.clone(), &[]),
+            &strip(object.clone(), &added),
+            &mut Vec::new(),
+            &mut fields,
+        );
+        if !fields.is_empty() {
+            out.insert(name.clone(), fields);
+        }
+    }
+    out
+}
+
+/// What differs between two renders of the unedited input.
+#[derive(Default)]
+struct Variance {
+    /// Per object, the fields (outside securityContexts) that differ.
+    fields: BTreeMap<ObjectName, Vec<Field>>,
+    /// The kinds whose objects' names differ between the two renders.
+    renamed_kinds: std::collections::BTreeSet<String>,
+}
+
+impl Variance {
+    /// Renders the unedited input once more and compares it with `old`; no variance when the
+    /// second render fails (everything is compared then).
+    fn between(old: &BTreeMap<ObjectName, Value>, again: Again) -> Variance {
+        let Ok(second) = again().and_then(|s| objects(&s)) else {
+            return Variance::default();
+        };
+        let mut variance = Variance::default();
+        for (name, object) in old {
+            let Some(other) = second.get(name) else {
+                variance.renamed_kinds.insert(name.kind.clone());
+                continue;
+            };
+            let mut fields = Vec::new();
+            differences(
+                &strip(object.clone(), &[]),
+                &strip(other.clone(), &[]),
+                &mut Vec::new(),
+                &mut fields,
+            );
+            if !fields.is_empty() {
+                variance.fields.insert(name.clone(), fields);
+            }
+        }
+        for name in second.keys().filter(|n| !old.contains_key(*n)) {
+            variance.renamed_kinds.insert(name.kind.clone());
+        }
+        variance
+    }
+
+    /// Whether `field` of `object` is one that varies (or lies inside one).
+    fn covers(&self, object: &ObjectName, field: &Field) -> bool {
+        self.fields
+            .get(object)
+            .is_some_and(|varying| varying.iter().any(|v| field.starts_with(v)))
+    }
+
+    /// Whether the names of this kind's objects vary from render to render.
+    fn renames(&self, kind: &str) -> bool {
+        self.renamed_kinds.contains(kind)
+    }
+
+    /// `Secret/web data.tls.crt`, for each varying field.
+    fn fields_not_compared(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .flat_map(|(name, fields)| fields.iter().map(move |f| format!("{name} {}", display(f))))
+            .collect()
+    }
 }
 
 /// The objects whose pods the policy leaves to a person, in a rendered stream.
@@ -257,8 +467,9 @@ fn contexts(pod: &Value) -> Vec<Option<&Value>> {
         .collect()
 }
 
-/// The writable-`/tmp` volumes the edits added: an `emptyDir` named `tmp` or `kube-harden-tmp`
-/// that the pod before did not have.
+/// The writable-`/tmp` volumes the edits added: an `emptyDir` the pod before did not have,
+/// named `tmp` or `kube-harden-tmp` (the tool's own), or of any name when a container mounts it
+/// at `/tmp` (a chart that mounts its own writable /tmp once the root filesystem is read-only).
 fn added_tmp_volumes(old: &Value, new: &Value) -> Vec<String> {
     let volumes = |object: &Value| -> Vec<Value> {
         pod_spec(object)
@@ -267,6 +478,17 @@ fn added_tmp_volumes(old: &Value, new: &Value) -> Vec<String> {
             .cloned()
             .unwrap_or_default()
     };
+    let mounted_at_tmp = |name: &str| {
+        pod_spec(new).is_some_and(|pod| {
+            containers(pod)
+                .filter_map(|c| c.get("volumeMounts").and_then(Value::as_sequence))
+                .flatten()
+                .any(|m| {
+                    m.get("name").and_then(Value::as_str) == Some(name)
+                        && m.get("mountPath").and_then(Value::as_str) == Some("/tmp")
+                })
+        })
+    };
     let before = volumes(old);
     volumes(new)
         .into_iter()
@@ -274,8 +496,8 @@ fn added_tmp_volumes(old: &Value, new: &Value) -> Vec<String> {
             let name = v.get("name").and_then(Value::as_str).unwrap_or_default();
             let empty_dir = v
                 .get("emptyDir")
-                .is_some_and(|e| e.as_mapping().is_some_and(|m| m.is_empty()));
-            matches!(name, "tmp" | "kube-harden-tmp")
+                .is_some_and(|e| e.is_null() || e.as_mapping().is_some());
+            (matches!(name, "tmp" | "kube-harden-tmp") || mounted_at_tmp(name))
                 && empty_dir
                 && !before.iter().any(|b| b.get("name") == v.get("name"))
         })
@@ -421,21 +643,28 @@ fn refusals(pod: &Value) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The second render of a test that must not need one.
+    fn no_second() -> Result<String, String> {
+        panic!("a second render of the unedited input was asked for")
+    }
+
     const BEFORE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 1337\n      containers:\n      - name: web\n        image: nginx\n";
 
     #[test]
     fn a_hardened_render_that_keeps_the_uid_passes() {
         let after = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 1337\n        runAsNonRoot: true\n        runAsGroup: 1000\n        fsGroup: 1000\n        seccompProfile: {type: RuntimeDefault}\n      containers:\n      - name: web\n        image: nginx\n        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n        volumeMounts: [{name: tmp, mountPath: /tmp}]\n      volumes: [{name: tmp, emptyDir: {}}]\n";
-        assert_eq!(
-            judge(BEFORE, after, &Rules::default(), &|_| None).unwrap(),
-            vec![]
-        );
+        let verdict = judge(BEFORE, after, &Rules::default(), &|_| None, &no_second).unwrap();
+        assert_eq!(verdict.problems, vec![]);
+        assert_eq!(verdict.not_compared, Vec::<String>::new());
     }
 
     #[test]
     fn a_changed_uid_another_change_and_a_short_control_are_found() {
         let after = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 1000\n      containers:\n      - name: web\n        image: nginx:2\n";
-        let problems = judge(BEFORE, after, &Rules::default(), &|_| None).unwrap();
+        let again = || Ok(BEFORE.to_string());
+        let problems = judge(BEFORE, after, &Rules::default(), &|_| None, &again)
+            .unwrap()
+            .problems;
         let broken: Vec<&ProblemKind> = problems
             .iter()
             .map(|p| &p.kind)
@@ -460,5 +689,137 @@ mod tests {
             "{privileged: true, allowPrivilegeEscalation: false, runAsNonRoot: true, runAsUser: 0}",
         ));
         assert_eq!(found.len(), 3, "{found:#?}");
+    }
+
+    /// A chart that generates a password and signs a certificate on every render, and puts a
+    /// checksum of them on its pod template; `{pw}`, `{crt}` and `{sum}` vary, `{extra}` is
+    /// what the edits may add, `{pod}` the pod's contexts and /tmp.
+    fn generated(pw: &str, crt: &str, sum: &str, extra: &str, pod: &str) -> String {
+        format!("---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: web\ndata:\n  password: {pw}\n  tls.crt: {crt}\n  user: YWRtaW4={extra}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  template:\n    metadata:\n      annotations:\n        checksum/secret: {sum}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n{pod}")
+    }
+
+    const HARDENED: &str = "        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n        volumeMounts: [{name: tmp, mountPath: /tmp}]\n      securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: RuntimeDefault}}\n      volumes: [{name: tmp, emptyDir: {}}]\n";
+
+    #[test]
+    fn fields_that_vary_by_themselves_are_not_compared_and_are_named() {
+        let before = generated("cGFzcw==", "Y2VydDE=", "aaa", "", "");
+        let after = generated("b3RoZXI=", "Y2VydDI=", "bbb", "", HARDENED);
+        let again = || Ok(generated("dGhpcmQ=", "Y2VydDM=", "ccc", "", ""));
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!(verdict.problems, vec![]);
+        assert_eq!(
+            verdict.not_compared,
+            vec![
+                "Deployment/web spec.template.metadata.annotations.checksum/secret",
+                "Secret/web data.password",
+                "Secret/web data.tls.crt",
+            ]
+        );
+        let note = verdict.not_compared_note("chart").unwrap();
+        assert!(
+            note.contains("two renders of the unchanged chart"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_real_change_beside_fields_that_vary_still_counts() {
+        let before = generated("cGFzcw==", "Y2VydDE=", "aaa", "", "");
+        let again = || Ok(generated("dGhpcmQ=", "Y2VydDM=", "ccc", "", ""));
+        // The edits add a key to the Secret's data (whose keys are stable), and change a
+        // value the two unedited renders agree on.
+        let added = generated("b3RoZXI=", "Y2VydDI=", "bbb", "\n  extra: eA==", HARDENED);
+        let changed = added
+            .replace("user: YWRtaW4=", "user: cm9vdA==")
+            .replace("replicas: 1", "replicas: 2");
+        for (after, fields) in [
+            (added.clone(), vec!["Secret/web: data"]),
+            (
+                changed,
+                vec!["Secret/web: data", "Deployment/web: spec.replicas"],
+            ),
+        ] {
+            let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+            let broken: Vec<String> = verdict
+                .problems
+                .iter()
+                .filter_map(|p| match &p.kind {
+                    ProblemKind::Broken(why) => Some(format!("{}: {why}", p.object)),
+                    ProblemKind::Short { .. } => None,
+                })
+                .collect();
+            assert_eq!(broken.len(), fields.len(), "{broken:#?}");
+            for field in fields {
+                let (object, path) = field.split_once(": ").unwrap();
+                assert!(
+                    broken.iter().any(|b| b.starts_with(object)
+                        && b.ends_with(&format!("the writable /tmp ({path})"))),
+                    "{field}: {broken:#?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_second_render_runs_only_when_the_first_comparison_fails() {
+        let calls = std::cell::Cell::new(0);
+        let again = || {
+            calls.set(calls.get() + 1);
+            Ok(generated("cGFzcw==", "Y2VydDE=", "aaa", "", ""))
+        };
+        let before = generated("cGFzcw==", "Y2VydDE=", "aaa", "", "");
+        let after = generated("cGFzcw==", "Y2VydDE=", "aaa", "", HARDENED);
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!((verdict.problems, calls.get()), (vec![], 0));
+        // A deterministic render with a real change: asked once, and nothing is excused.
+        let after = after.replace("replicas: 1", "replicas: 3");
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!((verdict.problems.len(), calls.get()), (1, 1));
+        assert_eq!(verdict.not_compared, Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_chart_s_own_tmp_emptydir_is_the_writable_tmp() {
+        let own = "        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n        volumeMounts: [{name: tmpdir, mountPath: /tmp}]\n      securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: {type: RuntimeDefault}}\n      volumes: [{name: tmpdir, emptyDir: {sizeLimit: 64Mi}}]\n";
+        let before = generated("cGFzcw==", "Y2VydDE=", "aaa", "", "");
+        let after = generated("cGFzcw==", "Y2VydDE=", "aaa", "", own);
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &no_second).unwrap();
+        assert_eq!(verdict.problems, vec![]);
+        // Mounted somewhere else as well, it is more than a writable /tmp.
+        let twice = own.replace(
+            "[{name: tmpdir, mountPath: /tmp}]",
+            "[{name: tmpdir, mountPath: /tmp}, {name: tmpdir, mountPath: /var/cache}]",
+        );
+        let after = generated("cGFzcw==", "Y2VydDE=", "aaa", "", &twice);
+        let again = || Ok(before.clone());
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!(verdict.problems.len(), 1, "{:#?}", verdict.problems);
+    }
+
+    #[test]
+    fn an_object_whose_name_varies_is_not_compared_and_is_named() {
+        // A hook Job named with `randAlphaNum`: another name in every render.
+        let job = |suffix: &str| {
+            format!("---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate-{suffix}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: migrate\n")
+        };
+        let before = job("x1b2c");
+        let after = job("k9d8e").replace(
+            "        image: migrate\n",
+            &format!("        image: migrate\n{HARDENED}"),
+        );
+        let again = || Ok(job("q7r6s"));
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!(verdict.problems, vec![]);
+        assert_eq!(
+            verdict.not_compared,
+            vec![
+                "Job/migrate-k9d8e (its name varies)",
+                "Job/migrate-x1b2c (its name varies)"
+            ]
+        );
+        // Without a second render that renames it, a new name is a new object.
+        let same = || Ok(before.clone());
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &same).unwrap();
+        assert_eq!(verdict.problems.len(), 2, "{:#?}", verdict.problems);
     }
 }

@@ -4,8 +4,9 @@ The subset of the helm command line that kube-harden's render check runs, for th
 (helm-python-sdk has Helm's Go engine, not its command line). Like helm: the values files are
 merged over the chart's values.yaml in order; a dependency declared in Chart.yaml and not
 vendored in charts/ is an error (never fetched); the output is every rendered manifest with
-its `# Source:` line; errors go to stderr as `Error: ...` with exit code 1.
+its `# Source:` line, each template's output split into documents as Helm splits it; errors go to stderr as `Error: ...` with exit code 1.
 """
+import re
 import sys
 
 import helm_python as helm
@@ -67,12 +68,23 @@ def main():
         fail(str(e))
     out = []
     for source in sorted(rendered):
-        text = rendered[source]
         base = source.rsplit("/", 1)[-1]
-        if base == "NOTES.txt" or base.startswith("_") or not text.strip():
+        if base == "NOTES.txt" or base.startswith("_"):
             continue
-        out.append(f"---\n# Source: {source}\n{text.strip()}\n")
+        for document in split_manifests(rendered[source]):
+            out.append(f"---\n# Source: {source}\n{document}\n")
     sys.stdout.write("".join(out))
+
+
+# Helm's releaseutil.SplitManifests: `---` at the start of the text or right after a line
+# break, with the whitespace around it, separates documents; anything after it on its line
+# (`---# comment`, as cert-manager's templates start) begins the next document.
+SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+
+
+def split_manifests(text):
+    """The documents of one template's output, as `helm template` prints them."""
+    return [piece.strip() for piece in SEPARATOR.split(text) if piece.strip()]
 
 
 main()

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use yaml_serde::Value;
 
 use crate::helm::engine::{
-    is_library, object_key, sources_by_object, ChartCopy, Engine, ObjectKey,
+    as_documents, is_library, object_key, sources_by_object, ChartCopy, Engine, ObjectKey,
 };
 use crate::policy::{Control, Level, Note, NoteKind};
 use crate::report::{
@@ -120,10 +120,13 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
         }
     };
     let sets = value_sets(chart);
-    let before: Vec<Result<String, String>> = sets
-        .iter()
-        .map(|s| engine.template(&copy.chart, &s.files(&copy.chart)))
-        .collect();
+    // Split as Helm splits a template's output, so that the judge loads what Helm ships.
+    let render = |dir: &Path, set: &ValueSet| {
+        engine
+            .template(dir, &set.files(dir))
+            .map(|s| as_documents(&s))
+    };
+    let before: Vec<Result<String, String>> = sets.iter().map(|s| render(&copy.chart, s)).collect();
     let mut changed = false;
     for report in reports.iter() {
         if let Status::Changed { new_text } = &report.status {
@@ -135,9 +138,7 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
         }
     }
     let after: Vec<Result<String, String>> = if changed {
-        sets.iter()
-            .map(|s| engine.template(&copy.chart, &s.files(&copy.chart)))
-            .collect()
+        sets.iter().map(|s| render(&copy.chart, s)).collect()
     } else {
         before.clone()
     };
@@ -158,15 +159,26 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
             (Ok(was), Ok(now)) => {
                 let sources = sources_by_object(&now);
                 let origin = |o: &Value| sources.get(&object_key(o)).cloned();
-                match judge(was, &now, &settings.rules, &origin) {
-                    Ok(problems) => {
+                // The unedited chart once more (a fresh copy), for what varies by itself.
+                let again = || {
+                    let fresh = ChartCopy::of(chart).map_err(|e| e.to_string())?;
+                    render(&fresh.chart, set)
+                };
+                match judge(was, &now, &settings.rules, &origin, &again) {
+                    Ok(verdict) => {
+                        if let Some(note) = verdict.not_compared_note("chart") {
+                            let on = at.filter(|a| reports.iter().any(|r| r.path == *a));
+                            let message =
+                                format!("`helm template` with {}: {note}", set.describe());
+                            note_on(reports, on.or(main), message);
+                        }
                         let set = SetReport {
                             chart,
                             set,
                             at,
                             parts,
                         };
-                        judged.record(&set, problems, reports);
+                        judged.record(&set, verdict.problems, reports);
                     }
                     Err(e) => fail_changed(
                         reports,

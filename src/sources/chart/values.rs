@@ -249,6 +249,16 @@ fn plan_and_edit(
             });
             continue;
         }
+        if let Some(off) = turned_off(&tree, node).filter(|_| !complete) {
+            report.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Risk,
+                message: format!("`{}: {off}` turns the chart's securityContext off in this file (Helm keeps a value other than a mapping as written): the pods it feeds render without it from here; left as written (remove the line to get the chart's hardened default)", target.path),
+                line,
+            });
+            continue;
+        }
         if complete && empty && target.has_default {
             report.skipped_pods.push(SkippedPod {
                 workload,
@@ -324,6 +334,19 @@ fn plan_and_edit(
     };
     check_schema(text, &new_text, complete, schema, defaults, &tree)?;
     Ok(Status::Changed { new_text })
+}
+
+/// An empty value an override file sets on purpose where the chart has a securityContext
+/// mapping (`""` or `false`), as written: the file turns that context off.
+fn turned_off(tree: &Tree, node: Ref) -> Option<&'static str> {
+    if node.alias.is_some() {
+        return None;
+    }
+    match tree.scalar(node)? {
+        Scalar::Str("") => Some("\"\""),
+        Scalar::Bool(false) => Some("false"),
+        _ => None,
+    }
 }
 
 /// The writable /tmp through values lists: the emptyDir appended to each volumes list and its

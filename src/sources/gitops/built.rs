@@ -697,7 +697,16 @@ pub fn check(
             root_label(root)
         );
         let post = render.post.as_ref().map(|p| (p, apply));
-        match compare(&engine, &render.chart, &was, &now, &settings.rules, post) {
+        let (verdict, not_compared) =
+            compare(&engine, &render.chart, &was, &now, &settings.rules, post);
+        if let Some(message) = not_compared {
+            out.push((
+                render.base.clone(),
+                None,
+                vec![note(format!("{label}: {message}"))],
+            ));
+        }
+        match verdict {
             Verdict::Exact => {}
             Verdict::NotChecked(m) => out.push((
                 render.base.clone(),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::helm::engine::{object_key, sources_by_object, Engine};
+use crate::helm::engine::{as_documents, object_key, sources_by_object, Engine};
 use crate::policy::{Note, NoteKind};
 use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
 use crate::verify::rendered::{judge, ProblemKind};
@@ -87,14 +87,18 @@ fn check_one(
         (Some(post), Some(_)) => Some((post, apply)),
         _ => None,
     };
-    match compare(
+    let (verdict, not_compared) = compare(
         engine,
         &input.chart,
         &input.before,
         &after_values,
         &settings.rules,
         post,
-    ) {
+    );
+    if let Some(message) = not_compared {
+        note(report, input.workload, input.line, message);
+    }
+    match verdict {
         Verdict::Exact => {}
         Verdict::NotChecked(message) => note(report, input.workload, input.line, message),
         Verdict::Broken(why) => fail(report, &why),
@@ -134,17 +138,18 @@ pub fn compare(
     after_values: &Value,
     rules: &crate::policy::Rules,
     post: Option<(&PostRender, &ApplyPatches<'_>)>,
-) -> Verdict {
+) -> (Verdict, Option<String>) {
     let name = post.map(|(p, _)| p.name.as_str());
     let before = match render(engine, &chart.dir, before_values, name)
         .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
     {
         Ok(stream) => stream,
         Err(e) => {
-            return Verdict::NotChecked(format!(
+            let why = format!(
                 "its chart ({}) does not render, before any edit: not render-checked; {e}",
                 chart.origin
-            ))
+            );
+            return (Verdict::NotChecked(why), None);
         }
     };
     let after = match render(engine, &chart.dir, after_values, name)
@@ -152,27 +157,37 @@ pub fn compare(
     {
         Ok(stream) => stream,
         Err(e) => {
-            return Verdict::Broken(format!(
+            let why = format!(
                 "its chart ({}) renders before the edits and fails after: {e}",
                 chart.origin
-            ))
+            );
+            return (Verdict::Broken(why), None);
         }
     };
     let sources = sources_by_object(&after);
     let origin = |o: &yaml_serde::Value| sources.get(&object_key(o)).cloned();
-    let problems = match judge(&before, &after, rules, &origin) {
-        Ok(problems) => problems,
-        Err(e) => return Verdict::Broken(e),
+    let before_again = || {
+        render(engine, &chart.dir, before_values, name)
+            .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
     };
+    let verdict = match judge(&before, &after, rules, &origin, &before_again) {
+        Ok(verdict) => verdict,
+        Err(e) => return (Verdict::Broken(e), None),
+    };
+    let not_compared = verdict
+        .not_compared_note("chart")
+        .map(|message| format!("its chart ({}): {message}", chart.origin));
+    let problems = verdict.problems;
     let mut short = Vec::new();
     let mut kinds = Vec::new();
     for problem in problems {
         match problem.kind {
             ProblemKind::Broken(why) => {
-                return Verdict::Broken(format!(
+                let why = format!(
                     "in the render of its chart ({}), {} {why}",
                     chart.origin, problem.object
-                ));
+                );
+                return (Verdict::Broken(why), not_compared);
             }
             short_kind => {
                 let name = short_kind.short_label().unwrap_or_default();
@@ -187,20 +202,18 @@ pub fn compare(
     }
     short.dedup();
     if short.is_empty() {
-        return Verdict::Exact;
+        return (Verdict::Exact, not_compared);
     }
-    Verdict::Short {
-        message: format!(
-            "renders short of the baseline: `helm template` of its chart ({}) with these values renders {}: the chart's templates do not take those fields from values",
-            chart.origin,
-            short.join("; ")
-        ),
-        kinds,
-    }
+    let message = format!(
+        "renders short of the baseline: `helm template` of its chart ({}) with these values renders {}: the chart's templates do not take those fields from values",
+        chart.origin,
+        short.join("; ")
+    );
+    (Verdict::Short { message, kinds }, not_compared)
 }
 
 /// `helm template` of the chart folder with `values` over its defaults (under the release's
-/// own name, when given).
+/// own name, when given), split as Helm splits a template's output.
 fn render(
     engine: &Engine,
     chart: &std::path::Path,
@@ -215,6 +228,7 @@ fn render(
         Some(name) => engine.template_as(chart, &[file], name),
         None => engine.template(chart, &[file]),
     }
+    .map(|s| as_documents(&s))
 }
 
 /// A render through the post-renderer patches, when there are post-renderers.

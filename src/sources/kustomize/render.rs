@@ -221,8 +221,17 @@ pub fn after(
                     without(was, &releases.proven_elsewhere),
                     without(&now, &releases.proven_elsewhere),
                 );
-                match judge(&was_judged, &now_judged, rules, &origin_of) {
-                    Ok(problems) => record(reports, &before.copy, forest, root, problems),
+                let again = || {
+                    build_unedited(&before.engine, app, forest, root)
+                        .map(|s| without(&s, &releases.proven_elsewhere))
+                };
+                match judge(&was_judged, &now_judged, rules, &origin_of, &again) {
+                    Ok(verdict) => {
+                        if let Some(note) = verdict.not_compared_note("build") {
+                            note_on(reports, root, format!("{}: {note}", root.display()));
+                        }
+                        record(reports, &before.copy, forest, root, verdict.problems)
+                    }
                     Err(e) => fail_changed(reports, &format!("{}: {e}", root.display())),
                 }
                 if let Some(check) = &releases.check {
@@ -278,6 +287,25 @@ fn record_verdicts(reports: &mut [FileReport], verdicts: Vec<super::releases::Ve
             report.notes.extend(verdict.notes);
         }
     }
+}
+
+/// The root built once more from a fresh copy of the unedited app (the judge asks for it only
+/// when the build after the edits differs outside the securityContexts).
+fn build_unedited(
+    engine: &Engine,
+    app: &App,
+    forest: &Forest,
+    root: &Path,
+) -> Result<String, String> {
+    let copy = Copy::of(app, forest).map_err(|e| e.to_string())?;
+    let has_metadata = forest
+        .kustomizations
+        .get(root)
+        .is_some_and(|k| k.has_build_metadata);
+    copy.annotate_origins(root, has_metadata)
+        .map_err(|e| e.to_string())?;
+    let dir = copy.path_of(&root_dir(root)).map_err(|e| e.to_string())?;
+    engine.build(&dir)
 }
 
 /// Says on the app's first root why the check did not run, or fails its changed files.
