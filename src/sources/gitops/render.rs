@@ -142,7 +142,8 @@ fn check_one(
 
 /// `helm template` of the release's chart with `values` over its defaults.
 fn render(engine: &Engine, input: &RenderInput, values: &Value) -> Result<String, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
+    let dir = crate::process::scratch_dir("kube-harden-values-")
+        .map_err(|e| format!("no temporary folder: {e}"))?;
     let file = dir.path().join("values.yaml");
     let text = serde_json::to_string(values).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
