@@ -173,14 +173,26 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
             args.token_env
         ));
     }
+    let offline = settings.render.offline;
+    if offline && !args.dry_run {
+        return Err("--offline: a real `pr` pushes branches and opens pull requests over the network; use --dry-run".into());
+    }
+    kube_harden::deliver::git::limit_network_waits(settings.render.timeout);
+    // Offline, the dry run plans from what this checkout last fetched, and asks no API.
+    let token = token.filter(|_| !offline);
     let git = Git::open(first_path(&args.paths), token.clone()).map_err(|e| e.to_string())?;
     let base = match &args.base {
         Some(b) => b.clone(),
+        None if offline => git.last_seen_default_branch().ok_or(
+            "--offline: this checkout has not seen `origin`'s default branch; pass --base",
+        )?,
         None => or_last_fetch(args, git.default_branch(), || {
             git.last_seen_default_branch()
         })?,
     };
-    or_last_fetch(args, git.fetch(&base, prs::BRANCH_PREFIX), || Some(()))?;
+    if !offline {
+        or_last_fetch(args, git.fetch(&base, prs::BRANCH_PREFIX), || Some(()))?;
+    }
     let base_oid = git
         .remote_branch(&base)
         .ok_or_else(|| format!("`origin` has no branch `{base}`"))?;
