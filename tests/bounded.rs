@@ -369,3 +369,56 @@ fn a_git_daemon_goes_with_the_processes_it_started() {
     assert_eq!(processes::in_group(group), Vec::<i32>::new());
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+/// A `helm` that starts a child and never answers (a plugin or post-renderer stuck on the
+/// network looks the same from outside): the chart is named, nothing of it is written, and
+/// neither the `helm` nor its child is left running.
+#[test]
+fn a_helm_render_that_never_ends_costs_the_limit_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("repo/web");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts/scaffold-current");
+    copy_with(&fixture, &chart, "");
+    let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
+    let helm = dir.path().join("helm");
+    std::fs::write(&helm, "#!/bin/sh\nsleep 600 &\nwait\n").unwrap();
+    std::fs::set_permissions(&helm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mark = format!("{}-{}", std::process::id(), dir.path().display());
+    let started = Instant::now();
+    let output = Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args([
+            "fix",
+            "--render",
+            "always",
+            "--engine-timeout",
+            "2",
+            "--helm-bin",
+        ])
+        .arg(&helm)
+        .arg(dir.path().join("repo"))
+        .env("TMPDIR", &tmp)
+        .env(MARK, &mark)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!("fix with a helm that never ends and --engine-timeout 2 took {took:?}");
+    let err = stderr(&output);
+    assert!(took < NO_HANG, "{took:?}\n{err}");
+    assert!(
+        err.contains("helm template did not finish in 2 s (stopped; --engine-timeout)")
+            && err.contains("nothing written for it"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(chart.join("values.yaml")).unwrap(),
+        values
+    );
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    let left =
+        processes::still_running(|| processes::with_env(MARK, &mark), Duration::from_secs(10));
+    assert_eq!(left, Vec::<i32>::new());
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}

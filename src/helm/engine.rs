@@ -15,6 +15,15 @@ use crate::report::RenderSettings;
 const RELEASE: &str = "release";
 const NAMESPACE: &str = "default";
 
+/// How a render past the time limit begins its message (see [`timed_out`]).
+const TIMED_OUT: &str = "helm template did not finish in";
+
+/// Whether a render error is the time limit's: such a render proves nothing, so nothing it
+/// was to prove is written.
+pub fn timed_out(error: &str) -> bool {
+    error.starts_with(TIMED_OUT)
+}
+
 /// A `helm` found on this machine.
 pub struct Engine {
     program: PathBuf,
@@ -48,7 +57,7 @@ impl Engine {
         command.env_remove("KUBECONFIG");
         let output = crate::process::output(&mut command, self.timeout).map_err(|e| match e {
             crate::process::RunError::TimedOut(limit) => format!(
-                "helm template did not finish in {} (stopped; --engine-timeout)",
+                "{TIMED_OUT} {} (stopped; --engine-timeout)",
                 crate::process::seconds(limit)
             ),
             crate::process::RunError::Spawn(e) => {

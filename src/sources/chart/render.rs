@@ -134,9 +134,14 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
             changed = true;
         }
     }
+    // A set that did not render before is not rendered again: there is nothing to judge.
     let after: Vec<Result<String, String>> = if changed {
         sets.iter()
-            .map(|s| engine.template(&copy.chart, &s.files(&copy.chart)))
+            .zip(&before)
+            .map(|(s, was)| match was {
+                Ok(_) => engine.template(&copy.chart, &s.files(&copy.chart)),
+                Err(e) => Err(e.clone()),
+            })
             .collect()
     } else {
         before.clone()
@@ -230,6 +235,13 @@ impl Judged {
             return;
         }
         let missing = error.contains("missing in charts/");
+        if crate::helm::engine::timed_out(error) {
+            // Not proven, so not written.
+            let message = format!("not render-checked; nothing written for it: {error}");
+            fail_changed(reports, &message);
+            let at = at.filter(|a| reports.iter().any(|r| r.path == *a)).or(main);
+            return note_on(reports, at, message);
+        }
         let message = if missing {
             format!("does not render: a dependency in Chart.yaml is not vendored in charts/ (kube-harden never fetches one; run `helm dependency build`): not render-checked; {error}")
         } else {

@@ -61,6 +61,17 @@ fn check_one(
 ) {
     let before = match render(engine, input, &input.before) {
         Ok(stream) => stream,
+        Err(e) if crate::helm::engine::timed_out(&e) => {
+            // Not proven, so not written.
+            let message = format!(
+                "its chart ({}): {e}: not render-checked; nothing written for it",
+                input.chart.origin
+            );
+            if matches!(report.status, Status::Changed { .. }) {
+                fail(report, &message);
+            }
+            return note(report, input.workload, input.line, message);
+        }
         Err(e) => {
             let message = format!(
                 "its chart ({}) does not render, before any edit: not render-checked; {e}",
