@@ -279,6 +279,7 @@ mod tests {
     }
 
     /// Whether a process runs (a zombie, dead but not yet reaped by its new parent, does not).
+    #[cfg(target_os = "linux")]
     fn runs(pid: i32) -> bool {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
@@ -286,6 +287,8 @@ mod tests {
             .is_some_and(|rest| !rest.starts_with('Z'))
     }
 
+    // Reads /proc.
+    #[cfg(target_os = "linux")]
     #[test]
     fn past_the_limit_the_program_and_its_children_are_killed() {
         let dir = tempfile::tempdir().unwrap();
@@ -313,6 +316,8 @@ mod tests {
         }
     }
 
+    // Reads /proc.
+    #[cfg(target_os = "linux")]
     #[test]
     fn what_a_program_leaves_running_is_killed_when_it_ends() {
         let dir = tempfile::tempdir().unwrap();
