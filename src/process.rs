@@ -151,6 +151,15 @@ impl ScratchDir {
     pub fn path(&self) -> &Path {
         self.dir.as_ref().expect("present until dropped").path()
     }
+
+    /// Keeps the folder (it has been moved into place, say): neither dropping it nor a signal
+    /// removes it any more.
+    pub fn keep(mut self) -> PathBuf {
+        let dir = self.dir.take().expect("present until dropped");
+        let mut live = live();
+        live.scratch.remove(dir.path());
+        dir.keep()
+    }
 }
 
 impl Drop for ScratchDir {
@@ -165,11 +174,16 @@ impl Drop for ScratchDir {
 
 /// A new scratch folder in the system's temporary folder, named `<prefix>XXXXXX`.
 pub fn scratch_dir(prefix: &str) -> std::io::Result<ScratchDir> {
+    scratch_dir_in(&std::env::temp_dir(), prefix)
+}
+
+/// A new scratch folder in `parent` (a staging folder beside its final place, say).
+pub fn scratch_dir_in(parent: &Path, prefix: &str) -> std::io::Result<ScratchDir> {
     let mut live = live();
     if live.stopping {
         return Err(std::io::Error::other("the run is being stopped"));
     }
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
     live.scratch.insert(dir.path().to_path_buf());
     Ok(ScratchDir { dir: Some(dir) })
 }
@@ -352,6 +366,15 @@ mod tests {
         assert!(live().scratch.contains(&path));
         drop(dir);
         assert!(!path.exists());
+        assert!(!live().scratch.contains(&path));
+    }
+
+    #[test]
+    fn a_kept_scratch_folder_stays_and_is_no_longer_known() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = scratch_dir_in(parent.path(), ".staging-").unwrap();
+        let path = dir.keep();
+        assert!(path.is_dir() && path.starts_with(parent.path()));
         assert!(!live().scratch.contains(&path));
     }
 
