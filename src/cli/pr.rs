@@ -212,7 +212,7 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
     let mut plans = prs::draft(&services, &reports, &options)?;
 
     let mut github = match &token {
-        Some(token) => Some(client(args, &git, token)?),
+        Some(token) => Some(client(args, &git, token, settings.render.timeout)?),
         None => None,
     };
     let bar = progress("looking up");
@@ -315,7 +315,7 @@ fn options(args: &PrArgs, git: &Git, base: &str) -> Result<Options, String> {
 }
 
 /// The API client: repository from `--repo`, `GITHUB_REPOSITORY`, or the `origin` URL.
-fn client(args: &PrArgs, git: &Git, token: &str) -> Result<GitHub, String> {
+fn client(args: &PrArgs, git: &Git, token: &str, limit: Duration) -> Result<GitHub, String> {
     let from_env = std::env::var("GITHUB_REPOSITORY").ok();
     let repo = match (&args.repo, &from_env) {
         (Some(r), _) | (None, Some(r)) => {
@@ -338,6 +338,7 @@ fn client(args: &PrArgs, git: &Git, token: &str) -> Result<GitHub, String> {
         .unwrap_or_else(|| "https://api.github.com".into());
     let pace = Pace {
         write_interval: Duration::from_millis(args.write_interval_ms),
+        answer_within: limit.min(Duration::from_secs(60)),
         ..Pace::default()
     };
     GitHub::new(&api, token, repo, pace).map_err(|e| e.to_string())
