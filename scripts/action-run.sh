@@ -6,7 +6,7 @@
 # annotations.
 #
 # Inputs: KUBE_HARDEN (the binary, default `kube-harden` on PATH), INPUT_MODE (pr|check|diff),
-# INPUT_PATHS (one per line), INPUT_CONFIG; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
+# INPUT_PATHS (one per line), INPUT_CONFIG, INPUT_OFFLINE; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
 # INPUT_LABELS, INPUT_REVIEWERS, INPUT_TEAM_REVIEWERS (comma-separated), INPUT_AUTHOR,
 # INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN; mode check:
 # INPUT_SARIF_FILE, INPUT_FAIL_ON_FINDINGS.
@@ -48,9 +48,10 @@ each_item() {
 
 bin=${KUBE_HARDEN:-kube-harden}
 mode=$(trim "${INPUT_MODE:-check}")
-draft=false dry_run=false fail_on_findings=true
+draft=false dry_run=false fail_on_findings=true offline=false
 boolean draft draft "${INPUT_DRAFT:-false}"
 boolean dry_run dry-run "${INPUT_DRY_RUN:-false}"
+boolean offline offline "${INPUT_OFFLINE:-false}"
 boolean fail_on_findings fail-on-findings "${INPUT_FAIL_ON_FINDINGS:-true}"
 
 args=()
@@ -94,6 +95,7 @@ case "$mode" in
     *) fail "input mode must be pr, check or diff, not '$mode'" ;;
 esac
 
+[ "$offline" = false ] || args+=(--offline)
 config=$(trim "${INPUT_CONFIG:-}")
 [ -z "$config" ] || args+=(--config "$config")
 

@@ -22,6 +22,7 @@ pub mod helm;
 pub mod input;
 pub mod pipeline;
 pub mod policy;
+pub mod process;
 pub mod pull_requests;
 pub mod render;
 pub mod report;

@@ -25,7 +25,11 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
         Command::Repo(command) => match shared::settings(&cli, command.paths()) {
-            Ok((settings, config)) => run(command, &settings, &config),
+            Ok((settings, config)) => {
+                // Ctrl-C or SIGTERM leaves no engine running and no scratch copy behind.
+                kube_harden::process::stop_children_on_signals();
+                run(command, &settings, &config)
+            }
             Err(e) => {
                 eprintln!("{}", console::style(e).red());
                 2

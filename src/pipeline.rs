@@ -156,7 +156,12 @@ impl GitOps {
             candidates,
             index: std::sync::OnceLock::new(),
             chart_values,
-            cache: crate::helm::repository::ChartCache::new(cache_root),
+            // `--offline`: the cache alone answers; each download is bounded by --engine-timeout.
+            cache: crate::helm::repository::ChartCache::new(cache_root)
+                .offline(settings.render.offline)
+                .timeouts(crate::helm::repository::Timeouts::within(
+                    settings.render.timeout,
+                )),
         }
     }
 

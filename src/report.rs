@@ -133,8 +133,8 @@ impl FileReport {
 }
 
 /// How the render check runs (`--render`, `--kustomize-bin`, `--load-restrictor`,
-/// `--helm-bin`).
-#[derive(Clone, Debug, Default)]
+/// `--helm-bin`), and what it may wait for and fetch (`--engine-timeout`, `--offline`).
+#[derive(Clone, Debug)]
 pub struct RenderSettings {
     pub mode: RenderMode,
     /// The engine to run: a `kustomize` binary, or `kubectl` (run as `kubectl kustomize`).
@@ -144,6 +144,23 @@ pub struct RenderSettings {
     pub load_restrictor: Option<String>,
     /// The `helm` binary that renders charts (default: `helm` on PATH).
     pub helm_bin: Option<PathBuf>,
+    /// The time limit of each external run (a build, a render) and each chart download.
+    pub timeout: std::time::Duration,
+    /// `--offline`: nothing is fetched (no Kustomize remote resource, charts from the cache).
+    pub offline: bool,
+}
+
+impl Default for RenderSettings {
+    fn default() -> Self {
+        RenderSettings {
+            mode: RenderMode::default(),
+            kustomize_bin: None,
+            load_restrictor: None,
+            helm_bin: None,
+            timeout: crate::process::DEFAULT_TIMEOUT,
+            offline: false,
+        }
+    }
 }
 
 impl FileReport {

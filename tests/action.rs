@@ -436,8 +436,16 @@ fn check_mode_downloads_the_release_checks_it_and_writes_sarif_outputs_and_summa
         ("paths", "k8s/cart\nk8s/orders"),
         ("sarif-file", "kube-harden.sarif"),
         ("fail-on-findings", "false"),
+        ("offline", "true"),
     ]);
     assert!(run.success, "{}", run.log);
+    assert!(
+        run.log.contains(
+            "kube-harden check --sarif-file kube-harden.sarif --offline -- k8s/cart k8s/orders"
+        ),
+        "{}",
+        run.log
+    );
     let findings: usize = run.outputs["findings"].parse().unwrap();
     assert!(findings > 0);
     assert_eq!(run.outputs["sarif-file"], "kube-harden.sarif");
@@ -594,6 +602,10 @@ fn bad_inputs_fail_with_an_annotation() {
         (
             vec![("mode", "pr"), ("repository", "acme/x y")],
             "input repository must be owner/name",
+        ),
+        (
+            vec![("mode", "check"), ("offline", "maybe")],
+            "input offline must be true or false, not 'maybe'",
         ),
     ] {
         let mut all = vec![("version", "0.1.0"), ("version-sha256", sha.as_str())];

@@ -322,6 +322,7 @@ fn a_repository_that_stalls_times_out() {
     let cache = ChartCache::new(temp.path().join("cache")).timeouts(Timeouts {
         connect: Duration::from_secs(2),
         read: Duration::from_secs(1),
+        whole: Duration::from_secs(60),
     });
     let started = Instant::now();
     let error = cache

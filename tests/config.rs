@@ -228,6 +228,7 @@ fn the_bad_fixtures_cover_each_kind_of_mistake() {
         "bad-id-negative",
         "bad-seccomp-value",
         "bad-render-value",
+        "bad-engine-timeout-zero",
         "bad-localhost-without-profile",
         "bad-glob",
         "bad-empty-reason",
@@ -283,6 +284,7 @@ fn an_empty_file_means_every_default() {
         writable_tmp: true,
         harden_host_access_pods: false,
         render: config::RenderMode::Auto,
+        engine_timeout: 120,
         exclude: vec![],
         exemptions: vec![],
         services: vec![],
@@ -317,6 +319,7 @@ fn every_key_is_read() {
     assert!(!config.writable_tmp);
     assert!(config.harden_host_access_pods);
     assert_eq!(config.render, config::RenderMode::Always);
+    assert_eq!(config.engine_timeout, 30);
     let rules = config.rules();
     assert!(!rules.writable_tmp && rules.harden_host_access);
     assert_eq!(

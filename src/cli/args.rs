@@ -100,6 +100,22 @@ pub struct Cli {
     /// cannot express the baseline (only the notes)
     #[arg(long, global = true, help_heading = "Global options")]
     pub no_post_renderers: bool,
+    /// The most seconds one run of an external program (kustomize, kubectl, helm) or one
+    /// chart download may take: past it, it is stopped with everything it started, and its
+    /// root or release is reported and not written [default: 120, or the config's
+    /// `engineTimeout`].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=86400)
+    )]
+    pub engine_timeout: Option<u64>,
+    /// Fetch nothing: Kustomize roots with remote resources are not built (they are named),
+    /// charts come only from the chart cache, and `pr --dry-run` does not fetch `origin`.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub offline: bool,
 }
 
 /// `--render`: `auto` builds when an engine is found, `always` makes a missing one an error.

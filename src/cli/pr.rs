@@ -173,14 +173,26 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
             args.token_env
         ));
     }
+    let offline = settings.render.offline;
+    if offline && !args.dry_run {
+        return Err("--offline: a real `pr` pushes branches and opens pull requests over the network; use --dry-run".into());
+    }
+    kube_harden::deliver::git::limit_network_waits(settings.render.timeout);
+    // Offline, the dry run plans from what this checkout last fetched, and asks no API.
+    let token = token.filter(|_| !offline);
     let git = Git::open(first_path(&args.paths), token.clone()).map_err(|e| e.to_string())?;
     let base = match &args.base {
         Some(b) => b.clone(),
+        None if offline => git.last_seen_default_branch().ok_or(
+            "--offline: this checkout has not seen `origin`'s default branch; pass --base",
+        )?,
         None => or_last_fetch(args, git.default_branch(), || {
             git.last_seen_default_branch()
         })?,
     };
-    or_last_fetch(args, git.fetch(&base, prs::BRANCH_PREFIX), || Some(()))?;
+    if !offline {
+        or_last_fetch(args, git.fetch(&base, prs::BRANCH_PREFIX), || Some(()))?;
+    }
     let base_oid = git
         .remote_branch(&base)
         .ok_or_else(|| format!("`origin` has no branch `{base}`"))?;
@@ -200,7 +212,7 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
     let mut plans = prs::draft(&services, &reports, &options)?;
 
     let mut github = match &token {
-        Some(token) => Some(client(args, &git, token)?),
+        Some(token) => Some(client(args, &git, token, settings.render.timeout)?),
         None => None,
     };
     let bar = progress("looking up");
@@ -303,7 +315,7 @@ fn options(args: &PrArgs, git: &Git, base: &str) -> Result<Options, String> {
 }
 
 /// The API client: repository from `--repo`, `GITHUB_REPOSITORY`, or the `origin` URL.
-fn client(args: &PrArgs, git: &Git, token: &str) -> Result<GitHub, String> {
+fn client(args: &PrArgs, git: &Git, token: &str, limit: Duration) -> Result<GitHub, String> {
     let from_env = std::env::var("GITHUB_REPOSITORY").ok();
     let repo = match (&args.repo, &from_env) {
         (Some(r), _) | (None, Some(r)) => {
@@ -326,6 +338,7 @@ fn client(args: &PrArgs, git: &Git, token: &str) -> Result<GitHub, String> {
         .unwrap_or_else(|| "https://api.github.com".into());
     let pace = Pace {
         write_interval: Duration::from_millis(args.write_interval_ms),
+        answer_within: limit.min(Duration::from_secs(60)),
         ..Pace::default()
     };
     GitHub::new(&api, token, repo, pace).map_err(|e| e.to_string())

@@ -48,6 +48,10 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
         kustomize_bin: cli.kustomize_bin.clone(),
         load_restrictor: cli.load_restrictor.clone(),
         helm_bin: cli.helm_bin.clone(),
+        timeout: std::time::Duration::from_secs(
+            cli.engine_timeout.unwrap_or(config.engine_timeout),
+        ),
+        offline: cli.offline,
     };
     let settings = Settings {
         rules,

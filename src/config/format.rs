@@ -22,6 +22,7 @@ pub(super) struct RawConfig {
     pub(super) writable_tmp: Key<Spanned<Scalar>>,
     pub(super) harden_host_access_pods: Key<Spanned<Scalar>>,
     pub(super) render: Key<Spanned<Scalar>>,
+    pub(super) engine_timeout: Key<Spanned<Scalar>>,
     pub(super) exclude: Vec<Spanned<String>>,
     // Spanned, so that a missing key can be reported at the start of its entry (serde's own
     // "missing field" error points at the entry's last key).

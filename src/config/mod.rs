@@ -23,7 +23,8 @@ mod validate;
 
 pub use queries::{
     find, load, BaselineConfig, Config, Controls, ExcludeMatcher, NamedService, RenderMode,
-    Seccomp, DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP, FILE_NAMES,
+    Seccomp, DEFAULT_ENGINE_TIMEOUT, DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID,
+    DEFAULT_WRITABLE_TMP, FILE_NAMES, MAX_ENGINE_TIMEOUT,
 };
 pub use validate::{parse, ConfigError, MAX_ID};
 

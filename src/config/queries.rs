@@ -29,6 +29,9 @@ pub struct Config {
     pub harden_host_access_pods: bool,
     /// When Kustomize trees are built to check the edits (default: auto, when an engine is found).
     pub render: RenderMode,
+    /// The most seconds an external program (a build, a render) or a chart download may take
+    /// (default: 120).
+    pub engine_timeout: u64,
     /// Gitignore-style globs, relative to the repository root, as written in the file.
     pub exclude: Vec<String>,
     pub exemptions: Vec<Exemption>,
@@ -50,6 +53,9 @@ pub enum RenderMode {
 /// The defaults of every key.
 pub const DEFAULT_WRITABLE_TMP: bool = true;
 pub const DEFAULT_HARDEN_HOST_ACCESS_PODS: bool = false;
+pub const DEFAULT_ENGINE_TIMEOUT: u64 = 120;
+/// The longest `engineTimeout` (a day): more is a typo, not a limit.
+pub const MAX_ENGINE_TIMEOUT: u64 = 86_400;
 
 impl Default for Config {
     fn default() -> Self {
@@ -59,6 +65,7 @@ impl Default for Config {
             writable_tmp: DEFAULT_WRITABLE_TMP,
             harden_host_access_pods: DEFAULT_HARDEN_HOST_ACCESS_PODS,
             render: RenderMode::default(),
+            engine_timeout: DEFAULT_ENGINE_TIMEOUT,
             exclude: vec![],
             exemptions: vec![],
             services: vec![],

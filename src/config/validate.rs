@@ -16,7 +16,8 @@ use super::format::{
 };
 use super::queries::{
     exclude_globs, path_glob, BaselineConfig, Config, Controls, NamedService, RenderMode, Seccomp,
-    DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP, FILE_NAMES,
+    DEFAULT_ENGINE_TIMEOUT, DEFAULT_HARDEN_HOST_ACCESS_PODS, DEFAULT_ID, DEFAULT_WRITABLE_TMP,
+    FILE_NAMES, MAX_ENGINE_TIMEOUT,
 };
 use crate::policy::{Control, ControlSet, Exemption};
 
@@ -76,6 +77,7 @@ impl RawConfig {
                 DEFAULT_HARDEN_HOST_ACCESS_PODS,
             )?,
             render: render_mode(self.render.get())?,
+            engine_timeout: engine_timeout(self.engine_timeout.get())?,
             exclude: self
                 .exclude
                 .iter()
@@ -241,6 +243,23 @@ fn render_mode(value: Option<&Spanned<Scalar>>) -> Result<RenderMode, ConfigErro
             &value.referenced,
             format!(
                 "`render` must be auto, always or never, found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+/// `engineTimeout`: whole seconds, from 1 to a day.
+fn engine_timeout(value: Option<&Spanned<Scalar>>) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_ENGINE_TIMEOUT);
+    };
+    match value.value {
+        Scalar::Int(n) if (1..=i128::from(MAX_ENGINE_TIMEOUT)).contains(&n) => Ok(n as u64),
+        ref other => Err(error_at(
+            &value.referenced,
+            format!(
+                "`engineTimeout` must be a number of seconds from 1 to {MAX_ENGINE_TIMEOUT}, found {}",
                 other.describe()
             ),
         )),

@@ -17,6 +17,19 @@ use git2::{
 /// The remote the tool pushes to, as the user configured it.
 pub const REMOTE: &str = "origin";
 
+/// Bounds libgit2's waits on a remote (to connect, and for each answer), so that a fetch or a
+/// push to a server that accepts and never answers fails after `limit` instead of hanging.
+/// Process-wide: libgit2 keeps these settings globally.
+pub fn limit_network_waits(limit: std::time::Duration) {
+    let millis = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: libgit2 reads these settings when it opens a connection; they are set once, on
+    // the main thread, before `pr` opens any.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(millis);
+    }
+}
+
 /// Why a git step failed, in words for the user.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -107,6 +107,9 @@ pub struct Pace {
     pub backoff: Duration,
     /// The longest wait for a rate limit before giving up.
     pub max_wait: Duration,
+    /// The longest wait for an answer (`--engine-timeout`, at most 60 s); a connection is
+    /// waited for at most 10 s.
+    pub answer_within: Duration,
 }
 
 impl Default for Pace {
@@ -115,6 +118,7 @@ impl Default for Pace {
             write_interval: Duration::from_secs(1),
             backoff: Duration::from_secs(1),
             max_wait: Duration::from_secs(15 * 60),
+            answer_within: Duration::from_secs(60),
         }
     }
 }
@@ -151,8 +155,8 @@ impl GitHub {
                             http::header::HeaderName::from_static("x-github-api-version"),
                             "2022-11-28".into(),
                         )
-                        .set_connect_timeout(Some(Duration::from_secs(10)))
-                        .set_read_timeout(Some(Duration::from_secs(60)))
+                        .set_connect_timeout(Some(Duration::from_secs(10).min(pace.answer_within)))
+                        .set_read_timeout(Some(pace.answer_within))
                         .build()
                 })?
                 .map_err(|e| ApiError(format!("cannot build the API client: {e}")))

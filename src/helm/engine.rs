@@ -15,20 +15,35 @@ use crate::report::RenderSettings;
 const RELEASE: &str = "release";
 const NAMESPACE: &str = "default";
 
+/// How a render past the time limit begins its message (see [`timed_out`]).
+const TIMED_OUT: &str = "helm template did not finish in";
+
+/// Whether a render error is the time limit's: such a render proves nothing, so nothing it
+/// was to prove is written.
+pub fn timed_out(error: &str) -> bool {
+    error.starts_with(TIMED_OUT)
+}
+
 /// A `helm` found on this machine.
 pub struct Engine {
     program: PathBuf,
+    /// How long one render may take (`--engine-timeout`).
+    timeout: std::time::Duration,
 }
 
 impl Engine {
     /// The `helm` of `--helm-bin`, else `helm` on PATH.
     pub fn find(settings: &RenderSettings) -> Option<Engine> {
         let program = crate::verify::programs::find(settings.helm_bin.as_deref(), &["helm"])?;
-        Some(Engine { program })
+        Some(Engine {
+            program,
+            timeout: settings.timeout,
+        })
     }
 
     /// `helm template` of the chart folder `chart` with the values files `values` (in order,
     /// later ones win) over its values.yaml: the rendered stream, or Helm's error on one line.
+    /// A render past the time limit is killed with everything it started.
     pub fn template(&self, chart: &Path, values: &[PathBuf]) -> Result<String, String> {
         self.template_as(chart, values, RELEASE)
     }
@@ -50,10 +65,17 @@ impl Engine {
         for file in values {
             command.arg("--values").arg(file);
         }
-        let output = command
-            .env_remove("KUBECONFIG")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
+        command.env_remove("KUBECONFIG");
+        let output = crate::process::output(&mut command, self.timeout).map_err(|e| match e {
+            crate::process::RunError::TimedOut(limit) => format!(
+                "{TIMED_OUT} {} (stopped; --engine-timeout)",
+                crate::process::seconds(limit)
+            ),
+            crate::process::RunError::Spawn(e) => {
+                format!("cannot run {}: {e}", self.program.display())
+            }
+            crate::process::RunError::Interrupted => "the run was interrupted".to_string(),
+        })?;
         if output.status.success() {
             return String::from_utf8(output.stdout).map_err(|_| "the render is not UTF-8".into());
         }
@@ -81,16 +103,14 @@ pub fn is_library(chart: &Path) -> bool {
 
 /// A temporary copy of a chart folder (with its vendored `charts/`).
 pub struct ChartCopy {
-    _dir: tempfile::TempDir,
+    _dir: crate::process::ScratchDir,
     /// The copy's chart folder.
     pub chart: PathBuf,
 }
 
 impl ChartCopy {
     pub fn of(chart: &Path) -> std::io::Result<ChartCopy> {
-        let dir = tempfile::Builder::new()
-            .prefix("kube-harden-helm")
-            .tempdir()?;
+        let dir = crate::process::scratch_dir("kube-harden-helm")?;
         let name = chart.file_name().unwrap_or_else(|| "chart".as_ref());
         let copy = dir.path().join(name);
         crate::verify::scratch::copy_tree(chart, &copy)?;

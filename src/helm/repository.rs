@@ -226,9 +226,7 @@ impl ChartCache {
         let chart_dir = slot.join("chart");
         if !chart_dir.join("Chart.yaml").is_file() {
             std::fs::create_dir_all(&self.root).map_err(|e| cache::cache_error(&self.root, e))?;
-            let fresh = tempfile::Builder::new()
-                .prefix(".unpacking-")
-                .tempdir_in(&self.root)
+            let fresh = crate::process::scratch_dir_in(&self.root, ".unpacking-")
                 .map_err(|e| cache::cache_error(&self.root, e))?;
             archive::unpack(&bytes, &fresh.path().join("chart")).map_err(|reason| {
                 FetchError::BadArchive {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,7 +36,10 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A `git daemon` serving every repository under `base`, push enabled; stopped on drop.
+/// A `git daemon` serving every repository under `base`, push enabled; stopped on drop with
+/// everything it started. It runs in a process group of its own: `git daemon` runs
+/// `git-daemon` as its child, which forks one process per connection, and stopping only the
+/// first left the others listening after the tests ended.
 pub struct Daemon {
     child: Child,
     pub port: u16,
@@ -60,6 +64,7 @@ impl Daemon {
                 .arg(base)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                .process_group(0)
                 .spawn()
                 .expect("git daemon starts");
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -72,10 +77,14 @@ impl Daemon {
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            stop(&mut child);
         }
         panic!("git daemon did not start");
+    }
+
+    /// The daemon's process group (its own process id).
+    pub fn group(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -85,9 +94,16 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Kills the daemon's process group, reaps the daemon, and checks that nothing of the group
+/// still runs.
+fn stop(child: &mut Child) {
+    let group = i32::try_from(child.id()).unwrap();
+    super::processes::stop_group(group);
+    let _ = child.wait();
 }
 
 /// A bare remote `remote.git` and a working clone `work` holding a copy of `fixture`, with

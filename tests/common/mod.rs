@@ -9,6 +9,7 @@ pub mod fake_github;
 pub mod git_http;
 pub mod git_remote;
 pub mod helm;
+pub mod processes;
 
 use std::path::Path;
 use std::process::Output;

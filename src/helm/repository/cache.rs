@@ -63,9 +63,8 @@ impl VersionSlot {
     ) -> Result<(), FetchError> {
         let parent = self.dir.parent().expect("a version folder has a parent");
         fs::create_dir_all(parent).map_err(|e| cache_error(parent, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".unpacking-")
-            .tempdir_in(parent)
+        // A signal removes it too: an interrupted download leaves nothing in the cache.
+        let staging = crate::process::scratch_dir_in(parent, ".unpacking-")
             .map_err(|e| cache_error(parent, e))?;
         let chart_dir = staging.path().join(&self.chart);
         fs::create_dir(&chart_dir).map_err(|e| cache_error(&chart_dir, e))?;
@@ -78,7 +77,7 @@ impl VersionSlot {
 
     fn move_into_place(
         &self,
-        staging: tempfile::TempDir,
+        staging: crate::process::ScratchDir,
         record: &Record,
     ) -> Result<(), FetchError> {
         if fs::rename(staging.path(), &self.dir).is_ok() {
@@ -99,9 +98,7 @@ impl VersionSlot {
     /// Moves an outdated or incomplete version folder aside and deletes it.
     fn remove_old_copy(&self) -> Result<(), FetchError> {
         let parent = self.dir.parent().expect("a version folder has a parent");
-        let trash = tempfile::Builder::new()
-            .prefix(".outdated-")
-            .tempdir_in(parent)
+        let trash = crate::process::scratch_dir_in(parent, ".outdated-")
             .map_err(|e| cache_error(parent, e))?;
         let aside = trash.path().join("old");
         match fs::rename(&self.dir, &aside) {

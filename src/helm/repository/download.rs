@@ -19,13 +19,25 @@ pub struct Timeouts {
     pub connect: Duration,
     /// For the answer to begin, and then for each piece of the body.
     pub read: Duration,
+    /// For one whole download (`--engine-timeout`): a repository that trickles a byte now and
+    /// then is given up too.
+    pub whole: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
+        Timeouts::within(crate::process::DEFAULT_TIMEOUT)
+    }
+}
+
+impl Timeouts {
+    /// The usual waits (10 s to connect, 30 s for data), none longer than `limit`, which
+    /// bounds each whole download.
+    pub fn within(limit: Duration) -> Timeouts {
         Timeouts {
-            connect: Duration::from_secs(10),
-            read: Duration::from_secs(30),
+            connect: Duration::from_secs(10).min(limit),
+            read: Duration::from_secs(30).min(limit),
+            whole: limit,
         }
     }
 }
@@ -59,6 +71,7 @@ impl Downloader {
 
     /// The body at `url`, at most `limit` bytes.
     pub(super) fn get(&self, url: &Url, limit: u64) -> Result<Vec<u8>, DownloadError> {
+        let started = std::time::Instant::now();
         let response = self
             .client
             .get(url.clone())
@@ -72,10 +85,23 @@ impl Downloader {
             return Err(DownloadError::TooLarge);
         }
         let mut body = Vec::new();
-        response
-            .take(limit + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| DownloadError::Unreachable(self.body_reason(&e)))?;
+        let mut reader = response.take(limit + 1);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader
+                .read(&mut chunk)
+                .map_err(|e| DownloadError::Unreachable(self.body_reason(&e)))?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+            if started.elapsed() > self.timeouts.whole {
+                return Err(DownloadError::Unreachable(format!(
+                    "the download did not finish in {} (timed out; --engine-timeout)",
+                    crate::process::seconds(self.timeouts.whole)
+                )));
+            }
+        }
         if body.len() as u64 > limit {
             return Err(DownloadError::TooLarge);
         }
@@ -87,13 +113,13 @@ impl Downloader {
     fn reason(&self, error: &reqwest::Error) -> String {
         if error.is_timeout() && error.is_connect() {
             format!(
-                "no connection within {} s (timed out)",
-                self.timeouts.connect.as_secs_f32()
+                "no connection within {} (timed out)",
+                crate::process::seconds(self.timeouts.connect)
             )
         } else if error.is_timeout() {
             format!(
-                "no answer within {} s (timed out)",
-                self.timeouts.read.as_secs_f32()
+                "no answer within {} (timed out)",
+                crate::process::seconds(self.timeouts.read)
             )
         } else {
             innermost(error)
@@ -107,8 +133,8 @@ impl Downloader {
                 .any(reqwest::Error::is_timeout);
         if timed_out {
             format!(
-                "the download stalled for {} s (timed out)",
-                self.timeouts.read.as_secs_f32()
+                "the download stalled for {} (timed out)",
+                crate::process::seconds(self.timeouts.read)
             )
         } else {
             format!("the download broke off: {}", innermost(error))

@@ -137,8 +137,15 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
             changed = true;
         }
     }
+    // A set that did not render before is not rendered again: there is nothing to judge.
     let after: Vec<Result<String, String>> = if changed {
-        sets.iter().map(|s| render(&copy.chart, s)).collect()
+        sets.iter()
+            .zip(&before)
+            .map(|(s, was)| match was {
+                Ok(_) => render(&copy.chart, s),
+                Err(e) => Err(e.clone()),
+            })
+            .collect()
     } else {
         before.clone()
     };
@@ -242,6 +249,13 @@ impl Judged {
             return;
         }
         let missing = error.contains("missing in charts/");
+        if crate::helm::engine::timed_out(error) {
+            // Not proven, so not written.
+            let message = format!("not render-checked; nothing written for it: {error}");
+            fail_changed(reports, &message);
+            let at = at.filter(|a| reports.iter().any(|r| r.path == *a)).or(main);
+            return note_on(reports, at, message);
+        }
         let message = if missing {
             format!("does not render: a dependency in Chart.yaml is not vendored in charts/ (kube-harden never fetches one; run `helm dependency build`): not render-checked; {error}")
         } else {

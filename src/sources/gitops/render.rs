@@ -144,6 +144,14 @@ pub fn compare(
         .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
     {
         Ok(stream) => stream,
+        Err(e) if crate::helm::engine::timed_out(&e) => {
+            // Not proven, so not written.
+            let why = format!(
+                "its chart ({}): {e}: not render-checked; nothing written for it",
+                chart.origin
+            );
+            return (Verdict::Broken(why), None);
+        }
         Err(e) => {
             let why = format!(
                 "its chart ({}) does not render, before any edit: not render-checked; {e}",
@@ -220,7 +228,8 @@ fn render(
     values: &Value,
     name: Option<&str>,
 ) -> Result<String, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
+    let dir = crate::process::scratch_dir("kube-harden-values-")
+        .map_err(|e| format!("no temporary folder: {e}"))?;
     let file = dir.path().join("values.yaml");
     let text = serde_json::to_string(values).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use super::forest::{App, Forest};
 use super::model::Resource;
@@ -17,6 +18,38 @@ pub struct Engine {
     /// `kubectl` needs the `kustomize` subcommand; the `kustomize` binary `build`.
     subcommand: &'static str,
     load_restrictor: String,
+    /// How long one build may take (`--engine-timeout`).
+    timeout: Duration,
+}
+
+/// Why a build gave no stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// The engine's own error (or why it could not run), on one line.
+    Failed(String),
+    /// It ran past the time limit and was stopped.
+    TimedOut(Duration),
+    /// Not run: `--offline`, and the build reads these remote resources (each with the
+    /// kustomization and line that names it).
+    Offline(Vec<String>),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Failed(message) => f.write_str(message),
+            BuildError::TimedOut(limit) => write!(
+                f,
+                "kustomize build did not finish in {} (stopped; --engine-timeout)",
+                crate::process::seconds(*limit)
+            ),
+            BuildError::Offline(remotes) => write!(
+                f,
+                "not built with --offline: it reads remote resources ({})",
+                remotes.join(", ")
+            ),
+        }
+    }
 }
 
 impl Engine {
@@ -45,6 +78,7 @@ impl Engine {
             subcommand: subcommand_of(&program),
             program,
             load_restrictor,
+            timeout: settings.timeout,
         })
     }
 
@@ -56,20 +90,34 @@ impl Engine {
         }
     }
 
-    /// Builds the kustomization folder `dir`: the rendered stream, or the engine's error.
-    pub fn build(&self, dir: &Path) -> Result<String, String> {
-        let output = Command::new(&self.program)
+    /// Builds the kustomization folder `dir`: the rendered stream, or the engine's error. A
+    /// build past the time limit is killed with everything it started (a `git fetch` of a
+    /// remote base that never answers, say). The engine's own temporary files (the clone of a
+    /// remote base) go in `tmp`, which is removed with the copy even when the engine is killed.
+    pub fn build(&self, dir: &Path, tmp: &Path) -> Result<String, BuildError> {
+        use crate::process::RunError;
+        let mut command = Command::new(&self.program);
+        command
             .arg(self.subcommand)
             .arg("--load-restrictor")
             .arg(&self.load_restrictor)
             .arg(dir)
-            .env_remove("KUBECONFIG")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", self.describe()))?;
+            .env("TMPDIR", tmp)
+            .env_remove("KUBECONFIG");
+        let output = crate::process::output(&mut command, self.timeout).map_err(|e| match e {
+            RunError::TimedOut(limit) => BuildError::TimedOut(limit),
+            RunError::Spawn(e) => {
+                BuildError::Failed(format!("cannot run {}: {e}", self.describe()))
+            }
+            RunError::Interrupted => BuildError::Failed("the run was interrupted".into()),
+        })?;
         if output.status.success() {
-            String::from_utf8(output.stdout).map_err(|_| "the build is not UTF-8".to_string())
+            String::from_utf8(output.stdout)
+                .map_err(|_| BuildError::Failed("the build is not UTF-8".to_string()))
         } else {
-            Err(engine_message(&String::from_utf8_lossy(&output.stderr)))
+            Err(BuildError::Failed(engine_message(
+                &String::from_utf8_lossy(&output.stderr),
+            )))
         }
     }
 }
@@ -81,9 +129,7 @@ pub fn apply_patches(
     stream: &str,
     patches: &[(String, String, String)],
 ) -> Result<String, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("kube-harden-post-render-")
-        .tempdir()
+    let dir = crate::process::scratch_dir("kube-harden-post-render-")
         .map_err(|e| format!("no temporary folder: {e}"))?;
     let write = |name: &str, text: &str| {
         std::fs::write(dir.path().join(name), text).map_err(|e| format!("cannot write {name}: {e}"))
@@ -103,7 +149,11 @@ pub fn apply_patches(
         ));
     }
     write("kustomization.yaml", &kustomization)?;
-    engine.build(dir.path())
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).map_err(|e| format!("no temporary folder: {e}"))?;
+    engine
+        .build(&dir.path().join("."), &tmp)
+        .map_err(|e| e.to_string())
 }
 
 /// A string as a JSON (so YAML) double-quoted scalar.
@@ -133,9 +183,10 @@ fn engine_message(stderr: &str) -> String {
 }
 
 /// A temporary copy of everything an app's builds read, laid out as in the user's tree below
-/// their common folder.
+/// their common folder (in `tree/` of a scratch folder, beside `tmp/` for the engine's own
+/// temporary files).
 pub struct Copy {
-    dir: tempfile::TempDir,
+    dir: crate::process::ScratchDir,
     /// The user's folder that the copy's root stands for.
     common: PathBuf,
 }
@@ -160,22 +211,33 @@ impl Copy {
             }
         }
         let common = common_ancestor(&sources);
-        let dir = tempfile::Builder::new()
-            .prefix("kube-harden-render-")
-            .tempdir()?;
+        let dir = crate::process::scratch_dir("kube-harden-render-")?;
+        let copy = Copy { dir, common };
+        std::fs::create_dir_all(copy.engine_tmp())?;
         for source in &sources {
             crate::verify::scratch::copy_tree(
                 source,
-                &dir.path()
-                    .join(source.strip_prefix(&common).unwrap_or(source)),
+                &copy
+                    .tree()
+                    .join(source.strip_prefix(&copy.common).unwrap_or(source)),
             )?;
         }
-        Ok(Copy { dir, common })
+        Ok(copy)
+    }
+
+    /// The copy of the user's tree.
+    fn tree(&self) -> PathBuf {
+        self.dir.path().join("tree")
+    }
+
+    /// Where the engine keeps its own temporary files.
+    pub fn engine_tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     /// `message` with the copy's paths written as the user's.
     pub fn in_user_terms(&self, message: &str) -> String {
-        let copy = self.dir.path().display().to_string();
+        let copy = self.tree().display().to_string();
         message.replace(&copy, &self.common.display().to_string())
     }
 
@@ -183,8 +245,7 @@ impl Copy {
     pub fn path_of(&self, path: &Path) -> std::io::Result<PathBuf> {
         let absolute = absolute(path)?;
         Ok(self
-            .dir
-            .path()
+            .tree()
             .join(absolute.strip_prefix(&self.common).unwrap_or(&absolute)))
     }
 
@@ -211,7 +272,7 @@ impl Copy {
     /// The user's file an origin annotation's `path` names, given the root it was built from.
     pub fn origin_file(&self, root_dir: &Path, origin: &str) -> Option<PathBuf> {
         let in_copy = super::model::normalise(&self.path_of(root_dir).ok()?.join(origin));
-        let relative = in_copy.strip_prefix(self.dir.path()).ok()?;
+        let relative = in_copy.strip_prefix(self.tree()).ok()?;
         Some(self.common.join(relative))
     }
 }

@@ -325,6 +325,23 @@ impl Forest {
         out
     }
 
+    /// The remote resources and components a build of `root` reads, each as `URL
+    /// (kustomization:line)`.
+    pub fn remotes_of(&self, root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for path in self.closure(root) {
+            let Some(k) = self.kustomizations.get(&path) else {
+                continue;
+            };
+            for entry in k.resources.iter().chain(&k.components) {
+                if let Resource::Remote(url) = &entry.item {
+                    out.push(format!("{url} ({}:{})", path.display(), entry.line));
+                }
+            }
+        }
+        out
+    }
+
     /// The kustomization `root` and every one it includes, once each, the root first.
     pub fn closure_of(&self, root: &Path) -> Vec<PathBuf> {
         self.closure(root)

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::policy::{ControlSet, Exemption, Note, NoteKind, Rules};
 use crate::report::{fail_changed, FileError, FileReport, RenderMode, Settings, Status};
 
-use super::build::{root_dir, Copy, Engine};
+use super::build::{root_dir, BuildError, Copy, Engine};
 use super::forest::{objects_in_file, App, Forest};
 use super::model::normalise;
 use crate::verify::rendered::{judge, Problem, ProblemKind};
@@ -41,7 +41,7 @@ static SKIP_SAID: AtomicBool = AtomicBool::new(false);
 pub struct Before {
     engine: Engine,
     copy: Copy,
-    renders: Vec<(PathBuf, Result<String, String>)>,
+    renders: Vec<(PathBuf, Result<String, BuildError>)>,
 }
 
 /// What stops the check before it starts: said on the app's first root.
@@ -58,7 +58,7 @@ pub enum Unchecked {
 
 impl Before {
     /// Each root and its build (or why it does not build).
-    pub fn renders(&self) -> &[(PathBuf, Result<String, String>)] {
+    pub fn renders(&self) -> &[(PathBuf, Result<String, BuildError>)] {
         &self.renders
     }
 
@@ -93,7 +93,12 @@ pub fn before(app: &App, forest: &Forest, settings: &Settings) -> Result<Before,
             Unchecked::Error(format!("the render check could not prepare its copy: {e}"))
         })?;
     }
-    let renders = build_all(&engine, &copy, &app.roots);
+    // `--offline`: a root that reads a remote resource is not built (the build would fetch it).
+    let offline = |root: &Path| {
+        let remotes = forest.remotes_of(root);
+        (settings.render.offline && !remotes.is_empty()).then_some(BuildError::Offline(remotes))
+    };
+    let renders = build_all(&engine, &copy, &app.roots, &offline);
     Ok(Before {
         engine,
         copy,
@@ -101,17 +106,28 @@ pub fn before(app: &App, forest: &Forest, settings: &Settings) -> Result<Before,
     })
 }
 
+/// Builds each root but those `not_built` gives a reason for.
 fn build_all(
     engine: &Engine,
     copy: &Copy,
     roots: &[PathBuf],
-) -> Vec<(PathBuf, Result<String, String>)> {
+    not_built: &(dyn Fn(&Path) -> Option<BuildError> + Sync),
+) -> Vec<(PathBuf, Result<String, BuildError>)> {
     roots
         .par_iter()
         .map(|root| {
-            let dir = copy.path_of(&root_dir(root)).map_err(|e| e.to_string());
-            let built = dir.and_then(|d| engine.build(&d));
-            (root.clone(), built.map_err(|e| copy.in_user_terms(&e)))
+            if let Some(why) = not_built(root) {
+                return (root.clone(), Err(why));
+            }
+            let dir = copy
+                .path_of(&root_dir(root))
+                .map_err(|e| BuildError::Failed(e.to_string()));
+            let built = dir.and_then(|d| engine.build(&d, &copy.engine_tmp()));
+            let in_user_terms = |e| match e {
+                BuildError::Failed(m) => BuildError::Failed(copy.in_user_terms(&m)),
+                other => other,
+            };
+            (root.clone(), built.map_err(in_user_terms))
         })
         .collect()
 }
@@ -201,13 +217,31 @@ pub fn after(
     let any_change = reports
         .iter()
         .any(|r| matches!(r.status, Status::Changed { .. }));
+    // A root without a render before is not built again: there is nothing to judge against.
+    let failed_before = |root: &Path| {
+        before
+            .renders
+            .iter()
+            .find(|(r, _)| r == root)
+            .and_then(|(_, render)| render.as_ref().err().cloned())
+    };
     let afters = if any_change {
-        build_all(&before.engine, &before.copy, &app.roots)
+        build_all(&before.engine, &before.copy, &app.roots, &failed_before)
     } else {
         before.renders.clone()
     };
     for ((root, was), (_, now)) in before.renders.iter().zip(afters) {
         match (was, now) {
+            (Err(BuildError::TimedOut(limit)), _) => {
+                // Not proven, so not written: the same build may well hang in the pipeline.
+                let message = format!(
+                    "{}: kustomize build did not finish in {} (--engine-timeout): not render-checked; nothing written for it",
+                    root.display(),
+                    crate::process::seconds(*limit)
+                );
+                fail_changed(reports, &message);
+                note_on(reports, root, message);
+            }
             (Err(e), _) => note_on(reports, root, unbuildable(root, e)),
             (Ok(_), Err(e)) => fail_changed(
                 reports,
@@ -305,7 +339,9 @@ fn build_unedited(
     copy.annotate_origins(root, has_metadata)
         .map_err(|e| e.to_string())?;
     let dir = copy.path_of(&root_dir(root)).map_err(|e| e.to_string())?;
-    engine.build(&dir)
+    engine
+        .build(&dir, &copy.engine_tmp())
+        .map_err(|e| copy.in_user_terms(&e.to_string()))
 }
 
 /// Says on the app's first root why the check did not run, or fails its changed files.
@@ -336,7 +372,15 @@ pub fn unchecked(reason: Unchecked, app: &App, reports: &mut [FileReport]) {
     }
 }
 
-fn unbuildable(root: &Path, error: &str) -> String {
+fn unbuildable(root: &Path, error: &BuildError) -> String {
+    if let BuildError::Offline(remotes) = error {
+        return format!(
+            "{} is not built with --offline: it reads remote resources ({}): not render-checked",
+            root.display(),
+            remotes.join(", ")
+        );
+    }
+    let error = error.to_string();
     if error.contains("--enable-helm") {
         return format!("{} inflates `helmCharts`, which Kustomize builds only with --enable-helm and a helm binary: not render-checked with Kustomize (each entry's chart is render-checked with Helm's engine)", root.display());
     }
