@@ -13,6 +13,7 @@
 
 mod actions;
 mod guardrails;
+mod helpers;
 mod hints;
 mod pods;
 mod render;
@@ -45,6 +46,13 @@ pub struct Target {
     pub used_at: Vec<(PathBuf, usize)>,
     /// The containers that use it, as the templates name them (container level only).
     pub containers: Vec<String>,
+    /// values.yaml does not set it, but sets the mapping it belongs to, and a helper renders
+    /// it for every key there (`controllers.main.containers.app.securityContext` from a
+    /// `range` over `controllers` and their `containers`): it is added.
+    pub create: bool,
+    /// Add what is missing (false: a helper merges it over another wired path that values.yaml
+    /// sets, which supplies the baseline: only explicit values that fall short are corrected).
+    pub complete: bool,
 }
 
 /// What a chart's templates say, resolved against its values.yaml.
@@ -55,6 +63,65 @@ pub struct ChartWiring {
     pub gaps: BTreeMap<PathBuf, Vec<Gap>>,
     /// What the pod specs of the templates come to with the values (empty from [`resolve`]).
     pub(crate) guardrails: guardrails::Guardrails,
+    /// Per template: the template's line for each line of its expanded text (the lines of
+    /// `Use`s, gaps and guardrails are lines of the expanded text).
+    pub(crate) line_of: BTreeMap<PathBuf, Vec<usize>>,
+}
+
+impl ChartWiring {
+    /// The template's own line for a (1-based) line of its expanded text.
+    pub fn template_line(&self, template: &Path, line: usize) -> usize {
+        self.line_of
+            .get(template)
+            .and_then(|lines| lines.get(line.wrapping_sub(1)))
+            .copied()
+            .unwrap_or(line)
+    }
+}
+
+/// A template of a chart with the helpers it includes expanded ([`helpers`]).
+pub struct ExpandedTemplate {
+    pub path: PathBuf,
+    pub expanded: helpers::Expanded,
+}
+
+/// Every template of the chart, its includes expanded with the named templates of the chart and
+/// of the charts vendored below it. A helper that a template includes is read there, in the
+/// context the include gives it; one that none includes is read where it is written.
+pub fn expanded_templates(chart: &Path) -> Vec<ExpandedTemplate> {
+    let texts = read_templates(chart);
+    let defines = helpers::Defines::read(chart);
+    let none = std::collections::BTreeSet::new();
+    let followed: std::collections::BTreeSet<String> = texts
+        .iter()
+        .flat_map(|(_, t)| helpers::expand(t, &defines, &none).followed)
+        .collect();
+    texts
+        .iter()
+        .map(|(path, text)| ExpandedTemplate {
+            path: path.clone(),
+            expanded: helpers::expand(text, &defines, &followed),
+        })
+        .collect()
+}
+
+/// What each template wires (its lines are those of the expanded text).
+fn analyse_all(texts: &[ExpandedTemplate]) -> Vec<(PathBuf, Wiring)> {
+    texts
+        .iter()
+        .map(|t| {
+            let mut w = templates::analyse_expanded(&t.expanded.text, &t.expanded.unfollowed);
+            w.layers.clone_from(&t.expanded.layers);
+            (t.path.clone(), w)
+        })
+        .collect()
+}
+
+fn line_maps(texts: &[ExpandedTemplate]) -> BTreeMap<PathBuf, Vec<usize>> {
+    texts
+        .iter()
+        .map(|t| (t.path.clone(), t.expanded.line_of.clone()))
+        .collect()
 }
 
 /// Every template of the chart (`templates/**/*.yaml|yml|tpl`: helpers may write a pod spec),
@@ -126,12 +193,25 @@ pub fn resolve(
         }
         for u in &w.uses {
             let mut found = Vec::new();
+            let mut created = Vec::new();
+            let mut ranged = Vec::new();
             let mut missing = Vec::new();
-            for r in &u.refs {
-                match shape(r) {
-                    Some(Some(keys)) if looks_like_context(r, &keys) => found.push(r.clone()),
+            for (r, from_range) in u.refs.iter().flat_map(|r| expand_wildcards(r, shape)) {
+                if from_range {
+                    ranged.push(r.clone());
+                }
+                match shape(&r) {
+                    Some(Some(keys)) if looks_like_context(&r, &keys) => found.push(r),
                     Some(_) => {}
-                    None if looks_like_context(r, &[]) => missing.push(r.clone()),
+                    // A helper renders it for each key of a mapping values.yaml sets.
+                    None if from_range
+                        && looks_like_context(&r, &[])
+                        && parent_is_map(&r, shape) =>
+                    {
+                        created.push(r.clone());
+                        found.push(r);
+                    }
+                    None if looks_like_context(&r, &[]) => missing.push(r),
                     None => {}
                 }
             }
@@ -145,9 +225,15 @@ pub fn resolve(
                     gated_by_enabled: false,
                     used_at: vec![],
                     containers: vec![],
+                    create: created.contains(path),
+                    complete: true,
                 });
-                if u.level == Level::Container && !t.containers.contains(&u.name) {
-                    t.containers.push(u.name.clone());
+                let name = match ranged.contains(path) {
+                    true => ranged_name(path, &u.name),
+                    false => u.name.clone(),
+                };
+                if u.level == Level::Container && !t.containers.contains(&name) {
+                    t.containers.push(name);
                 }
                 if t.level != u.level {
                     conflicts.push((
@@ -189,8 +275,88 @@ pub fn resolve(
         by_path.remove(&path);
         wiring.gaps.entry(template).or_default().push(gap);
     }
+    let layers: Vec<&(String, String)> = templates.iter().flat_map(|(_, w)| &w.layers).collect();
+    apply_layers(&mut by_path, &layers);
     wiring.targets = by_path.into_values().collect();
     wiring
+}
+
+/// A path with `*` (any key, from a helper's `range`) as the paths values.yaml has for it, each
+/// with whether it came from a `*`.
+fn expand_wildcards(
+    path: &str,
+    shape: &dyn Fn(&str) -> Option<Option<Vec<String>>>,
+) -> Vec<(String, bool)> {
+    let Some((head, tail)) = path.split_once('*') else {
+        return vec![(path.to_string(), false)];
+    };
+    let head = head.trim_end_matches('.');
+    let tail = tail.trim_start_matches('.');
+    let keys = match shape(head) {
+        Some(Some(keys)) => keys,
+        _ => return vec![],
+    };
+    keys.iter()
+        .flat_map(|k| {
+            let next = match tail {
+                "" => format!("{head}.{k}"),
+                _ => format!("{head}.{k}.{tail}"),
+            };
+            expand_wildcards(&next, shape)
+        })
+        .map(|(p, _)| (p, true))
+        .collect()
+}
+
+/// A container rendered once per key of a mapping (`controllers.main.containers.app`) is named
+/// by a template expression (`{{ $name }}`): its key names it better.
+fn ranged_name(path: &str, written: &str) -> String {
+    let mut segs = path.rsplit('.');
+    match (written.contains("{{"), segs.nth(1)) {
+        (true, Some(key)) => key.to_string(),
+        _ => written.to_string(),
+    }
+}
+
+fn parent_is_map(path: &str, shape: &dyn Fn(&str) -> Option<Option<Vec<String>>>) -> bool {
+    path.rsplit_once('.')
+        .is_some_and(|(parent, _)| matches!(shape(parent), Some(Some(_))))
+}
+
+/// Does a dotted path match a pattern whose `*` segments match any key?
+fn matches_pattern(path: &str, pattern: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (path.split('.').collect(), pattern.split('.').collect());
+    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| *y == "*" || x == y)
+}
+
+/// A path a helper merges over another wired path that values.yaml sets (a controller's own
+/// `pod.securityContext` over `defaultPodOptions.securityContext`): the path under it gets the
+/// baseline, this one only has its explicit values corrected, and it is not added where
+/// values.yaml does not set it.
+fn apply_layers(by_path: &mut BTreeMap<String, Target>, layers: &[&(String, String)]) {
+    let set_under = |over: &Target, by_path: &BTreeMap<String, Target>| {
+        layers.iter().any(|(o, u)| {
+            matches_pattern(&over.path, o)
+                && by_path
+                    .values()
+                    .any(|t| !t.create && t.level == over.level && matches_pattern(&t.path, u))
+        })
+    };
+    let layered: Vec<String> = by_path
+        .values()
+        .filter(|t| set_under(t, by_path))
+        .map(|t| t.path.clone())
+        .collect();
+    for path in layered {
+        let Some(t) = by_path.get_mut(&path) else {
+            continue;
+        };
+        if t.create {
+            by_path.remove(&path);
+        } else {
+            t.complete = false;
+        }
+    }
 }
 
 /// Processes one chart and the charts vendored in its `charts/` folder: their values files
@@ -241,14 +407,17 @@ fn plan_one(
     listed: &[PathBuf],
     settings: &Settings,
 ) -> (Vec<FileReport>, ChartWiring, Option<PathBuf>) {
-    let texts = read_templates(chart);
-    let templates: Vec<(PathBuf, Wiring)> = texts
-        .iter()
-        .map(|(p, t)| (p.clone(), templates::analyse(t)))
-        .collect();
+    // A library chart renders nothing of its own: its helpers are read where a chart that
+    // depends on it includes them.
+    let texts = if crate::helm::engine::is_library(chart) {
+        vec![]
+    } else {
+        expanded_templates(chart)
+    };
+    let templates = analyse_all(&texts);
     let pods: Vec<(PathBuf, Vec<pods::PodText>)> = texts
         .iter()
-        .map(|(p, t)| (p.clone(), pods::read(t)))
+        .map(|t| (t.path.clone(), pods::read(&t.expanded.text)))
         .collect();
     let main = ["values.yaml", "values.yml"]
         .iter()
@@ -272,6 +441,7 @@ fn plan_one(
         Some(Ok(text)) => text.as_str(),
         _ => "",
     };
+    wiring.line_of = line_maps(&texts);
     let sets = value_sets(chart, main.as_deref(), defaults, settings);
     wiring.guardrails = guardrails::plan(&pods, &wiring, &sets, &privileged, &settings.rules);
     let schema = values::Schema::load(chart);
@@ -315,11 +485,12 @@ fn plan_one(
         };
         reports.push(report);
     }
-    for (rel, _) in &templates {
-        let path = chart.join(rel);
+    for rel in read_templates(chart).into_iter().map(|(rel, _)| rel) {
+        let path = chart.join(&rel);
         let mut report = FileReport::new(&path, Status::Skipped(TEMPLATE_REASON.into()));
-        for gap in wiring.gaps.get(rel).into_iter().flatten() {
-            report.add_workload(&gap.kind, &gap.name, gap.line);
+        for gap in wiring.gaps.get(&rel).into_iter().flatten() {
+            let line = wiring.template_line(&rel, gap.line);
+            report.add_workload(&gap.kind, &gap.name, line);
             let workload = report.workloads.len() - 1;
             report.skipped_pods.push(SkippedPod {
                 workload,
@@ -337,14 +508,15 @@ fn plan_one(
                                 control,
                                 current: "absent".into(),
                                 wanted,
-                                line: gap.line,
+                                line,
                                 col: 1,
                                 fixable: false,
                             }),
                     );
             }
         }
-        add_template_notes(&mut report, wiring.guardrails.template_notes.get(rel));
+        let notes = wiring.guardrails.template_notes.get(&rel);
+        add_template_notes(&mut report, notes, |l| wiring.template_line(&rel, l));
         reports.push(report);
     }
     if wiring.targets.is_empty() {
@@ -363,10 +535,8 @@ fn plan_one(
 /// values: for a consumer of the chart that is not this source (a GitOps release installs it
 /// with values of its own).
 pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), String> {
-    let templates: Vec<(PathBuf, Wiring)> = read_templates(chart)
-        .into_iter()
-        .map(|(p, t)| (p, templates::analyse(&t)))
-        .collect();
+    let texts = expanded_templates(chart);
+    let templates = analyse_all(&texts);
     let path = ["values.yaml", "values.yml"]
         .iter()
         .map(|n| chart.join(n))
@@ -376,7 +546,8 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
         None => String::new(),
     };
     let tree = yaml_splice::Tree::parse(&text).map_err(|e| format!("values.yaml: {e}"))?;
-    let wiring = resolve(&templates, &|p| values::shape(&tree, p));
+    let mut wiring = resolve(&templates, &|p| values::shape(&tree, p));
+    wiring.line_of = line_maps(&texts);
     let docs = crate::verify::load_all(&text).map_err(|e| format!("values.yaml: {e}"))?;
     let defaults = serde_json::to_value(docs.into_iter().next().unwrap_or_default())
         .map_err(|e| format!("values.yaml: {e}"))?;
@@ -397,9 +568,9 @@ pub fn release_guardrails(
     values: &serde_json::Value,
     rules: &crate::policy::Rules,
 ) -> Guardrails {
-    let pods: Vec<(PathBuf, Vec<pods::PodText>)> = read_templates(chart)
+    let pods: Vec<(PathBuf, Vec<pods::PodText>)> = expanded_templates(chart)
         .iter()
-        .map(|(p, t)| (p.clone(), pods::read(t)))
+        .map(|t| (t.path.clone(), pods::read(&t.expanded.text)))
         .collect();
     let sets = [guardrails::ValueSet {
         values: values.clone(),
@@ -444,15 +615,20 @@ pub fn release_low_ports(g: &Guardrails, values: &serde_json::Value) -> Vec<Stri
 }
 
 /// The guardrails' notes on a template, each with the pod or container it is about.
-fn add_template_notes(report: &mut FileReport, notes: Option<&Vec<guardrails::TemplateNote>>) {
+fn add_template_notes(
+    report: &mut FileReport,
+    notes: Option<&Vec<guardrails::TemplateNote>>,
+    line_of: impl Fn(usize) -> usize,
+) {
     for n in notes.into_iter().flatten() {
-        report.add_workload(&n.kind, &n.name, n.line);
+        let line = line_of(n.line);
+        report.add_workload(&n.kind, &n.name, line);
         report.notes.push(Note {
             workload: report.workloads.len() - 1,
             container: n.container.clone(),
             kind: n.note,
             message: n.message.clone(),
-            line: n.line,
+            line,
         });
     }
 }
@@ -562,6 +738,7 @@ mod tests {
                 name: "app".into(),
             }],
             gaps: vec![],
+            layers: vec![],
         }
     }
 

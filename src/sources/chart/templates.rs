@@ -45,6 +45,9 @@ pub struct Gap {
 pub struct Wiring {
     pub uses: Vec<Use>,
     pub gaps: Vec<Gap>,
+    /// Values paths a helper's `merge` layers: (the path whose keys win, the path under it),
+    /// `*` for any key.
+    pub layers: Vec<(String, String)>,
 }
 
 pub(super) const CONTAINER_LISTS: [&str; 3] =
@@ -189,8 +192,9 @@ pub fn value_refs(text: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(at) = rest.find(".Values.") {
         let tail = &rest[at + ".Values.".len()..];
+        // `*` stands for any key (an item of a `range` in a helper, see super::helpers).
         let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '*')))
             .unwrap_or(tail.len());
         let path = tail[..end].trim_end_matches('.');
         if !path.is_empty() && !refs.iter().any(|r| r == path) {
@@ -237,6 +241,14 @@ fn relative_refs(text: &str) -> Vec<String> {
 
 /// Reads one template.
 pub fn analyse(text: &str) -> Wiring {
+    analyse_expanded(text, &[])
+}
+
+/// Reads one template whose includes are expanded ([`super::helpers`]); `unfollowed`: the
+/// 0-based lines with an `include` that could not be followed, and its name. A pod or container
+/// with such a line and no `securityContext:` key may get one from that helper: it is reported
+/// for a person to check, never with the advice to add a key the helper may already write.
+pub fn analyse_expanded(text: &str, unfollowed: &[(usize, String)]) -> Wiring {
     let ls = lines(text);
     let mut wiring = Wiring::default();
     for i in 0..ls.len() {
@@ -250,12 +262,12 @@ pub fn analyse(text: &str) -> Wiring {
                     wiring.uses.push(u);
                 }
             }
-            Some("spec") if !l.dash => pod_gap(&ls, i, &mut wiring.gaps),
+            Some("spec") if !l.dash => pod_gap(&ls, i, unfollowed, &mut wiring.gaps),
             _ => {}
         }
         if l.dash {
             if let Some(item) = container_item(&ls, i, l.key_col) {
-                container_gap(&ls, item, &mut wiring.gaps);
+                container_gap(&ls, item, unfollowed, &mut wiring.gaps);
             }
         }
     }
@@ -398,8 +410,25 @@ fn parent_is(ls: &[Line], j: usize, expected: Option<usize>) -> bool {
     parent(ls, j, ls[j].indent) == expected
 }
 
+/// The helper an unfollowed `include` in lines `range` (direct children at `col` only) names.
+fn unfollowed_in(
+    ls: &[Line],
+    range: std::ops::Range<usize>,
+    col: usize,
+    unfollowed: &[(usize, String)],
+) -> Option<String> {
+    unfollowed
+        .iter()
+        .find(|(j, _)| range.contains(j) && ls[*j].indent == col)
+        .map(|(_, name)| name.clone())
+}
+
+fn helper_gap(what: &str, helper: &str) -> String {
+    format!("{what} has no `securityContext:` in the template, and `include \"{helper}\"` beside its keys may write one: that helper is not one kube-harden can read (not in this chart or a dependency vendored in charts/), so check it by hand")
+}
+
 /// A `spec:` that holds `containers:` and no `securityContext:` is a pod without one.
-fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
+fn pod_gap(ls: &[Line], i: usize, unfollowed: &[(usize, String)], gaps: &mut Vec<Gap>) {
     let col = ls[i].indent;
     let end = block_end(ls, i, col);
     let child_col = (i + 1..end)
@@ -416,6 +445,16 @@ fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
     if !has("containers") || has("securityContext") {
         return;
     }
+    if let Some(helper) = unfollowed_in(ls, i + 1..end, child_col, unfollowed) {
+        gaps.push(Gap {
+            line: i + 1,
+            kind: kind_at(ls, i),
+            name: "pod".into(),
+            missing: None,
+            message: helper_gap("the pod", &helper),
+        });
+        return;
+    }
     gaps.push(Gap {
         line: i + 1,
         kind: kind_at(ls, i),
@@ -428,7 +467,7 @@ fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
     });
 }
 
-fn container_gap(ls: &[Line], item: usize, gaps: &mut Vec<Gap>) {
+fn container_gap(ls: &[Line], item: usize, unfollowed: &[(usize, String)], gaps: &mut Vec<Gap>) {
     let col = ls[item].key_col;
     let end = block_end(ls, item, ls[item].indent);
     let has = (item..end).any(|j| {
@@ -438,6 +477,16 @@ fn container_gap(ls: &[Line], item: usize, gaps: &mut Vec<Gap>) {
         return;
     }
     let name = container_name(ls, item);
+    if let Some(helper) = unfollowed_in(ls, item + 1..end, col, unfollowed) {
+        gaps.push(Gap {
+            line: item + 1,
+            kind: kind_at(ls, item),
+            missing: None,
+            message: helper_gap(&format!("container `{name}`"), &helper),
+            name,
+        });
+        return;
+    }
     gaps.push(Gap {
         line: item + 1,
         kind: kind_at(ls, item),

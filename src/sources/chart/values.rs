@@ -202,7 +202,14 @@ fn plan_and_edit(
             .or_insert_with(|| reason.clone());
     }
     for target in &wiring.targets {
+        // A path a helper merges over a default only has its explicit values corrected.
+        let complete = complete && target.complete;
         let Some((parent, key, node)) = lookup(&tree, &target.path) else {
+            if complete && target.create {
+                let created = create_context(&tree, target, &left_alone, settings, report);
+                changes.extend(created.changes);
+                refusals.extend(created.refusals);
+            }
             continue;
         };
         let workload = report.workloads.len();
@@ -324,6 +331,55 @@ fn plan_and_edit(
     };
     check_schema(text, &new_text, complete, schema, defaults, &tree)?;
     Ok(Status::Changed { new_text })
+}
+
+/// A securityContext a helper renders for a key of a mapping values.yaml sets, which sets no
+/// context there (a container of `controllers.main.containers`): added with the whole baseline
+/// of its level, unless the path is left to a person.
+fn create_context(
+    tree: &Tree,
+    target: &super::Target,
+    left_alone: &std::collections::BTreeMap<String, String>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> policy::Plan {
+    let Some((holder, key)) = target.path.rsplit_once('.') else {
+        return policy::Plan::default();
+    };
+    let Some((grand, _, parent)) = lookup(tree, holder) else {
+        return policy::Plan::default();
+    };
+    if !tree.is_map(parent) || parent.alias.is_some() {
+        return policy::Plan::default();
+    }
+    let workload = report.workloads.len();
+    let line = key_line(tree, grand, parent).unwrap_or_else(|| tree.position(parent).0);
+    report.add_workload("values", &target.path, line);
+    if let Some(reason) = left_alone.get(&target.path) {
+        report.skipped_pods.push(SkippedPod {
+            workload,
+            reason: reason.clone(),
+        });
+        return policy::Plan::default();
+    }
+    let mut plan = policy::plan_context(
+        tree,
+        parent,
+        key,
+        target.level,
+        &settings.rules,
+        true,
+        workload,
+    );
+    let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
+    for f in &mut plan.findings {
+        if f.container.is_some() {
+            f.container.clone_from(&label);
+        }
+    }
+    report.findings.append(&mut plan.findings);
+    report.notes.append(&mut plan.notes);
+    plan
 }
 
 /// The writable /tmp through values lists: the emptyDir appended to each volumes list and its
