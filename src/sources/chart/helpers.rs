@@ -29,6 +29,8 @@ pub struct Define {
     pub file: PathBuf,
     /// Its body's lines.
     pub body: Vec<String>,
+    /// The 1-based line of the file where the body starts.
+    pub first_line: usize,
 }
 
 /// Every named template a chart can include: its own and those of the charts vendored below it.
@@ -60,6 +62,7 @@ impl Defines {
             self.by_name.entry(block.name).or_insert(Define {
                 file: file.to_path_buf(),
                 body: block.body,
+                first_line: block.body_line,
             });
         }
     }
@@ -76,6 +79,8 @@ struct DefineBlock {
     first: usize,
     last: usize,
     body: Vec<String>,
+    /// 1-based line of the body's first line.
+    body_line: usize,
 }
 
 /// The `{{ ... }}` actions of a text, as (start byte, end byte after `}}`, inner text).
@@ -121,11 +126,13 @@ fn define_blocks(text: &str) -> Vec<DefineBlock> {
                 depth -= 1;
                 if depth == 0 {
                     if let Some((name, first, body_start)) = open.take() {
+                        let (skipped, body) = body_lines(&text[body_start..start]);
                         out.push(DefineBlock {
                             name,
                             first: line_of(first),
                             last: line_of(start),
-                            body: body_lines(&text[body_start..start]),
+                            body,
+                            body_line: line_of(body_start) + skipped + 1,
                         });
                     }
                 }
@@ -137,19 +144,20 @@ fn define_blocks(text: &str) -> Vec<DefineBlock> {
 }
 
 /// A body's lines, without the rest of the `define` line and the start of the `end` line when
-/// they hold nothing.
-fn body_lines(body: &str) -> Vec<String> {
+/// they hold nothing; and how many lines were left out at the start.
+fn body_lines(body: &str) -> (usize, Vec<String>) {
     let mut lines: Vec<String> = body
         .split('\n')
         .map(|l| l.trim_end_matches('\r').to_string())
         .collect();
-    if lines.first().is_some_and(|l| l.trim().is_empty()) {
+    let skipped = usize::from(lines.first().is_some_and(|l| l.trim().is_empty()));
+    if skipped == 1 {
         lines.remove(0);
     }
     if lines.last().is_some_and(|l| l.trim().is_empty()) {
         lines.pop();
     }
-    lines
+    (skipped, lines)
 }
 
 /// The first double-quoted string of an action.
@@ -471,7 +479,7 @@ impl Walker<'_> {
         for (i, line) in define.body.iter().enumerate() {
             let mut included = Vec::new();
             let text = self.walk_line(line, &mut scope, &mut frames, &mut included, true);
-            out.push((text, (define.file.clone(), i + 1)));
+            out.push((text, (define.file.clone(), define.first_line + i)));
             for (lines, _) in included {
                 out.extend(lines);
             }

@@ -53,12 +53,33 @@ pub struct Target {
     /// Add what is missing (false: a helper merges it over another wired path that values.yaml
     /// sets, which supplies the baseline: only explicit values that fall short are corrected).
     pub complete: bool,
+    /// The template builds the context from values keys field by field ([`FieldTarget`]) when
+    /// this path is empty: an empty value selects that, and is left empty.
+    pub falls_back: bool,
+}
+
+/// A securityContext field a template (or its helper) writes from one values key, in the
+/// context built when the whole-context paths of the same key (`overrides`) are empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldTarget {
+    /// The values key (`controller.image.runAsUser`).
+    pub path: String,
+    /// The securityContext field it is written as (`runAsUser`).
+    pub field: String,
+    pub level: Level,
+    /// The container (or `pod`), as the templates name it.
+    pub name: String,
+    /// Where the field is written: the file (a helper's, relative to the chart) and line.
+    pub written_at: (PathBuf, usize),
+    pub overrides: Vec<String>,
 }
 
 /// What a chart's templates say, resolved against its values.yaml.
 #[derive(Debug, Default)]
 pub struct ChartWiring {
     pub targets: Vec<Target>,
+    /// Fields written from single values keys.
+    pub fields: Vec<FieldTarget>,
     /// Per template (relative to the chart): what a person must look at.
     pub gaps: BTreeMap<PathBuf, Vec<Gap>>,
     /// What the pod specs of the templates come to with the values (empty from [`resolve`]).
@@ -115,6 +136,21 @@ fn analyse_all(texts: &[ExpandedTemplate]) -> Vec<(PathBuf, Wiring)> {
             (t.path.clone(), w)
         })
         .collect()
+}
+
+/// Where each field target is written: the helper's file and line for an included line, else
+/// the template's own line.
+fn locate_fields(wiring: &mut ChartWiring, texts: &[ExpandedTemplate]) {
+    for f in &mut wiring.fields {
+        let (template, line) = f.written_at.clone();
+        let Some(t) = texts.iter().find(|t| t.path == template) else {
+            continue;
+        };
+        f.written_at = match t.expanded.written_at.get(line.wrapping_sub(1)) {
+            Some(Some(at)) => at.clone(),
+            _ => (template, t.expanded.template_line(line)),
+        };
+    }
 }
 
 fn line_maps(texts: &[ExpandedTemplate]) -> BTreeMap<PathBuf, Vec<usize>> {
@@ -227,7 +263,9 @@ pub fn resolve(
                     containers: vec![],
                     create: created.contains(path),
                     complete: true,
+                    falls_back: false,
                 });
+                t.falls_back |= !u.fields.is_empty();
                 let name = match ranged.contains(path) {
                     true => ranged_name(path, &u.name),
                     false => u.name.clone(),
@@ -251,6 +289,21 @@ pub fn resolve(
                 t.has_default |= u.has_default;
                 t.gated_by_enabled |= gated(path);
                 t.used_at.push((template.clone(), u.line));
+            }
+            for f in &u.fields {
+                if shape(&f.path) == Some(None) {
+                    wiring.fields.push(FieldTarget {
+                        path: f.path.clone(),
+                        field: f.key.clone(),
+                        level: u.level,
+                        name: u.name.clone(),
+                        written_at: (template.clone(), f.line),
+                        overrides: found.clone(),
+                    });
+                }
+            }
+            if found.is_empty() && !u.fields.is_empty() {
+                continue; // built from its fields: nothing else to wire
             }
             if found.is_empty() {
                 let what = match u.level {
@@ -442,6 +495,7 @@ fn plan_one(
         _ => "",
     };
     wiring.line_of = line_maps(&texts);
+    locate_fields(&mut wiring, &texts);
     let sets = value_sets(chart, main.as_deref(), defaults, settings);
     wiring.guardrails = guardrails::plan(&pods, &wiring, &sets, &privileged, &settings.rules);
     let schema = values::Schema::load(chart);
@@ -548,6 +602,7 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
     let tree = yaml_splice::Tree::parse(&text).map_err(|e| format!("values.yaml: {e}"))?;
     let mut wiring = resolve(&templates, &|p| values::shape(&tree, p));
     wiring.line_of = line_maps(&texts);
+    locate_fields(&mut wiring, &texts);
     let docs = crate::verify::load_all(&text).map_err(|e| format!("values.yaml: {e}"))?;
     let defaults = serde_json::to_value(docs.into_iter().next().unwrap_or_default())
         .map_err(|e| format!("values.yaml: {e}"))?;
@@ -736,10 +791,65 @@ mod tests {
                 has_default: false,
                 kind: "Deployment".into(),
                 name: "app".into(),
+                fields: vec![],
             }],
             gaps: vec![],
             layers: vec![],
         }
+    }
+
+    #[test]
+    fn range_items_become_each_key_s_path_and_a_merge_layer_is_only_corrected() {
+        let mut pod = uses(
+            Level::Pod,
+            &["c.*.pod.securityContext", "defaults.securityContext"],
+        );
+        pod.layers = vec![(
+            "c.*.pod.securityContext".into(),
+            "defaults.securityContext".into(),
+        )];
+        let mut container = uses(Level::Container, &["c.*.containers.*.securityContext"]);
+        container.uses[0].name = "{{ $name }}".into();
+        let templates = vec![
+            (PathBuf::from("templates/a.yaml"), pod),
+            (PathBuf::from("templates/b.yaml"), container),
+        ];
+        let shape = |p: &str| match p {
+            "c" => Some(Some(vec!["main".to_string(), "worker".to_string()])),
+            "c.main.containers" => Some(Some(vec!["app".to_string()])),
+            "c.worker.containers" => Some(Some(vec!["jobs".to_string()])),
+            "c.main" | "c.worker" | "c.main.pod" | "c.main.containers.app" => Some(Some(vec![])),
+            "c.worker.containers.jobs" => Some(Some(vec!["image".to_string()])),
+            "c.main.pod.securityContext" | "defaults.securityContext" => Some(Some(vec![])),
+            "c.main.containers.app.securityContext" => Some(Some(vec!["runAsUser".into()])),
+            _ => None,
+        };
+        let w = resolve(&templates, &shape);
+        let got: Vec<(&str, bool, bool, Vec<String>)> = w
+            .targets
+            .iter()
+            .map(|t| (t.path.as_str(), t.create, t.complete, t.containers.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "c.main.containers.app.securityContext",
+                    false,
+                    true,
+                    vec!["app".into()]
+                ),
+                ("c.main.pod.securityContext", false, false, vec![]),
+                (
+                    "c.worker.containers.jobs.securityContext",
+                    true,
+                    true,
+                    vec!["jobs".into()]
+                ),
+                ("defaults.securityContext", false, true, vec![]),
+            ],
+            "c.worker has no pod: the default gives it its context"
+        );
     }
 
     #[test]

@@ -27,6 +27,46 @@ pub struct Use {
     pub kind: String,
     /// The container's name as written (`{{ .Chart.Name }}`), or `pod`.
     pub name: String,
+    /// Fields of the context written one by one from a values key (`runAsUser: {{
+    /// .Values.image.runAsUser }}`), as a helper may build a context from image-level keys.
+    pub fields: Vec<Field>,
+}
+
+/// A securityContext field that a template writes from one values key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The field (`runAsUser`).
+    pub key: String,
+    /// The values path (`controller.image.runAsUser`).
+    pub path: String,
+    /// 1-based line where it is written.
+    pub line: usize,
+}
+
+/// The securityContext fields a values key may write one by one (the contract's scalars).
+const SCALAR_FIELDS: [&str; 7] = [
+    "runAsUser",
+    "runAsGroup",
+    "fsGroup",
+    "runAsNonRoot",
+    "allowPrivilegeEscalation",
+    "readOnlyRootFilesystem",
+    "privileged",
+];
+
+/// `key: {{ .Values.x }}` (a trailing `| quote`-like pipe is not allowed: the value must be
+/// the key's own): the field and the path.
+fn field_of(l: &Line) -> Option<(String, String)> {
+    let key = l.key.filter(|k| SCALAR_FIELDS.contains(k))?;
+    let rest = l.rest.trim();
+    let inner = rest.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.trim_matches('-').trim();
+    let path = inner
+        .strip_prefix(".Values.")
+        .or_else(|| inner.strip_prefix("$.Values."))?;
+    path.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+        .then(|| (key.to_string(), path.to_string()))
 }
 
 /// A pod or container the template gives no securityContext.
@@ -323,13 +363,21 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     let mut region = vec![ls[i].rest];
     has_default |= ls[i].rest.contains(" default ");
     let mut nested = 0usize;
-    for l in &ls[i + 1..] {
+    let mut fields = Vec::new();
+    for (j, l) in ls.iter().enumerate().skip(i + 1) {
         if l.blank && !l.action {
             continue;
         }
         if structural(l) {
             if l.indent <= col && !(l.dash && ls[i].dash && l.indent > ls[i].indent) {
                 break;
+            }
+            if let Some((key, path)) = field_of(l) {
+                fields.push(Field {
+                    key,
+                    path,
+                    line: j + 1,
+                });
             }
             region.push(l.text);
             continue;
@@ -380,6 +428,7 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         has_default,
         kind: kind_at(ls, i),
         name: level.1,
+        fields,
     })
 }
 
@@ -637,6 +686,37 @@ securityContext: not a pod
             vec!["webhooks.createJob", "webhooks.createJob.securityContext"]
         );
         assert_eq!(w.uses[0].level, Level::Container);
+    }
+
+    #[test]
+    fn an_include_that_is_not_followed_is_no_advice_to_add_a_key() {
+        let t = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: x\n          {{- include \"vendor.securityContext\" . | nindent 10 }}\n        - name: other\n          image: y\n";
+        let w = analyse_expanded(t, &[(7, "vendor.securityContext".to_string())]);
+        let got: Vec<(&str, Option<Level>, &str)> = w
+            .gaps
+            .iter()
+            .map(|g| (g.name.as_str(), g.missing, g.message.as_str()))
+            .collect();
+        assert_eq!(got, vec![
+            ("pod", Some(Level::Pod), "the pod has no securityContext; add `securityContext: {{- toYaml .Values.podSecurityContext | nindent 8 }}` under `spec:`"),
+            ("app", None, "container `app` has no `securityContext:` in the template, and `include \"vendor.securityContext\"` beside its keys may write one: that helper is not one kube-harden can read (not in this chart or a dependency vendored in charts/), so check it by hand"),
+            ("other", Some(Level::Container), "container `other` has no securityContext; add `securityContext: {{- toYaml .Values.securityContext | nindent 12 }}`"),
+        ]);
+    }
+
+    #[test]
+    fn fields_written_from_values_keys() {
+        let t = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          securityContext:\n            runAsUser: {{ .Values.image.uid }}\n            readOnlyRootFilesystem: {{ .Values.image.readOnly | quote }}\n            allowPrivilegeEscalation: false\n";
+        let w = analyse(t);
+        assert_eq!(
+            w.uses[0].fields,
+            vec![Field {
+                key: "runAsUser".into(),
+                path: "image.uid".into(),
+                line: 8
+            }],
+            "a piped value is not the key's own"
+        );
     }
 
     #[test]

@@ -256,6 +256,9 @@ fn plan_and_edit(
             });
             continue;
         }
+        if empty && target.falls_back {
+            continue; // the template builds the context from its fields (planned below)
+        }
         if complete && empty && target.has_default {
             report.skipped_pods.push(SkippedPod {
                 workload,
@@ -302,6 +305,9 @@ fn plan_and_edit(
             }
         }
     }
+    for field in &wiring.fields {
+        changes.extend(plan_field(&tree, field, &left_alone, settings, report));
+    }
     let guardrails = &wiring.guardrails;
     if let Some(tmp) = &guardrails.tmp {
         changes.extend(writable_tmp(
@@ -331,6 +337,88 @@ fn plan_and_edit(
     };
     check_schema(text, &new_text, complete, schema, defaults, &tree)?;
     Ok(Status::Changed { new_text })
+}
+
+/// A field a template writes from one values key (`runAsUser: {{ .Values.image.runAsUser }}`),
+/// while the whole-context paths of the same key are empty in this file: an explicit value
+/// that falls short is corrected, with a note that names the key, its line and where the
+/// chart writes it. Nothing is added: the template writes the key whatever it holds.
+fn plan_field(
+    tree: &Tree,
+    field: &super::FieldTarget,
+    left_alone: &std::collections::BTreeMap<String, String>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Option<Change> {
+    let overridden = field.overrides.iter().any(|p| {
+        left_alone.contains_key(p)
+            || lookup(tree, p).is_some_and(|(_, _, n)| !tree.is_empty(n) || tree.is_seq(n))
+    });
+    if overridden {
+        return None;
+    }
+    let (parent, _, node) = lookup(tree, &field.path)?;
+    let b = &settings.rules.baseline;
+    let (control, wanted) = match (field.field.as_str(), tree.scalar(node)?) {
+        ("runAsUser", Scalar::Int(0)) => (policy::Control::RunAsUser, NewValue::Int(b.uid)),
+        ("runAsGroup", Scalar::Int(0)) => (policy::Control::RunAsGroup, NewValue::Int(b.gid)),
+        ("fsGroup", Scalar::Int(0)) => (policy::Control::FsGroup, NewValue::Int(b.fs_group)),
+        ("runAsNonRoot", Scalar::Bool(false)) => {
+            (policy::Control::RunAsNonRoot, NewValue::Bool(true))
+        }
+        ("allowPrivilegeEscalation", Scalar::Bool(true)) => (
+            policy::Control::AllowPrivilegeEscalation,
+            NewValue::Bool(false),
+        ),
+        ("readOnlyRootFilesystem", Scalar::Bool(false)) => (
+            policy::Control::ReadOnlyRootFilesystem,
+            NewValue::Bool(true),
+        ),
+        _ => return None,
+    };
+    if settings.rules.disabled.contains(&control) || node.alias.is_some() {
+        return None;
+    }
+    let line = key_line(tree, parent, node).unwrap_or_else(|| tree.position(node).0);
+    let workload = push_values_workload(report, &field.path, line);
+    let container = (field.level == policy::Level::Container).then(|| field.name.clone());
+    let old = tree.source_text(node).to_string();
+    let new = yaml_splice::value::flow_text(&wanted, false);
+    report.findings.push(policy::Finding {
+        workload,
+        container: container.clone(),
+        control,
+        current: old.clone(),
+        wanted: new.clone(),
+        line,
+        col: tree.position(node).1,
+        fixable: true,
+    });
+    let (file, at) = &field.written_at;
+    let mut message = format!(
+        "overrides the explicit `{}: {old}` with `{new}`: the chart writes it as the {} `{}` ({}:{at})",
+        field.path,
+        match field.level {
+            policy::Level::Pod => "pod's".to_string(),
+            policy::Level::Container => format!("container `{}`'s", field.name),
+        },
+        field.field,
+        file.display(),
+    );
+    if let Some(comment) = tree.comment_for(node) {
+        message.push_str(&format!(" (its comment says: \"{comment}\")"));
+    }
+    report.notes.push(Note {
+        workload,
+        container,
+        kind: NoteKind::Override,
+        message,
+        line,
+    });
+    Some(Change::Replace {
+        node: node.id,
+        value: wanted,
+    })
 }
 
 /// A securityContext a helper renders for a key of a mapping values.yaml sets, which sets no
