@@ -90,8 +90,31 @@ fn fix_twice(dir: &Path, name: &str) -> String {
 #[test]
 fn a_library_chart_s_controllers_and_containers_are_hardened_where_its_helpers_read_them() {
     let (tmp, chart) = fixture("homelab-app");
+    hardens_the_homelab_app(tmp.path(), &chart);
+    // The library chart's own files are not edited and its helpers are not reported alone.
+    let common = snapshot(&chart.join("charts/common"));
+    let (_pristine, original) = fixture("homelab-app");
+    assert_eq!(common, snapshot(&original.join("charts/common")));
+}
+
+#[test]
+fn a_library_chart_vendored_as_an_archive_is_read_too() {
+    // What `helm dependency build` leaves in charts/: the library as a .tgz.
+    let (tmp, chart) = fixture("homelab-app");
+    let status = std::process::Command::new("tar")
+        .args(["czf", "common-1.2.0.tgz", "common"])
+        .current_dir(chart.join("charts"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::remove_dir_all(chart.join("charts/common")).unwrap();
+    hardens_the_homelab_app(tmp.path(), &chart);
+}
+
+/// The homelab-app fixture in `dir`: rendered before, fixed twice, rendered after.
+fn hardens_the_homelab_app(dir: &Path, chart: &Path) {
     assert_eq!(
-        rendered_contexts(&chart),
+        rendered_contexts(chart),
         json!({
             "Deployment/release-main": {
                 "pod": {"runAsUser": 0},
@@ -102,14 +125,14 @@ fn a_library_chart_s_controllers_and_containers_are_hardened_where_its_helpers_r
         }),
         "before"
     );
-    let said = fix_twice(tmp.path(), "homelab-app");
+    let said = fix_twice(dir, "homelab-app");
     let main_pod = {
         let mut p = pod_baseline();
         p["runAsUser"] = json!(1000);
         p
     };
     assert_eq!(
-        rendered_contexts(&chart),
+        rendered_contexts(chart),
         json!({
             "Deployment/release-main": {
                 "pod": main_pod,
@@ -143,10 +166,6 @@ fn a_library_chart_s_controllers_and_containers_are_hardened_where_its_helpers_r
         !said.contains("takes no securityContext from values"),
         "the library's wiring counts: {said}"
     );
-    // The library chart's own files are not edited and its helpers are not reported alone.
-    let common = snapshot(&chart.join("charts/common"));
-    let (_pristine, original) = fixture("homelab-app");
-    assert_eq!(common, snapshot(&original.join("charts/common")));
 }
 
 #[test]

@@ -51,8 +51,36 @@ impl Defines {
             for (rel, text) in super::read_templates(&dir) {
                 defines.add(&base.join(rel), &text);
             }
+            let mut archived = Defines::default();
+            archived.read_archives(&dir);
+            for (name, mut define) in archived.by_name {
+                define.file = base.join(&define.file);
+                defines.by_name.entry(name).or_insert(define);
+            }
         }
         defines
+    }
+
+    /// Adds the named templates of the dependencies vendored in `chart`'s `charts/` as
+    /// archives (what `helm dependency build` leaves there), read without unpacking.
+    pub fn read_archives(&mut self, chart: &Path) {
+        let mut archives: Vec<PathBuf> = std::fs::read_dir(chart.join("charts"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.to_str().is_some_and(|s| s.ends_with(".tgz")))
+            .collect();
+        archives.sort();
+        for archive in archives {
+            let shown = archive
+                .strip_prefix(chart)
+                .unwrap_or(&archive)
+                .to_path_buf();
+            for (inner, text) in archive_templates(&archive) {
+                self.add(&shown.join(inner), &text);
+            }
+        }
     }
 
     /// Adds the named templates of one file (the first of a name wins, as the chart's own
@@ -70,6 +98,46 @@ impl Defines {
     pub fn get(&self, name: &str) -> Option<&Define> {
         self.by_name.get(name)
     }
+}
+
+/// The largest template read from an archive, and how many are read from one.
+const ARCHIVE_FILE_LIMIT: u64 = 1 << 20;
+const ARCHIVE_FILES_LIMIT: usize = 2000;
+
+/// The templates (`templates/**/*.tpl|yaml|yml`, its own and its dependencies') of a chart
+/// archive, as (path inside the archive, text). What cannot be read is left out: the render
+/// check with Helm's engine has the last word.
+fn archive_templates(archive: &Path) -> Vec<(PathBuf, String)> {
+    use std::io::Read;
+    let Ok(file) = std::fs::File::open(archive) else {
+        return vec![];
+    };
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let Ok(entries) = tar.entries() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten().take(ARCHIVE_FILES_LIMIT) {
+        let Ok(path) = entry.path().map(|p| p.into_owned()) else {
+            continue;
+        };
+        let name = path.to_string_lossy();
+        let template = name.contains("/templates/")
+            && (name.ends_with(".tpl") || name.ends_with(".yaml") || name.ends_with(".yml"));
+        if !template || !entry.header().entry_type().is_file() || entry.size() > ARCHIVE_FILE_LIMIT
+        {
+            continue;
+        }
+        let mut text = String::new();
+        if entry
+            .take(ARCHIVE_FILE_LIMIT)
+            .read_to_string(&mut text)
+            .is_ok()
+        {
+            out.push((path, text));
+        }
+    }
+    out
 }
 
 /// A `define` block found in a file's text.

@@ -613,6 +613,26 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
     Ok((wiring, defaults))
 }
 
+/// What a chart folder's templates wire, resolved against `values` rather than the chart's
+/// values.yaml: for a release, whose effective values decide which keys a helper's `range`
+/// renders (the controllers and containers of a library chart such as app-template's `common`
+/// are the release's). A target with `create` is a path the values do not set that a helper
+/// renders for a key they do (set it whole); one not `complete` is merged over another target,
+/// which supplies the baseline.
+pub fn read_wiring_with(chart: &Path, values: &serde_json::Value) -> ChartWiring {
+    let texts = expanded_templates(chart);
+    let templates = analyse_all(&texts);
+    let shape = |path: &str| match actions::lookup(values, path)? {
+        serde_json::Value::Object(m) => Some(Some(m.keys().cloned().collect())),
+        serde_json::Value::Null => Some(Some(vec![])),
+        _ => Some(None),
+    };
+    let mut wiring = resolve(&templates, &shape);
+    wiring.line_of = line_maps(&texts);
+    locate_fields(&mut wiring, &texts);
+    wiring
+}
+
 /// The guardrails of a chart installed with `values` (the effective values of a release that
 /// is not this source's): the securityContext paths left to a person because their pod has
 /// access to its node, the values lists a writable /tmp goes into, and the container paths
@@ -796,6 +816,39 @@ mod tests {
             gaps: vec![],
             layers: vec![],
         }
+    }
+
+    #[test]
+    fn a_release_s_own_controllers_are_wired_through_the_library_chart() {
+        let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/charts/homelab-app");
+        let values = serde_json::json!({
+            "defaultPodOptions": {"securityContext": {"runAsUser": 2000}},
+            "controllers": {"backup": {"containers": {"restic": {"image": {"tag": "0.17"}}}}},
+        });
+        let w = read_wiring_with(&chart, &values);
+        let got: Vec<(&str, Level, bool)> = w
+            .targets
+            .iter()
+            .map(|t| (t.path.as_str(), t.level, t.create))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "controllers.backup.containers.restic.securityContext",
+                    Level::Container,
+                    true
+                ),
+                ("defaultPodOptions.securityContext", Level::Pod, false),
+            ]
+        );
+        assert_eq!(w.targets[0].containers, vec!["restic".to_string()]);
+        assert_eq!(
+            w.targets[1].used_at,
+            vec![(PathBuf::from("templates/common.yaml"), 33)],
+            "a line of the expanded text; the template's own line is the include's"
+        );
+        assert_eq!(w.template_line(Path::new("templates/common.yaml"), 33), 2);
     }
 
     #[test]
