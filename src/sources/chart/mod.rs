@@ -80,6 +80,9 @@ pub struct ChartWiring {
     pub targets: Vec<Target>,
     /// Fields written from single values keys.
     pub fields: Vec<FieldTarget>,
+    /// Fields written literally short of the baseline: (template, the context's use, the
+    /// field), made gaps once where they are written is known ([`locate_fields`]).
+    literals: Vec<(PathBuf, templates::Use, templates::Field)>,
     /// Per template (relative to the chart): what a person must look at.
     pub gaps: BTreeMap<PathBuf, Vec<Gap>>,
     /// What the pod specs of the templates come to with the values (empty from [`resolve`]).
@@ -139,8 +142,33 @@ fn analyse_all(texts: &[ExpandedTemplate]) -> Vec<(PathBuf, Wiring)> {
 }
 
 /// Where each field target is written: the helper's file and line for an included line, else
-/// the template's own line.
+/// the template's own line. A field written literally short of the baseline becomes a gap on
+/// the template, naming the key and the line that writes it.
 fn locate_fields(wiring: &mut ChartWiring, texts: &[ExpandedTemplate]) {
+    let written_at = |template: &Path, line: usize| -> (PathBuf, usize) {
+        let t = texts.iter().find(|t| t.path == template);
+        match t.and_then(|t| t.expanded.written_at.get(line.wrapping_sub(1))) {
+            Some(Some(at)) => at.clone(),
+            _ => (
+                template.to_path_buf(),
+                t.map_or(line, |t| t.expanded.template_line(line)),
+            ),
+        }
+    };
+    for (template, u, f) in std::mem::take(&mut wiring.literals) {
+        let (file, at) = written_at(&template, f.line);
+        let what = match u.level {
+            Level::Pod => "the pod".to_string(),
+            Level::Container => format!("container `{}`", u.name),
+        };
+        wiring.gaps.entry(template).or_default().push(Gap {
+            line: u.line,
+            kind: u.kind.clone(),
+            name: u.name.clone(),
+            message: format!("{what} gets `{}: {}` written at {}:{at}, which no values key changes: it stays short of the baseline; change it there by hand", f.key, f.path, file.display()),
+            missing: None,
+        });
+    }
     for f in &mut wiring.fields {
         let (template, line) = f.written_at.clone();
         let Some(t) = texts.iter().find(|t| t.path == template) else {
@@ -289,6 +317,15 @@ pub fn resolve(
                 t.has_default |= u.has_default;
                 t.gated_by_enabled |= gated(path);
                 t.used_at.push((template.clone(), u.line));
+            }
+            // A literal beside wired values stops them reaching the baseline (one in a context
+            // with nothing wired is the gap below).
+            if !found.is_empty() || !u.fields.is_empty() {
+                for f in &u.literals {
+                    wiring
+                        .literals
+                        .push((template.clone(), u.clone(), f.clone()));
+                }
             }
             for f in &u.fields {
                 if shape(&f.path) == Some(None) {
@@ -812,10 +849,44 @@ mod tests {
                 kind: "Deployment".into(),
                 name: "app".into(),
                 fields: vec![],
+                literals: vec![],
             }],
             gaps: vec![],
             layers: vec![],
         }
+    }
+
+    #[test]
+    fn a_literal_short_value_beside_wired_fields_is_named_where_the_helper_writes_it() {
+        let mut defines = helpers::Defines::default();
+        defines.add(
+            Path::new("templates/_helpers.tpl"),
+            "{{/* one */}}\n{{- define \"x.sc\" -}}\nrunAsUser: {{ .Values.image.uid }}\nreadOnlyRootFilesystem: false\n{{- end }}\n",
+        );
+        let text = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          securityContext:\n            {{- include \"x.sc\" . | nindent 12 }}\n";
+        let texts = vec![ExpandedTemplate {
+            path: PathBuf::from("templates/deploy.yaml"),
+            expanded: helpers::expand(text, &defines, &Default::default()),
+        }];
+        let shape = |p: &str| (p == "image.uid").then_some(None);
+        let mut w = resolve(&analyse_all(&texts), &shape);
+        locate_fields(&mut w, &texts);
+        assert_eq!(
+            w.fields[0].written_at,
+            (PathBuf::from("templates/_helpers.tpl"), 3)
+        );
+        let gaps: Vec<(usize, &str)> = w
+            .gaps
+            .values()
+            .flatten()
+            .map(|g| {
+                (
+                    w.template_line(Path::new("templates/deploy.yaml"), g.line),
+                    g.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(gaps, vec![(4, "the pod has no securityContext; add `securityContext: {{- toYaml .Values.podSecurityContext | nindent 8 }}` under `spec:`"), (7, "container `app` gets `readOnlyRootFilesystem: false` written at templates/_helpers.tpl:4, which no values key changes: it stays short of the baseline; change it there by hand")]);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Use {
     /// Fields of the context written one by one from a values key (`runAsUser: {{
     /// .Values.image.runAsUser }}`), as a helper may build a context from image-level keys.
     pub fields: Vec<Field>,
+    /// Fields written literally with a value that falls short of the baseline
+    /// (`readOnlyRootFilesystem: false`): `path` holds the value as written.
+    pub literals: Vec<Field>,
 }
 
 /// A securityContext field that a template writes from one values key.
@@ -53,6 +56,19 @@ const SCALAR_FIELDS: [&str; 7] = [
     "readOnlyRootFilesystem",
     "privileged",
 ];
+
+/// `key: value` written literally with a value that falls short of the baseline.
+fn short_literal(l: &Line) -> Option<(String, String)> {
+    let key = l.key?;
+    let value = l.rest.split(" #").next().unwrap_or_default().trim();
+    let short = matches!(
+        (key, value),
+        ("runAsUser" | "runAsGroup" | "fsGroup", "0")
+            | ("runAsNonRoot" | "readOnlyRootFilesystem", "false")
+            | ("allowPrivilegeEscalation", "true")
+    );
+    short.then(|| (key.to_string(), value.to_string()))
+}
 
 /// `key: {{ .Values.x }}` (a trailing `| quote`-like pipe is not allowed: the value must be
 /// the key's own): the field and the path.
@@ -364,6 +380,7 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     has_default |= ls[i].rest.contains(" default ");
     let mut nested = 0usize;
     let mut fields = Vec::new();
+    let mut literals = Vec::new();
     for (j, l) in ls.iter().enumerate().skip(i + 1) {
         if l.blank && !l.action {
             continue;
@@ -376,6 +393,13 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
                 fields.push(Field {
                     key,
                     path,
+                    line: j + 1,
+                });
+            }
+            if let Some((key, value)) = short_literal(l) {
+                literals.push(Field {
+                    key,
+                    path: value,
                     line: j + 1,
                 });
             }
@@ -429,6 +453,7 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         kind: kind_at(ls, i),
         name: level.1,
         fields,
+        literals,
     })
 }
 
