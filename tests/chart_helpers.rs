@@ -2,9 +2,10 @@
 //! (an app chart whose workloads all come from a vendored `common` library, per controller and
 //! per container), and a chart's own helpers (a container context built from image-level keys,
 //! with and without a whole-context override, a sidecar wired through a helper, an init
-//! container whose helper writes the whole key). Each is rendered with Helm's engine before and
-//! after `fix` (tests/helm-shim/helm), the rendered pods are asserted exactly, and a second
-//! `fix` changes nothing.
+//! container whose helper writes the whole key); and a context behind an `enabled` switch
+//! beside it (`x.securityContext.enabled`, `x.securityContext.context`). Each is rendered with
+//! Helm's engine before and after `fix` (tests/helm-shim/helm), the rendered pods are asserted
+//! exactly, and a second `fix` changes nothing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -240,5 +241,27 @@ fn a_whole_context_override_replaces_the_image_keys_and_gets_the_baseline() {
     assert!(
         values.contains("    runAsUser: 0\n    runAsGroup: 0\n    readOnlyRootFilesystem: false"),
         "the image's keys, which no longer render, are left as they are: {values}"
+    );
+}
+
+#[test]
+fn a_context_behind_an_enabled_switch_beside_it_is_turned_on() {
+    let (tmp, chart) = fixture("nested-guard");
+    assert_eq!(
+        rendered_contexts(&chart),
+        json!({"Deployment/release-wiki": {"pod": null, "wiki": null}}),
+        "before: both switches are off"
+    );
+    let said = fix_twice(tmp.path(), "nested-guard");
+    let mut pod = pod_baseline();
+    pod["fsGroup"] = json!(2000);
+    assert_eq!(
+        rendered_contexts(&chart),
+        json!({"Deployment/release-wiki": {"pod": pod, "wiki": container_baseline()}}),
+        "after"
+    );
+    assert!(
+        said.contains("values.yaml:8: values/app.securityContext.context: override: `enabled: false` becomes `true`"),
+        "{said}"
     );
 }

@@ -42,6 +42,9 @@ pub struct Target {
     pub has_default: bool,
     /// The template renders it only when `<path>.enabled` is true (Bitnami style).
     pub gated_by_enabled: bool,
+    /// The template renders it only when the `enabled` beside it is true
+    /// (`x.securityContext.enabled` beside `x.securityContext.context`).
+    pub gated_beside: bool,
     /// Where it is used: template (relative to the chart) and line.
     pub used_at: Vec<(PathBuf, usize)>,
     /// The containers that use it, as the templates name them (container level only).
@@ -233,8 +236,11 @@ fn looks_like_context(path: &str, keys: &[String]) -> bool {
         "privileged",
         "seLinuxOptions",
     ];
-    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
-    last.contains("securitycontext") || keys.iter().any(|k| FIELDS.contains(&k.as_str()))
+    let mut names = path.rsplit('.').map(str::to_ascii_lowercase);
+    let last = names.next().unwrap_or_default();
+    // `x.securityContext.context`: the context itself, beside its `enabled` switch.
+    let inside = last == "context" && names.next().is_some_and(|n| n.contains("securitycontext"));
+    last.contains("securitycontext") || inside || keys.iter().any(|k| FIELDS.contains(&k.as_str()))
 }
 
 /// Resolves the templates' `securityContext:` keys against the chart's values. `shape` says
@@ -287,6 +293,7 @@ pub fn resolve(
                     level: u.level,
                     has_default: false,
                     gated_by_enabled: false,
+                    gated_beside: false,
                     used_at: vec![],
                     containers: vec![],
                     create: created.contains(path),
@@ -316,6 +323,11 @@ pub fn resolve(
                 }
                 t.has_default |= u.has_default;
                 t.gated_by_enabled |= gated(path);
+                t.gated_beside |= path.rsplit_once('.').is_some_and(|(holder, last)| {
+                    last == "context"
+                        && holder.to_ascii_lowercase().ends_with("securitycontext")
+                        && gated(holder)
+                });
                 t.used_at.push((template.clone(), u.line));
             }
             // A literal beside wired values stops them reaching the baseline (one in a context

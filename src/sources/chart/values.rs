@@ -282,8 +282,15 @@ fn plan_and_edit(
         report.notes.extend(notes);
         refusals.extend(plan.refusals);
         changes.extend(plan.changes);
-        if target.gated_by_enabled && tree.is_map(node) && !empty {
-            match tree.get(node, "enabled") {
+        // The `enabled` that turns the context on: its own key (Bitnami), or a key beside it
+        // (`x.securityContext.enabled` beside `x.securityContext.context`).
+        let switch = match (target.gated_by_enabled, target.gated_beside) {
+            (true, _) if tree.is_map(node) && !empty => Some(node),
+            (_, true) => Some(parent),
+            _ => None,
+        };
+        if let Some(holder) = switch {
+            match tree.get(holder, "enabled") {
                 Some(e) if tree.scalar(e) == Some(Scalar::Bool(false)) && e.alias.is_none() => {
                     changes.push(Change::Replace {
                         node: e.id,
@@ -297,8 +304,8 @@ fn plan_and_edit(
                         line: tree.position(e).0,
                     });
                 }
-                None if complete && node.alias.is_none() => changes.push(Change::Insert {
-                    map: node.id,
+                None if complete && holder.alias.is_none() => changes.push(Change::Insert {
+                    map: holder.id,
                     entries: vec![("enabled".into(), NewValue::Bool(true))],
                 }),
                 _ => {}
