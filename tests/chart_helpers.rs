@@ -2,10 +2,11 @@
 //! (an app chart whose workloads all come from a vendored `common` library, per controller and
 //! per container), and a chart's own helpers (a container context built from image-level keys,
 //! with and without a whole-context override, a sidecar wired through a helper, an init
-//! container whose helper writes the whole key); and a context behind an `enabled` switch
-//! beside it (`x.securityContext.enabled`, `x.securityContext.context`). Each is rendered with
-//! Helm's engine before and after `fix` (tests/helm-shim/helm), the rendered pods are asserted
-//! exactly, and a second `fix` changes nothing.
+//! container whose helper writes the whole key). Then wiring of other shapes: a context behind
+//! an `enabled` switch beside it (`x.securityContext.enabled`, `x.securityContext.context`),
+//! and a chart that renders only a container securityContext (the pod's ids go there). Each is
+//! rendered with Helm's engine before and after `fix` (tests/helm-shim/helm), the rendered pods
+//! are asserted exactly, and a second `fix` changes nothing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -264,4 +265,37 @@ fn a_context_behind_an_enabled_switch_beside_it_is_turned_on() {
         said.contains("values.yaml:8: values/app.securityContext.context: override: `enabled: false` becomes `true`"),
         "{said}"
     );
+}
+
+#[test]
+fn a_chart_with_only_a_container_context_gets_the_pod_s_ids_there_and_fsgroup_is_said() {
+    let (tmp, chart) = fixture("container-only");
+    assert_eq!(
+        rendered_contexts(&chart),
+        json!({"Deployment/release-feeds": {"pod": null, "feeds": {}}}),
+        "before"
+    );
+    let said = fix_twice(tmp.path(), "container-only");
+    let mut feeds = container_baseline();
+    feeds["runAsUser"] = json!(1000);
+    feeds["runAsGroup"] = json!(1000);
+    feeds["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    assert_eq!(
+        rendered_contexts(&chart),
+        json!({"Deployment/release-feeds": {"pod": null, "feeds": feeds}}),
+        "after"
+    );
+    assert!(
+        said.contains("templates/deployment.yaml:13: Deployment/pod left unchanged: the pod has no securityContext: its containers' contexts get runAsUser, runAsGroup and seccompProfile from values, but fsGroup has no home there (a pod-only field): for it, add `securityContext: {{- toYaml .Values.podSecurityContext | nindent 8 }}` under `spec:`"),
+        "{said}"
+    );
+    let check = run_with_helm(tmp.path(), &["check", "--format", "json", "container-only"]);
+    let json: Json = serde_json::from_slice(&check.stdout).unwrap();
+    let left: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["control"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, vec!["fsGroup"], "only fsGroup is left: {json:#}");
 }

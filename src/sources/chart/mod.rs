@@ -59,6 +59,9 @@ pub struct Target {
     /// The template builds the context from values keys field by field ([`FieldTarget`]) when
     /// this path is empty: an empty value selects that, and is left empty.
     pub falls_back: bool,
+    /// A container context rendered only into pods that get no pod securityContext: it holds
+    /// the pod's `runAsUser`, `runAsGroup` and `seccompProfile` too.
+    pub holds_pod_ids: bool,
 }
 
 /// A securityContext field a template (or its helper) writes from one values key, in the
@@ -142,6 +145,52 @@ fn analyse_all(texts: &[ExpandedTemplate]) -> Vec<(PathBuf, Wiring)> {
             (t.path.clone(), w)
         })
         .collect()
+}
+
+/// Marks the container targets rendered only into pods with no pod securityContext
+/// ([`Target::holds_pod_ids`]).
+fn mark_pod_ids(wiring: &mut ChartWiring, pods: &[(PathBuf, Vec<pods::PodText>)]) {
+    let mut bare: BTreeMap<(PathBuf, usize), bool> = BTreeMap::new();
+    for (template, list) in pods {
+        for pod in list {
+            for line in pod.containers.iter().filter_map(|c| c.context_line) {
+                bare.insert((template.clone(), line), pod.context_line.is_none());
+            }
+        }
+    }
+    for t in &mut wiring.targets {
+        t.holds_pod_ids = t.level == Level::Container
+            && !t.used_at.is_empty()
+            && t.used_at.iter().all(|at| bare.get(at) == Some(&true));
+    }
+}
+
+/// A pod with no securityContext whose containers' contexts all hold its ids: only `fsGroup`
+/// has no home (a pod-only field). The pod is the first below the gap's `spec:` line.
+fn ids_held_by_containers(
+    wiring: &ChartWiring,
+    pods: &[(PathBuf, Vec<pods::PodText>)],
+    template: &Path,
+    gap_line: usize,
+) -> bool {
+    let Some(pod) = pods
+        .iter()
+        .filter(|(t, _)| t == template)
+        .flat_map(|(_, list)| list)
+        .filter(|p| p.line > gap_line && p.context_line.is_none())
+        .min_by_key(|p| p.line)
+    else {
+        return false;
+    };
+    !pod.containers.is_empty()
+        && pod.containers.iter().all(|c| {
+            c.context_line.is_some_and(|line| {
+                wiring
+                    .targets
+                    .iter()
+                    .any(|t| t.holds_pod_ids && t.used_at.contains(&(template.to_path_buf(), line)))
+            })
+        })
 }
 
 /// Where each field target is written: the helper's file and line for an included line, else
@@ -299,6 +348,7 @@ pub fn resolve(
                     create: created.contains(path),
                     complete: true,
                     falls_back: false,
+                    holds_pod_ids: false,
                 });
                 t.falls_back |= !u.fields.is_empty();
                 let name = match ranged.contains(path) {
@@ -546,6 +596,7 @@ fn plan_one(
     wiring.line_of = line_maps(&texts);
     locate_fields(&mut wiring, &texts);
     let sets = value_sets(chart, main.as_deref(), defaults, settings);
+    mark_pod_ids(&mut wiring, &pods);
     wiring.guardrails = guardrails::plan(&pods, &wiring, &sets, &privileged, &settings.rules);
     let schema = values::Schema::load(chart);
     let mut main_new: Option<String> = None;
@@ -595,27 +646,29 @@ fn plan_one(
             let line = wiring.template_line(&rel, gap.line);
             report.add_workload(&gap.kind, &gap.name, line);
             let workload = report.workloads.len() - 1;
-            report.skipped_pods.push(SkippedPod {
-                workload,
-                reason: gap.message.clone(),
-            });
+            let held = gap.missing == Some(Level::Pod)
+                && ids_held_by_containers(&wiring, &pods, &rel, gap.line);
+            let reason = match held {
+                true => format!("the pod has no securityContext: its containers' contexts get runAsUser, runAsGroup and seccompProfile from values, but fsGroup has no home there (a pod-only field): for it, {}", gap.message.trim_start_matches("the pod has no securityContext; ")),
+                false => gap.message.clone(),
+            };
+            report.skipped_pods.push(SkippedPod { workload, reason });
             if let Some(level) = gap.missing {
-                report
-                    .findings
-                    .extend(
-                        absent(level, &settings.rules)
-                            .into_iter()
-                            .map(|(control, wanted)| Finding {
-                                workload,
-                                container: (level == Level::Container).then(|| gap.name.clone()),
-                                control,
-                                current: "absent".into(),
-                                wanted,
-                                line,
-                                col: 1,
-                                fixable: false,
-                            }),
-                    );
+                report.findings.extend(
+                    absent(level, &settings.rules)
+                        .into_iter()
+                        .filter(|(c, _)| !held || *c == Control::FsGroup)
+                        .map(|(control, wanted)| Finding {
+                            workload,
+                            container: (level == Level::Container).then(|| gap.name.clone()),
+                            control,
+                            current: "absent".into(),
+                            wanted,
+                            line,
+                            col: 1,
+                            fixable: false,
+                        }),
+                );
             }
         }
         let notes = wiring.guardrails.template_notes.get(&rel);

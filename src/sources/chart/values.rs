@@ -228,15 +228,7 @@ fn plan_and_edit(
                 reason: reason.clone(),
             });
             // As for a manifest, `check` still lists what falls short, left to a person.
-            let plan = policy::plan_context(
-                &tree,
-                parent,
-                &key,
-                target.level,
-                &settings.rules,
-                complete,
-                workload,
-            );
+            let plan = plan_target(&tree, parent, &key, target, settings, complete, workload);
             report
                 .findings
                 .extend(plan.findings.into_iter().map(|mut f| {
@@ -266,15 +258,7 @@ fn plan_and_edit(
             });
             continue;
         }
-        let plan = policy::plan_context(
-            &tree,
-            parent,
-            &key,
-            target.level,
-            &settings.rules,
-            complete,
-            workload,
-        );
+        let plan = plan_target(&tree, parent, &key, target, settings, complete, workload);
         let (mut findings, mut notes) = (plan.findings, plan.notes);
         findings.iter_mut().for_each(|f| relabel(&mut f.container));
         notes.iter_mut().for_each(|n| relabel(&mut n.container));
@@ -428,6 +412,26 @@ fn plan_field(
     })
 }
 
+/// The policy's plan of one target's context: a container context that is the only one its
+/// pods get holds the pod's ids and seccomp profile too.
+fn plan_target(
+    tree: &Tree,
+    parent: Ref,
+    key: &str,
+    target: &super::Target,
+    settings: &Settings,
+    complete: bool,
+    workload: usize,
+) -> policy::Plan {
+    let rules = &settings.rules;
+    if target.holds_pod_ids && target.level == policy::Level::Container {
+        return policy::plan_container_context_with_pod_ids(
+            tree, parent, key, rules, complete, workload,
+        );
+    }
+    policy::plan_context(tree, parent, key, target.level, rules, complete, workload)
+}
+
 /// A securityContext a helper renders for a key of a mapping values.yaml sets, which sets no
 /// context there (a container of `controllers.main.containers`): added with the whole baseline
 /// of its level, unless the path is left to a person.
@@ -457,15 +461,7 @@ fn create_context(
         });
         return policy::Plan::default();
     }
-    let mut plan = policy::plan_context(
-        tree,
-        parent,
-        key,
-        target.level,
-        &settings.rules,
-        true,
-        workload,
-    );
+    let mut plan = plan_target(tree, parent, key, target, settings, true, workload);
     let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
     for f in &mut plan.findings {
         if f.container.is_some() {
