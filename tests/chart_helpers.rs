@@ -4,7 +4,8 @@
 //! with and without a whole-context override, a sidecar wired through a helper, an init
 //! container whose helper writes the whole key). Then wiring of other shapes: a context behind
 //! an `enabled` switch beside it (`x.securityContext.enabled`, `x.securityContext.context`),
-//! and a chart that renders only a container securityContext (the pod's ids go there). Each is
+//! a chart that renders only a container securityContext (the pod's ids go there), and volume
+//! lists per component or under other names (the writable /tmp goes there). Each is
 //! rendered with Helm's engine before and after `fix` (tests/helm-shim/helm), the rendered pods
 //! are asserted exactly, and a second `fix` changes nothing.
 
@@ -298,4 +299,41 @@ fn a_chart_with_only_a_container_context_gets_the_pod_s_ids_there_and_fsgroup_is
         .map(|f| f["control"].as_str().unwrap())
         .collect();
     assert_eq!(left, vec!["fsGroup"], "only fsGroup is left: {json:#}");
+}
+
+#[test]
+fn volume_lists_per_component_and_under_other_names_get_the_writable_tmp() {
+    let (tmp, chart) = fixture("component-volumes");
+    let before = template(&chart, None).unwrap();
+    assert!(
+        !before.contains("volumes:") && !before.contains("volumeMounts:"),
+        "before: the empty lists render nothing: {before}"
+    );
+    fix_twice(tmp.path(), "component-volumes");
+    let stream = template(&chart, None).unwrap();
+    let mut seen = Vec::new();
+    for document in yaml_serde::Deserializer::from_str(&stream) {
+        let doc: yaml_serde::Value = serde::Deserialize::deserialize(document).unwrap();
+        let doc: Json = serde_json::to_value(doc).unwrap();
+        let Some(spec) = doc.pointer("/spec/template/spec") else {
+            continue;
+        };
+        let name = doc["metadata"]["name"].as_str().unwrap().to_string();
+        assert_eq!(
+            spec["volumes"],
+            json!([{"name": "tmp", "emptyDir": {}}]),
+            "{name}"
+        );
+        assert_eq!(
+            spec["containers"][0]["volumeMounts"],
+            json!([{"name": "tmp", "mountPath": "/tmp"}]),
+            "{name}"
+        );
+        seen.push(name);
+    }
+    assert_eq!(
+        seen,
+        vec!["release-controller", "release-default-backend"],
+        "`controller.additionalVolumes` and `defaultBackend.extraVolumes`"
+    );
 }
