@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 /// How deep includes are followed (a helper including itself is not followed again).
 const MAX_DEPTH: usize = 12;
 
+/// How many included lines one template may expand to: helpers that include each other many
+/// times over cannot make the text grow without bound (what is beyond is not followed).
+const MAX_INCLUDED_LINES: usize = 200_000;
+
 /// Written where an expression cannot be followed.
 const UNRESOLVED: &str = "$unresolved";
 
@@ -389,6 +393,7 @@ pub fn expand(text: &str, defines: &Defines, skip: &BTreeSet<String>) -> Expande
         defines,
         out: &mut out,
         stack: Vec::new(),
+        budget: MAX_INCLUDED_LINES,
     };
     let mut scope = Scope {
         dot: Bind::Root,
@@ -428,6 +433,8 @@ struct Walker<'a> {
     out: &'a mut Expanded,
     /// The helpers being expanded (no helper is expanded inside itself).
     stack: Vec<String>,
+    /// How many more included lines may be written.
+    budget: usize,
 }
 
 impl Walker<'_> {
@@ -512,6 +519,10 @@ impl Walker<'_> {
         if self.stack.contains(&name) || self.stack.len() >= MAX_DEPTH {
             return None;
         }
+        if self.budget < define.body.len() {
+            return None;
+        }
+        self.budget -= define.body.len();
         let mut end = at + 2;
         let arg = operand(&toks, &mut end, scope, &mut self.out.layers);
         self.out.followed.insert(name.clone());
