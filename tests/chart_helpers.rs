@@ -93,7 +93,11 @@ fn fix_twice(dir: &Path, name: &str) -> String {
 #[test]
 fn a_library_chart_s_controllers_and_containers_are_hardened_where_its_helpers_read_them() {
     let (tmp, chart) = fixture("homelab-app");
-    hardens_the_homelab_app(tmp.path(), &chart);
+    let said = hardens_the_homelab_app(tmp.path(), &chart);
+    assert!(
+        said.contains("values.yaml:17: values/controllers.main.containers.app.securityContext container app: risk: this chart gets a read-only root filesystem with no writable /tmp: the templates render no values list into the `volumeMounts:` of container `app` (charts/common/templates/_container.tpl:5)"),
+        "the library's line that writes the container: {said}"
+    );
     // The library chart's own files are not edited and its helpers are not reported alone.
     let common = snapshot(&chart.join("charts/common"));
     let (_pristine, original) = fixture("homelab-app");
@@ -111,11 +115,16 @@ fn a_library_chart_vendored_as_an_archive_is_read_too() {
         .unwrap();
     assert!(status.success());
     fs::remove_dir_all(chart.join("charts/common")).unwrap();
-    hardens_the_homelab_app(tmp.path(), &chart);
+    let said = hardens_the_homelab_app(tmp.path(), &chart);
+    assert!(
+        said.contains("(charts/common-1.2.0.tgz/common/templates/_container.tpl:5)"),
+        "{said}"
+    );
 }
 
-/// The homelab-app fixture in `dir`: rendered before, fixed twice, rendered after.
-fn hardens_the_homelab_app(dir: &Path, chart: &Path) {
+/// The homelab-app fixture in `dir`: rendered before, fixed twice, rendered after; what the
+/// first `fix` said.
+fn hardens_the_homelab_app(dir: &Path, chart: &Path) -> String {
     assert_eq!(
         rendered_contexts(chart),
         json!({
@@ -169,6 +178,7 @@ fn hardens_the_homelab_app(dir: &Path, chart: &Path) {
         !said.contains("takes no securityContext from values"),
         "the library's wiring counts: {said}"
     );
+    said
 }
 
 #[test]

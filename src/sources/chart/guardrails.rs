@@ -375,9 +375,7 @@ struct ContainerAt<'a> {
 
 impl ContainerAt<'_> {
     fn place(&self, wiring: &ChartWiring) -> String {
-        let template = self.pod.template;
-        let line = wiring.template_line(template, self.container.line);
-        format!("{}:{line}", template.display())
+        wiring.place(self.pod.template, self.container.line)
     }
 }
 
@@ -469,16 +467,19 @@ impl<'a> TmpPlanner<'a> {
             if self.mounts_tmp(&at.container.mounts, None) {
                 continue;
             }
+            // A container a helper renders per key is named by an expression: its key is better.
+            let name = match target.containers.as_slice() {
+                [one] if at.container.name.contains("{{") => one,
+                _ => &at.container.name,
+            };
             let what = format!(
-                "the `volumeMounts:` of container `{}` ({})",
-                at.container.name,
+                "the `volumeMounts:` of container `{name}` ({})",
                 at.place(self.wiring)
             );
             let mounts = self.usable_list(&at.container.mounts, &what, "mountPath")?;
             let what = format!(
-                "the `volumes:` of its pod ({}:{})",
-                at.pod.template.display(),
-                self.wiring.template_line(at.pod.template, at.pod.pod.line)
+                "the `volumes:` of its pod ({})",
+                self.wiring.place(at.pod.template, at.pod.pod.line)
             );
             let volumes = self.usable_list(&at.pod.pod.volumes, &what, "name")?;
             needs.push(Need {
@@ -612,10 +613,9 @@ impl<'a> TmpPlanner<'a> {
         {
             if self.left_alone_pods.contains(&pod.key()) {
                 return Some(format!(
-                    "`.Values.{}` is also rendered into the pod of {}:{}, which is left to a person",
+                    "`.Values.{}` is also rendered into the pod of {}, which is left to a person",
                     need.volumes,
-                    pod.template.display(),
-                    self.wiring.template_line(pod.template, pod.pod.line)
+                    self.wiring.place(pod.template, pod.pod.line)
                 ));
             }
         }

@@ -96,6 +96,8 @@ pub struct ChartWiring {
     /// Per template: the template's line for each line of its expanded text (the lines of
     /// `Use`s, gaps and guardrails are lines of the expanded text).
     pub(crate) line_of: BTreeMap<PathBuf, Vec<usize>>,
+    /// Per template: where each line of its expanded text that a helper wrote is written.
+    pub(crate) written_at: BTreeMap<PathBuf, Vec<Option<(PathBuf, usize)>>>,
 }
 
 impl ChartWiring {
@@ -106,6 +108,24 @@ impl ChartWiring {
             .and_then(|lines| lines.get(line.wrapping_sub(1)))
             .copied()
             .unwrap_or(line)
+    }
+
+    /// `file:line` where a (1-based) line of a template's expanded text is written: in a
+    /// helper (a dependency's too), or in the template itself.
+    pub fn place(&self, template: &Path, line: usize) -> String {
+        let helper = self
+            .written_at
+            .get(template)
+            .and_then(|lines| lines.get(line.wrapping_sub(1)))
+            .and_then(Option::as_ref);
+        match helper {
+            Some((file, at)) => format!("{}:{at}", file.display()),
+            None => format!(
+                "{}:{}",
+                template.display(),
+                self.template_line(template, line)
+            ),
+        }
     }
 }
 
@@ -237,6 +257,13 @@ fn line_maps(texts: &[ExpandedTemplate]) -> BTreeMap<PathBuf, Vec<usize>> {
     texts
         .iter()
         .map(|t| (t.path.clone(), t.expanded.line_of.clone()))
+        .collect()
+}
+
+fn written_maps(texts: &[ExpandedTemplate]) -> BTreeMap<PathBuf, Vec<Option<(PathBuf, usize)>>> {
+    texts
+        .iter()
+        .map(|t| (t.path.clone(), t.expanded.written_at.clone()))
         .collect()
 }
 
@@ -594,6 +621,7 @@ fn plan_one(
         _ => "",
     };
     wiring.line_of = line_maps(&texts);
+    wiring.written_at = written_maps(&texts);
     locate_fields(&mut wiring, &texts);
     let sets = value_sets(chart, main.as_deref(), defaults, settings);
     mark_pod_ids(&mut wiring, &pods);
@@ -704,6 +732,7 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
     let tree = yaml_splice::Tree::parse(&text).map_err(|e| format!("values.yaml: {e}"))?;
     let mut wiring = resolve(&templates, &|p| values::shape(&tree, p));
     wiring.line_of = line_maps(&texts);
+    wiring.written_at = written_maps(&texts);
     locate_fields(&mut wiring, &texts);
     let docs = crate::verify::load_all(&text).map_err(|e| format!("values.yaml: {e}"))?;
     let defaults = serde_json::to_value(docs.into_iter().next().unwrap_or_default())
@@ -731,6 +760,7 @@ pub fn read_wiring_with(chart: &Path, values: &serde_json::Value) -> ChartWiring
     };
     let mut wiring = resolve(&templates, &shape);
     wiring.line_of = line_maps(&texts);
+    wiring.written_at = written_maps(&texts);
     locate_fields(&mut wiring, &texts);
     wiring
 }
