@@ -612,7 +612,7 @@ fn a_schema_that_forbids_an_added_key_stops_the_write() {
     assert_eq!(f.code, 2, "{}", f.stderr);
     assert!(f.changed().is_empty(), "{:?}", f.changed());
     assert!(
-        f.stderr.contains("schema-forbids/values.yaml:2:1: the hardened values would not validate against values.schema.json (/securityContext: Additional properties are not allowed ('readOnlyRootFilesystem' was unexpected)); not written"),
+        f.stderr.contains("schema-forbids/values.yaml:2:1: the hardened values would not validate against values.schema.json (/securityContext: Additional properties are not allowed ('readOnlyRootFilesystem', 'runAsGroup', 'runAsUser', 'seccompProfile' were unexpected)); not written"),
         "{}",
         f.stderr
     );

@@ -761,6 +761,31 @@ pub(super) fn values_container_wants(b: &Baseline) -> Vec<Want> {
         .collect()
 }
 
+/// The values container wants, with the pod's ids and seccomp profile added when missing too
+/// (for a container context that is the only one its pod gets).
+pub(super) fn values_container_wants_with_ids(b: &Baseline) -> Vec<Want> {
+    values_container_wants(b)
+        .into_iter()
+        .map(|w| match w {
+            Want::Scalar {
+                key: key @ ("runAsUser" | "runAsGroup"),
+                control,
+                value,
+                short,
+                ..
+            } => Want::Scalar {
+                key,
+                control,
+                value,
+                short,
+                add_missing: true,
+            },
+            Want::Seccomp { .. } => Want::Seccomp { add_missing: true },
+            w => w,
+        })
+        .collect()
+}
+
 /// The wants that only correct values already written (nothing missing is added).
 pub(super) fn only_existing(wants: Vec<Want>) -> Vec<Want> {
     wants

@@ -676,11 +676,41 @@ pub fn plan_context(
     complete: bool,
     workload: usize,
 ) -> Plan {
-    let mut wants = match level {
+    let wants = match level {
         Level::Pod => pod_wants(&rules.baseline),
         Level::Container => contract::values_container_wants(&rules.baseline),
     };
-    wants = without(wants, &rules.disabled);
+    plan_context_wants(tree, parent, key, level, wants, rules, complete, workload)
+}
+
+/// [`plan_context`] for a container context that is the only one its pod gets (a chart that
+/// renders no pod securityContext): it also gets the pod's `runAsUser`, `runAsGroup` and
+/// `seccompProfile`, which a container's context may hold (`fsGroup` may not).
+pub fn plan_container_context_with_pod_ids(
+    tree: &Tree,
+    parent: Ref,
+    key: &str,
+    rules: &Rules,
+    complete: bool,
+    workload: usize,
+) -> Plan {
+    let wants = contract::values_container_wants_with_ids(&rules.baseline);
+    let level = Level::Container;
+    plan_context_wants(tree, parent, key, level, wants, rules, complete, workload)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_context_wants(
+    tree: &Tree,
+    parent: Ref,
+    key: &str,
+    level: Level,
+    wants: Vec<contract::Want>,
+    rules: &Rules,
+    complete: bool,
+    workload: usize,
+) -> Plan {
+    let mut wants = without(wants, &rules.disabled);
     if !complete {
         wants = contract::only_existing(wants);
     }

@@ -121,6 +121,7 @@ pub fn plan(
             all: &all,
             sets,
             contexts: &contexts,
+            wiring,
             left_alone_pods: &left_alone_pods,
         };
         let needing: Vec<&Target> = wiring
@@ -147,26 +148,32 @@ fn every_pod(pods: &ChartPods) -> Vec<PodAt<'_>> {
         .collect()
 }
 
-/// (template, line of the `securityContext:` key) -> the values path it renders.
-fn context_paths(wiring: &ChartWiring) -> BTreeMap<(PathBuf, usize), String> {
-    wiring
-        .targets
-        .iter()
-        .flat_map(|t| {
-            t.used_at
-                .iter()
-                .map(move |(template, line)| ((template.clone(), *line), t.path.clone()))
-        })
-        .collect()
+/// (template, line of the `securityContext:` key) -> the values paths it renders (several when
+/// a helper renders it for each key of a mapping: one pod or container per controller).
+type Contexts = BTreeMap<(PathBuf, usize), Vec<String>>;
+
+fn context_paths(wiring: &ChartWiring) -> Contexts {
+    let mut out = Contexts::new();
+    for t in &wiring.targets {
+        for (template, line) in &t.used_at {
+            let paths = out.entry((template.clone(), *line)).or_default();
+            if !paths.contains(&t.path) {
+                paths.push(t.path.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The values paths of a pod's and its containers' securityContexts.
-fn pod_context_paths(at: &PodAt, contexts: &BTreeMap<(PathBuf, usize), String>) -> Vec<String> {
+fn pod_context_paths(at: &PodAt, contexts: &Contexts) -> Vec<String> {
     let lines = std::iter::once(at.pod.context_line)
         .chain(at.pod.containers.iter().map(|c| c.context_line))
         .flatten();
     let mut paths: Vec<String> = lines
-        .filter_map(|line| contexts.get(&(at.template.to_path_buf(), line)).cloned())
+        .filter_map(|line| contexts.get(&(at.template.to_path_buf(), line)))
+        .flatten()
+        .cloned()
         .collect();
     paths.dedup();
     paths
@@ -236,6 +243,8 @@ fn gets_read_only_root(target: &Target, sets: &[ValueSet]) -> bool {
                 !rendered || m.get("readOnlyRootFilesystem") != Some(&Value::Bool(true))
             }
             Some(Value::Null) => !target.has_default && i == 0,
+            // Added by the fix (a container a helper renders for a key values.yaml sets).
+            None => target.create && i == 0,
             _ => false,
         })
 }
@@ -246,7 +255,7 @@ impl Guardrails {
     fn plan_host_access<'a>(
         &mut self,
         all: &[PodAt<'a>],
-        contexts: &BTreeMap<(PathBuf, usize), String>,
+        contexts: &Contexts,
         sets: &[ValueSet],
         privileged: &BTreeMap<String, String>,
         rules: &Rules,
@@ -365,8 +374,8 @@ struct ContainerAt<'a> {
 }
 
 impl ContainerAt<'_> {
-    fn place(&self) -> String {
-        format!("{}:{}", self.pod.template.display(), self.container.line)
+    fn place(&self, wiring: &ChartWiring) -> String {
+        wiring.place(self.pod.template, self.container.line)
     }
 }
 
@@ -382,7 +391,9 @@ struct Need {
 struct TmpPlanner<'a> {
     all: &'a [PodAt<'a>],
     sets: &'a [ValueSet],
-    contexts: &'a BTreeMap<(PathBuf, usize), String>,
+    contexts: &'a Contexts,
+    /// The template's own line of a line of its expanded text, for messages.
+    wiring: &'a ChartWiring,
     left_alone_pods: &'a BTreeSet<(&'a Path, usize)>,
 }
 
@@ -456,16 +467,19 @@ impl<'a> TmpPlanner<'a> {
             if self.mounts_tmp(&at.container.mounts, None) {
                 continue;
             }
+            // A container a helper renders per key is named by an expression: its key is better.
+            let name = match target.containers.as_slice() {
+                [one] if at.container.name.contains("{{") => one,
+                _ => &at.container.name,
+            };
             let what = format!(
-                "the `volumeMounts:` of container `{}` ({})",
-                at.container.name,
-                at.place()
+                "the `volumeMounts:` of container `{name}` ({})",
+                at.place(self.wiring)
             );
             let mounts = self.usable_list(&at.container.mounts, &what, "mountPath")?;
             let what = format!(
-                "the `volumes:` of its pod ({}:{})",
-                at.pod.template.display(),
-                at.pod.pod.line
+                "the `volumes:` of its pod ({})",
+                self.wiring.place(at.pod.template, at.pod.pod.line)
             );
             let volumes = self.usable_list(&at.pod.pod.volumes, &what, "name")?;
             needs.push(Need {
@@ -483,7 +497,9 @@ impl<'a> TmpPlanner<'a> {
             .filter(|at| {
                 at.container.context_line.is_some_and(|line| {
                     let key = (at.pod.template.to_path_buf(), line);
-                    self.contexts.get(&key) == Some(&target.path)
+                    self.contexts
+                        .get(&key)
+                        .is_some_and(|paths| paths.contains(&target.path))
                 })
             })
             .collect()
@@ -576,7 +592,7 @@ impl<'a> TmpPlanner<'a> {
                 "`.Values.{}` is also rendered into container `{}` ({})",
                 need.mounts,
                 other.container.name,
-                other.place()
+                other.place(self.wiring)
             );
             if self.left_alone_pods.contains(&other.pod.key()) {
                 return Some(format!("{shared}, whose pod is left to a person"));
@@ -597,10 +613,9 @@ impl<'a> TmpPlanner<'a> {
         {
             if self.left_alone_pods.contains(&pod.key()) {
                 return Some(format!(
-                    "`.Values.{}` is also rendered into the pod of {}:{}, which is left to a person",
+                    "`.Values.{}` is also rendered into the pod of {}, which is left to a person",
                     need.volumes,
-                    pod.template.display(),
-                    pod.pod.line
+                    self.wiring.place(pod.template, pod.pod.line)
                 ));
             }
         }

@@ -27,6 +27,62 @@ pub struct Use {
     pub kind: String,
     /// The container's name as written (`{{ .Chart.Name }}`), or `pod`.
     pub name: String,
+    /// Fields of the context written one by one from a values key (`runAsUser: {{
+    /// .Values.image.runAsUser }}`), as a helper may build a context from image-level keys.
+    pub fields: Vec<Field>,
+    /// Fields written literally with a value that falls short of the baseline
+    /// (`readOnlyRootFilesystem: false`): `path` holds the value as written.
+    pub literals: Vec<Field>,
+}
+
+/// A securityContext field that a template writes from one values key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The field (`runAsUser`).
+    pub key: String,
+    /// The values path (`controller.image.runAsUser`).
+    pub path: String,
+    /// 1-based line where it is written.
+    pub line: usize,
+}
+
+/// The securityContext fields a values key may write one by one (the contract's scalars).
+const SCALAR_FIELDS: [&str; 7] = [
+    "runAsUser",
+    "runAsGroup",
+    "fsGroup",
+    "runAsNonRoot",
+    "allowPrivilegeEscalation",
+    "readOnlyRootFilesystem",
+    "privileged",
+];
+
+/// `key: value` written literally with a value that falls short of the baseline.
+fn short_literal(l: &Line) -> Option<(String, String)> {
+    let key = l.key?;
+    let value = l.rest.split(" #").next().unwrap_or_default().trim();
+    let short = matches!(
+        (key, value),
+        ("runAsUser" | "runAsGroup" | "fsGroup", "0")
+            | ("runAsNonRoot" | "readOnlyRootFilesystem", "false")
+            | ("allowPrivilegeEscalation", "true")
+    );
+    short.then(|| (key.to_string(), value.to_string()))
+}
+
+/// `key: {{ .Values.x }}` (a trailing `| quote`-like pipe is not allowed: the value must be
+/// the key's own): the field and the path.
+fn field_of(l: &Line) -> Option<(String, String)> {
+    let key = l.key.filter(|k| SCALAR_FIELDS.contains(k))?;
+    let rest = l.rest.trim();
+    let inner = rest.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.trim_matches('-').trim();
+    let path = inner
+        .strip_prefix(".Values.")
+        .or_else(|| inner.strip_prefix("$.Values."))?;
+    path.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+        .then(|| (key.to_string(), path.to_string()))
 }
 
 /// A pod or container the template gives no securityContext.
@@ -45,6 +101,9 @@ pub struct Gap {
 pub struct Wiring {
     pub uses: Vec<Use>,
     pub gaps: Vec<Gap>,
+    /// Values paths a helper's `merge` layers: (the path whose keys win, the path under it),
+    /// `*` for any key.
+    pub layers: Vec<(String, String)>,
 }
 
 pub(super) const CONTAINER_LISTS: [&str; 3] =
@@ -189,8 +248,9 @@ pub fn value_refs(text: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(at) = rest.find(".Values.") {
         let tail = &rest[at + ".Values.".len()..];
+        // `*` stands for any key (an item of a `range` in a helper, see super::helpers).
         let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '*')))
             .unwrap_or(tail.len());
         let path = tail[..end].trim_end_matches('.');
         if !path.is_empty() && !refs.iter().any(|r| r == path) {
@@ -237,6 +297,14 @@ fn relative_refs(text: &str) -> Vec<String> {
 
 /// Reads one template.
 pub fn analyse(text: &str) -> Wiring {
+    analyse_expanded(text, &[])
+}
+
+/// Reads one template whose includes are expanded ([`super::helpers`]); `unfollowed`: the
+/// 0-based lines with an `include` that could not be followed, and its name. A pod or container
+/// with such a line and no `securityContext:` key may get one from that helper: it is reported
+/// for a person to check, never with the advice to add a key the helper may already write.
+pub fn analyse_expanded(text: &str, unfollowed: &[(usize, String)]) -> Wiring {
     let ls = lines(text);
     let mut wiring = Wiring::default();
     for i in 0..ls.len() {
@@ -250,12 +318,12 @@ pub fn analyse(text: &str) -> Wiring {
                     wiring.uses.push(u);
                 }
             }
-            Some("spec") if !l.dash => pod_gap(&ls, i, &mut wiring.gaps),
+            Some("spec") if !l.dash => pod_gap(&ls, i, unfollowed, &mut wiring.gaps),
             _ => {}
         }
         if l.dash {
             if let Some(item) = container_item(&ls, i, l.key_col) {
-                container_gap(&ls, item, &mut wiring.gaps);
+                container_gap(&ls, item, unfollowed, &mut wiring.gaps);
             }
         }
     }
@@ -311,13 +379,29 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     let mut region = vec![ls[i].rest];
     has_default |= ls[i].rest.contains(" default ");
     let mut nested = 0usize;
-    for l in &ls[i + 1..] {
+    let mut fields = Vec::new();
+    let mut literals = Vec::new();
+    for (j, l) in ls.iter().enumerate().skip(i + 1) {
         if l.blank && !l.action {
             continue;
         }
         if structural(l) {
             if l.indent <= col && !(l.dash && ls[i].dash && l.indent > ls[i].indent) {
                 break;
+            }
+            if let Some((key, path)) = field_of(l) {
+                fields.push(Field {
+                    key,
+                    path,
+                    line: j + 1,
+                });
+            }
+            if let Some((key, value)) = short_literal(l) {
+                literals.push(Field {
+                    key,
+                    path: value,
+                    line: j + 1,
+                });
             }
             region.push(l.text);
             continue;
@@ -368,6 +452,8 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         has_default,
         kind: kind_at(ls, i),
         name: level.1,
+        fields,
+        literals,
     })
 }
 
@@ -398,8 +484,25 @@ fn parent_is(ls: &[Line], j: usize, expected: Option<usize>) -> bool {
     parent(ls, j, ls[j].indent) == expected
 }
 
+/// The helper an unfollowed `include` in lines `range` (direct children at `col` only) names.
+fn unfollowed_in(
+    ls: &[Line],
+    range: std::ops::Range<usize>,
+    col: usize,
+    unfollowed: &[(usize, String)],
+) -> Option<String> {
+    unfollowed
+        .iter()
+        .find(|(j, _)| range.contains(j) && ls[*j].indent == col)
+        .map(|(_, name)| name.clone())
+}
+
+fn helper_gap(what: &str, helper: &str) -> String {
+    format!("{what} has no `securityContext:` in the template, and `include \"{helper}\"` beside its keys may write one: that helper is not one kube-harden can read (not in this chart or a dependency vendored in charts/), so check it by hand")
+}
+
 /// A `spec:` that holds `containers:` and no `securityContext:` is a pod without one.
-fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
+fn pod_gap(ls: &[Line], i: usize, unfollowed: &[(usize, String)], gaps: &mut Vec<Gap>) {
     let col = ls[i].indent;
     let end = block_end(ls, i, col);
     let child_col = (i + 1..end)
@@ -416,6 +519,16 @@ fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
     if !has("containers") || has("securityContext") {
         return;
     }
+    if let Some(helper) = unfollowed_in(ls, i + 1..end, child_col, unfollowed) {
+        gaps.push(Gap {
+            line: i + 1,
+            kind: kind_at(ls, i),
+            name: "pod".into(),
+            missing: None,
+            message: helper_gap("the pod", &helper),
+        });
+        return;
+    }
     gaps.push(Gap {
         line: i + 1,
         kind: kind_at(ls, i),
@@ -428,7 +541,7 @@ fn pod_gap(ls: &[Line], i: usize, gaps: &mut Vec<Gap>) {
     });
 }
 
-fn container_gap(ls: &[Line], item: usize, gaps: &mut Vec<Gap>) {
+fn container_gap(ls: &[Line], item: usize, unfollowed: &[(usize, String)], gaps: &mut Vec<Gap>) {
     let col = ls[item].key_col;
     let end = block_end(ls, item, ls[item].indent);
     let has = (item..end).any(|j| {
@@ -438,6 +551,16 @@ fn container_gap(ls: &[Line], item: usize, gaps: &mut Vec<Gap>) {
         return;
     }
     let name = container_name(ls, item);
+    if let Some(helper) = unfollowed_in(ls, item + 1..end, col, unfollowed) {
+        gaps.push(Gap {
+            line: item + 1,
+            kind: kind_at(ls, item),
+            missing: None,
+            message: helper_gap(&format!("container `{name}`"), &helper),
+            name,
+        });
+        return;
+    }
     gaps.push(Gap {
         line: item + 1,
         kind: kind_at(ls, item),
@@ -588,6 +711,37 @@ securityContext: not a pod
             vec!["webhooks.createJob", "webhooks.createJob.securityContext"]
         );
         assert_eq!(w.uses[0].level, Level::Container);
+    }
+
+    #[test]
+    fn an_include_that_is_not_followed_is_no_advice_to_add_a_key() {
+        let t = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: x\n          {{- include \"vendor.securityContext\" . | nindent 10 }}\n        - name: other\n          image: y\n";
+        let w = analyse_expanded(t, &[(7, "vendor.securityContext".to_string())]);
+        let got: Vec<(&str, Option<Level>, &str)> = w
+            .gaps
+            .iter()
+            .map(|g| (g.name.as_str(), g.missing, g.message.as_str()))
+            .collect();
+        assert_eq!(got, vec![
+            ("pod", Some(Level::Pod), "the pod has no securityContext; add `securityContext: {{- toYaml .Values.podSecurityContext | nindent 8 }}` under `spec:`"),
+            ("app", None, "container `app` has no `securityContext:` in the template, and `include \"vendor.securityContext\"` beside its keys may write one: that helper is not one kube-harden can read (not in this chart or a dependency vendored in charts/), so check it by hand"),
+            ("other", Some(Level::Container), "container `other` has no securityContext; add `securityContext: {{- toYaml .Values.securityContext | nindent 12 }}`"),
+        ]);
+    }
+
+    #[test]
+    fn fields_written_from_values_keys() {
+        let t = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          securityContext:\n            runAsUser: {{ .Values.image.uid }}\n            readOnlyRootFilesystem: {{ .Values.image.readOnly | quote }}\n            allowPrivilegeEscalation: false\n";
+        let w = analyse(t);
+        assert_eq!(
+            w.uses[0].fields,
+            vec![Field {
+                key: "runAsUser".into(),
+                path: "image.uid".into(),
+                line: 8
+            }],
+            "a piped value is not the key's own"
+        );
     }
 
     #[test]

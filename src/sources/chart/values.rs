@@ -202,7 +202,14 @@ fn plan_and_edit(
             .or_insert_with(|| reason.clone());
     }
     for target in &wiring.targets {
+        // A path a helper merges over a default only has its explicit values corrected.
+        let complete = complete && target.complete;
         let Some((parent, key, node)) = lookup(&tree, &target.path) else {
+            if complete && target.create {
+                let created = create_context(&tree, target, &left_alone, settings, report);
+                changes.extend(created.changes);
+                refusals.extend(created.refusals);
+            }
             continue;
         };
         let workload = report.workloads.len();
@@ -221,15 +228,7 @@ fn plan_and_edit(
                 reason: reason.clone(),
             });
             // As for a manifest, `check` still lists what falls short, left to a person.
-            let plan = policy::plan_context(
-                &tree,
-                parent,
-                &key,
-                target.level,
-                &settings.rules,
-                complete,
-                workload,
-            );
+            let plan = plan_target(&tree, parent, &key, target, settings, complete, workload);
             report
                 .findings
                 .extend(plan.findings.into_iter().map(|mut f| {
@@ -249,6 +248,9 @@ fn plan_and_edit(
             });
             continue;
         }
+        if empty && target.falls_back {
+            continue; // the template builds the context from its fields (planned below)
+        }
         if let Some(off) = turned_off(&tree, node).filter(|_| !complete) {
             report.notes.push(Note {
                 workload,
@@ -266,15 +268,7 @@ fn plan_and_edit(
             });
             continue;
         }
-        let plan = policy::plan_context(
-            &tree,
-            parent,
-            &key,
-            target.level,
-            &settings.rules,
-            complete,
-            workload,
-        );
+        let plan = plan_target(&tree, parent, &key, target, settings, complete, workload);
         let (mut findings, mut notes) = (plan.findings, plan.notes);
         findings.iter_mut().for_each(|f| relabel(&mut f.container));
         notes.iter_mut().for_each(|n| relabel(&mut n.container));
@@ -282,8 +276,15 @@ fn plan_and_edit(
         report.notes.extend(notes);
         refusals.extend(plan.refusals);
         changes.extend(plan.changes);
-        if target.gated_by_enabled && tree.is_map(node) && !empty {
-            match tree.get(node, "enabled") {
+        // The `enabled` that turns the context on: its own key (Bitnami), or a key beside it
+        // (`x.securityContext.enabled` beside `x.securityContext.context`).
+        let switch = match (target.gated_by_enabled, target.gated_beside) {
+            (true, _) if tree.is_map(node) && !empty => Some(node),
+            (_, true) => Some(parent),
+            _ => None,
+        };
+        if let Some(holder) = switch {
+            match tree.get(holder, "enabled") {
                 Some(e) if tree.scalar(e) == Some(Scalar::Bool(false)) && e.alias.is_none() => {
                     changes.push(Change::Replace {
                         node: e.id,
@@ -297,13 +298,16 @@ fn plan_and_edit(
                         line: tree.position(e).0,
                     });
                 }
-                None if complete && node.alias.is_none() => changes.push(Change::Insert {
-                    map: node.id,
+                None if complete && holder.alias.is_none() => changes.push(Change::Insert {
+                    map: holder.id,
                     entries: vec![("enabled".into(), NewValue::Bool(true))],
                 }),
                 _ => {}
             }
         }
+    }
+    for field in &wiring.fields {
+        changes.extend(plan_field(&tree, field, &left_alone, settings, report));
     }
     let guardrails = &wiring.guardrails;
     if let Some(tmp) = &guardrails.tmp {
@@ -347,6 +351,149 @@ fn turned_off(tree: &Tree, node: Ref) -> Option<&'static str> {
         Scalar::Bool(false) => Some("false"),
         _ => None,
     }
+}
+
+/// A field a template writes from one values key (`runAsUser: {{ .Values.image.runAsUser }}`),
+/// while the whole-context paths of the same key are empty in this file: an explicit value
+/// that falls short is corrected, with a note that names the key, its line and where the
+/// chart writes it. Nothing is added: the template writes the key whatever it holds.
+fn plan_field(
+    tree: &Tree,
+    field: &super::FieldTarget,
+    left_alone: &std::collections::BTreeMap<String, String>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> Option<Change> {
+    let overridden = field.overrides.iter().any(|p| {
+        left_alone.contains_key(p)
+            || lookup(tree, p).is_some_and(|(_, _, n)| !tree.is_empty(n) || tree.is_seq(n))
+    });
+    if overridden {
+        return None;
+    }
+    let (parent, _, node) = lookup(tree, &field.path)?;
+    let b = &settings.rules.baseline;
+    let (control, wanted) = match (field.field.as_str(), tree.scalar(node)?) {
+        ("runAsUser", Scalar::Int(0)) => (policy::Control::RunAsUser, NewValue::Int(b.uid)),
+        ("runAsGroup", Scalar::Int(0)) => (policy::Control::RunAsGroup, NewValue::Int(b.gid)),
+        ("fsGroup", Scalar::Int(0)) => (policy::Control::FsGroup, NewValue::Int(b.fs_group)),
+        ("runAsNonRoot", Scalar::Bool(false)) => {
+            (policy::Control::RunAsNonRoot, NewValue::Bool(true))
+        }
+        ("allowPrivilegeEscalation", Scalar::Bool(true)) => (
+            policy::Control::AllowPrivilegeEscalation,
+            NewValue::Bool(false),
+        ),
+        ("readOnlyRootFilesystem", Scalar::Bool(false)) => (
+            policy::Control::ReadOnlyRootFilesystem,
+            NewValue::Bool(true),
+        ),
+        _ => return None,
+    };
+    if settings.rules.disabled.contains(&control) || node.alias.is_some() {
+        return None;
+    }
+    let line = key_line(tree, parent, node).unwrap_or_else(|| tree.position(node).0);
+    let workload = push_values_workload(report, &field.path, line);
+    let container = (field.level == policy::Level::Container).then(|| field.name.clone());
+    let old = tree.source_text(node).to_string();
+    let new = yaml_splice::value::flow_text(&wanted, false);
+    report.findings.push(policy::Finding {
+        workload,
+        container: container.clone(),
+        control,
+        current: old.clone(),
+        wanted: new.clone(),
+        line,
+        col: tree.position(node).1,
+        fixable: true,
+    });
+    let (file, at) = &field.written_at;
+    let mut message = format!(
+        "overrides the explicit `{}: {old}` with `{new}`: the chart writes it as the {} `{}` ({}:{at})",
+        field.path,
+        match field.level {
+            policy::Level::Pod => "pod's".to_string(),
+            policy::Level::Container => format!("container `{}`'s", field.name),
+        },
+        field.field,
+        file.display(),
+    );
+    if let Some(comment) = tree.comment_for(node) {
+        message.push_str(&format!(" (its comment says: \"{comment}\")"));
+    }
+    report.notes.push(Note {
+        workload,
+        container,
+        kind: NoteKind::Override,
+        message,
+        line,
+    });
+    Some(Change::Replace {
+        node: node.id,
+        value: wanted,
+    })
+}
+
+/// The policy's plan of one target's context: a container context that is the only one its
+/// pods get holds the pod's ids and seccomp profile too.
+fn plan_target(
+    tree: &Tree,
+    parent: Ref,
+    key: &str,
+    target: &super::Target,
+    settings: &Settings,
+    complete: bool,
+    workload: usize,
+) -> policy::Plan {
+    let rules = &settings.rules;
+    if target.holds_pod_ids && target.level == policy::Level::Container {
+        return policy::plan_container_context_with_pod_ids(
+            tree, parent, key, rules, complete, workload,
+        );
+    }
+    policy::plan_context(tree, parent, key, target.level, rules, complete, workload)
+}
+
+/// A securityContext a helper renders for a key of a mapping values.yaml sets, which sets no
+/// context there (a container of `controllers.main.containers`): added with the whole baseline
+/// of its level, unless the path is left to a person.
+fn create_context(
+    tree: &Tree,
+    target: &super::Target,
+    left_alone: &std::collections::BTreeMap<String, String>,
+    settings: &Settings,
+    report: &mut FileReport,
+) -> policy::Plan {
+    let Some((holder, key)) = target.path.rsplit_once('.') else {
+        return policy::Plan::default();
+    };
+    let Some((grand, _, parent)) = lookup(tree, holder) else {
+        return policy::Plan::default();
+    };
+    if !tree.is_map(parent) || parent.alias.is_some() {
+        return policy::Plan::default();
+    }
+    let workload = report.workloads.len();
+    let line = key_line(tree, grand, parent).unwrap_or_else(|| tree.position(parent).0);
+    report.add_workload("values", &target.path, line);
+    if let Some(reason) = left_alone.get(&target.path) {
+        report.skipped_pods.push(SkippedPod {
+            workload,
+            reason: reason.clone(),
+        });
+        return policy::Plan::default();
+    }
+    let mut plan = plan_target(tree, parent, key, target, settings, true, workload);
+    let label = (!target.containers.is_empty()).then(|| target.containers.join(", "));
+    for f in &mut plan.findings {
+        if f.container.is_some() {
+            f.container.clone_from(&label);
+        }
+    }
+    report.findings.append(&mut plan.findings);
+    report.notes.append(&mut plan.notes);
+    plan
 }
 
 /// The writable /tmp through values lists: the emptyDir appended to each volumes list and its
