@@ -189,6 +189,10 @@ pub fn post_render_step(
         })
     };
     let unwired = decided.wired.is_empty();
+    if is_argo(release) {
+        note_argo_patches(object, decided, settings, report);
+        return Some(None);
+    }
     let why_not = match post_renderer_patches(release, object, decided, settings) {
         Ok(Some(post)) => {
             let targets: Vec<String> = post
@@ -367,6 +371,49 @@ fn post_renders(release: &Release, settings: &Settings) -> bool {
         && !settings.repository.no_post_renderers
 }
 
+fn is_argo(release: &Release) -> bool {
+    use super::model::ReleaseKind::{ArgoApplication, ArgoApplicationSet};
+    matches!(release.kind, ArgoApplication | ArgoApplicationSet)
+}
+
+/// Argo CD has no post-renderers: where its values leave workloads short, a risk note names
+/// the strategic-merge patches that would bring them to the baseline (for a Kustomize wrapper
+/// or a config management plugin), one line each.
+fn note_argo_patches(
+    object: &Value,
+    decided: &Decided,
+    settings: &Settings,
+    report: &mut FileReport,
+) {
+    if settings.repository.no_post_renderers {
+        return;
+    }
+    let name = object
+        .pointer("/spec/source/helm/releaseName")
+        .and_then(Value::as_str)
+        .or_else(|| object.pointer("/metadata/name").and_then(Value::as_str))
+        .unwrap_or("release");
+    let Ok(Some(patches)) = patches_for(decided, name, settings) else {
+        return;
+    };
+    for patch in patches {
+        let body = yaml_serde::from_str::<yaml_serde::Value>(&patch.text)
+            .ok()
+            .and_then(|v| serde_json::to_string(&v).ok())
+            .unwrap_or_default();
+        report.notes.push(Note {
+            workload: decided.first,
+            container: None,
+            kind: NoteKind::Risk,
+            message: format!(
+                "its chart's values cannot give {}/{} the whole baseline, and Argo CD has no post-renderers: apply this strategic-merge patch after Helm (a Kustomize wrapper with `helmCharts`, or a config management plugin): {body}",
+                patch.kind, patch.name
+            ),
+            line: decided.line,
+        });
+    }
+}
+
 /// The post-renderer patches a Flux release needs once its values are edited: its chart
 /// rendered under the release's own name with those values, and planned by the policy. None
 /// when it gets none (not a Flux release, turned off, nothing short); Err says why it cannot
@@ -387,6 +434,17 @@ pub fn post_renderer_patches(
         );
     }
     let name = post_render::release_name(object).ok_or("it has no name")?;
+    Ok(patches_for(decided, &name, settings)?.map(|patches| PostRender { name, patches }))
+}
+
+/// The patches that bring the chart's workloads to the baseline, rendered under `name` with
+/// the edited values; None when nothing falls short or there is no render to plan on.
+fn patches_for(
+    decided: &Decided,
+    name: &str,
+    settings: &Settings,
+) -> Result<Option<Vec<super::post_render::Patch>>, String> {
+    use super::post_render;
     // Without a render there is nothing to plan the patches on (said once by the render check).
     let Some(engine) = crate::helm::engine::Engine::find(&settings.render)
         .filter(|_| settings.render.mode != crate::report::RenderMode::Never)
@@ -398,11 +456,11 @@ pub fn post_renderer_patches(
     let text = serde_json::to_string(&decided.effective_after).map_err(|e| e.to_string())?;
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
     // A chart that does not render is reported by the render check.
-    let Ok(rendered) = engine.template_as(&decided.located.dir, &[file], &name) else {
+    let Ok(rendered) = engine.template_as(&decided.located.dir, &[file], name) else {
         return Ok(None);
     };
     let patches = post_render::patches(&rendered, &settings.rules)?;
-    Ok((!patches.is_empty()).then_some(PostRender { name, patches }))
+    Ok((!patches.is_empty()).then_some(patches))
 }
 
 /// A release's post-renderer patches, and the name it is rendered under.
