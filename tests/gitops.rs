@@ -229,7 +229,13 @@ fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
         .lines()
         .filter(|l| l.contains("left unchanged"))
         .collect();
-    check_renders(&name, work.path(), &before, &after, &left_alone);
+    // A release the report says renders short (its own values turn a context off) is
+    // judged for what changed, not held to the contract.
+    let short: Vec<&str> = report
+        .lines()
+        .filter(|l| l.contains(": risk: renders short of the baseline"))
+        .collect();
+    check_renders(&name, work.path(), &before, &after, &left_alone, &short);
 }
 
 /// `KUBE_HARDEN_BLESS=1`: writes the case's report.txt and expected/ from this run (to be
@@ -310,6 +316,7 @@ fn check_renders(
     before: &BTreeMap<PathBuf, Vec<u8>>,
     after: &BTreeMap<PathBuf, Vec<u8>>,
     left_alone: &[&str],
+    short: &[&str],
 ) {
     for (path, bytes) in after.iter().filter(|(p, _)| p.starts_with("apps")) {
         let new = releases(&String::from_utf8_lossy(bytes));
@@ -366,11 +373,16 @@ fn check_renders(
                 strip_security_contexts(now.clone()),
                 "{label}: nothing but securityContexts and the writable /tmp changed in the render"
             );
+            let reported = short.iter().any(|l| l.contains(&format!("/{release} ")));
             let mut pods = 0;
             for doc in &now {
                 for spec in typed_pod_specs(doc).unwrap_or_default() {
                     pods += 1;
-                    assert_eq!(contract_gaps(&spec), Vec::<String>::new(), "{label}");
+                    let gaps = contract_gaps(&spec);
+                    match reported {
+                        true => assert!(!gaps.is_empty(), "{label}: reported short, and is"),
+                        false => assert_eq!(gaps, Vec::<String>::new(), "{label}"),
+                    }
                 }
             }
             assert!(pods > 0, "{label}: the chart renders pods");

@@ -249,6 +249,9 @@ pub struct Decided {
     pub effective_after: Value,
     /// The notes that a container gets no writable /tmp through values.
     pub no_tmp: Vec<String>,
+    /// The release's values turn a securityContext off on purpose: no post-renderer puts it
+    /// back.
+    pub turned_off: bool,
 }
 
 /// Locates and reads a release's chart, plans its effective values (`inline`: the values that
@@ -319,6 +322,7 @@ pub fn decide(
     }
     record(report, release, &needs, line);
     note_tmp(report, first, line, &guards, &needs);
+    let turned_off = !needs.turned_off.is_empty();
     let (needs, blocked) = split_parameters(needs.needs, &release.parameters);
     note_blocked(report, first, line, blocked);
     // The render the post-renderer patches are planned on. A container that values cannot
@@ -340,6 +344,7 @@ pub fn decide(
         line,
         effective_after,
         no_tmp,
+        turned_off,
     }))
 }
 
@@ -425,7 +430,7 @@ pub fn post_renderer_patches(
     settings: &Settings,
 ) -> Result<Option<PostRender>, String> {
     use super::post_render;
-    if !post_renders(release, settings) {
+    if !post_renders(release, settings) || decided.turned_off {
         return Ok(None);
     }
     if !post_render::existing(object)?.is_empty() {

@@ -38,6 +38,8 @@ pub struct Needs {
     pub skipped: Vec<SkippedPod>,
     /// The wired paths, in order: one workload each.
     pub paths: Vec<String>,
+    /// The wired paths the release's own values turn off on purpose (`""`, `false`).
+    pub turned_off: Vec<String>,
 }
 
 /// The value at a dotted path, if every step is a mapping.
@@ -125,9 +127,29 @@ pub fn plan(
             out.skipped.push(SkippedPod { workload, reason });
             continue;
         }
+        if let Some(off) = lookup(inline, &keys).and_then(turned_off) {
+            out.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Risk,
+                message: format!("`{}: {off}` in the release's values turns the chart's securityContext off (Helm keeps a value other than a mapping as written): the pods it feeds render without it; left as written", w.path),
+                line: 0,
+            });
+            out.turned_off.push(w.path.clone());
+            continue;
+        }
         plan_path(&current, inline, w, &keys, workload, rules, &mut out);
     }
     out
+}
+
+/// An empty value set on purpose where a securityContext mapping goes (`""` or `false`).
+fn turned_off(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::String(s) if s.is_empty() => Some("\"\""),
+        Value::Bool(false) => Some("false"),
+        _ => None,
+    }
 }
 
 /// The emptyDir appended to each wired volumes list and its mount at /tmp to each mounts
@@ -355,6 +377,36 @@ mod tests {
             ]
         );
         assert_eq!(sets(&needs)[0].1, NewValue::Int(1000));
+    }
+
+    #[test]
+    fn an_inline_context_emptied_on_purpose_is_a_note_and_the_rest_is_planned() {
+        let inline = json!({"securityContext": "", "podSecurityContext": false});
+        let mut effective = json!({"securityContext": {}, "podSecurityContext": {}});
+        merge(&mut effective, &inline);
+        let both = [
+            wired("podSecurityContext", Level::Pod),
+            wired("securityContext", Level::Container),
+            wired("sidecar.securityContext", Level::Container),
+        ];
+        let needs = plan(
+            &effective,
+            &inline,
+            &both,
+            &Default::default(),
+            &Rules::default(),
+        );
+        let notes: Vec<&str> = needs.notes.iter().map(|n| n.message.as_str()).collect();
+        assert!(notes[0].starts_with("`podSecurityContext: false` in the release's values turns"));
+        assert!(notes[1].starts_with("`securityContext: \"\"` in the release's values turns"));
+        let paths: Vec<String> = sets(&needs).into_iter().map(|(p, _)| p).collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| p.starts_with("sidecar.securityContext")),
+            "only the path not turned off gets values: {paths:?}"
+        );
+        assert!(!paths.is_empty());
     }
 
     #[test]
