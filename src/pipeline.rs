@@ -256,15 +256,35 @@ impl GitOps {
                     .collect()
             })
             .collect();
+        let patches: Vec<Vec<gitops::built::PatchAt>> = built
+            .iter()
+            .map(|b| {
+                use kustomize::releases::PatchRef;
+                b.patches
+                    .iter()
+                    .map(|p| match p {
+                        PatchRef::File(file) => gitops::built::PatchAt::File(file.clone()),
+                        PatchRef::Inline {
+                            kustomization,
+                            line,
+                        } => gitops::built::PatchAt::Inline {
+                            kustomization: kustomization.clone(),
+                            line: *line,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
         let inputs: Vec<gitops::built::Input> = built
             .iter()
             .zip(&generated)
-            .map(|(b, generated)| gitops::built::Input {
+            .zip(&patches)
+            .map(|((b, generated), patches)| gitops::built::Input {
                 root: &b.root,
                 object: &b.object,
                 stream: &b.stream,
                 base: &b.base,
-                patches: &b.patches,
+                patches,
                 other_patches: &b.other_patches,
                 generated,
                 one_of_several: b.one_of_several,

@@ -1,6 +1,6 @@
 //! A Flux fleet as public fleets write it, end to end (`fixtures/gitops-fleet/`): six
 //! `HelmRelease`s in Kustomize bases, two clusters' overlays that patch their values
-//! (`patches:` files and an inline JSON patch), a release whose values come from a
+//! (`patches:` files, an inline strategic-merge patch, an inline JSON patch), a release whose values come from a
 //! `configMapGenerator` file, one with no values at all, a privileged node agent and a chart
 //! that is hardened already; the charts are in the fleet repository (`./charts`, through a
 //! Flux `GitRepository` whose URL is the repository's `origin`).
@@ -493,7 +493,13 @@ fn pr_puts_each_release_with_the_files_that_supply_its_values() {
         })
         .collect();
     let expected: BTreeMap<String, Vec<String>> = [
-        ("api", vec!["apps/base/api/api-values.yaml"]),
+        (
+            "api",
+            vec![
+                "apps/base/api/api-values.yaml",
+                "apps/staging/kustomization.yaml",
+            ],
+        ),
         ("cache", vec!["apps/base/cache/release.yaml"]),
         ("proxy", vec!["apps/base/proxy/release.yaml"]),
         (

@@ -28,13 +28,62 @@ pub struct Input<'a> {
     pub object: &'a Value,
     pub stream: &'a str,
     pub base: &'a Path,
-    /// Strategic-merge patch files that meet it, the last applied first.
-    pub patches: &'a [PathBuf],
+    /// Strategic-merge patches that meet it, the last applied first.
+    pub patches: &'a [PatchAt],
     /// Other patches that meet it, described (they are not edited).
     pub other_patches: &'a [String],
     /// Generator files of the root: ConfigMap name, key, file.
     pub generated: &'a [(String, String, PathBuf)],
     pub one_of_several: bool,
+}
+
+/// A strategic-merge patch: a file, or a string in a kustomization (the line of its entry).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatchAt {
+    File(PathBuf),
+    Inline { kustomization: PathBuf, line: usize },
+}
+
+impl PatchAt {
+    /// The file the patch is written in.
+    fn file(&self) -> &Path {
+        match self {
+            PatchAt::File(file) => file,
+            PatchAt::Inline { kustomization, .. } => kustomization,
+        }
+    }
+
+    /// The patch's text: the file's, or the inline string's.
+    fn text(&self) -> Result<String, String> {
+        let text = std::fs::read_to_string(self.file()).map_err(|e| e.to_string())?;
+        let PatchAt::Inline { line, .. } = self else {
+            return Ok(text);
+        };
+        let tree = Tree::parse(&text).map_err(|e| e.message)?;
+        let node = inline_patch_at(&tree, *line).ok_or("the inline patch is no longer there")?;
+        Ok(tree.as_str(Ref::root(node)).unwrap_or_default().to_string())
+    }
+}
+
+/// The string of the inline patch whose entry is at `line` of a kustomization's tree.
+fn inline_patch_at(tree: &Tree, line: usize) -> Option<yaml_splice::NodeId> {
+    let root = tree.docs.first().and_then(|d| d.root).map(Ref::root)?;
+    for key in ["patches", "patchesJson6902", "patchesStrategicMerge"] {
+        let Some(list) = tree.get(root, key) else {
+            continue;
+        };
+        for entry in tree.items(list) {
+            if tree.position(entry).0 != line {
+                continue;
+            }
+            let patch = match tree.is_map(entry) {
+                true => tree.get(entry, "patch")?,
+                false => entry,
+            };
+            return tree.as_str(patch).is_some().then_some(patch.id);
+        }
+    }
+    None
 }
 
 /// Where in a file a value goes.
@@ -45,6 +94,13 @@ pub enum Site {
     /// The mapping at `path` of document `document` (a patch's `spec.values`, or a values
     /// file's root when `path` is empty).
     Mapping { document: usize, path: Vec<String> },
+    /// The mapping at `path` of document `document` of the inline patch whose entry is at
+    /// `line` of a kustomization.
+    InlinePatch {
+        line: usize,
+        document: usize,
+        path: Vec<String>,
+    },
     /// The `spec.postRenderers` of the release `kind`/`name` the file declares (a new key).
     PostRenderers {
         kind: ReleaseKind,
@@ -296,7 +352,7 @@ fn note_unresolved(
     unresolved: &[String],
 ) {
     let files: Vec<&Path> = std::iter::once(input.base)
-        .chain(input.patches.iter().map(PathBuf::as_path))
+        .chain(input.patches.iter().map(PatchAt::file))
         .chain(input.generated.iter().map(|(_, _, f)| f.as_path()))
         .collect();
     for name in unresolved {
@@ -400,9 +456,9 @@ fn note_other_patches(report: &mut FileReport, workload: usize, line: usize, oth
 /// The layers that may supply a release's values, as read from their files.
 struct Suppliers {
     base_file: PathBuf,
-    /// Patch files (the last applied first): the file, the document, the values path in it,
-    /// and those values.
-    patches: Vec<(PathBuf, usize, Vec<String>, Value)>,
+    /// Patches (the last applied first): the patch, the document, the values path in it, and
+    /// those values.
+    patches: Vec<(PatchAt, usize, Vec<String>, Value)>,
     base: Value,
     /// Generated values files the release takes through `valuesFrom`, with their values.
     generated: Vec<(PathBuf, Value)>,
@@ -411,12 +467,13 @@ struct Suppliers {
 impl Suppliers {
     fn read(input: &Input, release: &Release, base: &Value) -> Result<Suppliers, FileError> {
         let mut patches = Vec::new();
-        for file in input.patches {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                FileError::at_start(format!("the patch {} cannot be read: {e}", file.display()))
+        for patch in input.patches {
+            let text = patch.text().map_err(|e| {
+                let file = patch.file().display();
+                FileError::at_start(format!("the patch in {file} cannot be read: {e}"))
             })?;
             let docs = crate::verify::load_all(&text)
-                .map_err(|e| FileError::at_start(format!("{}: {e}", file.display())))?;
+                .map_err(|e| FileError::at_start(format!("{}: {e}", patch.file().display())))?;
             for (document, doc) in docs.iter().enumerate() {
                 let doc = serde_json::to_value(doc).unwrap_or_default();
                 let same_kind =
@@ -425,14 +482,16 @@ impl Suppliers {
                     .pointer("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                if !same_kind || !release.name.contains(name) {
+                // An inline patch met the release through its target: its own name is not used.
+                let named = release.name.contains(name) || matches!(patch, PatchAt::Inline { .. });
+                if !same_kind || !named {
                     continue;
                 }
                 let path = values_path(release.kind);
                 let values = lookup(&doc, &path.iter().map(String::as_str).collect::<Vec<_>>())
                     .cloned()
                     .unwrap_or(Value::Null);
-                patches.push((file.clone(), document, path, values));
+                patches.push((patch.clone(), document, path, values));
             }
         }
         let mut generated = Vec::new();
@@ -484,16 +543,20 @@ impl Suppliers {
                 },
             )
         };
-        for (file, document, values_path, values) in &self.patches {
-            if lookup(values, &keys).is_some() {
-                return (
-                    file.clone(),
-                    Site::Mapping {
-                        document: *document,
-                        path: values_path.clone(),
-                    },
-                );
+        for (patch, document, values_path, values) in &self.patches {
+            if lookup(values, &keys).is_none() {
+                continue;
             }
+            let (document, path) = (*document, values_path.clone());
+            let site = match patch {
+                PatchAt::File(_) => Site::Mapping { document, path },
+                PatchAt::Inline { line, .. } => Site::InlinePatch {
+                    line: *line,
+                    document,
+                    path,
+                },
+            };
+            return (patch.file().to_path_buf(), site);
         }
         if lookup(&self.base, &keys).is_some() {
             return base_site();
@@ -514,9 +577,9 @@ impl Suppliers {
         {
             return root(file);
         }
-        let inline_anywhere = !is_empty(&self.base) || self.patches.iter().any(|p| !is_empty(&p.3));
+        // The base's own values source: an overlay's patch is not where a shared value goes.
         match self.generated.as_slice() {
-            [(file, _)] if !inline_anywhere => root(file),
+            [(file, _)] if is_empty(&self.base) => root(file),
             _ => base_site(),
         }
     }
@@ -590,6 +653,20 @@ pub fn write(text: &str, sites: &[(Site, Vec<Need>)]) -> Result<String, FileErro
                 })?;
                 changes.extend(written.into_iter().map(|(c, _)| c));
             }
+            Site::InlinePatch {
+                line,
+                document,
+                path,
+            } => {
+                let (op, outer) =
+                    edit_inline_patch(&tree, *line, *document, path, needs).map_err(|why| {
+                        FileError::at_start(format!(
+                            "the inline patch at line {line} cannot take the baseline: {why}"
+                        ))
+                    })?;
+                splices.extend(outer);
+                ops.push(op);
+            }
             Site::PostRenderers { .. } => {}
         }
     }
@@ -621,6 +698,32 @@ pub fn write(text: &str, sites: &[(Site, Vec<Need>)]) -> Result<String, FileErro
     }
     let outcome = crate::apply::edit(&tree, changes, splices, ops, None)?;
     Ok(outcome.text)
+}
+
+/// Edits the document inside an inline patch string (its entry at `line`): the outer splices,
+/// and the meaning of the edit as a new value of the string.
+fn edit_inline_patch(
+    tree: &Tree,
+    line: usize,
+    document: usize,
+    path: &[String],
+    needs: &[Need],
+) -> Result<(yaml_splice::SemanticOp, Vec<yaml_splice::Splice>), String> {
+    let node = inline_patch_at(tree, line).ok_or("it is no longer there")?;
+    let embedded = yaml_splice::Embedded::of(tree, node)?;
+    let inner = Tree::parse(&embedded.text).map_err(|e| e.message)?;
+    let values = mapping_at(&inner, document, path).map_err(|e| e.message)?;
+    let changes = super::edit::changes(&inner, values, needs)?;
+    let outcome = yaml_splice::apply_changes(&inner, changes.into_iter().map(|(c, _)| c).collect())
+        .map_err(|e| e.to_string())?;
+    crate::verify::verify_with(&inner, &outcome.text, &outcome.splices, &outcome.ops, None)
+        .map_err(|e| format!("the edit does not verify: {e}"))?;
+    let op = yaml_splice::SemanticOp::Set {
+        doc: tree.document_of(node),
+        path: tree.path_of(node),
+        value: yaml_splice::NewValue::Str(outcome.text),
+    };
+    Ok((op, embedded.to_outer(&outcome.splices)))
 }
 
 fn mapping_at(tree: &Tree, document: usize, path: &[String]) -> Result<Ref, FileError> {

@@ -28,14 +28,21 @@ pub struct BuiltRelease {
     pub stream: Arc<String>,
     /// The file that declares it.
     pub base: PathBuf,
-    /// The strategic-merge patch files of the root that meet it, the last applied first.
-    pub patches: Vec<PathBuf>,
-    /// The other patches that meet it (inline or JSON 6902), as `where (kustomization:line)`.
+    /// The strategic-merge patches of the root that meet it, the last applied first.
+    pub patches: Vec<PatchRef>,
+    /// The other patches that meet it (JSON 6902), as `where (kustomization:line)`.
     pub other_patches: Vec<String>,
     /// The `configMapGenerator` files of the root.
     pub generated: Vec<GeneratedFile>,
     /// Whether the app has other roots (reports then name the root).
     pub one_of_several: bool,
+}
+
+/// A strategic-merge patch: a file, or a string in a kustomization (the line of its entry).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatchRef {
+    File(PathBuf),
+    Inline { kustomization: PathBuf, line: usize },
 }
 
 /// Plans the releases the app's roots build.
@@ -132,37 +139,61 @@ fn file_of_app(app: &App, file: &Path) -> Option<PathBuf> {
         .cloned()
 }
 
-/// The strategic-merge patch files that a build of `root` applies to the object, the last
-/// applied first, and the other patches that meet it, described.
+/// The strategic-merge patches that a build of `root` applies to the object, the last applied
+/// first, and the JSON 6902 patches that meet it, described.
 fn patches_meeting(
     forest: &Forest,
     root: &Path,
     kind: &str,
     name: &str,
-) -> (Vec<PathBuf>, Vec<String>) {
-    let mut files = Vec::new();
+) -> (Vec<PatchRef>, Vec<String>) {
+    let mut patches = Vec::new();
     let mut others = Vec::new();
     for (kustomization, patch) in forest.patches_of_object(root, kind, name) {
-        match &patch.source {
-            PatchSource::File(file) if is_strategic_merge(file) => {
-                if !files.contains(file) {
-                    files.push(file.clone());
+        let found = match &patch.source {
+            PatchSource::File(file) if is_strategic_merge(file) => PatchRef::File(file.clone()),
+            PatchSource::Inline(_) if inline_is_strategic_merge(&kustomization, patch.line) => {
+                PatchRef::Inline {
+                    kustomization: kustomization.clone(),
+                    line: patch.line,
                 }
             }
-            PatchSource::File(file) => others.push(format!(
-                "the JSON patch {} ({}:{})",
-                file.display(),
-                kustomization.display(),
-                patch.line
-            )),
-            _ => others.push(format!(
-                "an inline patch ({}:{})",
-                kustomization.display(),
-                patch.line
-            )),
+            PatchSource::File(file) => {
+                others.push(format!(
+                    "the JSON patch {} ({}:{})",
+                    file.display(),
+                    kustomization.display(),
+                    patch.line
+                ));
+                continue;
+            }
+            _ => {
+                others.push(format!(
+                    "an inline JSON patch ({}:{})",
+                    kustomization.display(),
+                    patch.line
+                ));
+                continue;
+            }
+        };
+        if !patches.contains(&found) {
+            patches.push(found);
         }
     }
-    (files, others)
+    (patches, others)
+}
+
+/// Whether the inline patch of the entry at `line` of a kustomization holds objects.
+fn inline_is_strategic_merge(kustomization: &Path, line: usize) -> bool {
+    std::fs::read_to_string(kustomization)
+        .ok()
+        .and_then(|text| {
+            let tree = yaml_splice::Tree::parse(&text).ok()?;
+            let node = super::model::inline_patch_at(&tree, line)?;
+            let patch = tree.as_str(yaml_splice::Ref::root(node))?.to_string();
+            crate::verify::load_all(&patch).ok()
+        })
+        .is_some_and(|docs| !docs.is_empty() && docs.iter().all(|d| d.get("kind").is_some()))
 }
 
 /// A patch file of objects (a strategic-merge patch), not a JSON 6902 list of operations.
