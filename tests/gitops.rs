@@ -570,20 +570,7 @@ fn pr_opens_one_pull_request_per_release() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let services: Vec<(String, Vec<String>)> = json["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let files = s["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f.as_str().unwrap().to_string())
-                .collect();
-            (s["service"].as_str().unwrap().to_string(), files)
-        })
-        .collect();
+    let services: Vec<(String, Vec<String>)> = common::pr_services(&json).into_iter().collect();
     assert_eq!(
         services,
         vec![

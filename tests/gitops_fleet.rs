@@ -478,20 +478,7 @@ fn pr_puts_each_release_with_the_files_that_supply_its_values() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let services: BTreeMap<String, Vec<String>> = json["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let files = s["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f.as_str().unwrap().to_string())
-                .collect();
-            (s["service"].as_str().unwrap().to_string(), files)
-        })
-        .collect();
+    let services: BTreeMap<String, Vec<String>> = common::pr_services(&json).into_iter().collect();
     let expected: BTreeMap<String, Vec<String>> = [
         (
             "api",

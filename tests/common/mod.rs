@@ -549,3 +549,21 @@ pub fn parse_outputs(text: &str) -> std::collections::BTreeMap<String, String> {
     }
     out
 }
+
+/// The services of `pr --format json`: each service's name and its files.
+pub fn pr_services(json: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let files = s["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            (s["service"].as_str().unwrap().to_string(), files)
+        })
+        .collect()
+}

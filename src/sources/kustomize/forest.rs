@@ -254,37 +254,16 @@ impl Forest {
     /// name: a prefix or suffix may have joined the base's), as `file (kustomization:line)`:
     /// where to look when the render falls short.
     pub fn patches_meeting(&self, root: &Path, kind: &str, name: &str) -> Vec<String> {
-        let bases: Vec<BaseObject> = self
-            .objects_of(root, &mut BTreeSet::new())
+        self.meeting(root, kind, name)
             .into_iter()
-            .filter(|o| o.kind == kind && name.contains(&o.name))
-            .collect();
-        let mut out = Vec::new();
-        for path in self.closure(root) {
-            let Some(k) = self.kustomizations.get(&path) else {
-                continue;
-            };
-            for patch in &k.patches {
-                let meets = bases
-                    .iter()
-                    .any(|base| match (&patch.target, &patch.source) {
-                        (Some(target), _) => selects(target, base),
-                        (None, PatchSource::File(file)) => self
-                            .objects_in(file)
-                            .iter()
-                            .any(|o| o.kind == base.kind && o.name == base.name),
-                        (None, _) => false,
-                    });
-                if meets {
-                    let what = match &patch.source {
-                        PatchSource::File(file) => format!("{} ", file.display()),
-                        _ => "an inline patch ".to_string(),
-                    };
-                    out.push(format!("{what}({}:{})", path.display(), patch.line));
-                }
-            }
-        }
-        out
+            .map(|(path, patch)| {
+                let what = match &patch.source {
+                    PatchSource::File(file) => format!("{} ", file.display()),
+                    _ => "an inline patch ".to_string(),
+                };
+                format!("{what}({}:{})", path.display(), patch.line)
+            })
+            .collect()
     }
 
     /// The patches that a build of `root` applies to its object `kind`/`name` (the rendered
@@ -296,6 +275,22 @@ impl Forest {
         kind: &str,
         name: &str,
     ) -> Vec<(PathBuf, super::model::Patch)> {
+        let mut out: Vec<(PathBuf, super::model::Patch)> = Vec::new();
+        let mut run_start = 0;
+        for (path, patch) in self.meeting(root, kind, name) {
+            if out.last().is_some_and(|(last, _)| *last != path) {
+                out[run_start..].reverse();
+                run_start = out.len();
+            }
+            out.push((path, patch));
+        }
+        out[run_start..].reverse();
+        out
+    }
+
+    /// The patches that a build of `root` applies to its object, with the kustomization of
+    /// each: the root's first, each kustomization's in the order it lists them.
+    fn meeting(&self, root: &Path, kind: &str, name: &str) -> Vec<(PathBuf, super::model::Patch)> {
         let bases: Vec<BaseObject> = self
             .objects_of(root, &mut BTreeSet::new())
             .into_iter()
@@ -306,7 +301,7 @@ impl Forest {
             let Some(k) = self.kustomizations.get(&path) else {
                 continue;
             };
-            for patch in k.patches.iter().rev() {
+            for patch in &k.patches {
                 let meets = bases
                     .iter()
                     .any(|base| match (&patch.target, &patch.source) {
