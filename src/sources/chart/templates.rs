@@ -886,7 +886,27 @@ securityContext: not a pod
 
     #[test]
     fn the_condition_of_the_default_is_read() {
-        let t = "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        {{- if .Values.c.sc }}\n        securityContext: {{ toYaml .Values.c.sc | nindent 10 }}\n        {{- else if (or .Values.service.hostPort .Values.tls.hostPort) }}\n        securityContext:\n          runAsUser: 101\n        {{- end }}\n      - name: d\n        securityContext: {{- toYaml (default (dict \"runAsUser\" 1001) .Values.d.sc) | nindent 10 }}\n      - name: e\n        {{- with .Values.e.sc }}\n        securityContext: {{ toYaml . | nindent 10 }}\n        {{- else }}\n        securityContext: {runAsUser: 7}\n        {{- end }}\n";
+        let t = "kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - name: c
+          {{- if .Values.c.sc }}
+          securityContext: {{ toYaml .Values.c.sc | nindent 12 }}
+          {{- else if (or .Values.service.hostPort .Values.tls.hostPort) }}
+          securityContext:
+            runAsUser: 101
+          {{- end }}
+        - name: d
+          securityContext: {{- toYaml (default (dict \"runAsUser\" 1001) .Values.d.sc) | nindent 12 }}
+        - name: e
+          {{- with .Values.e.sc }}
+          securityContext: {{ toYaml . | nindent 12 }}
+          {{- else }}
+          securityContext: {runAsUser: 7}
+          {{- end }}
+";
         let w = analyse(t);
         let got: Vec<(Vec<String>, bool, Option<&str>)> = w
             .uses
