@@ -236,13 +236,13 @@ fn gets_read_only_root(target: &Target, sets: &[ValueSet]) -> bool {
     sets.iter()
         .enumerate()
         .any(|(i, set)| match lookup(&set.values, &target.path) {
-            Some(Value::Object(m)) if m.is_empty() => !target.has_default,
+            Some(Value::Object(m)) if m.is_empty() => !target.keeps_default(),
             Some(Value::Object(m)) => {
                 let enabled = m.get("enabled") == Some(&Value::Bool(true));
                 let rendered = !target.gated_by_enabled || enabled;
                 !rendered || m.get("readOnlyRootFilesystem") != Some(&Value::Bool(true))
             }
-            Some(Value::Null) => !target.has_default && i == 0,
+            Some(Value::Null) => !target.keeps_default() && i == 0,
             // Added by the fix (a container a helper renders for a key values.yaml sets).
             None => target.create && i == 0,
             _ => false,

@@ -12,6 +12,7 @@
 //! the last word ([`render`]).
 
 mod actions;
+mod defaults;
 mod guardrails;
 mod helpers;
 mod hints;
@@ -40,6 +41,11 @@ pub struct Target {
     pub level: Level,
     /// The template has a default for an empty value (an `else` branch or `default`).
     pub has_default: bool,
+    /// When the template's own default applies, as its templates say it (see
+    /// [`templates::Use::default_when`]).
+    pub default_when: Vec<String>,
+    /// Whether the render with the values in use takes that default ([`defaults`]).
+    pub default_probe: defaults::Probe,
     /// The template renders it only when `<path>.enabled` is true (Bitnami style).
     pub gated_by_enabled: bool,
     /// The template renders it only when the `enabled` beside it is true
@@ -62,6 +68,14 @@ pub struct Target {
     /// A container context rendered only into pods that get no pod securityContext: it holds
     /// the pod's `runAsUser`, `runAsGroup` and `seccompProfile` too.
     pub holds_pod_ids: bool,
+}
+
+impl Target {
+    /// The template's own default for an empty value may be what ships: it has one, and no
+    /// render proved it untaken ([`defaults`]).
+    pub fn keeps_default(&self) -> bool {
+        self.has_default && !matches!(self.default_probe, defaults::Probe::NotTaken { .. })
+    }
 }
 
 /// A securityContext field a template (or its helper) writes from one values key, in the
@@ -329,6 +343,7 @@ pub fn resolve(
     let mut wiring = ChartWiring::default();
     let mut by_path: BTreeMap<String, Target> = BTreeMap::new();
     let mut conflicts: Vec<(PathBuf, String, Gap)> = Vec::new();
+    let mut wired: Vec<(PathBuf, Level, String, String)> = Vec::new();
     for (template, w) in templates {
         if !w.gaps.is_empty() {
             wiring
@@ -368,6 +383,8 @@ pub fn resolve(
                     path: path.clone(),
                     level: u.level,
                     has_default: false,
+                    default_when: vec![],
+                    default_probe: defaults::Probe::Unproven,
                     gated_by_enabled: false,
                     gated_beside: false,
                     used_at: vec![],
@@ -399,6 +416,11 @@ pub fn resolve(
                     ));
                 }
                 t.has_default |= u.has_default;
+                if let Some(when) = u.default_when.as_ref().filter(|_| u.has_default) {
+                    if !t.default_when.contains(when) {
+                        t.default_when.push(when.clone());
+                    }
+                }
                 t.gated_by_enabled |= gated(path);
                 t.gated_beside |= path.rsplit_once('.').is_some_and(|(holder, last)| {
                     last == "context"
@@ -430,6 +452,14 @@ pub fn resolve(
             }
             if found.is_empty() && !u.fields.is_empty() {
                 continue; // built from its fields: nothing else to wire
+            }
+            let key = (template.clone(), u.level, u.name.clone(), u.kind.clone());
+            if !found.is_empty() {
+                wired.push(key);
+            } else if u.in_else && wired.contains(&key) {
+                // The template's own default for the wired key above it, in its `else`
+                // branch: the values path's report says when it applies.
+                continue;
             }
             if found.is_empty() {
                 let what = match u.level {
@@ -547,7 +577,7 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
     let mut reports = Vec::new();
     let mut parts = Vec::new();
     for dir in with_vendored(chart) {
-        let (own, wiring, main) = plan_one(&dir, listed, settings);
+        let (own, wiring, main) = plan_one(&dir, dir == chart, listed, settings);
         reports.extend(own);
         let rel = dir
             .strip_prefix(chart)
@@ -583,6 +613,7 @@ pub fn with_vendored(chart: &Path) -> Vec<PathBuf> {
 /// report, the wiring its templates give, and its values.yaml.
 fn plan_one(
     chart: &Path,
+    top: bool,
     listed: &[PathBuf],
     settings: &Settings,
 ) -> (Vec<FileReport>, ChartWiring, Option<PathBuf>) {
@@ -623,6 +654,11 @@ fn plan_one(
     wiring.line_of = line_maps(&texts);
     wiring.written_at = written_maps(&texts);
     locate_fields(&mut wiring, &texts);
+    // A vendored subchart renders inside its parent, with the parent's values: only the chart
+    // itself is probed.
+    if let Some(tree) = main_tree.as_ref().filter(|_| top) {
+        defaults::probe(chart, &mut wiring, tree, &settings.render);
+    }
     let sets = value_sets(chart, main.as_deref(), defaults, settings);
     mark_pod_ids(&mut wiring, &pods);
     wiring.guardrails = guardrails::plan(&pods, &wiring, &sets, &privileged, &settings.rules);
@@ -941,6 +977,8 @@ mod tests {
                 level,
                 refs: refs.iter().map(|r| r.to_string()).collect(),
                 has_default: false,
+                default_when: None,
+                in_else: false,
                 kind: "Deployment".into(),
                 name: "app".into(),
                 fields: vec![],

@@ -46,18 +46,18 @@ impl Part {
 static SKIP_SAID: AtomicBool = AtomicBool::new(false);
 
 /// One way the chart is rendered: values.yaml alone, or with an override file over it.
-struct ValueSet {
+pub(super) struct ValueSet {
     /// The override file, relative to the chart.
-    file: Option<PathBuf>,
+    pub(super) file: Option<PathBuf>,
 }
 
 impl ValueSet {
     /// The files to pass to `helm template` for the chart folder `chart`.
-    fn files(&self, chart: &Path) -> Vec<PathBuf> {
+    pub(super) fn files(&self, chart: &Path) -> Vec<PathBuf> {
         self.file.iter().map(|f| chart.join(f)).collect()
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match &self.file {
             None => "values.yaml".into(),
             Some(f) => f.display().to_string(),
@@ -66,7 +66,7 @@ impl ValueSet {
 }
 
 /// values.yaml alone, then each override file of the chart in name order.
-fn value_sets(chart: &Path) -> Vec<ValueSet> {
+pub(super) fn value_sets(chart: &Path) -> Vec<ValueSet> {
     let mut files: Vec<PathBuf> = Vec::new();
     let yaml = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
     let listed = |dir: &Path| -> Vec<PathBuf> {

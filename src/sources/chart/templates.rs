@@ -23,6 +23,13 @@ pub struct Use {
     /// The template has another branch or a `default` for this key: an empty value may be a
     /// sentinel that selects the template's own default.
     pub has_default: bool,
+    /// When the template's own default applies, as the template says it (`` `or
+    /// .Values.service.hostPort .Values.tls.hostPort` ``, `` `.Values.securityContext` is
+    /// empty``), if it could be read.
+    pub default_when: Option<String>,
+    /// The key is in an `else` branch (the template's own default of a key above it, or the
+    /// values' branch below a default).
+    pub in_else: bool,
     /// The kind of the object (`Deployment`), when the template says it literally.
     pub kind: String,
     /// The container's name as written (`{{ .Chart.Name }}`), or `pod`.
@@ -242,6 +249,101 @@ fn actions(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The text of each `{{ ... }}` action of a line, without its delimiters and trim markers.
+fn bodies(text: &str) -> Vec<&str> {
+    text.split("{{")
+        .skip(1)
+        .map(|a| {
+            let inner = a.split("}}").next().unwrap_or_default();
+            inner.trim_start_matches('-').trim_end_matches('-').trim()
+        })
+        .collect()
+}
+
+/// The condition of an `if`, `else if` or `with` action's body, without outer parentheses.
+fn condition(body: &str) -> Option<&str> {
+    let cond = ["else if ", "if ", "else with ", "with "]
+        .iter()
+        .find_map(|p| body.strip_prefix(p))?
+        .trim();
+    Some(
+        match cond.strip_prefix('(').and_then(|c| c.strip_suffix(')')) {
+            Some(inner) if balanced(inner) => inner.trim(),
+            _ => cond,
+        },
+    )
+}
+
+/// Every `(` in `text` is closed before its end (so outer parentheses may be dropped).
+fn balanced(text: &str) -> bool {
+    let mut depth = 0i32;
+    for c in text.chars() {
+        depth += match c {
+            '(' => 1,
+            ')' => -1,
+            _ => 0,
+        };
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
+}
+
+/// When the `else` branch of a block opened by `opener` (an `if` or `with` body) applies.
+fn else_condition(opener: &str) -> Option<String> {
+    let cond = condition(opener)?;
+    let single = cond.starts_with(".Values.") && !cond.contains(' ');
+    Some(match single || opener.starts_with("with ") {
+        true => format!("`{cond}` is empty"),
+        false => format!("`{cond}` does not hold"),
+    })
+}
+
+/// A `default` in an action of `text`: when it applies (its values path is empty).
+fn default_condition(text: &str) -> Option<String> {
+    bodies(text).into_iter().find_map(|body| {
+        let at = body.find("default ")?;
+        let after = value_refs(&body[at..]).pop();
+        let path = after.or_else(|| value_refs(&body[..at]).into_iter().next())?;
+        Some(format!("`.Values.{path}` is empty"))
+    })
+}
+
+/// Whether a line's actions use `default` (`| default x`, `(default x .Values.y)`).
+fn uses_default(text: &str) -> bool {
+    bodies(text)
+        .iter()
+        .any(|b| b.starts_with("default ") || b.contains(" default ") || b.contains("(default "))
+}
+
+/// The condition of the `if` that opens the block holding line `j` (an `else` line),
+/// looking up through the lines of its first branch.
+fn if_above(ls: &[Line], j: usize) -> Option<String> {
+    let mut depth = 0usize;
+    for l in ls[..j]
+        .iter()
+        .rev()
+        .filter(|l| l.action || l.text.contains("{{"))
+    {
+        for body in bodies(l.text).into_iter().rev() {
+            match first_word(body) {
+                "end" => depth += 1,
+                "if" | "with" | "range" if depth > 0 => depth -= 1,
+                "if" | "with" => return condition(body).map(|c| format!("`{c}`")),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn first_word(body: &str) -> &str {
+    body.split(|c: char| c.is_whitespace() || c == '}')
+        .next()
+        .unwrap_or_default()
+}
+
 /// Every `.Values.a.b` path in `text` (also `$.Values`), as `a.b`.
 pub fn value_refs(text: &str) -> Vec<String> {
     let mut refs = Vec::new();
@@ -349,6 +451,11 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     let mut with_path: Option<String> = None;
     // Blocks opened right above the key (`with`, `if`) and not closed before it.
     let mut depth = 0usize;
+    // The `if` or `with` that opens the block the key is in (an `else` below it is the
+    // template's default for when its condition fails).
+    let mut opener: Option<&str> = None;
+    let mut default_when: Option<String> = None;
+    let mut in_else = false;
     for j in (0..i).rev() {
         let l = &ls[j];
         if l.blank && !l.action {
@@ -357,8 +464,8 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         if !l.action {
             break;
         }
-        for a in actions(l.text).into_iter().rev() {
-            match a {
+        for body in bodies(l.text).into_iter().rev() {
+            match first_word(body) {
                 "end" => depth += 1,
                 "if" | "with" | "range" if depth > 0 => depth -= 1,
                 "with" => {
@@ -367,9 +474,20 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
                         with_path = opened.first().cloned();
                     }
                     refs.extend(opened);
+                    opener = opener.or(Some(body));
                 }
-                "if" | "range" => refs.extend(value_refs(l.text)),
-                "else" if depth == 0 => has_default = true,
+                "if" | "range" => {
+                    refs.extend(value_refs(l.text));
+                    if first_word(body) == "if" {
+                        opener = opener.or(Some(body));
+                    }
+                }
+                "else" if depth == 0 => {
+                    has_default = true;
+                    in_else = true;
+                    // The key is in a later branch: the default is the branch above it.
+                    default_when = default_when.or_else(|| if_above(ls, j));
+                }
                 _ => {}
             }
         }
@@ -377,7 +495,10 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
     // The key's own line and what follows it: its value's lines, and actions that write into
     // it, up to the next structural line at or left of its column.
     let mut region = vec![ls[i].rest];
-    has_default |= ls[i].rest.contains(" default ");
+    if uses_default(ls[i].text) {
+        has_default = true;
+        default_when = default_when.or_else(|| default_condition(ls[i].text));
+    }
     let mut nested = 0usize;
     let mut fields = Vec::new();
     let mut literals = Vec::new();
@@ -414,6 +535,12 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         }
         if acts.contains(&"else") && nested == 0 {
             has_default = true;
+            let body = bodies(l.text).into_iter().find(|b| first_word(b) == "else");
+            let when = match body.and_then(condition) {
+                Some(cond) => Some(format!("`{cond}`")),
+                None => opener.and_then(else_condition),
+            };
+            default_when = default_when.or(when);
         }
         if closes > nested {
             // Closes a block opened above the key: the value's actions are over.
@@ -426,7 +553,10 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
             .filter(|a| matches!(**a, "if" | "with" | "range"))
             .count();
         nested = nested.saturating_sub(closes);
-        has_default |= l.text.contains(" default ");
+        if uses_default(l.text) {
+            has_default = true;
+            default_when = default_when.or_else(|| default_condition(l.text));
+        }
         region.push(l.text);
     }
     for text in region {
@@ -450,6 +580,8 @@ fn security_context_use(ls: &[Line], i: usize) -> Option<Use> {
         level: level.0,
         refs: unique,
         has_default,
+        default_when,
+        in_else,
         kind: kind_at(ls, i),
         name: level.1,
         fields,
@@ -750,5 +882,51 @@ securityContext: not a pod
         let w = analyse(t);
         assert!(w.uses[0].has_default, "{:?}", w.uses);
         assert_eq!(w.uses[0].refs, vec!["c.sc"]);
+    }
+
+    #[test]
+    fn the_condition_of_the_default_is_read() {
+        let t = "kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - name: c
+          {{- if .Values.c.sc }}
+          securityContext: {{ toYaml .Values.c.sc | nindent 12 }}
+          {{- else if (or .Values.service.hostPort .Values.tls.hostPort) }}
+          securityContext:
+            runAsUser: 101
+          {{- end }}
+        - name: d
+          securityContext: {{- toYaml (default (dict \"runAsUser\" 1001) .Values.d.sc) | nindent 12 }}
+        - name: e
+          {{- with .Values.e.sc }}
+          securityContext: {{ toYaml . | nindent 12 }}
+          {{- else }}
+          securityContext: {runAsUser: 7}
+          {{- end }}
+";
+        let w = analyse(t);
+        let got: Vec<(Vec<String>, bool, Option<&str>)> = w
+            .uses
+            .iter()
+            .map(|u| (u.refs.clone(), u.has_default, u.default_when.as_deref()))
+            .collect();
+        let refs = |r: &[&str]| r.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    refs(&["c.sc", "service.hostPort", "tls.hostPort"]),
+                    true,
+                    Some("`or .Values.service.hostPort .Values.tls.hostPort`")
+                ),
+                (vec![], true, Some("`.Values.c.sc`"),),
+                (refs(&["d.sc"]), true, Some("`.Values.d.sc` is empty")),
+                (refs(&["e.sc"]), true, Some("`.Values.e.sc` is empty")),
+                (vec![], true, Some("`.Values.e.sc`")),
+            ]
+        );
     }
 }

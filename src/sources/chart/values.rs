@@ -262,11 +262,19 @@ fn plan_and_edit(
             continue;
         }
         if complete && empty && target.has_default {
-            report.skipped_pods.push(SkippedPod {
-                workload,
-                reason: "the template has its own default for an empty value (an `else` branch or `default`); a filled value would replace it, so it is left to a person".into(),
-            });
-            continue;
+            match default_decision(target, wiring) {
+                Err(reason) => {
+                    report.skipped_pods.push(SkippedPod { workload, reason });
+                    continue;
+                }
+                Ok(message) => report.notes.push(Note {
+                    workload,
+                    container: label.clone(),
+                    kind: NoteKind::Override,
+                    message,
+                    line,
+                }),
+            }
         }
         let plan = plan_target(&tree, parent, &key, target, settings, complete, workload);
         let (mut findings, mut notes) = (plan.findings, plan.notes);
@@ -338,6 +346,46 @@ fn plan_and_edit(
     };
     check_schema(text, &new_text, complete, schema, defaults, &tree)?;
     Ok(Status::Changed { new_text })
+}
+
+/// An empty value whose template has a default of its own ([`super::defaults`]): the note
+/// that it is filled when the renders prove the default untaken, else the reason it is left
+/// to a person.
+fn default_decision(target: &super::Target, wiring: &ChartWiring) -> Result<String, String> {
+    use super::defaults::Probe;
+    // Every default applies to an empty value; some only under a condition of their own.
+    let empty = format!("`.Values.{}` is empty", target.path);
+    let conditions: Vec<&str> = target
+        .default_when
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != empty)
+        .collect();
+    let when = match conditions.as_slice() {
+        [] => empty,
+        conditions => format!("{empty} and {}", conditions.join(", or ")),
+    };
+    let places: Vec<String> = target
+        .used_at
+        .iter()
+        .map(|(template, line)| wiring.place(template, *line))
+        .collect();
+    let own = format!(
+        "the template ({}) renders a securityContext of its own when {when}",
+        places.join(", "),
+    );
+    match &target.default_probe {
+        Probe::NotTaken { sets } => Ok(format!(
+            "{own}; `helm template` with {} does not take that branch, so the value is filled: it now replaces the chart's default where that condition would hold",
+            and_list(&sets.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>())
+        )),
+        Probe::Taken { set, at } => Err(format!(
+            "{own}, and `helm template` with `{set}` takes that branch ({at} is the chart's own); a filled value would replace it, so it is left to a person"
+        )),
+        Probe::Unproven => Err(format!(
+            "{own}; no render proved that branch untaken (no render check ran, a render failed, or the values in use do not render it), and a filled value would replace it, so it is left to a person"
+        )),
+    }
 }
 
 /// An empty value an override file sets on purpose where the chart has a securityContext
