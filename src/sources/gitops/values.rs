@@ -9,15 +9,66 @@
 use serde_json::Value;
 use yaml_splice::{apply_changes, NewValue, PathSeg, SemanticOp, Tree};
 
-use crate::policy::{self, Finding, Level, Note, NoteKind, Rules, SkippedPod};
+use crate::policy::{self, Control, Finding, Level, Note, NoteKind, Rules, SkippedPod};
 
-/// A values path the chart's templates feed into a securityContext.
+/// A values path the chart's templates feed into a securityContext, as the chart source
+/// resolves it against a release's effective values.
 #[derive(Clone, Debug)]
 pub struct Wired {
     pub path: String,
     pub level: Level,
     /// The chart renders it only when `<path>.enabled` is true (Bitnami style).
     pub gated_by_enabled: bool,
+    /// The chart renders it only when the `enabled` beside it is true
+    /// (`x.securityContext.enabled` beside `x.securityContext.context`).
+    pub gated_beside: bool,
+    /// The values do not set it, but a helper renders it for a key they set (a container of
+    /// a library chart's controller): it gets the whole baseline. A path that is neither set
+    /// nor created renders nothing and is left alone.
+    pub create: bool,
+    /// Add what is missing (false: a helper merges it over another wired path, which gets
+    /// the baseline: only explicit values that fall short are corrected).
+    pub complete: bool,
+    /// An empty value makes the template build the context from values keys field by field
+    /// ([`WiredField`]): it is left empty.
+    pub falls_back: bool,
+    /// A container context of pods that get no pod securityContext: it holds the pod's ids.
+    pub holds_pod_ids: bool,
+    /// The containers that use it, as the templates name them (container level).
+    pub containers: Vec<String>,
+}
+
+impl Wired {
+    /// A plain wired path: completed where it falls short, created where it is absent.
+    pub fn plain(path: &str, level: Level) -> Wired {
+        Wired {
+            path: path.into(),
+            level,
+            gated_by_enabled: false,
+            gated_beside: false,
+            create: true,
+            complete: true,
+            falls_back: false,
+            holds_pod_ids: false,
+            containers: vec![],
+        }
+    }
+}
+
+/// A securityContext field a template writes from one values key, in the context it builds
+/// when the whole-context paths `overrides` are empty.
+#[derive(Clone, Debug)]
+pub struct WiredField {
+    /// The values key (`controller.image.runAsUser`).
+    pub path: String,
+    /// The securityContext field it is written as (`runAsUser`).
+    pub field: String,
+    pub level: Level,
+    /// The container (or `pod`), as the templates name it.
+    pub name: String,
+    /// Where the chart writes it (`file:line`, a helper's too).
+    pub written_at: String,
+    pub overrides: Vec<String>,
 }
 
 /// One value the inline values must hold: its dotted path as keys, and the value (or an
@@ -103,12 +154,13 @@ fn json_of(value: &NewValue) -> Value {
     }
 }
 
-/// Plans every wired path on the effective values. `inline`: the release's own inline values
-/// (to know whether a list is already there to append to).
+/// Plans every wired path, then every field written from one values key, on the effective
+/// values. `inline`: the release's own inline values (to know whether a list is already there
+/// to append to).
 pub fn plan(
     effective: &Value,
     inline: &Value,
-    wired: &[Wired],
+    (wired, fields): (&[Wired], &[WiredField]),
     left_alone: &std::collections::BTreeMap<String, String>,
     rules: &Rules,
 ) -> Needs {
@@ -116,7 +168,8 @@ pub fn plan(
     for (workload, w) in wired.iter().enumerate() {
         out.paths.push(w.path.clone());
         let keys: Vec<&str> = w.path.split('.').collect();
-        let current = lookup(effective, &keys).cloned().unwrap_or(Value::Null);
+        let found = lookup(effective, &keys);
+        let current = found.cloned().unwrap_or(Value::Null);
         let reason = left_alone
             .get(&w.path)
             .cloned()
@@ -125,9 +178,134 @@ pub fn plan(
             out.skipped.push(SkippedPod { workload, reason });
             continue;
         }
+        // Absent and rendered for no key, nothing renders it; empty where the template then
+        // builds the context from its fields, a filled value would replace those.
+        if (found.is_none() && !w.create) || (is_empty(&current) && w.falls_back) {
+            continue;
+        }
         plan_path(&current, inline, w, &keys, workload, rules, &mut out);
+        switch_on(effective, &current, w, &keys, workload, &mut out);
+    }
+    for field in fields {
+        plan_field(effective, field, left_alone, rules, &mut out);
     }
     out
+}
+
+/// Null, `{}` or `""`: a value that sets no securityContext field.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// The `enabled` that turns a gated context on: its own key (Bitnami), or the key beside it
+/// (`x.securityContext.enabled` beside `x.securityContext.context`). `false` becomes `true`
+/// with a note; an absent switch of a context that gets the baseline is set.
+fn switch_on(
+    effective: &Value,
+    current: &Value,
+    w: &Wired,
+    keys: &[&str],
+    workload: usize,
+    out: &mut Needs,
+) {
+    let holder = match (w.gated_by_enabled, w.gated_beside) {
+        (true, _) if current.is_object() && !is_empty(current) => keys,
+        (_, true) => &keys[..keys.len().saturating_sub(1)],
+        _ => return,
+    };
+    let mut path: Vec<String> = holder.iter().map(|k| k.to_string()).collect();
+    path.push("enabled".into());
+    let at: Vec<&str> = path.iter().map(String::as_str).collect();
+    match lookup(effective, &at) {
+        Some(Value::Bool(false)) => {
+            out.needs.push(Need::Set(path, NewValue::Bool(true)));
+            out.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Override,
+                message: "`enabled: false` becomes `true` in the inline values: the chart renders this securityContext only when it is enabled".into(),
+                line: 0,
+            });
+        }
+        None if w.complete => out.needs.push(Need::Set(path, NewValue::Bool(true))),
+        _ => {}
+    }
+}
+
+/// A field the chart writes from one values key (`runAsUser: {{ .Values.image.runAsUser }}`)
+/// while the whole-context paths of the same key are empty: an effective value that falls
+/// short is corrected in the inline values, with a note that names where the chart writes
+/// it. Nothing is added: the template writes the key whatever it holds.
+fn plan_field(
+    effective: &Value,
+    field: &WiredField,
+    left_alone: &std::collections::BTreeMap<String, String>,
+    rules: &Rules,
+    out: &mut Needs,
+) {
+    let overridden = field.overrides.iter().any(|p| {
+        let keys: Vec<&str> = p.split('.').collect();
+        left_alone.contains_key(p) || lookup(effective, &keys).is_some_and(|v| !is_empty(v))
+    });
+    let keys: Vec<&str> = field.path.split('.').collect();
+    let Some(value) = lookup(effective, &keys).filter(|_| !overridden) else {
+        return;
+    };
+    let b = &rules.baseline;
+    let (control, wanted) = match (field.field.as_str(), value) {
+        ("runAsUser", v) if v.as_i64() == Some(0) => (Control::RunAsUser, NewValue::Int(b.uid)),
+        ("runAsGroup", v) if v.as_i64() == Some(0) => (Control::RunAsGroup, NewValue::Int(b.gid)),
+        ("fsGroup", v) if v.as_i64() == Some(0) => (Control::FsGroup, NewValue::Int(b.fs_group)),
+        ("runAsNonRoot", Value::Bool(false)) => (Control::RunAsNonRoot, NewValue::Bool(true)),
+        ("allowPrivilegeEscalation", Value::Bool(true)) => {
+            (Control::AllowPrivilegeEscalation, NewValue::Bool(false))
+        }
+        ("readOnlyRootFilesystem", Value::Bool(false)) => {
+            (Control::ReadOnlyRootFilesystem, NewValue::Bool(true))
+        }
+        _ => return,
+    };
+    if rules.disabled.contains(&control) {
+        return;
+    }
+    let workload = out.paths.len();
+    out.paths.push(field.path.clone());
+    let container = (field.level == Level::Container).then(|| field.name.clone());
+    let (old, new) = (
+        value.to_string(),
+        yaml_splice::value::flow_text(&wanted, false),
+    );
+    out.findings.push(Finding {
+        workload,
+        container: container.clone(),
+        control,
+        current: old.clone(),
+        wanted: new.clone(),
+        line: 0,
+        col: 0,
+        fixable: true,
+    });
+    let whose = match field.level {
+        Level::Pod => "pod's".to_string(),
+        Level::Container => format!("container `{}`'s", field.name),
+    };
+    out.notes.push(Note {
+        workload,
+        container,
+        kind: NoteKind::Override,
+        message: format!(
+            "overrides the effective `{}: {old}` with `{new}` in the inline values: the chart writes it as the {whose} `{}` ({})",
+            field.path, field.field, field.written_at
+        ),
+        line: 0,
+    });
+    let path = keys.iter().map(|k| k.to_string()).collect();
+    out.needs.push(Need::Set(path, wanted));
 }
 
 /// The emptyDir appended to each wired volumes list and its mount at /tmp to each mounts
@@ -214,7 +392,8 @@ fn plan_path(
     out: &mut Needs,
 ) {
     // The effective value as a document of its own, planned by the policy as the chart's
-    // defaults would be (complete: what is missing is added).
+    // defaults would be (complete: what is missing is added; else only explicit values that
+    // fall short are corrected).
     let body = match current {
         Value::Object(m) if !m.is_empty() => yaml_serde::to_string(current).unwrap_or_default(),
         _ => "{}\n".to_string(),
@@ -227,25 +406,25 @@ fn plan_path(
         return;
     };
     let root = yaml_splice::Ref::root(root);
-    let plan = policy::plan_context(&tree, root, "target", w.level, rules, true, workload);
-    out.findings.extend(plan.findings);
+    let plan = match w.holds_pod_ids && w.level == Level::Container {
+        true => policy::plan_container_context_with_pod_ids(
+            &tree, root, "target", rules, w.complete, workload,
+        ),
+        false => policy::plan_context(&tree, root, "target", w.level, rules, w.complete, workload),
+    };
+    let label = match w.containers.is_empty() {
+        true => "(the chart's containers)".to_string(),
+        false => w.containers.join(", "),
+    };
+    out.findings.extend(plan.findings.into_iter().map(|mut f| {
+        f.container = f.container.map(|_| label.clone());
+        f
+    }));
     out.notes.extend(plan.notes);
     if let Ok(outcome) = apply_changes(&tree, plan.changes) {
         for op in outcome.ops {
             out.needs.push(need_of(op, current, inline, keys));
         }
-    }
-    if w.gated_by_enabled && current.get("enabled") == Some(&Value::Bool(false)) {
-        let mut path: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        path.push("enabled".into());
-        out.needs.push(Need::Set(path, NewValue::Bool(true)));
-        out.notes.push(Note {
-            workload,
-            container: None,
-            kind: NoteKind::Override,
-            message: "`enabled: false` becomes `true` in the inline values: the chart renders this securityContext only when it is enabled".into(),
-            line: 0,
-        });
     }
 }
 
@@ -314,11 +493,7 @@ mod tests {
     use serde_json::json;
 
     fn wired(path: &str, level: Level) -> Wired {
-        Wired {
-            path: path.into(),
-            level,
-            gated_by_enabled: false,
-        }
+        Wired::plain(path, level)
     }
 
     fn sets(needs: &Needs) -> Vec<(String, NewValue)> {
@@ -341,7 +516,7 @@ mod tests {
         let needs = plan(
             &effective,
             &inline,
-            &[wired("podSecurityContext", Level::Pod)],
+            (&[wired("podSecurityContext", Level::Pod)], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -363,7 +538,7 @@ mod tests {
         let needs = plan(
             &effective,
             &json!({}),
-            &[wired("securityContext", Level::Container)],
+            (&[wired("securityContext", Level::Container)], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -382,7 +557,7 @@ mod tests {
         let needs = plan(
             &effective,
             &json!({}),
-            &[wired("agent.securityContext", Level::Container)],
+            (&[wired("agent.securityContext", Level::Container)], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -398,7 +573,7 @@ mod tests {
         let needs = plan(
             &effective,
             &json!({}),
-            &[w],
+            (&[w], &[]),
             &Default::default(),
             &Rules::default(),
         );
