@@ -588,6 +588,144 @@ mod tests {
         assert!(needs.notes.iter().any(|n| n.kind == NoteKind::Override));
     }
 
+    fn plan_one(effective: &Value, w: Wired) -> Needs {
+        plan(
+            effective,
+            &json!({}),
+            (&[w], &[]),
+            &Default::default(),
+            &Rules::default(),
+        )
+    }
+
+    /// The keys of the one mapping the needs set whole.
+    fn keys_set(needs: &Needs) -> Vec<String> {
+        match sets(needs).as_slice() {
+            [(_, NewValue::Map(entries))] => entries.iter().map(|(k, _)| k.clone()).collect(),
+            other => panic!("one mapping set whole: {other:?}"),
+        }
+    }
+
+    fn paths(needs: &Needs) -> Vec<String> {
+        sets(needs).into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn a_context_merged_over_another_has_only_its_explicit_values_corrected() {
+        let effective =
+            json!({"controllers": {"main": {"pod": {"securityContext": {"runAsUser": 0}}}}});
+        let mut w = wired("controllers.main.pod.securityContext", Level::Pod);
+        w.complete = false;
+        assert_eq!(
+            sets(&plan_one(&effective, w)),
+            vec![(
+                "controllers.main.pod.securityContext.runAsUser".to_string(),
+                NewValue::Int(1000)
+            )]
+        );
+    }
+
+    #[test]
+    fn a_created_container_context_gets_the_whole_baseline_and_an_absent_one_nothing() {
+        let effective = json!({"controllers": {"main": {"containers": {"app": {"image": "x"}}}}});
+        let path = "controllers.main.containers.app.securityContext";
+        let created = plan_one(&effective, wired(path, Level::Container));
+        assert_eq!(paths(&created), vec![path.to_string()]);
+        assert_eq!(
+            keys_set(&created),
+            vec![
+                "allowPrivilegeEscalation",
+                "readOnlyRootFilesystem",
+                "capabilities",
+                "runAsNonRoot"
+            ]
+        );
+        let mut w = wired(path, Level::Container);
+        w.create = false;
+        assert!(plan_one(&effective, w).needs.is_empty());
+    }
+
+    #[test]
+    fn an_empty_context_the_template_builds_from_fields_stays_empty_and_a_short_field_is_corrected()
+    {
+        let effective = json!({"image": {"runAsUser": 0, "readOnlyRootFilesystem": true}, "containerSecurityContext": {}});
+        let mut w = wired("containerSecurityContext", Level::Container);
+        w.falls_back = true;
+        let field = |key: &str| WiredField {
+            path: format!("image.{key}"),
+            field: key.into(),
+            level: Level::Container,
+            name: "controller".into(),
+            written_at: "templates/_helpers.tpl:12".into(),
+            overrides: vec!["containerSecurityContext".into()],
+        };
+        let fields = [field("runAsUser"), field("readOnlyRootFilesystem")];
+        let needs = plan(
+            &effective,
+            &json!({}),
+            (&[w.clone()], &fields),
+            &Default::default(),
+            &Rules::default(),
+        );
+        assert_eq!(
+            sets(&needs),
+            vec![("image.runAsUser".to_string(), NewValue::Int(1000))]
+        );
+        assert_eq!(
+            needs.paths,
+            vec!["containerSecurityContext", "image.runAsUser"]
+        );
+        assert!(needs.notes[0]
+            .message
+            .contains("the container `controller`'s `runAsUser` (templates/_helpers.tpl:12)"));
+        // A whole context set over the fields: the fields are not rendered, it is planned.
+        let overridden =
+            json!({"image": {"runAsUser": 0}, "containerSecurityContext": {"runAsUser": 5}});
+        let needs = plan(
+            &overridden,
+            &json!({}),
+            (&[w], &fields),
+            &Default::default(),
+            &Rules::default(),
+        );
+        assert!(!paths(&needs).contains(&"image.runAsUser".to_string()));
+        assert!(paths(&needs).contains(&"containerSecurityContext.runAsNonRoot".to_string()));
+    }
+
+    #[test]
+    fn a_container_context_of_a_pod_without_one_holds_the_pod_s_ids() {
+        let mut w = wired("securityContext", Level::Container);
+        w.holds_pod_ids = true;
+        let got = keys_set(&plan_one(&json!({"securityContext": {}}), w));
+        for key in [
+            "runAsUser",
+            "runAsGroup",
+            "seccompProfile",
+            "readOnlyRootFilesystem",
+        ] {
+            assert!(got.contains(&key.to_string()), "{key}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn the_enabled_switch_beside_a_context_is_turned_on() {
+        let effective =
+            json!({"app": {"securityContext": {"enabled": false, "context": {"fsGroup": 2000}}}});
+        let mut w = wired("app.securityContext.context", Level::Pod);
+        w.gated_beside = true;
+        let needs = plan_one(&effective, w.clone());
+        assert!(sets(&needs).contains(&(
+            "app.securityContext.enabled".to_string(),
+            NewValue::Bool(true)
+        )));
+        assert!(needs.notes.iter().any(|n| n.kind == NoteKind::Override));
+        let absent = json!({"app": {"securityContext": {"context": {}}}});
+        assert!(sets(&plan_one(&absent, w)).contains(&(
+            "app.securityContext.enabled".to_string(),
+            NewValue::Bool(true)
+        )));
+    }
+
     #[test]
     fn the_writable_tmp_is_appended_to_an_inline_list_and_written_whole_otherwise() {
         let tmp = super::super::release::TmpLists {
