@@ -385,41 +385,34 @@ impl GitOps {
         })
     }
 
-    /// The chart source's reading of a chart folder, as the GitOps source needs it.
+    /// The chart source's reading of a chart folder, as the GitOps source needs it: the
+    /// wiring of its templates (and of the helpers they include, a library chart's too) is
+    /// resolved against each release's effective values.
     fn read_chart(&self, dir: &Path, settings: &Settings) -> Result<gitops::ChartFacts, String> {
-        let (wiring, defaults) = chart::read_wiring(dir)?;
-        let wired = wiring
-            .targets
-            .into_iter()
-            .map(|t| gitops::values::Wired {
-                path: t.path,
-                level: t.level,
-                gated_by_enabled: t.gated_by_enabled,
-            })
-            .collect();
+        let (by_defaults, defaults) = chart::read_wiring(dir)?;
         let (chart_dir, rules) = (dir.to_path_buf(), settings.rules.clone());
-        let guards = move |effective: &serde_json::Value| {
-            let Ok((wiring, _)) = chart::read_wiring(&chart_dir) else {
-                return gitops::release::Guards::default();
+        let wiring_for = move |effective: &serde_json::Value| {
+            let mut wiring = chart::read_wiring_with(&chart_dir, effective);
+            // A path the release turns off on purpose (`""`, `false`) is wired by the chart's
+            // defaults, not by the effective values: kept, so the release is told.
+            let turned_off = |path: &str| {
+                let keys: Vec<&str> = path.split('.').collect();
+                matches!(gitops::values::lookup(effective, &keys), Some(serde_json::Value::String(s)) if s.is_empty())
+                    || gitops::values::lookup(effective, &keys)
+                        == Some(&serde_json::Value::Bool(false))
             };
-            let g = chart::release_guardrails(&chart_dir, &wiring, effective, &rules);
-            let low_ports = chart::release_low_ports(&g, effective);
-            gitops::release::Guards {
-                low_ports,
-                left_alone: g.left_alone,
-                tmp: g.tmp.map(|t| gitops::release::TmpLists {
-                    name: t.name.to_string(),
-                    volumes: t.volumes,
-                    mounts: t.mounts,
-                }),
-                no_tmp: g.no_tmp,
+            for target in &by_defaults.targets {
+                let known = wiring.targets.iter().any(|t| t.path == target.path);
+                if !known && turned_off(&target.path) {
+                    wiring.targets.push(target.clone());
+                }
             }
+            release_wiring(&chart_dir, &wiring, effective, &rules)
         };
         Ok(gitops::ChartFacts {
-            wired,
             defaults,
             hardened_defaults: self.hardened_defaults(dir, settings),
-            guards: Box::new(guards),
+            wiring_for: Box::new(wiring_for),
         })
     }
 
@@ -438,6 +431,61 @@ impl GitOps {
                 Status::Changed { new_text } => Some(new_text),
                 _ => None,
             })
+    }
+}
+
+/// The chart source's wiring of a chart for a release's effective values, in the GitOps
+/// source's terms (the Target fields that decide how a path is planned, the per-field keys,
+/// the guardrails).
+fn release_wiring(
+    chart_dir: &Path,
+    wiring: &chart::ChartWiring,
+    effective: &serde_json::Value,
+    rules: &crate::policy::Rules,
+) -> gitops::release::ReleaseWiring {
+    use gitops::values::{Wired, WiredField};
+    let wired = wiring
+        .targets
+        .iter()
+        .map(|t| Wired {
+            path: t.path.clone(),
+            level: t.level,
+            gated_by_enabled: t.gated_by_enabled,
+            gated_beside: t.gated_beside,
+            create: t.create,
+            complete: t.complete,
+            falls_back: t.falls_back,
+            holds_pod_ids: t.holds_pod_ids,
+            containers: t.containers.clone(),
+        })
+        .collect();
+    let fields = wiring
+        .fields
+        .iter()
+        .map(|f| WiredField {
+            path: f.path.clone(),
+            field: f.field.clone(),
+            level: f.level,
+            name: f.name.clone(),
+            written_at: format!("{}:{}", f.written_at.0.display(), f.written_at.1),
+            overrides: f.overrides.clone(),
+        })
+        .collect();
+    let g = chart::release_guardrails(chart_dir, wiring, effective, rules);
+    let low_ports = chart::release_low_ports(&g, effective);
+    gitops::release::ReleaseWiring {
+        wired,
+        fields,
+        guards: gitops::release::Guards {
+            low_ports,
+            left_alone: g.left_alone,
+            tmp: g.tmp.map(|t| gitops::release::TmpLists {
+                name: t.name.to_string(),
+                volumes: t.volumes,
+                mounts: t.mounts,
+            }),
+            no_tmp: g.no_tmp,
+        },
     }
 }
 

@@ -783,7 +783,8 @@ pub fn read_wiring(chart: &Path) -> Result<(ChartWiring, serde_json::Value), Str
 /// What a chart folder's templates wire, resolved against `values` rather than the chart's
 /// values.yaml: for a release, whose effective values decide which keys a helper's `range`
 /// renders (the controllers and containers of a library chart such as app-template's `common`
-/// are the release's). A target with `create` is a path the values do not set that a helper
+/// are the release's). A container target of pods with no pod securityContext
+/// `holds_pod_ids`. A target with `create` is a path the values do not set that a helper
 /// renders for a key they do (set it whole); one not `complete` is merged over another target,
 /// which supplies the baseline.
 pub fn read_wiring_with(chart: &Path, values: &serde_json::Value) -> ChartWiring {
@@ -798,6 +799,11 @@ pub fn read_wiring_with(chart: &Path, values: &serde_json::Value) -> ChartWiring
     wiring.line_of = line_maps(&texts);
     wiring.written_at = written_maps(&texts);
     locate_fields(&mut wiring, &texts);
+    let pods: Vec<(PathBuf, Vec<pods::PodText>)> = texts
+        .iter()
+        .map(|t| (t.path.clone(), pods::read(&t.expanded.text)))
+        .collect();
+    mark_pod_ids(&mut wiring, &pods);
     wiring
 }
 

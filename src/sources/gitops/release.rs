@@ -14,18 +14,29 @@ use crate::report::{FileError, FileReport, Settings};
 
 use super::chart::{self, Located, Repository};
 use super::model::{Release, ValuesSite};
-use super::values::{self, merge, Need, Wired};
+use super::values::{self, merge, Need, Wired, WiredField};
 
 /// What the pipeline hands in about a chart folder (read by the chart source, which this
-/// source does not import): the values paths its templates feed into securityContexts, and
-/// its default values.
+/// source does not import): its default values, and how its templates wire a release's
+/// effective values.
 pub struct ChartFacts {
-    pub wired: Vec<Wired>,
     pub defaults: Value,
     /// The chart's values.yaml as this run leaves it, when the run hardens the chart too (a
     /// chart in this repository): the release is planned on those defaults.
     pub hardened_defaults: Option<String>,
-    pub guards: Box<ReadGuards>,
+    pub wiring_for: Box<WiringFor>,
+}
+
+/// The chart's wiring resolved against a release's effective values: the values paths its
+/// templates (and the helpers they include, a library chart's too) feed into
+/// securityContexts, the fields written from single values keys, and the guardrails. The
+/// effective values decide which keys a helper's `range` renders (the controllers and
+/// containers of an app-template-like chart are the release's).
+#[derive(Debug, Default)]
+pub struct ReleaseWiring {
+    pub wired: Vec<Wired>,
+    pub fields: Vec<WiredField>,
+    pub guards: Guards,
 }
 
 /// What the chart's pod specs ask of a release installed with some effective values.
@@ -49,8 +60,8 @@ pub struct TmpLists {
     pub mounts: Vec<String>,
 }
 
-/// The chart's guardrails for given effective values.
-pub type ReadGuards = dyn Fn(&Value) -> Guards + Send + Sync;
+/// The chart's wiring for given effective values.
+pub type WiringFor = dyn Fn(&Value) -> ReleaseWiring + Send + Sync;
 
 /// Reads a chart folder's facts, or says why not.
 pub type ReadChart<'a> = dyn Fn(&Path) -> Result<ChartFacts, String> + Sync + 'a;
@@ -293,23 +304,27 @@ pub fn decide(
         }
     };
     let post_renders = post_renders(release, settings);
-    if facts.wired.is_empty() && !post_renders {
-        return leave_alone(
-            report,
-            format!("its chart ({}) takes no securityContext from values: nothing to set in the release", located.origin),
-        );
-    }
     let below = match chart::values_from(release, &located, repo.index) {
         Ok(values) => values,
         Err(why) => return leave_alone(report, format!("{why}; the release is left alone")),
     };
     let layers = Layers::of(&facts, below, shadowed, inline, &release.parameters)?;
     let effective = layers.effective(&facts.defaults);
-    let guards = (facts.guards)(&effective);
+    let ReleaseWiring {
+        wired,
+        fields,
+        guards,
+    } = (facts.wiring_for)(&effective);
+    if wired.is_empty() && fields.is_empty() && !post_renders {
+        return leave_alone(
+            report,
+            format!("its chart ({}) takes no securityContext from values: nothing to set in the release", located.origin),
+        );
+    }
     let mut needs = values::plan(
         &effective,
         &layers.inline,
-        &facts.wired,
+        (&wired, &fields),
         &guards.left_alone,
         &settings.rules,
     );
@@ -317,7 +332,7 @@ pub fn decide(
         let tmp_needs = values::tmp_needs(&effective, &layers.inline, tmp);
         needs.needs.extend(tmp_needs);
     }
-    if facts.wired.is_empty() {
+    if needs.paths.is_empty() {
         push_workload(report, release, None, line);
     }
     record(report, release, &needs, line);
@@ -339,7 +354,7 @@ pub fn decide(
         needs,
         located,
         layers,
-        wired: facts.wired,
+        wired,
         first,
         line,
         effective_after,
@@ -707,7 +722,6 @@ fn record(report: &mut FileReport, release: &Release, needs: &values::Needs, lin
             f.workload += first;
             f.line = line;
             f.col = 1;
-            f.container = f.container.map(|_| "(the chart's containers)".to_string());
             f
         }));
     report

@@ -9,15 +9,66 @@
 use serde_json::Value;
 use yaml_splice::{apply_changes, NewValue, PathSeg, SemanticOp, Tree};
 
-use crate::policy::{self, Finding, Level, Note, NoteKind, Rules, SkippedPod};
+use crate::policy::{self, Control, Finding, Level, Note, NoteKind, Rules, SkippedPod};
 
-/// A values path the chart's templates feed into a securityContext.
+/// A values path the chart's templates feed into a securityContext, as the chart source
+/// resolves it against a release's effective values.
 #[derive(Clone, Debug)]
 pub struct Wired {
     pub path: String,
     pub level: Level,
     /// The chart renders it only when `<path>.enabled` is true (Bitnami style).
     pub gated_by_enabled: bool,
+    /// The chart renders it only when the `enabled` beside it is true
+    /// (`x.securityContext.enabled` beside `x.securityContext.context`).
+    pub gated_beside: bool,
+    /// The values do not set it, but a helper renders it for a key they set (a container of
+    /// a library chart's controller): it gets the whole baseline. A path that is neither set
+    /// nor created renders nothing and is left alone.
+    pub create: bool,
+    /// Add what is missing (false: a helper merges it over another wired path, which gets
+    /// the baseline: only explicit values that fall short are corrected).
+    pub complete: bool,
+    /// An empty value makes the template build the context from values keys field by field
+    /// ([`WiredField`]): it is left empty.
+    pub falls_back: bool,
+    /// A container context of pods that get no pod securityContext: it holds the pod's ids.
+    pub holds_pod_ids: bool,
+    /// The containers that use it, as the templates name them (container level).
+    pub containers: Vec<String>,
+}
+
+impl Wired {
+    /// A plain wired path: completed where it falls short, created where it is absent.
+    pub fn plain(path: &str, level: Level) -> Wired {
+        Wired {
+            path: path.into(),
+            level,
+            gated_by_enabled: false,
+            gated_beside: false,
+            create: true,
+            complete: true,
+            falls_back: false,
+            holds_pod_ids: false,
+            containers: vec![],
+        }
+    }
+}
+
+/// A securityContext field a template writes from one values key, in the context it builds
+/// when the whole-context paths `overrides` are empty.
+#[derive(Clone, Debug)]
+pub struct WiredField {
+    /// The values key (`controller.image.runAsUser`).
+    pub path: String,
+    /// The securityContext field it is written as (`runAsUser`).
+    pub field: String,
+    pub level: Level,
+    /// The container (or `pod`), as the templates name it.
+    pub name: String,
+    /// Where the chart writes it (`file:line`, a helper's too).
+    pub written_at: String,
+    pub overrides: Vec<String>,
 }
 
 /// One value the inline values must hold: its dotted path as keys, and the value (or an
@@ -105,12 +156,13 @@ fn json_of(value: &NewValue) -> Value {
     }
 }
 
-/// Plans every wired path on the effective values. `inline`: the release's own inline values
-/// (to know whether a list is already there to append to).
+/// Plans every wired path, then every field written from one values key, on the effective
+/// values. `inline`: the release's own inline values (to know whether a list is already there
+/// to append to).
 pub fn plan(
     effective: &Value,
     inline: &Value,
-    wired: &[Wired],
+    (wired, fields): (&[Wired], &[WiredField]),
     left_alone: &std::collections::BTreeMap<String, String>,
     rules: &Rules,
 ) -> Needs {
@@ -118,7 +170,8 @@ pub fn plan(
     for (workload, w) in wired.iter().enumerate() {
         out.paths.push(w.path.clone());
         let keys: Vec<&str> = w.path.split('.').collect();
-        let current = lookup(effective, &keys).cloned().unwrap_or(Value::Null);
+        let found = lookup(effective, &keys);
+        let current = found.cloned().unwrap_or(Value::Null);
         let reason = left_alone
             .get(&w.path)
             .cloned()
@@ -138,7 +191,16 @@ pub fn plan(
             out.turned_off.push(w.path.clone());
             continue;
         }
+        // Absent and rendered for no key, nothing renders it; empty where the template then
+        // builds the context from its fields, a filled value would replace those.
+        if (found.is_none() && !w.create) || (is_empty(&current) && w.falls_back) {
+            continue;
+        }
         plan_path(&current, inline, w, &keys, workload, rules, &mut out);
+        switch_on(effective, &current, w, &keys, workload, &mut out);
+    }
+    for field in fields {
+        plan_field(effective, field, left_alone, rules, &mut out);
     }
     out
 }
@@ -150,6 +212,122 @@ fn turned_off(value: &Value) -> Option<&'static str> {
         Value::Bool(false) => Some("false"),
         _ => None,
     }
+}
+
+/// Null, `{}` or `""`: a value that sets no securityContext field.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// The `enabled` that turns a gated context on: its own key (Bitnami), or the key beside it
+/// (`x.securityContext.enabled` beside `x.securityContext.context`). `false` becomes `true`
+/// with a note; an absent switch of a context that gets the baseline is set.
+fn switch_on(
+    effective: &Value,
+    current: &Value,
+    w: &Wired,
+    keys: &[&str],
+    workload: usize,
+    out: &mut Needs,
+) {
+    let holder = match (w.gated_by_enabled, w.gated_beside) {
+        (true, _) if current.is_object() && !is_empty(current) => keys,
+        (_, true) => &keys[..keys.len().saturating_sub(1)],
+        _ => return,
+    };
+    let mut path: Vec<String> = holder.iter().map(|k| k.to_string()).collect();
+    path.push("enabled".into());
+    let at: Vec<&str> = path.iter().map(String::as_str).collect();
+    match lookup(effective, &at) {
+        Some(Value::Bool(false)) => {
+            out.needs.push(Need::Set(path, NewValue::Bool(true)));
+            out.notes.push(Note {
+                workload,
+                container: None,
+                kind: NoteKind::Override,
+                message: "`enabled: false` becomes `true` in the inline values: the chart renders this securityContext only when it is enabled".into(),
+                line: 0,
+            });
+        }
+        None if w.complete => out.needs.push(Need::Set(path, NewValue::Bool(true))),
+        _ => {}
+    }
+}
+
+/// A field the chart writes from one values key (`runAsUser: {{ .Values.image.runAsUser }}`)
+/// while the whole-context paths of the same key are empty: an effective value that falls
+/// short is corrected in the inline values, with a note that names where the chart writes
+/// it. Nothing is added: the template writes the key whatever it holds.
+fn plan_field(
+    effective: &Value,
+    field: &WiredField,
+    left_alone: &std::collections::BTreeMap<String, String>,
+    rules: &Rules,
+    out: &mut Needs,
+) {
+    let overridden = field.overrides.iter().any(|p| {
+        let keys: Vec<&str> = p.split('.').collect();
+        left_alone.contains_key(p) || lookup(effective, &keys).is_some_and(|v| !is_empty(v))
+    });
+    let keys: Vec<&str> = field.path.split('.').collect();
+    let Some(value) = lookup(effective, &keys).filter(|_| !overridden) else {
+        return;
+    };
+    let b = &rules.baseline;
+    let (control, wanted) = match (field.field.as_str(), value) {
+        ("runAsUser", v) if v.as_i64() == Some(0) => (Control::RunAsUser, NewValue::Int(b.uid)),
+        ("runAsGroup", v) if v.as_i64() == Some(0) => (Control::RunAsGroup, NewValue::Int(b.gid)),
+        ("fsGroup", v) if v.as_i64() == Some(0) => (Control::FsGroup, NewValue::Int(b.fs_group)),
+        ("runAsNonRoot", Value::Bool(false)) => (Control::RunAsNonRoot, NewValue::Bool(true)),
+        ("allowPrivilegeEscalation", Value::Bool(true)) => {
+            (Control::AllowPrivilegeEscalation, NewValue::Bool(false))
+        }
+        ("readOnlyRootFilesystem", Value::Bool(false)) => {
+            (Control::ReadOnlyRootFilesystem, NewValue::Bool(true))
+        }
+        _ => return,
+    };
+    if rules.disabled.contains(&control) {
+        return;
+    }
+    let workload = out.paths.len();
+    out.paths.push(field.path.clone());
+    let container = (field.level == Level::Container).then(|| field.name.clone());
+    let (old, new) = (
+        value.to_string(),
+        yaml_splice::value::flow_text(&wanted, false),
+    );
+    out.findings.push(Finding {
+        workload,
+        container: container.clone(),
+        control,
+        current: old.clone(),
+        wanted: new.clone(),
+        line: 0,
+        col: 0,
+        fixable: true,
+    });
+    let whose = match field.level {
+        Level::Pod => "pod's".to_string(),
+        Level::Container => format!("container `{}`'s", field.name),
+    };
+    out.notes.push(Note {
+        workload,
+        container,
+        kind: NoteKind::Override,
+        message: format!(
+            "overrides the effective `{}: {old}` with `{new}` in the inline values: the chart writes it as the {whose} `{}` ({})",
+            field.path, field.field, field.written_at
+        ),
+        line: 0,
+    });
+    let path = keys.iter().map(|k| k.to_string()).collect();
+    out.needs.push(Need::Set(path, wanted));
 }
 
 /// The emptyDir appended to each wired volumes list and its mount at /tmp to each mounts
@@ -236,7 +414,8 @@ fn plan_path(
     out: &mut Needs,
 ) {
     // The effective value as a document of its own, planned by the policy as the chart's
-    // defaults would be (complete: what is missing is added).
+    // defaults would be (complete: what is missing is added; else only explicit values that
+    // fall short are corrected).
     let body = match current {
         Value::Object(m) if !m.is_empty() => yaml_serde::to_string(current).unwrap_or_default(),
         _ => "{}\n".to_string(),
@@ -249,25 +428,25 @@ fn plan_path(
         return;
     };
     let root = yaml_splice::Ref::root(root);
-    let plan = policy::plan_context(&tree, root, "target", w.level, rules, true, workload);
-    out.findings.extend(plan.findings);
+    let plan = match w.holds_pod_ids && w.level == Level::Container {
+        true => policy::plan_container_context_with_pod_ids(
+            &tree, root, "target", rules, w.complete, workload,
+        ),
+        false => policy::plan_context(&tree, root, "target", w.level, rules, w.complete, workload),
+    };
+    let label = match w.containers.is_empty() {
+        true => "(the chart's containers)".to_string(),
+        false => w.containers.join(", "),
+    };
+    out.findings.extend(plan.findings.into_iter().map(|mut f| {
+        f.container = f.container.map(|_| label.clone());
+        f
+    }));
     out.notes.extend(plan.notes);
     if let Ok(outcome) = apply_changes(&tree, plan.changes) {
         for op in outcome.ops {
             out.needs.push(need_of(op, current, inline, keys));
         }
-    }
-    if w.gated_by_enabled && current.get("enabled") == Some(&Value::Bool(false)) {
-        let mut path: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        path.push("enabled".into());
-        out.needs.push(Need::Set(path, NewValue::Bool(true)));
-        out.notes.push(Note {
-            workload,
-            container: None,
-            kind: NoteKind::Override,
-            message: "`enabled: false` becomes `true` in the inline values: the chart renders this securityContext only when it is enabled".into(),
-            line: 0,
-        });
     }
 }
 
@@ -336,11 +515,7 @@ mod tests {
     use serde_json::json;
 
     fn wired(path: &str, level: Level) -> Wired {
-        Wired {
-            path: path.into(),
-            level,
-            gated_by_enabled: false,
-        }
+        Wired::plain(path, level)
     }
 
     fn sets(needs: &Needs) -> Vec<(String, NewValue)> {
@@ -363,7 +538,7 @@ mod tests {
         let needs = plan(
             &effective,
             &inline,
-            &[wired("podSecurityContext", Level::Pod)],
+            (&[wired("podSecurityContext", Level::Pod)], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -382,7 +557,7 @@ mod tests {
     #[test]
     fn an_inline_context_emptied_on_purpose_is_a_note_and_the_rest_is_planned() {
         let inline = json!({"securityContext": "", "podSecurityContext": false});
-        let mut effective = json!({"securityContext": {}, "podSecurityContext": {}});
+        let mut effective = json!({"securityContext": {}, "podSecurityContext": {}, "sidecar": {"securityContext": {}}});
         merge(&mut effective, &inline);
         let both = [
             wired("podSecurityContext", Level::Pod),
@@ -392,7 +567,7 @@ mod tests {
         let needs = plan(
             &effective,
             &inline,
-            &both,
+            (&both, &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -415,7 +590,7 @@ mod tests {
         let needs = plan(
             &effective,
             &json!({}),
-            &[wired("securityContext", Level::Container)],
+            (&[wired("securityContext", Level::Container)], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -434,7 +609,7 @@ mod tests {
         let needs = plan(
             &effective,
             &json!({}),
-            &[wired("agent.securityContext", Level::Container)],
+            (&[wired("agent.securityContext", Level::Container)], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -450,7 +625,7 @@ mod tests {
         let needs = plan(
             &effective,
             &json!({}),
-            &[w],
+            (&[w], &[]),
             &Default::default(),
             &Rules::default(),
         );
@@ -463,6 +638,144 @@ mod tests {
             sets(&needs)
         );
         assert!(needs.notes.iter().any(|n| n.kind == NoteKind::Override));
+    }
+
+    fn plan_one(effective: &Value, w: Wired) -> Needs {
+        plan(
+            effective,
+            &json!({}),
+            (&[w], &[]),
+            &Default::default(),
+            &Rules::default(),
+        )
+    }
+
+    /// The keys of the one mapping the needs set whole.
+    fn keys_set(needs: &Needs) -> Vec<String> {
+        match sets(needs).as_slice() {
+            [(_, NewValue::Map(entries))] => entries.iter().map(|(k, _)| k.clone()).collect(),
+            other => panic!("one mapping set whole: {other:?}"),
+        }
+    }
+
+    fn paths(needs: &Needs) -> Vec<String> {
+        sets(needs).into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn a_context_merged_over_another_has_only_its_explicit_values_corrected() {
+        let effective =
+            json!({"controllers": {"main": {"pod": {"securityContext": {"runAsUser": 0}}}}});
+        let mut w = wired("controllers.main.pod.securityContext", Level::Pod);
+        w.complete = false;
+        assert_eq!(
+            sets(&plan_one(&effective, w)),
+            vec![(
+                "controllers.main.pod.securityContext.runAsUser".to_string(),
+                NewValue::Int(1000)
+            )]
+        );
+    }
+
+    #[test]
+    fn a_created_container_context_gets_the_whole_baseline_and_an_absent_one_nothing() {
+        let effective = json!({"controllers": {"main": {"containers": {"app": {"image": "x"}}}}});
+        let path = "controllers.main.containers.app.securityContext";
+        let created = plan_one(&effective, wired(path, Level::Container));
+        assert_eq!(paths(&created), vec![path.to_string()]);
+        assert_eq!(
+            keys_set(&created),
+            vec![
+                "allowPrivilegeEscalation",
+                "readOnlyRootFilesystem",
+                "capabilities",
+                "runAsNonRoot"
+            ]
+        );
+        let mut w = wired(path, Level::Container);
+        w.create = false;
+        assert!(plan_one(&effective, w).needs.is_empty());
+    }
+
+    #[test]
+    fn an_empty_context_the_template_builds_from_fields_stays_empty_and_a_short_field_is_corrected()
+    {
+        let effective = json!({"image": {"runAsUser": 0, "readOnlyRootFilesystem": true}, "containerSecurityContext": {}});
+        let mut w = wired("containerSecurityContext", Level::Container);
+        w.falls_back = true;
+        let field = |key: &str| WiredField {
+            path: format!("image.{key}"),
+            field: key.into(),
+            level: Level::Container,
+            name: "controller".into(),
+            written_at: "templates/_helpers.tpl:12".into(),
+            overrides: vec!["containerSecurityContext".into()],
+        };
+        let fields = [field("runAsUser"), field("readOnlyRootFilesystem")];
+        let needs = plan(
+            &effective,
+            &json!({}),
+            (&[w.clone()], &fields),
+            &Default::default(),
+            &Rules::default(),
+        );
+        assert_eq!(
+            sets(&needs),
+            vec![("image.runAsUser".to_string(), NewValue::Int(1000))]
+        );
+        assert_eq!(
+            needs.paths,
+            vec!["containerSecurityContext", "image.runAsUser"]
+        );
+        assert!(needs.notes[0]
+            .message
+            .contains("the container `controller`'s `runAsUser` (templates/_helpers.tpl:12)"));
+        // A whole context set over the fields: the fields are not rendered, it is planned.
+        let overridden =
+            json!({"image": {"runAsUser": 0}, "containerSecurityContext": {"runAsUser": 5}});
+        let needs = plan(
+            &overridden,
+            &json!({}),
+            (&[w], &fields),
+            &Default::default(),
+            &Rules::default(),
+        );
+        assert!(!paths(&needs).contains(&"image.runAsUser".to_string()));
+        assert!(paths(&needs).contains(&"containerSecurityContext.runAsNonRoot".to_string()));
+    }
+
+    #[test]
+    fn a_container_context_of_a_pod_without_one_holds_the_pod_s_ids() {
+        let mut w = wired("securityContext", Level::Container);
+        w.holds_pod_ids = true;
+        let got = keys_set(&plan_one(&json!({"securityContext": {}}), w));
+        for key in [
+            "runAsUser",
+            "runAsGroup",
+            "seccompProfile",
+            "readOnlyRootFilesystem",
+        ] {
+            assert!(got.contains(&key.to_string()), "{key}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn the_enabled_switch_beside_a_context_is_turned_on() {
+        let effective =
+            json!({"app": {"securityContext": {"enabled": false, "context": {"fsGroup": 2000}}}});
+        let mut w = wired("app.securityContext.context", Level::Pod);
+        w.gated_beside = true;
+        let needs = plan_one(&effective, w.clone());
+        assert!(sets(&needs).contains(&(
+            "app.securityContext.enabled".to_string(),
+            NewValue::Bool(true)
+        )));
+        assert!(needs.notes.iter().any(|n| n.kind == NoteKind::Override));
+        let absent = json!({"app": {"securityContext": {"context": {}}}});
+        assert!(sets(&plan_one(&absent, w)).contains(&(
+            "app.securityContext.enabled".to_string(),
+            NewValue::Bool(true)
+        )));
     }
 
     #[test]
