@@ -53,14 +53,7 @@ fn work_tree(case: &Path, substitute: &Substitute) -> tempfile::TempDir {
             fs::write(dir.path().join(path), substitute.fill(&text)).unwrap();
         }
     }
-    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
-        let ok = Command::new("git")
-            .args(&args)
-            .current_dir(dir.path())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    common::init_with_origin(dir.path(), ORIGIN);
     dir
 }
 
@@ -69,13 +62,6 @@ fn args(case: &Path) -> Vec<String> {
         .unwrap_or_else(|_| "apps".into())
         .split_whitespace()
         .map(str::to_string)
-        .collect()
-}
-
-fn without_git(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
-    files
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(".git"))
         .collect()
 }
 
@@ -183,7 +169,7 @@ fn without_hex_digests(text: &str) -> String {
 fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
     let name = case.file_name().unwrap().to_string_lossy().to_string();
     let work = work_tree(case, substitute);
-    let before = without_git(snapshot(work.path()));
+    let before = common::without_git(snapshot(work.path()));
     let mut fix = vec!["fix".to_string()];
     fix.extend(extra.iter().map(|a| a.to_string()));
     fix.extend(args(case));
@@ -196,7 +182,7 @@ fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
     }
     let report = fs::read_to_string(case.join("report.txt")).unwrap();
     assert_eq!(stderr, report, "{name}: the report");
-    let after = without_git(snapshot(work.path()));
+    let after = common::without_git(snapshot(work.path()));
     // A case that changes nothing has no expected/ (git keeps no empty folder).
     let expected = match case.join("expected").is_dir() {
         true => snapshot(&case.join("expected")),
@@ -221,7 +207,7 @@ fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
     let again = run_with_helm(work.path(), &fix);
     assert_eq!(again.status.code(), Some(0), "{name}");
     assert_eq!(
-        without_git(snapshot(work.path())),
+        common::without_git(snapshot(work.path())),
         after,
         "{name}: a second fix changes nothing"
     );
@@ -250,7 +236,7 @@ fn bless(
     fs::write(case.join("report.txt"), stderr).unwrap();
     let expected = case.join("expected");
     let _ = fs::remove_dir_all(&expected);
-    for (path, bytes) in without_git(snapshot(work)) {
+    for (path, bytes) in common::without_git(snapshot(work)) {
         if before.get(&path) != Some(&bytes) {
             let to = expected.join(&path);
             fs::create_dir_all(to.parent().unwrap()).unwrap();

@@ -47,28 +47,14 @@ fn work_tree() -> tempfile::TempDir {
         &dir.path().join("charts"),
     );
     copy_dir(&fixture_dir().join("input"), dir.path());
-    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
-        let ok = Command::new("git")
-            .args(&args)
-            .current_dir(dir.path())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    common::init_with_origin(dir.path(), ORIGIN);
     dir
-}
-
-fn without_git(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
-    files
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(".git"))
-        .collect()
 }
 
 #[test]
 fn a_flux_fleet_with_overlays_is_hardened_where_each_value_is_supplied() {
     let work = work_tree();
-    let before = without_git(snapshot(work.path()));
+    let before = common::without_git(snapshot(work.path()));
     let cache = tempfile::tempdir().unwrap();
     let args = [
         "fix",
@@ -89,7 +75,7 @@ fn a_flux_fleet_with_overlays_is_hardened_where_each_value_is_supplied() {
         fs::read_to_string(fixture_dir().join("report.txt")).unwrap(),
         "the report"
     );
-    let after = without_git(snapshot(work.path()));
+    let after = common::without_git(snapshot(work.path()));
     let expected = snapshot(&fixture_dir().join("expected"));
     assert!(!expected.is_empty(), "the fleet has expected files");
     for (path, bytes) in &after {
@@ -104,7 +90,7 @@ fn a_flux_fleet_with_overlays_is_hardened_where_each_value_is_supplied() {
     let again = run_with_helm(work.path(), &args);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(
-        without_git(snapshot(work.path())),
+        common::without_git(snapshot(work.path())),
         after,
         "a second fix changes nothing"
     );
@@ -126,7 +112,7 @@ fn bless(before: &BTreeMap<PathBuf, Vec<u8>>, work: &Path, stderr: &str) {
     fs::write(fixture_dir().join("report.txt"), stderr).unwrap();
     let expected = fixture_dir().join("expected");
     let _ = fs::remove_dir_all(&expected);
-    for (path, bytes) in without_git(snapshot(work)) {
+    for (path, bytes) in common::without_git(snapshot(work)) {
         if before.get(&path) != Some(&bytes) {
             let to = expected.join(&path);
             fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -395,15 +381,8 @@ fn a_release_whose_chart_breaks_after_the_edits_is_not_written() {
         fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
         fs::write(root.join(path), text).unwrap();
     }
-    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
-        assert!(Command::new("git")
-            .args(&args)
-            .current_dir(root)
-            .status()
-            .unwrap()
-            .success());
-    }
-    let before = without_git(snapshot(root));
+    common::init_with_origin(root, ORIGIN);
+    let before = common::without_git(snapshot(root));
     let out = run_with_helm(root, &["fix", "apps", "infrastructure"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -412,7 +391,11 @@ fn a_release_whose_chart_breaks_after_the_edits_is_not_written() {
         "{stderr}"
     );
     assert!(stderr.contains("the ledger writes its journal"), "{stderr}");
-    assert_eq!(without_git(snapshot(root)), before, "nothing is written");
+    assert_eq!(
+        common::without_git(snapshot(root)),
+        before,
+        "nothing is written"
+    );
 }
 
 /// Without the render check the roots are not built: each release file is planned on its own

@@ -42,28 +42,14 @@ fn work_tree() -> tempfile::TempDir {
         &dir.path().join("charts"),
     );
     copy_dir(&fixture_dir().join("input"), dir.path());
-    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", ORIGIN]] {
-        let ok = Command::new("git")
-            .args(&args)
-            .current_dir(dir.path())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    common::init_with_origin(dir.path(), ORIGIN);
     dir
-}
-
-fn without_git(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
-    files
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(".git"))
-        .collect()
 }
 
 #[test]
 fn a_library_chart_release_in_a_kustomize_tree_is_hardened_per_controller_and_container() {
     let work = work_tree();
-    let before = without_git(snapshot(work.path()));
+    let before = common::without_git(snapshot(work.path()));
     let cache = tempfile::tempdir().unwrap();
     let args = [
         "fix",
@@ -84,7 +70,7 @@ fn a_library_chart_release_in_a_kustomize_tree_is_hardened_per_controller_and_co
         fs::read_to_string(fixture_dir().join("report.txt")).unwrap(),
         "the report"
     );
-    let after = without_git(snapshot(work.path()));
+    let after = common::without_git(snapshot(work.path()));
     let expected = snapshot(&fixture_dir().join("expected"));
     assert!(
         expected.contains_key(Path::new("apps/home/photos-values.yaml")),
@@ -102,7 +88,7 @@ fn a_library_chart_release_in_a_kustomize_tree_is_hardened_per_controller_and_co
     let again = run_with_helm(work.path(), &args);
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(
-        without_git(snapshot(work.path())),
+        common::without_git(snapshot(work.path())),
         after,
         "a second fix changes nothing"
     );
@@ -121,7 +107,7 @@ fn bless(before: &BTreeMap<PathBuf, Vec<u8>>, work: &Path, stderr: &str) {
     fs::write(fixture_dir().join("report.txt"), stderr).unwrap();
     let expected = fixture_dir().join("expected");
     let _ = fs::remove_dir_all(&expected);
-    for (path, bytes) in without_git(snapshot(work)) {
+    for (path, bytes) in common::without_git(snapshot(work)) {
         if before.get(&path) != Some(&bytes) {
             let to = expected.join(&path);
             fs::create_dir_all(to.parent().unwrap()).unwrap();

@@ -567,3 +567,26 @@ pub fn pr_services(json: &serde_json::Value) -> Vec<(String, Vec<String>)> {
         })
         .collect()
 }
+
+/// Makes `dir` a git repository whose `origin` is `origin` (a GitOps release that names that
+/// URL takes its charts from this repository).
+pub fn init_with_origin(dir: &Path, origin: &str) {
+    for args in [vec!["init", "-q"], vec!["remote", "add", "origin", origin]] {
+        let ok = std::process::Command::new("git")
+            .args(&args)
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "git {args:?}");
+    }
+}
+
+/// A snapshot without the `.git` folder.
+pub fn without_git(
+    files: std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    files
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".git"))
+        .collect()
+}
