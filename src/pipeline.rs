@@ -318,10 +318,11 @@ impl GitOps {
                 };
                 gitops::built::check(&renders, root, before, after, index, settings, &apply)
                     .into_iter()
-                    .map(|(file, broken, notes)| Verdict {
-                        file,
-                        broken,
-                        notes,
+                    .map(|v| Verdict {
+                        file: v.base,
+                        broken: v.broken,
+                        notes: v.notes,
+                        pods: v.pods,
                     })
                     .collect()
             })),

@@ -179,6 +179,34 @@ impl FileReport {
     }
 }
 
+/// A rendered pod that a release's render check finds short of the baseline or at risk: a
+/// workload of its own in the report of the file that declares the release, so that each
+/// shortfall is a finding of its pod, not only of the release.
+#[derive(Clone, Debug)]
+pub struct RenderedPod {
+    pub workload: Workload,
+    /// Its findings and notes (their `workload` is set when the pod is added).
+    pub findings: Vec<Finding>,
+    pub notes: Vec<Note>,
+}
+
+impl FileReport {
+    /// Adds a rendered pod as a workload, with its findings and notes.
+    pub fn add_rendered_pod(&mut self, pod: RenderedPod) {
+        let index = self.workloads.len();
+        self.workloads.push(pod.workload);
+        self.findings
+            .extend(pod.findings.into_iter().map(|f| Finding {
+                workload: index,
+                ..f
+            }));
+        self.notes.extend(pod.notes.into_iter().map(|n| Note {
+            workload: index,
+            ..n
+        }));
+    }
+}
+
 /// Turns every changed file of a unit (a chart, a Kustomize app) into a failure with the
 /// reason: nothing of it is written.
 pub fn fail_changed(reports: &mut [FileReport], why: &str) {

@@ -127,6 +127,18 @@ pub struct Verdict {
     /// The fields (and objects whose names vary) left out of the comparison because they
     /// differ between two renders of the unedited input: `Secret/web data.tls.crt`.
     pub not_compared: Vec<String>,
+    /// The containers the edits make read-only with nothing mounted at /tmp: the app may
+    /// break, a risk of the pod (not a control it falls short of).
+    pub no_tmp: Vec<NoTmp>,
+}
+
+/// A container that the edits give a read-only root filesystem, and no writable /tmp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoTmp {
+    pub object: ObjectName,
+    /// The file the object came from, as the caller's origin function says.
+    pub origin: Option<String>,
+    pub container: String,
 }
 
 impl Verdict {
@@ -216,10 +228,56 @@ pub fn judge(
         });
     }
     problems.extend(short_of_baseline(after, &new, rules, origin_of));
+    let no_tmp = made_read_only_without_tmp(&old, &new, origin_of);
     Ok(Verdict {
         problems,
         not_compared,
+        no_tmp,
     })
+}
+
+/// The containers whose root filesystem the edits make read-only while nothing is mounted at
+/// /tmp in them.
+fn made_read_only_without_tmp(
+    old: &BTreeMap<ObjectName, Value>,
+    new: &BTreeMap<ObjectName, Value>,
+    origin_of: Origin,
+) -> Vec<NoTmp> {
+    let read_only = |c: &Value| {
+        c.get("securityContext")
+            .and_then(|s| s.get("readOnlyRootFilesystem"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
+    let mounts_tmp = |c: &Value| {
+        c.get("volumeMounts")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("mountPath").and_then(Value::as_str))
+            .any(|path| path.trim_end_matches('/') == "/tmp")
+    };
+    let mut out = Vec::new();
+    for (name, object) in new {
+        let (Some(new_pod), Some(old_pod)) = (pod_spec(object), old.get(name).and_then(pod_spec))
+        else {
+            continue;
+        };
+        for container in containers(new_pod).filter(|c| read_only(c) && !mounts_tmp(c)) {
+            let container_name = name_of(container);
+            let was_read_only = containers(old_pod)
+                .find(|c| name_of(c) == container_name)
+                .is_some_and(read_only);
+            if !was_read_only {
+                out.push(NoTmp {
+                    object: name.clone(),
+                    origin: origin_of(object),
+                    container: container_name,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// One step into a rendered object: a mapping key or a list index.
@@ -404,12 +462,19 @@ fn short_of_baseline(
     plan.findings
         .iter()
         .filter(|f| f.fixable)
-        .map(|f| {
+        .filter_map(|f| {
             let w = &plan.workloads[f.workload];
             let found = objects
                 .iter()
                 .find(|(n, _)| n.kind == w.kind && n.name == w.name);
-            Problem {
+            let held_by_containers = f.container.is_none()
+                && found
+                    .and_then(|(_, o)| pod_spec(o))
+                    .is_some_and(|pod| every_container_holds(pod, f.control));
+            if held_by_containers {
+                return None;
+            }
+            Some(Problem {
                 object: found.map(|(n, _)| n.clone()).unwrap_or(ObjectName {
                     kind: w.kind.clone(),
                     namespace: None,
@@ -422,9 +487,35 @@ fn short_of_baseline(
                     current: f.current.clone(),
                     wanted: f.wanted.clone(),
                 },
-            }
+            })
         })
         .collect()
+}
+
+/// Whether every container of the pod sets a pod-level control in its own securityContext
+/// (which wins over the pod's for that container): the pod then meets it as it runs, as when
+/// a chart takes only a container securityContext from values. fsGroup has no such field.
+fn every_container_holds(pod: &Value, control: policy::Control) -> bool {
+    use policy::Control;
+    let holds = |container: &Value| {
+        let context = container.get("securityContext");
+        let field = |key: &str| context.and_then(|c| c.get(key));
+        let non_zero = |key: &str| field(key).and_then(Value::as_i64).is_some_and(|id| id > 0);
+        match control {
+            Control::RunAsNonRoot => field("runAsNonRoot").and_then(Value::as_bool) == Some(true),
+            Control::RunAsUser => non_zero("runAsUser"),
+            Control::RunAsGroup => non_zero("runAsGroup"),
+            Control::SeccompProfile => matches!(
+                field("seccompProfile")
+                    .and_then(|p| p.get("type"))
+                    .and_then(Value::as_str),
+                Some("RuntimeDefault" | "Localhost")
+            ),
+            _ => false,
+        }
+    };
+    let mut all = containers(pod).peekable();
+    all.peek().is_some() && all.all(holds)
 }
 
 fn pod_spec(object: &Value) -> Option<&Value> {
@@ -656,6 +747,53 @@ mod tests {
         let verdict = judge(BEFORE, after, &Rules::default(), &|_| None, &no_second).unwrap();
         assert_eq!(verdict.problems, vec![]);
         assert_eq!(verdict.not_compared, Vec::<String>::new());
+    }
+
+    #[test]
+    fn pod_controls_every_container_holds_are_met_but_fs_group_is_short() {
+        // A chart that takes only a container securityContext: the containers hold the
+        // pod-level ids and seccomp; fsGroup has no home.
+        let after = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n        securityContext: {runAsNonRoot: true, runAsUser: 1337, runAsGroup: 1000, seccompProfile: {type: RuntimeDefault}, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}\n        volumeMounts: [{name: tmp, mountPath: /tmp}]\n      volumes: [{name: tmp, emptyDir: {}}]\n";
+        let before = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n        securityContext: {runAsUser: 1337}\n";
+        let again = || Ok(before.to_string());
+        let verdict = judge(before, after, &Rules::default(), &|_| None, &again).unwrap();
+        let short: Vec<String> = verdict
+            .problems
+            .iter()
+            .filter_map(|p| p.kind.short_label())
+            .collect();
+        assert_eq!(short, vec!["fsGroup"]);
+        assert_eq!(verdict.no_tmp, vec![]);
+    }
+
+    #[test]
+    fn a_container_made_read_only_without_a_tmp_mount_is_named() {
+        let before = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n      - name: log\n        image: busybox\n        securityContext: {readOnlyRootFilesystem: true}\n";
+        let after = before.replace(
+            "      - name: web\n        image: nginx\n",
+            "      - name: web\n        image: nginx\n        securityContext: {readOnlyRootFilesystem: true}\n",
+        );
+        let verdict = judge(
+            before,
+            &after,
+            &Rules::default(),
+            &|_| Some("t.yaml".into()),
+            &no_second,
+        )
+        .unwrap();
+        // `log` was read-only before the edits: not theirs to answer for.
+        assert_eq!(
+            verdict.no_tmp,
+            vec![NoTmp {
+                object: ObjectName {
+                    kind: "Deployment".into(),
+                    namespace: None,
+                    name: "web".into()
+                },
+                origin: Some("t.yaml".into()),
+                container: "web".into(),
+            }]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use yaml_splice::{Ref, Tree};
 
-use crate::policy::{Note, NoteKind};
+use crate::policy::{Note, NoteKind, Workload};
 use crate::report::{FileError, FileReport, Settings, Status};
 
 use super::chart::{self, Located, Repository};
@@ -137,6 +137,8 @@ pub struct Render {
     pub vars: Option<substitute::Vars>,
     /// The post-renderer patches the edits add.
     pub post: Option<release::PostRender>,
+    /// The name it is installed under, when known.
+    pub install_name: Option<String>,
     pub workload: usize,
     pub line: usize,
 }
@@ -276,7 +278,9 @@ fn plan_one(
             let (_, sites) = file_entry(planned, input.base);
             add_post_renderers(sites, site);
         }
+        let install_name = release::install_name(&release, &object);
         planned.renders.push(Render {
+            install_name,
             root: input.root.to_path_buf(),
             kind: release.kind.name().to_string(),
             name: built_name,
@@ -741,6 +745,35 @@ fn mapping_at(tree: &Tree, document: usize, path: &[String]) -> Result<Ref, File
     Ok(at)
 }
 
+/// The verdict on one release a root builds: for the file that declares it (its base), an error
+/// that stops the app's writes, notes, and the rendered pods that fall short.
+pub struct RootVerdict {
+    pub base: PathBuf,
+    pub broken: Option<String>,
+    pub notes: Vec<Note>,
+    pub pods: Vec<crate::report::RenderedPod>,
+}
+
+impl RootVerdict {
+    fn broken(base: &Path, why: String) -> RootVerdict {
+        RootVerdict {
+            base: base.to_path_buf(),
+            broken: Some(why),
+            notes: vec![],
+            pods: vec![],
+        }
+    }
+
+    fn noted(base: &Path, note: Note) -> RootVerdict {
+        RootVerdict {
+            base: base.to_path_buf(),
+            broken: None,
+            notes: vec![note],
+            pods: vec![],
+        }
+    }
+}
+
 /// The verdict on each release a root builds, from its builds before and after the edits.
 pub fn check(
     renders: &[Render],
@@ -750,7 +783,7 @@ pub fn check(
     index: &Index,
     settings: &Settings,
     apply: &super::post_render::ApplyPatches<'_>,
-) -> Vec<(PathBuf, Option<String>, Vec<Note>)> {
+) -> Vec<RootVerdict> {
     use super::render::{compare, Verdict};
     let mut out = Vec::new();
     let ours: Vec<&Render> = renders.iter().filter(|r| r.root == root).collect();
@@ -760,10 +793,9 @@ pub fn check(
     let Some(engine) = crate::helm::engine::Engine::find(&settings.render) else {
         let why = "the render check of Helm releases could not run: `helm` is not on PATH (install Helm, or use --helm-bin)";
         if settings.render.mode == crate::report::RenderMode::Always {
-            out.push((
-                ours[0].base.clone(),
-                Some(format!("{why} (--render always)")),
-                vec![],
+            out.push(RootVerdict::broken(
+                &ours[0].base,
+                format!("{why} (--render always)"),
             ));
         }
         return out;
@@ -773,15 +805,14 @@ pub fn check(
         let (was, now) = match (values(before), values(after)) {
             (Ok(was), Ok(now)) => (was, now),
             (_, Err(e)) | (Err(e), _) => {
-                out.push((
-                    render.base.clone(),
-                    Some(format!(
+                out.push(RootVerdict::broken(
+                    &render.base,
+                    format!(
                         "the {} `{}` as {} builds it: {e}",
                         render.kind,
                         render.name,
                         root_label(root)
-                    )),
-                    vec![],
+                    ),
                 ));
                 continue;
             }
@@ -800,29 +831,54 @@ pub fn check(
             root_label(root)
         );
         let post = render.post.as_ref().map(|p| (p, apply));
-        let (verdict, not_compared) =
-            compare(&engine, &render.chart, &was, &now, &settings.rules, post);
+        let (verdict, not_compared) = compare(
+            &engine,
+            &render.chart,
+            &was,
+            &now,
+            &settings.rules,
+            render.install_name.as_deref(),
+            post,
+        );
         if let Some(message) = not_compared {
-            out.push((
-                render.base.clone(),
-                None,
-                vec![note(format!("{label}: {message}"))],
+            out.push(RootVerdict::noted(
+                &render.base,
+                note(format!("{label}: {message}")),
             ));
         }
         match verdict {
             Verdict::Exact => {}
-            Verdict::NotChecked(m) => out.push((
-                render.base.clone(),
-                None,
-                vec![note(format!("{label}: {m}"))],
+            Verdict::NotChecked(m) => out.push(RootVerdict::noted(
+                &render.base,
+                note(format!("{label}: {m}")),
             )),
-            Verdict::Short { message, .. } => out.push((
-                render.base.clone(),
-                None,
-                vec![note(format!("{label} {message}"))],
-            )),
+            Verdict::Short(pods) => {
+                let release = Workload {
+                    kind: render.kind.clone(),
+                    name: render.name.clone(),
+                    document: 0,
+                    line: render.line,
+                    app: Some(render.release.name.clone()),
+                    images: vec![],
+                };
+                let pods = pods
+                    .into_iter()
+                    .map(|pod| {
+                        let mut pod =
+                            pod.reported(&label, &render.chart, Some(&release), render.line);
+                        pod.workload.name = format!("{} ({})", pod.workload.name, root_label(root));
+                        pod
+                    })
+                    .collect();
+                out.push(RootVerdict {
+                    base: render.base.clone(),
+                    broken: None,
+                    notes: vec![],
+                    pods,
+                });
+            }
             Verdict::Broken(why) => {
-                out.push((render.base.clone(), Some(format!("{label}: {why}")), vec![]))
+                out.push(RootVerdict::broken(&render.base, format!("{label}: {why}")))
             }
         }
     }

@@ -92,6 +92,8 @@ pub struct RenderInput {
     /// The workload of the release's first values path, for findings.
     pub workload: usize,
     pub line: usize,
+    /// The name it is installed under, when known (its rendered objects carry it).
+    pub install_name: Option<String>,
     /// The post-renderer patches the edits add, with the release's name.
     pub post: Option<PostRender>,
 }
@@ -143,6 +145,7 @@ pub fn plan(
         above: decided.layers.above,
         workload: decided.first,
         line,
+        install_name: install_name(release, &object),
         post,
     });
     Ok(planned)
@@ -201,7 +204,7 @@ pub fn post_render_step(
     };
     let unwired = decided.wired.is_empty();
     if is_argo(release) {
-        note_argo_patches(object, decided, settings, report);
+        note_argo_patches(release, object, decided, settings, report);
         return Some(None);
     }
     let why_not = match post_renderer_patches(release, object, decided, settings) {
@@ -396,10 +399,40 @@ fn is_argo(release: &Release) -> bool {
     matches!(release.kind, ArgoApplication | ArgoApplicationSet)
 }
 
+/// The name the release is installed under, which names what its chart renders: Flux's
+/// (`spec.releaseName`, else `[targetNamespace-]name`), Argo's (`helm.releaseName` of its
+/// source, else the Application's name); None where the tool cannot know it (an
+/// ApplicationSet's template, a kustomization's `helmCharts`).
+pub fn install_name(release: &Release, object: &Value) -> Option<String> {
+    use super::model::ReleaseKind::{ArgoApplication, FluxHelmRelease};
+    match release.kind {
+        FluxHelmRelease => super::post_render::release_name(object),
+        ArgoApplication => {
+            // `web[1]` (or `web[1] (apps/prod)`) is the second of `spec.sources`.
+            let index = release.name.split_once('[').map(|(_, rest)| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            });
+            let source = match index {
+                Some(index) => format!("/spec/sources/{index}"),
+                None => "/spec/source".to_string(),
+            };
+            object
+                .pointer(&format!("{source}/helm/releaseName"))
+                .or_else(|| object.pointer("/metadata/name"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }
+        _ => None,
+    }
+}
+
 /// Argo CD has no post-renderers: where its values leave workloads short, a risk note names
 /// the strategic-merge patches that would bring them to the baseline (for a Kustomize wrapper
 /// or a config management plugin), one line each.
 fn note_argo_patches(
+    release: &Release,
     object: &Value,
     decided: &Decided,
     settings: &Settings,
@@ -408,12 +441,15 @@ fn note_argo_patches(
     if settings.repository.no_post_renderers {
         return;
     }
-    let name = object
-        .pointer("/spec/source/helm/releaseName")
-        .and_then(Value::as_str)
-        .or_else(|| object.pointer("/metadata/name").and_then(Value::as_str))
-        .unwrap_or("release");
-    let Ok(Some(patches)) = patches_for(decided, name, settings) else {
+    let name = install_name(release, object)
+        .or_else(|| {
+            object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "release".into());
+    let Ok(Some(patches)) = patches_for(decided, &name, settings) else {
         return;
     };
     for patch in patches {

@@ -9,9 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::Value;
 
 use crate::helm::engine::{as_documents, object_key, sources_by_object, Engine};
-use crate::policy::{Note, NoteKind};
-use crate::report::{FileError, FileReport, RenderMode, Settings, Status};
-use crate::verify::rendered::{judge, ProblemKind};
+use std::collections::BTreeMap;
+
+use crate::policy::{Note, NoteKind, Workload};
+use crate::report::{FileError, FileReport, RenderMode, RenderedPod, Settings, Status};
+use crate::verify::rendered::{judge, ObjectName, ProblemKind};
+
+use super::chart::Located;
 
 use super::post_render::{ApplyPatches, Patch};
 use super::release::{PostRender, RenderInput, SitePath};
@@ -93,6 +97,7 @@ fn check_one(
         &input.before,
         &after_values,
         &settings.rules,
+        input.install_name.as_deref(),
         post,
     );
     if let Some(message) = not_compared {
@@ -102,44 +107,161 @@ fn check_one(
         Verdict::Exact => {}
         Verdict::NotChecked(message) => note(report, input.workload, input.line, message),
         Verdict::Broken(why) => fail(report, &why),
-        Verdict::Short { message, kinds } => {
-            for kind in kinds {
-                report
-                    .findings
-                    .extend(kind.short_finding(input.workload, input.line));
+        Verdict::Short(pods) => {
+            let release = report.workloads.get(input.workload).cloned();
+            for pod in pods {
+                let label = release
+                    .as_ref()
+                    .map(|w| format!("the {} `{}`", w.kind, release_name(&w.name)))
+                    .unwrap_or_else(|| "the release".into());
+                report.add_rendered_pod(pod.reported(
+                    &label,
+                    &input.chart,
+                    release.as_ref(),
+                    input.line,
+                ));
             }
-            note(report, input.workload, input.line, message);
         }
     }
 }
 
+/// The release's own name in a workload's name (`web .Values.securityContext` is `web`).
+fn release_name(workload: &str) -> &str {
+    workload.split(' ').next().unwrap_or(workload)
+}
+
 /// What the renders of a chart with the values before and after the edits say.
 pub enum Verdict {
-    /// Every pod meets the baseline, nothing else changed.
+    /// Every pod meets the baseline and keeps a writable /tmp, nothing else changed.
     Exact,
     /// The chart does not render before any edit: why.
     NotChecked(String),
     /// The edits break the render, or change it outside securityContexts and /tmp: why.
     Broken(String),
-    /// Some pods render short of the baseline: the note, and what falls short.
-    Short {
-        message: String,
-        kinds: Vec<ProblemKind>,
-    },
+    /// Some pods render short of the baseline, or read-only with no writable /tmp.
+    Short(Vec<ShortPod>),
 }
 
-/// Renders the chart with the values before and after the edits and judges the two. With
-/// post-renderers, both render under the release's name and go through Kustomize's engine, the
-/// render after the edits with the patches.
+/// A rendered pod short of the baseline or at risk after the edits.
+pub struct ShortPod {
+    pub object: ObjectName,
+    /// The rendered object, after the edits (its images, for the report).
+    pub rendered: yaml_serde::Value,
+    /// Its template, as the render says.
+    pub origin: Option<String>,
+    /// The controls it falls short of.
+    pub kinds: Vec<ProblemKind>,
+    /// Its containers that are read-only with nothing mounted at /tmp.
+    pub no_tmp: Vec<String>,
+}
+
+impl ShortPod {
+    /// The pod as a workload of the report of the file that declares its release (`release`
+    /// names it in the notes; the workload keeps the release's service for `pr`).
+    pub fn reported(
+        self,
+        release: &str,
+        chart: &Located,
+        release_workload: Option<&Workload>,
+        line: usize,
+    ) -> RenderedPod {
+        let workload = Workload {
+            kind: self.object.kind.clone(),
+            name: self.object.name.clone(),
+            document: release_workload.map(|w| w.document).unwrap_or_default(),
+            line,
+            app: release_workload.and_then(|w| w.app.clone()),
+            images: images_of(&self.rendered),
+        };
+        let from = self
+            .origin
+            .as_ref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        let findings = self
+            .kinds
+            .iter()
+            .filter_map(|k| k.short_finding(0, line))
+            .collect();
+        let mut notes = Vec::new();
+        let mut risk = |message: String| {
+            notes.push(Note {
+                workload: 0,
+                container: None,
+                kind: NoteKind::Risk,
+                message,
+                line,
+            })
+        };
+        let labels: Vec<String> = self.kinds.iter().filter_map(|k| k.short_label()).collect();
+        if !labels.is_empty() {
+            risk(format!(
+                "renders short of the baseline: `helm template` of the chart of {release} ({}) renders {}{from} without {}: the chart's templates do not take those fields from values",
+                chart.origin,
+                self.object,
+                dedup(labels).join(", ")
+            ));
+        }
+        if !self.no_tmp.is_empty() {
+            risk(format!(
+                "`helm template` of the chart of {release} ({}) renders {}{from} with a read-only root filesystem and no writable /tmp in container{} {}: an app that writes temporary files fails; the release's note says why values cannot mount one",
+                chart.origin,
+                self.object,
+                if self.no_tmp.len() == 1 { "" } else { "s" },
+                self.no_tmp
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        RenderedPod {
+            workload,
+            findings,
+            notes,
+        }
+    }
+}
+
+fn dedup(mut items: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    items.retain(|i| seen.insert(i.clone()));
+    items
+}
+
+/// The images of a rendered pod's containers.
+fn images_of(object: &yaml_serde::Value) -> Vec<String> {
+    let kind = object
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
+    let spec = crate::policy::pod_spec_path(kind)
+        .iter()
+        .try_fold(object, |v, k| v.get(*k));
+    ["initContainers", "containers"]
+        .iter()
+        .filter_map(|list| {
+            spec.and_then(|s| s.get(*list))
+                .and_then(|l| l.as_sequence())
+        })
+        .flatten()
+        .filter_map(|c| c.get("image").and_then(|i| i.as_str()).map(str::to_string))
+        .collect()
+}
+
+/// Renders the chart with the values before and after the edits and judges the two, under the
+/// release's install name when known (so that reports name what ships). With post-renderers,
+/// both go through Kustomize's engine, the render after the edits with the patches.
 pub fn compare(
     engine: &Engine,
     chart: &super::chart::Located,
     before_values: &Value,
     after_values: &Value,
     rules: &crate::policy::Rules,
+    install_name: Option<&str>,
     post: Option<(&PostRender, &ApplyPatches<'_>)>,
 ) -> (Verdict, Option<String>) {
-    let name = post.map(|(p, _)| p.name.as_str());
+    let name = post.map(|(p, _)| p.name.as_str()).or(install_name);
     let before = match render(engine, &chart.dir, before_values, name)
         .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
     {
@@ -185,11 +307,10 @@ pub fn compare(
     let not_compared = verdict
         .not_compared_note("chart")
         .map(|message| format!("its chart ({}): {message}", chart.origin));
-    let problems = verdict.problems;
-    let mut short = Vec::new();
-    let mut kinds = Vec::new();
-    for problem in problems {
-        match problem.kind {
+    let docs = crate::verify::load_all(&after).unwrap_or_default();
+    let mut pods: BTreeMap<ObjectName, ShortPod> = BTreeMap::new();
+    for problem in verdict.problems {
+        let short = match problem.kind {
             ProblemKind::Broken(why) => {
                 let why = format!(
                     "in the render of its chart ({}), {} {why}",
@@ -197,27 +318,41 @@ pub fn compare(
                 );
                 return (Verdict::Broken(why), not_compared);
             }
-            short_kind => {
-                let name = short_kind.short_label().unwrap_or_default();
-                let from = problem
-                    .origin
-                    .map(|o| format!(" ({o})"))
-                    .unwrap_or_default();
-                short.push(format!("{}{from} without {name}", problem.object));
-                kinds.push(short_kind);
-            }
-        }
+            short => short,
+        };
+        short_pod(&mut pods, &docs, &problem.object, problem.origin)
+            .kinds
+            .push(short);
     }
-    short.dedup();
-    if short.is_empty() {
-        return (Verdict::Exact, not_compared);
+    for no_tmp in verdict.no_tmp {
+        short_pod(&mut pods, &docs, &no_tmp.object, no_tmp.origin)
+            .no_tmp
+            .push(no_tmp.container);
     }
-    let message = format!(
-        "renders short of the baseline: `helm template` of its chart ({}) with these values renders {}: the chart's templates do not take those fields from values",
-        chart.origin,
-        short.join("; ")
-    );
-    (Verdict::Short { message, kinds }, not_compared)
+    match pods.is_empty() {
+        true => (Verdict::Exact, not_compared),
+        false => (Verdict::Short(pods.into_values().collect()), not_compared),
+    }
+}
+
+/// The entry of a rendered object in `pods`, made on first use.
+fn short_pod<'p>(
+    pods: &'p mut BTreeMap<ObjectName, ShortPod>,
+    docs: &[yaml_serde::Value],
+    name: &ObjectName,
+    origin: Option<String>,
+) -> &'p mut ShortPod {
+    pods.entry(name.clone()).or_insert_with(|| ShortPod {
+        object: name.clone(),
+        rendered: docs
+            .iter()
+            .find(|d| object_key(d) == (name.kind.clone(), name.name.clone()))
+            .cloned()
+            .unwrap_or_default(),
+        origin,
+        kinds: vec![],
+        no_tmp: vec![],
+    })
 }
 
 /// `helm template` of the chart folder with `values` over its defaults (under the release's

@@ -61,12 +61,13 @@ pub struct ReleaseEdits<'a> {
 /// Judges the releases of a root (its path, its builds before and after the edits).
 pub type CheckReleases<'a> = dyn Fn(&Path, &str, &str) -> Vec<Verdict> + Sync + 'a;
 
-/// The verdict on one release of a root: broken (nothing of the app is written), or notes for
-/// the file that declares it.
+/// The verdict on one release of a root: broken (nothing of the app is written), or notes and
+/// the rendered pods that fall short, for the file that declares it.
 pub struct Verdict {
     pub file: PathBuf,
     pub broken: Option<String>,
     pub notes: Vec<Note>,
+    pub pods: Vec<crate::report::RenderedPod>,
 }
 
 /// Edits a file's current text.

@@ -319,6 +319,9 @@ fn record_verdicts(reports: &mut [FileReport], verdicts: Vec<super::releases::Ve
         let file = normalise(&verdict.file);
         if let Some(report) = reports.iter_mut().find(|r| normalise(&r.path) == file) {
             report.notes.extend(verdict.notes);
+            for pod in verdict.pods {
+                report.add_rendered_pod(pod);
+            }
         }
     }
 }
