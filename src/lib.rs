@@ -3,7 +3,7 @@
 //!
 //! The data flows one way, one module per stage:
 //! [`discover`] → `yaml_splice` (parse) → [`policy`] (plan) → `yaml_splice` (splice) →
-//! [`verify`] → [`render`] → [`deliver`]. The [`sources`] (plain manifests, Helm charts, Kustomize trees) each
+//! [`verify`] → [`render`] → [`deliver`]. The [`sources`] (plain manifests, Helm charts, Kustomize trees, GitOps releases) each
 //! turn their files into [`report::FileReport`]s through those stages; [`pipeline`] hands each
 //! file to its source, in parallel; [`pull_requests`] runs the last stages once per service for
 //! `kube-harden pr`. The README's Layout section says which module may use which.
@@ -20,6 +20,7 @@ pub mod dockerfile;
 pub mod group;
 pub mod helm;
 pub mod input;
+pub mod kustomization;
 pub mod pipeline;
 pub mod policy;
 pub mod process;

@@ -15,6 +15,8 @@ use yaml_splice::{Ref, Tree};
 use crate::policy::{Note, NoteKind, Workload};
 use crate::report::{FileError, FileReport, Settings, Status};
 
+use crate::kustomization::{inline_patch_at, is_hashed_name};
+
 use super::chart::{self, Located, Repository};
 use super::index::Index;
 use super::model::{self, Release, ReleaseKind, ValuesFrom};
@@ -63,27 +65,6 @@ impl PatchAt {
         let node = inline_patch_at(&tree, *line).ok_or("the inline patch is no longer there")?;
         Ok(tree.as_str(Ref::root(node)).unwrap_or_default().to_string())
     }
-}
-
-/// The string of the inline patch whose entry is at `line` of a kustomization's tree.
-fn inline_patch_at(tree: &Tree, line: usize) -> Option<yaml_splice::NodeId> {
-    let root = tree.docs.first().and_then(|d| d.root).map(Ref::root)?;
-    for key in ["patches", "patchesJson6902", "patchesStrategicMerge"] {
-        let Some(list) = tree.get(root, key) else {
-            continue;
-        };
-        for entry in tree.items(list) {
-            if tree.position(entry).0 != line {
-                continue;
-            }
-            let patch = match tree.is_map(entry) {
-                true => tree.get(entry, "patch")?,
-                false => entry,
-            };
-            return tree.as_str(patch).is_some().then_some(patch.id);
-        }
-    }
-    None
 }
 
 /// Where in a file a value goes.
@@ -514,7 +495,7 @@ impl Suppliers {
                 continue;
             }
             for (configmap, file_key, file) in input.generated {
-                let same = configmap == name || hash_suffixed(name, configmap);
+                let same = configmap == name || is_hashed_name(name, configmap);
                 if same && file_key == key {
                     let text = std::fs::read_to_string(file).unwrap_or_default();
                     let values = chart::parse_values(&text).unwrap_or(Value::Null);
@@ -599,14 +580,6 @@ impl Suppliers {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         format!(" (written in {})", names.join(", "))
     }
-}
-
-/// Whether `name` is `base` with the hash suffix a Kustomize generator adds (`-` and ten
-/// characters): a release that names the generated ConfigMap as built.
-fn hash_suffixed(name: &str, base: &str) -> bool {
-    name.strip_prefix(base)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|hash| hash.len() == 10 && hash.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 fn is_empty(values: &Value) -> bool {

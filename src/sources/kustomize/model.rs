@@ -182,23 +182,6 @@ fn string_at(tree: &Tree, map: Ref, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The string of the inline patch whose entry (in `patches`, `patchesJson6902` or
-/// `patchesStrategicMerge`) is at `line` of a parsed kustomization.
-pub fn inline_patch_at(tree: &Tree, line: usize) -> Option<NodeId> {
-    let root = tree.docs.first().and_then(|d| d.root).map(Ref::root)?;
-    for key in ["patches", "patchesJson6902"] {
-        for entry in items(tree, root, key) {
-            if tree.position(entry).0 == line {
-                let patch = tree.get(entry, "patch")?;
-                return tree.as_str(patch).is_some().then_some(patch.id);
-            }
-        }
-    }
-    items(tree, root, "patchesStrategicMerge")
-        .find(|item| tree.position(*item).0 == line && tree.as_str(*item).is_some())
-        .map(|item| item.id)
-}
-
 /// The files of one `configMapGenerator` entry that are there (`files: [key=path]`).
 fn generated_files(tree: &Tree, dir: &Path, entry: Ref) -> Vec<Entry<GeneratedFile>> {
     let Some(configmap) = string_at(tree, entry, "name") else {

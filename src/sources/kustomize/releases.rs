@@ -190,7 +190,7 @@ fn inline_is_strategic_merge(kustomization: &Path, line: usize) -> bool {
         .ok()
         .and_then(|text| {
             let tree = yaml_splice::Tree::parse(&text).ok()?;
-            let node = super::model::inline_patch_at(&tree, line)?;
+            let node = crate::kustomization::inline_patch_at(&tree, line)?;
             let patch = tree.as_str(yaml_splice::Ref::root(node))?.to_string();
             crate::verify::load_all(&patch).ok()
         })

@@ -293,7 +293,9 @@ fn without(stream: &str, objects: &[(String, String)]) -> String {
         let kind = field(doc.get("kind"));
         let name = field(doc.get("metadata").and_then(|m| m.get("name")));
         objects.iter().any(|(k, n)| {
-            k == kind && (n == name || (kind == "ConfigMap" && is_hashed_name(name, n)))
+            k == kind
+                && (n == name
+                    || (kind == "ConfigMap" && crate::kustomization::is_hashed_name(name, n)))
         })
     };
     docs.iter()
@@ -301,13 +303,6 @@ fn without(stream: &str, objects: &[(String, String)]) -> String {
         .filter_map(|d| yaml_serde::to_string(d).ok())
         .collect::<Vec<_>>()
         .join("---\n")
-}
-
-/// Whether `name` is `base` with the hash suffix a generator adds (`-` and ten characters).
-pub fn is_hashed_name(name: &str, base: &str) -> bool {
-    name.strip_prefix(base)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|hash| hash.len() == 10 && hash.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// The releases' verdicts: a broken one fails every changed file of the app.
