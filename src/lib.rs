@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod process;
 pub mod pull_requests;
+pub mod registry;
 pub mod render;
 pub mod report;
 pub mod sources;

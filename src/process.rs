@@ -65,9 +65,27 @@ const OUTPUT_GRACE: Duration = Duration::from_secs(5);
 /// Runs `command` to its end, or kills it with its process group after `limit`. Its stdin is
 /// empty; its stdout and stderr are collected.
 pub fn output(command: &mut Command, limit: Duration) -> Result<Output, RunError> {
+    run(command, None, limit)
+}
+
+/// As [`output`], with `input` written to the program's stdin (a credential helper's question).
+pub fn output_with_input(
+    command: &mut Command,
+    input: &[u8],
+    limit: Duration,
+) -> Result<Output, RunError> {
+    run(command, Some(input.to_vec()), limit)
+}
+
+fn run(command: &mut Command, input: Option<Vec<u8>>, limit: Duration) -> Result<Output, RunError> {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     command
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = {
@@ -81,6 +99,13 @@ pub fn output(command: &mut Command, limit: Duration) -> Result<Output, RunError
         child
     };
     let group = group_of(&child);
+    if let (Some(mut pipe), Some(input)) = (child.stdin.take(), input) {
+        // On a thread: a program that does not read must not block the wait below.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = pipe.write_all(&input);
+        });
+    }
     let stdout = read_in_background(child.stdout.take());
     let stderr = read_in_background(child.stderr.take());
     let ended = wait_until(&mut child, Instant::now() + limit);

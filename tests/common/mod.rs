@@ -10,6 +10,7 @@ pub mod git_http;
 pub mod git_remote;
 pub mod helm;
 pub mod processes;
+pub mod registry;
 
 use std::path::Path;
 use std::process::Output;
