@@ -7,11 +7,20 @@ use std::path::{Path, PathBuf};
 
 use yaml_serde::Value;
 
+use crate::helm::repository::git::Revision;
+
 /// A Flux `HelmRepository`: its URL (`oci://` for an OCI registry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelmRepository {
     pub url: String,
     pub file: PathBuf,
+}
+
+/// A Flux `GitRepository`: its URL and the revision its `spec.ref` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitRepository {
+    pub url: String,
+    pub revision: Revision,
 }
 
 /// An object by kind, namespace (as written, if written) and name.
@@ -111,10 +120,19 @@ impl Index {
         })
     }
 
-    /// A Flux `GitRepository`'s URL.
-    pub fn git_repository(&self, namespace: Option<&str>, name: &str) -> Option<String> {
+    /// A Flux `GitRepository`'s URL and the revision its `spec.ref` names.
+    pub fn git_repository(&self, namespace: Option<&str>, name: &str) -> Option<GitRepository> {
         let (_, object) = self.find("GitRepository", namespace, name)?;
-        Some(object.get("spec")?.get("url")?.as_str()?.to_string())
+        let spec = object.get("spec")?;
+        let reference = spec.get("ref");
+        let field = |key: &str| {
+            let value = reference?.get(key)?;
+            value.as_str().map(str::to_string)
+        };
+        Some(GitRepository {
+            url: spec.get("url")?.as_str()?.to_string(),
+            revision: Revision::flux(field),
+        })
     }
 
     /// The Flux `Kustomization`s of the run, with their files.
