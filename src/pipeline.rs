@@ -117,16 +117,12 @@ fn discover_with_dockerfiles(
     }
 }
 
-/// The token offered when a chart's git repository is on HTTPS: `GITHUB_TOKEN` (as for
-/// `pr`), to github.com and to the host of this repository's `origin` only.
+/// The token offered when a chart's git repository asks for one: `GITHUB_TOKEN` (as for
+/// `pr`), to https://github.com and to the server of this repository's `origin` only.
 fn git_credentials(origin: Option<&str>) -> crate::helm::repository::git::Credentials {
-    let mut hosts = vec!["github.com".to_string()];
-    hosts.extend(
-        origin
-            .and_then(|o| url::Url::parse(o).ok())
-            .and_then(|u| u.host_str().map(str::to_string)),
-    );
-    crate::helm::repository::git::Credentials::new(std::env::var("GITHUB_TOKEN").ok(), hosts)
+    let mut servers = vec!["https://github.com"];
+    servers.extend(origin);
+    crate::helm::repository::git::Credentials::new(std::env::var("GITHUB_TOKEN").ok(), &servers)
 }
 
 /// What GitOps releases need from the run: the files it found (to look up the objects a

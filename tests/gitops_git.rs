@@ -21,6 +21,7 @@ use std::process::Command;
 use yaml_serde::Value;
 
 mod common;
+use common::git_http::GitHttp;
 use common::git_remote::Daemon;
 use common::helm::{run_with_helm, template};
 use common::{
@@ -353,4 +354,145 @@ fn check_renders(
         }
     }
     assert!(rendered > 0, "{name}: a release was rendered");
+}
+
+/// `fix` with `GITHUB_TOKEN` set as given (and nothing else from the caller's environment
+/// that names a token).
+fn fix_with_token(work: &Path, cache: &Path, token: &str) -> (String, BTreeMap<PathBuf, Vec<u8>>) {
+    let shim = common::helm::shim();
+    let out = assert_cmd::Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(["--render", "always", "--helm-bin", shim.to_str().unwrap()])
+        .args(["fix", "--chart-cache", cache.to_str().unwrap(), "apps"])
+        .current_dir(work)
+        .env("NO_COLOR", "1")
+        .env("KUBE_HARDEN_HELM_PYTHON", common::helm::python())
+        .env("GITHUB_TOKEN", token)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (stderr, common::without_git(snapshot(work)))
+}
+
+#[test]
+fn a_repository_behind_a_password_gets_the_token_of_pr_on_the_origin_server_only() {
+    let served = Served::start();
+    let http = GitHttp::start(served.dir.path().join("base"), "s3cret-token");
+    let server = format!("http://127.0.0.1:{}", http.port);
+    let case = fixtures().join("24-argo-git-tag");
+    let input = fs::read_to_string(case.join("input/apps/shop.yaml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    fs::create_dir_all(work.path().join("apps")).unwrap();
+    fs::write(
+        work.path().join("apps/shop.yaml"),
+        input.replace(PLACEHOLDER, &server),
+    )
+    .unwrap();
+    // The fleet's origin is on the same server as the charts: the token is for it.
+    common::init_with_origin(work.path(), &format!("{server}/fleet.git"));
+    let before = common::without_git(snapshot(work.path()));
+    let cache = tempfile::tempdir().unwrap();
+
+    let (stderr, files) = fix_with_token(work.path(), cache.path(), "wrong-token");
+    assert_eq!(files, before, "a denied chart changes nothing");
+    let denied = format!("apps/shop.yaml:13: Application/shop left unchanged: its chart is in another git repository ({server}/charts.git, revision v1.0.0, path charts/shop) and cannot be had: access denied");
+    assert!(stderr.contains(&denied), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-token"),
+        "the token is never printed: {stderr}"
+    );
+
+    let (stderr, files) = fix_with_token(work.path(), cache.path(), "s3cret-token");
+    let expected = fs::read_to_string(case.join("expected/apps/shop.yaml")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&files[Path::new("apps/shop.yaml")]),
+        expected.replace(PLACEHOLDER, &server),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "(chart charts/shop in {server}/charts.git at revision v1.0.0, commit ac053b528592)"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-token"), "{stderr}");
+    let seen = http.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|s| s.authorization.is_some()),
+        "the token was offered: {seen:?}"
+    );
+}
+
+/// A server that accepts connections and never answers; it lets them go when dropped.
+struct Stall {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stall {
+    fn start() -> Stall {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                held.extend(stream.ok());
+            }
+        });
+        Stall {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Stall {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_git_server_that_never_answers_costs_the_limit_and_is_named() {
+    let stall = Stall::start();
+    let work = tempfile::tempdir().unwrap();
+    fs::create_dir_all(work.path().join("apps")).unwrap();
+    let input =
+        fs::read_to_string(fixtures().join("24-argo-git-tag/input/apps/shop.yaml")).unwrap();
+    let server = format!("git://127.0.0.1:{}", stall.port);
+    fs::write(
+        work.path().join("apps/shop.yaml"),
+        input.replace(PLACEHOLDER, &server),
+    )
+    .unwrap();
+    common::init_with_origin(work.path(), ORIGIN);
+    let before = common::without_git(snapshot(work.path()));
+    let cache = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let (stderr, files) = fix(work.path(), cache.path(), &["--engine-timeout", "2"]);
+    let took = started.elapsed();
+    eprintln!("fix with --engine-timeout 2 over a stalled git server took {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "{took:?}: {stderr}"
+    );
+    assert_eq!(files, before, "{stderr}");
+    let named = format!("Application/shop left unchanged: its chart is in another git repository ({server}/charts.git, revision v1.0.0, path charts/shop) and cannot be had: ");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(
+        stderr.contains("no answer within 2 s (timed out; --engine-timeout)"),
+        "{stderr}"
+    );
 }

@@ -16,8 +16,9 @@
 //! timeout per operation: its process-wide server connect and read timeouts are set, and a
 //! transfer still running after the whole limit is cancelled from its progress callback.
 //!
-//! Credentials: HTTPS only, the token `pr` uses offered to the hosts it is for, else the
-//! user's git credential helpers; a token is never part of a message. SSH URLs are refused
+//! Credentials: the token `pr` uses, offered only where it is for (the scheme, host and port
+//! of this repository's `origin`, and https://github.com), else the user's git credential
+//! helpers; a token is never part of a message. SSH URLs are refused
 //! with the reason (no agent or key is tried). The same repository and revision is checked
 //! out once per run, and at most [`PARALLEL_FETCHES`] fetches run at a time.
 
@@ -134,40 +135,54 @@ pub struct Checkout {
     pub note: Option<String>,
 }
 
-/// The token offered to git hosts over HTTPS, and the hosts it is for. Its `Debug` shows no
-/// token.
+/// The token offered to git servers, and the servers it is for (scheme, host and port). Its
+/// `Debug` shows no token.
 #[derive(Clone, Default)]
 pub struct Credentials {
     token: Option<String>,
-    hosts: Vec<String>,
+    servers: Vec<String>,
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
             .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("hosts", &self.hosts)
+            .field("servers", &self.servers)
             .finish()
     }
 }
 
 impl Credentials {
-    pub fn new(token: Option<String>, hosts: Vec<String>) -> Credentials {
-        let hosts = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+    /// `token` for the servers of `urls` (`https://github.com`, an `origin` URL).
+    pub fn new(token: Option<String>, urls: &[&str]) -> Credentials {
         Credentials {
             token: token.filter(|t| !t.is_empty()),
-            hosts,
+            servers: urls.iter().filter_map(|u| server(u)).collect(),
         }
     }
 
-    /// The token, when `url` is HTTPS on one of its hosts.
+    /// The token, when `url` is on one of its servers.
     fn token_for(&self, url: &str) -> Option<&str> {
-        let url = Url::parse(url).ok()?;
-        let host = url.host_str()?.to_ascii_lowercase();
-        (url.scheme() == "https" && self.hosts.contains(&host))
+        let server = server(url)?;
+        self.servers
+            .contains(&server)
             .then_some(self.token.as_deref())
             .flatten()
     }
+}
+
+/// `https://host:443`: a URL's scheme, host and port (the default one when none is written).
+fn server(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return None;
+    }
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(format!(
+        "{}://{host}:{}",
+        url.scheme(),
+        url.port_or_known_default()?
+    ))
 }
 
 /// A repository URL kube-harden may fetch from.
@@ -486,7 +501,6 @@ struct Session<'a> {
     timeouts: Timeouts,
     started: Instant,
     timed_out: Cell<bool>,
-    attempts: Cell<u32>,
 }
 
 impl<'a> Session<'a> {
@@ -497,7 +511,6 @@ impl<'a> Session<'a> {
             timeouts: charts.timeouts,
             started: Instant::now(),
             timed_out: Cell::new(false),
-            attempts: Cell::new(0),
         }
     }
 
@@ -596,21 +609,22 @@ impl<'a> Session<'a> {
     /// Credentials when asked (a bounded number of times), and the whole-time limit.
     fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut callbacks = RemoteCallbacks::new();
+        // Counted per connection: libgit2 asks again after a refusal, forever if the same
+        // answer keeps coming.
+        let attempts = Cell::new(0);
         callbacks.credentials(move |url, username, allowed| {
-            self.attempts.set(self.attempts.get() + 1);
-            if self.attempts.get() > 2 || !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-                return Err(git2::Error::new(
-                    ErrorCode::Auth,
-                    git2::ErrorClass::Http,
-                    "the server asks for credentials, and the ones kube-harden has (if any) were refused",
-                ));
+            attempts.set(attempts.get() + 1);
+            let denied = |why: &str| Err(git2::Error::new(ErrorCode::Auth, git2::ErrorClass::Http, why));
+            if !allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+                return denied("the server asks for credentials of a kind kube-harden does not give");
             }
-            match (self.credentials.token_for(url), self.attempts.get()) {
+            match (self.credentials.token_for(url), attempts.get()) {
                 (Some(token), 1) => Cred::userpass_plaintext("x-access-token", token),
-                _ => {
-                    let config = git2::Config::open_default()?;
-                    Cred::credential_helper(&config, url, username)
-                }
+                (Some(_), _) => denied("the server refused the token (GITHUB_TOKEN)"),
+                (None, 1) => git2::Config::open_default()
+                    .and_then(|config| Cred::credential_helper(&config, url, username))
+                    .or_else(|_| denied("the server asks for credentials, and there are none for it (GITHUB_TOKEN goes only to https://github.com and to the server of this repository's origin; no git credential helper answered)")),
+                (None, _) => denied("the server refused the credentials of the git credential helper"),
             }
         });
         let whole = self.timeouts.whole;
@@ -633,6 +647,12 @@ impl<'a> Session<'a> {
         let message = error
             .message()
             .replace(&self.remote.url, &self.remote.shown);
+        if message.contains("timed out") {
+            return format!(
+                "no answer within {} (timed out; --engine-timeout): {message}",
+                crate::process::seconds(self.timeouts.read)
+            );
+        }
         match error.code() {
             ErrorCode::Auth => format!("access denied: {message}"),
             _ => match error.class() {
@@ -838,8 +858,19 @@ mod tests {
     }
 
     #[test]
-    fn the_token_goes_only_to_its_hosts_over_https() {
-        let credentials = Credentials::new(Some("t0ken".into()), vec!["GitHub.com".into()]);
+    fn the_token_goes_only_to_its_servers() {
+        let credentials = Credentials::new(
+            Some("t0ken".into()),
+            &["https://GitHub.com", "http://127.0.0.1:8080/acme/fleet.git"],
+        );
+        assert_eq!(
+            credentials.token_for("http://127.0.0.1:8080/acme/charts.git"),
+            Some("t0ken")
+        );
+        assert_eq!(
+            credentials.token_for("http://127.0.0.1:8081/acme/charts.git"),
+            None
+        );
         assert_eq!(
             credentials.token_for("https://github.com/acme/c.git"),
             Some("t0ken")
@@ -932,7 +963,19 @@ mod tests {
             "the tagged commit's files, not the branch's"
         );
         assert!(!got.dir.join(".git").exists());
+        // The same revision again in this run: the first answer (a second fetch would have
+        // found the cache and said so).
         assert_eq!(charts.checkout(&url, &tag).unwrap(), got, "once per run");
+        // A commit that is no tip: fetched by id, or with everything where the server refuses.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let pinned = GitCharts::new(elsewhere.path())
+            .checkout(&url, &Revision::Commit(first.clone()))
+            .unwrap();
+        assert_eq!(
+            (pinned.commit.as_str(), pinned.from_cache),
+            (first.as_str(), false)
+        );
+        assert!(pinned.dir.join("charts/web/Chart.yaml").is_file());
         // A new run with the remote gone: the commit answers; the tag only offline.
         fs::remove_dir_all(remote_dir.path()).unwrap();
         let again = GitCharts::new(cache.path());
