@@ -79,8 +79,8 @@ impl Revision {
     /// branch); none set means the `master` branch, as for Flux.
     pub fn flux(field: impl Fn(&str) -> Option<String>) -> Revision {
         let set = |key: &str| field(key).filter(|v| !v.trim().is_empty());
-        if let Some(commit) = set("commit").filter(|c| is_commit_id(c)) {
-            return Revision::Commit(commit.to_ascii_lowercase());
+        if let Some(commit) = set("commit") {
+            return Revision::Commit(commit.trim().to_ascii_lowercase());
         }
         if let Some(name) = set("name") {
             return match name.as_str() {
@@ -306,6 +306,11 @@ impl GitCharts {
         let remote = Remote::parse(url)?;
         let dir = self.root.join(&remote.key);
         if let Revision::Commit(id) = revision {
+            if !is_commit_id(id) {
+                return Err(format!(
+                    "`{id}` is not a full commit id (40 hexadecimal digits), and a commit is fetched by its full id"
+                ));
+            }
             if let Some(hit) = cached(&dir, &remote, id, revision) {
                 return Ok(hit);
             }
@@ -333,17 +338,22 @@ impl GitCharts {
     }
 }
 
-/// Sets libgit2's connect and read timeouts once per process (the first limit given wins).
+/// Sets libgit2's connect and read timeouts, once per process, where nothing set them yet
+/// (`pr` sets its own for the push, and those stay).
 fn limit_server_waits(timeouts: Timeouts) {
     static SET: std::sync::Once = std::sync::Once::new();
     SET.call_once(|| {
         let millis = |d: Duration| libc::c_int::try_from(d.as_millis()).unwrap_or(libc::c_int::MAX);
         // SAFETY: libgit2 reads these when it opens a connection; `Once` makes this the only
-        // write, before the first fetch of the run.
+        // write from here, before the first fetch of the run.
         unsafe {
-            let _ =
-                git2::opts::set_server_connect_timeout_in_milliseconds(millis(timeouts.connect));
-            let _ = git2::opts::set_server_timeout_in_milliseconds(millis(timeouts.read));
+            use git2::opts;
+            if opts::get_server_connect_timeout_in_milliseconds() == Ok(0) {
+                let _ = opts::set_server_connect_timeout_in_milliseconds(millis(timeouts.connect));
+            }
+            if opts::get_server_timeout_in_milliseconds() == Ok(0) {
+                let _ = opts::set_server_timeout_in_milliseconds(millis(timeouts.read));
+            }
         }
     });
 }
@@ -878,6 +888,19 @@ mod tests {
         assert_eq!(credentials.token_for("http://github.com/acme/c.git"), None);
         assert_eq!(credentials.token_for("https://gitlab.com/acme/c.git"), None);
         assert!(!format!("{credentials:?}").contains("t0ken"));
+    }
+
+    #[test]
+    fn a_short_commit_id_is_refused_before_any_fetch() {
+        let cache = tempfile::tempdir().unwrap();
+        let refused = GitCharts::new(cache.path())
+            .checkout(
+                "git://127.0.0.1:1/charts.git",
+                &Revision::Commit("abc1234".into()),
+            )
+            .unwrap_err();
+        assert!(refused.contains("not a full commit id"), "{refused}");
+        assert!(!cache.path().join("_git").exists(), "nothing written");
     }
 
     #[test]
