@@ -11,7 +11,10 @@
 //! second `fix` changes nothing, and the test renders every release before and after with
 //! Helm's engine from its own checkout of the tag: nothing but securityContexts (and the
 //! writable /tmp) changes, and every pod meets the contract. Offline, the warm cache gives
-//! the same files; an empty one leaves the release alone with the reason.
+//! the same files; an empty one leaves the release alone with the reason. Over smart HTTP
+//! (`git http-backend` behind a password): the token of `pr` goes to the origin's server, a
+//! wrong one is a named denial and is never printed, and several releases of one repository
+//! and revision cost the requests of one. A server that never answers costs the limit.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -494,5 +497,35 @@ fn a_git_server_that_never_answers_costs_the_limit_and_is_named() {
     assert!(
         stderr.contains("no answer within 2 s (timed out; --engine-timeout)"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn several_releases_from_one_repository_and_revision_cost_one_fetch() {
+    let served = Served::start();
+    let http = GitHttp::start(served.dir.path().join("base"), "t0ken");
+    let server = format!("http://127.0.0.1:{}", http.port);
+    let input = fs::read_to_string(fixtures().join("24-argo-git-tag/input/apps/shop.yaml"))
+        .unwrap()
+        .replace(PLACEHOLDER, &server);
+    // The requests one run makes with a cold cache, for the releases of `text`.
+    let requests = |text: &str| {
+        let work = tempfile::tempdir().unwrap();
+        fs::create_dir_all(work.path().join("apps")).unwrap();
+        fs::write(work.path().join("apps/shop.yaml"), text).unwrap();
+        common::init_with_origin(work.path(), &format!("{server}/fleet.git"));
+        let cache = tempfile::tempdir().unwrap();
+        let before = http.seen.lock().unwrap().len();
+        let (stderr, _) = fix_with_token(work.path(), cache.path(), "t0ken");
+        assert!(!stderr.contains("left unchanged"), "{stderr}");
+        http.seen.lock().unwrap().len() - before
+    };
+    let one = requests(&input);
+    let copy = input.replace("name: shop\n", "name: shop-copy\n");
+    let two = requests(&format!("{input}---\n{copy}"));
+    assert!(one > 0);
+    assert_eq!(
+        two, one,
+        "the second release is answered by the first one's checkout"
     );
 }
