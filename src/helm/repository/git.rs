@@ -214,7 +214,8 @@ impl Remote {
         if shown.password().is_some() {
             let _ = shown.set_password(Some("***"));
         }
-        let host = url.host_str().unwrap_or("local");
+        // A host always leads, so the key is never empty nor a dot folder.
+        let host = url.host_str().filter(|h| !h.is_empty()).unwrap_or("local");
         let port = url.port().map(|p| format!("_{p}")).unwrap_or_default();
         let path = url.path().trim_end_matches('/');
         let path = path.strip_suffix(".git").unwrap_or(path);
@@ -865,6 +866,8 @@ mod tests {
                 .key,
             "127.0.0.1_9418_charts"
         );
+        assert_eq!(Remote::parse("file:///").unwrap().key, "local");
+        assert_eq!(Remote::parse("file:///..").unwrap().key, "local");
     }
 
     #[test]
