@@ -550,9 +550,41 @@ impl<'a> Session<'a> {
     ) -> Result<Checkout, String> {
         let cache_error = |e: std::io::Error| format!("the chart cache at {}: {e}", dir.display());
         fs::create_dir_all(dir).map_err(cache_error)?;
+        // A signal removes it too: an interrupted fetch leaves nothing in the cache.
         let staging = crate::process::scratch_dir_in(dir, ".cloning-").map_err(cache_error)?;
         let tree = staging.path().join("tree");
-        let repo = Repository::init(&tree).map_err(|e| self.why(&e))?;
+        self.fetch_and_check_out(&tree, commit, refname)?;
+        fs::remove_dir_all(tree.join(".git")).map_err(cache_error)?;
+        let record = Record {
+            repository: self.remote.shown.clone(),
+            commit: commit.to_string(),
+        };
+        let text = serde_json::to_vec_pretty(&record).expect("a record serialises");
+        fs::write(staging.path().join(RECORD), text).map_err(cache_error)?;
+        let slot = dir.join(commit);
+        if fs::rename(staging.path(), &slot).is_ok() {
+            let _ = staging.keep();
+        }
+        // Else another run put the same commit in place meanwhile: theirs is as good.
+        let mut checkout = cached(dir, self.remote, commit, revision).ok_or_else(|| {
+            format!(
+                "the chart cache at {}: the checkout did not land",
+                slot.display()
+            )
+        })?;
+        checkout.from_cache = false;
+        Ok(checkout)
+    }
+
+    /// A new repository at `tree` with `commit` fetched (by `refname` when it has one:
+    /// servers give an advertised ref to anyone, a bare commit id not always) and checked out.
+    fn fetch_and_check_out(
+        &self,
+        tree: &Path,
+        commit: &str,
+        refname: Option<&str>,
+    ) -> Result<(), String> {
+        let repo = Repository::init(tree).map_err(|e| self.why(&e))?;
         let oid = Oid::from_str(commit).map_err(|e| self.why(&e))?;
         let wanted = match refname {
             Some(name) if name != "HEAD" && name != commit => name.to_string(),
@@ -578,29 +610,7 @@ impl<'a> Session<'a> {
                     short(commit),
                     e.message()
                 )
-            })?;
-        drop(found);
-        drop(repo);
-        fs::remove_dir_all(tree.join(".git")).map_err(cache_error)?;
-        let record = Record {
-            repository: self.remote.shown.clone(),
-            commit: commit.to_string(),
-        };
-        let text = serde_json::to_vec_pretty(&record).expect("a record serialises");
-        fs::write(staging.path().join(RECORD), text).map_err(cache_error)?;
-        let slot = dir.join(commit);
-        if fs::rename(staging.path(), &slot).is_ok() {
-            let _ = staging.keep();
-        }
-        // Else another run put the same commit in place meanwhile: theirs is as good.
-        let mut checkout = cached(dir, self.remote, commit, revision).ok_or_else(|| {
-            format!(
-                "the chart cache at {}: the checkout did not land",
-                slot.display()
-            )
-        })?;
-        checkout.from_cache = false;
-        Ok(checkout)
+            })
     }
 
     fn fetch(&self, repo: &Repository, refspec: &str, depth: i32) -> Result<(), String> {
