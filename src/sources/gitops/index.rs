@@ -244,6 +244,24 @@ mod tests {
     }
 
     #[test]
+    fn a_git_repository_gives_its_url_and_the_revision_its_ref_names() {
+        let mut index = Index::default();
+        index.add(
+            Path::new("infra/sources.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: charts, namespace: flux-system}\nspec:\n  url: https://git.example.com/acme/charts.git\n  ref: {branch: main, semver: '~1.2'}\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: bare}\nspec: {url: https://git.example.com/acme/bare.git}\n",
+        );
+        let found = index.git_repository(None, "charts").unwrap();
+        assert_eq!(found.url, "https://git.example.com/acme/charts.git");
+        assert_eq!(found.revision, Revision::Semver("~1.2".into()));
+        let bare = index.git_repository(None, "bare").unwrap();
+        assert_eq!(
+            bare.revision,
+            Revision::Branch("master".into()),
+            "Flux's default"
+        );
+    }
+
+    #[test]
     fn flux_kustomizations_and_the_data_of_config_maps_and_secrets() {
         let mut index = Index::default();
         index.add(
