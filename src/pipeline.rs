@@ -117,6 +117,14 @@ fn discover_with_dockerfiles(
     }
 }
 
+/// The token offered when a chart's git repository asks for one: `GITHUB_TOKEN` (as for
+/// `pr`), to https://github.com and to the server of this repository's `origin` only.
+fn git_credentials(origin: Option<&str>) -> crate::helm::repository::git::Credentials {
+    let mut servers = vec!["https://github.com"];
+    servers.extend(origin);
+    crate::helm::repository::git::Credentials::new(std::env::var("GITHUB_TOKEN").ok(), &servers)
+}
+
 /// What GitOps releases need from the run: the files it found (to look up the objects a
 /// release names, read once and only when a file declares a release), and the chart source's
 /// reading of a chart folder.
@@ -128,6 +136,8 @@ struct GitOps {
     chart_values: Vec<PathBuf>,
     /// Where charts from chart repositories are kept (`--chart-cache`).
     cache: crate::helm::repository::ChartCache,
+    /// Checkouts of other git repositories that hold charts (under the same cache).
+    git: crate::helm::repository::git::GitCharts,
 }
 
 impl GitOps {
@@ -152,7 +162,13 @@ impl GitOps {
             .chart_cache
             .clone()
             .unwrap_or_else(crate::helm::repository::ChartCache::default_root);
+        let timeouts = crate::helm::repository::Timeouts::within(settings.render.timeout);
+        let git = crate::helm::repository::git::GitCharts::new(&cache_root)
+            .offline(settings.render.offline)
+            .timeouts(timeouts)
+            .credentials(git_credentials(settings.repository.origin.as_deref()));
         GitOps {
+            git,
             candidates,
             index: std::sync::OnceLock::new(),
             chart_values,
@@ -181,6 +197,7 @@ impl GitOps {
             origin: settings.repository.origin.as_deref(),
             index,
             fetch: &|url, chart, version| self.fetch(url, chart, version),
+            fetch_git: &|url, revision| self.fetch_git(url, revision),
             unpack: &|archive| self.unpack(archive, settings),
             apply_patches: &|stream, patches| apply_patches(stream, patches, settings),
         };
@@ -209,6 +226,7 @@ impl GitOps {
                 origin: settings.repository.origin.as_deref(),
                 index,
                 fetch: &fetch,
+                fetch_git: &|url, revision| self.fetch_git(url, revision),
                 unpack: &|archive: &Path| self.unpack(archive, settings),
                 apply_patches: &|stream, patches| apply_patches(stream, patches, settings),
             };
@@ -243,6 +261,7 @@ impl GitOps {
             origin: settings.repository.origin.as_deref(),
             index,
             fetch: &fetch,
+            fetch_git: &|url, revision| self.fetch_git(url, revision),
             unpack: &unpack,
             apply_patches: &|stream, patches| apply_patches(stream, patches, settings),
         };
@@ -355,6 +374,24 @@ impl GitOps {
                 &fetched.digest[..fetched.digest.len().min(12)]
             ),
             dir: fetched.dir,
+        })
+    }
+
+    /// A revision of another git repository, checked out in the cache.
+    fn fetch_git(
+        &self,
+        url: &str,
+        revision: &crate::helm::repository::git::Revision,
+    ) -> Result<gitops::chart::Located, String> {
+        let checkout = self.git.checkout(url, revision)?;
+        let shown = url.trim_end_matches('/');
+        let origin = match &checkout.note {
+            Some(note) => format!("{shown} at {}; {note}", checkout.resolved),
+            None => format!("{shown} at {}", checkout.resolved),
+        };
+        Ok(gitops::chart::Located {
+            dir: checkout.dir,
+            origin,
         })
     }
 

@@ -15,6 +15,7 @@
 mod archive;
 mod cache;
 mod download;
+pub mod git;
 mod index;
 mod versions;
 

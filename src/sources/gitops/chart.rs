@@ -1,12 +1,15 @@
 //! Getting the chart a release installs, and the values Helm merges before the inline ones:
 //! a chart folder in this repository is read in place; one in a chart repository comes from
-//! the cache or is downloaded ([`crate::helm::repository`]); anything else (another git
-//! repository, an OCI registry, a templated field) is a reason to leave the release alone.
+//! the cache or is downloaded ([`crate::helm::repository`]); one in another git repository is
+//! read from a checkout of the revision the release pins ([`crate::helm::repository::git`]);
+//! anything else (an OCI registry, a templated field) is a reason to leave the release alone.
 //! Nothing is guessed about a chart that was not read.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+use crate::helm::repository::git::{self, Revision};
 
 use super::index::Index;
 use super::model::{ChartSource, GitRepo, Release, ValuesFrom};
@@ -31,6 +34,9 @@ pub struct Repository<'a> {
     /// Fetches a chart from an HTTP chart repository: (url, chart, version) to its folder and
     /// a description, or why not.
     pub fetch: &'a (dyn Fn(&str, &str, &str) -> Result<Located, String> + Sync),
+    /// Checks out a revision of another git repository: (url, revision) to the checkout's
+    /// root and a description ("git://host/charts.git at tag v1, commit 0123456789ab"), or why not.
+    pub fetch_git: &'a (dyn Fn(&str, &Revision) -> Result<Located, String> + Sync),
     /// Unpacks a chart archive vendored in this repository (`charts/web-1.2.0.tgz`).
     pub unpack: &'a (dyn Fn(&Path) -> Result<Located, String> + Sync),
     /// Applies a Flux release's post-renderer patches to a render (Kustomize's engine).
@@ -91,16 +97,25 @@ fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, Stri
             fetch(repo, &found.url, chart, version)
         }
         ChartSource::GitPath { repo: git, path } => {
-            let url = match git {
-                GitRepo::Url(url) => url.clone(),
-                GitRepo::FluxRef { name, namespace } => repo
-                    .index
-                    .git_repository(namespace.as_deref(), name)
-                    .ok_or_else(|| {
-                        format!("its GitRepository `{name}` is not in the files of this run")
-                    })?,
+            let (url, revision) = match git {
+                GitRepo::Url { url, revision } => (url.clone(), Revision::argo(revision)),
+                GitRepo::FluxRef { name, namespace } => {
+                    let found = repo
+                        .index
+                        .git_repository(namespace.as_deref(), name)
+                        .ok_or_else(|| {
+                            format!("its GitRepository `{name}` is not in the files of this run")
+                        })?;
+                    (found.url, found.revision)
+                }
             };
-            in_this_repository(repo, &url, path)
+            let ours = repo
+                .origin
+                .is_some_and(|origin| same_repository(origin, &url));
+            match ours {
+                true => in_this_repository(repo, path),
+                false => in_another_repository(repo, &url, &revision, path),
+            }
         }
     }
 }
@@ -114,27 +129,47 @@ fn fetch(repo: &Repository, url: &str, chart: &str, version: &str) -> Result<Loc
     (repo.fetch)(url, chart, version)
 }
 
-fn in_this_repository(repo: &Repository, url: &str, path: &str) -> Result<Located, String> {
-    let ours = repo
-        .origin
-        .is_some_and(|origin| same_repository(origin, url));
-    if !ours {
-        return Err(format!(
-            "its chart is in another git repository ({url}, path {path}): not read"
-        ));
-    }
+/// A chart path of this repository, read in the working tree (whatever revision the release
+/// names: the tool fixes this tree).
+fn in_this_repository(repo: &Repository, path: &str) -> Result<Located, String> {
     let root = repo.root.ok_or("the repository's root is not known")?;
     let dir = root.join(path.trim_start_matches("./"));
     if path.ends_with(".tgz") && dir.is_file() {
         return (repo.unpack)(&dir);
     }
+    chart_at(dir, path, "this repository")
+}
+
+/// A chart path of another git repository, read in a checkout of the pinned revision.
+fn in_another_repository(
+    repo: &Repository,
+    url: &str,
+    revision: &Revision,
+    path: &str,
+) -> Result<Located, String> {
+    let checkout = (repo.fetch_git)(url, revision).map_err(|e| {
+        format!("its chart is in another git repository ({url}, {revision}, path {path}) and cannot be had: {e}")
+    })?;
+    let dir = git::path_inside(&checkout.dir, path)?;
+    if path.ends_with(".tgz") && dir.is_file() {
+        let unpacked = (repo.unpack)(&dir)?;
+        return Ok(Located {
+            origin: format!("{path} in {}", checkout.origin),
+            dir: unpacked.dir,
+        });
+    }
+    chart_at(dir, path, &checkout.origin)
+}
+
+/// The chart folder `dir` (`path` as the release writes it), found in `place`.
+fn chart_at(dir: PathBuf, path: &str, place: &str) -> Result<Located, String> {
     if !dir.join("Chart.yaml").is_file() {
         return Err(format!(
-            "its chart path `{path}` has no Chart.yaml in this repository"
+            "its chart path `{path}` has no Chart.yaml in {place}"
         ));
     }
     Ok(Located {
-        origin: format!("{} in this repository", path.trim_start_matches("./")),
+        origin: format!("{} in {place}", path.trim_start_matches("./")),
         dir,
     })
 }

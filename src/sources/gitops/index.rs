@@ -7,11 +7,20 @@ use std::path::{Path, PathBuf};
 
 use yaml_serde::Value;
 
+use crate::helm::repository::git::Revision;
+
 /// A Flux `HelmRepository`: its URL (`oci://` for an OCI registry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelmRepository {
     pub url: String,
     pub file: PathBuf,
+}
+
+/// A Flux `GitRepository`: its URL and the revision its `spec.ref` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitRepository {
+    pub url: String,
+    pub revision: Revision,
 }
 
 /// An object by kind, namespace (as written, if written) and name.
@@ -111,10 +120,19 @@ impl Index {
         })
     }
 
-    /// A Flux `GitRepository`'s URL.
-    pub fn git_repository(&self, namespace: Option<&str>, name: &str) -> Option<String> {
+    /// A Flux `GitRepository`'s URL and the revision its `spec.ref` names.
+    pub fn git_repository(&self, namespace: Option<&str>, name: &str) -> Option<GitRepository> {
         let (_, object) = self.find("GitRepository", namespace, name)?;
-        Some(object.get("spec")?.get("url")?.as_str()?.to_string())
+        let spec = object.get("spec")?;
+        let reference = spec.get("ref");
+        let field = |key: &str| {
+            let value = reference?.get(key)?;
+            value.as_str().map(str::to_string)
+        };
+        Some(GitRepository {
+            url: spec.get("url")?.as_str()?.to_string(),
+            revision: Revision::flux(field),
+        })
     }
 
     /// The Flux `Kustomization`s of the run, with their files.
@@ -223,6 +241,24 @@ mod tests {
         assert!(index
             .values_text("Secret", None, "web-values", "values.yaml")
             .is_none());
+    }
+
+    #[test]
+    fn a_git_repository_gives_its_url_and_the_revision_its_ref_names() {
+        let mut index = Index::default();
+        index.add(
+            Path::new("infra/sources.yaml"),
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: charts, namespace: flux-system}\nspec:\n  url: https://git.example.com/acme/charts.git\n  ref: {branch: main, semver: '~1.2'}\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: bare}\nspec: {url: https://git.example.com/acme/bare.git}\n",
+        );
+        let found = index.git_repository(None, "charts").unwrap();
+        assert_eq!(found.url, "https://git.example.com/acme/charts.git");
+        assert_eq!(found.revision, Revision::Semver("~1.2".into()));
+        let bare = index.git_repository(None, "bare").unwrap();
+        assert_eq!(
+            bare.revision,
+            Revision::Branch("master".into()),
+            "Flux's default"
+        );
     }
 
     #[test]

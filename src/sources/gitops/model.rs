@@ -64,8 +64,8 @@ pub enum ChartSource {
 /// A git repository a chart path is in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GitRepo {
-    /// An Argo CD `repoURL`.
-    Url(String),
+    /// An Argo CD `repoURL` at its `targetRevision` (as written; empty means `HEAD`).
+    Url { url: String, revision: String },
     /// A Flux `GitRepository` by name and namespace.
     FluxRef {
         name: String,
@@ -428,7 +428,10 @@ fn argo_release(
             ))
         }
         (None, Some(path)) => ChartSource::GitPath {
-            repo: GitRepo::Url(repo_url.clone()),
+            repo: GitRepo::Url {
+                url: repo_url.clone(),
+                revision: text(&["targetRevision"]).unwrap_or_default(),
+            },
             path,
         },
         (None, None) => ChartSource::Unsupported("neither `chart` nor `path`".into()),
@@ -545,7 +548,10 @@ mod tests {
         assert_eq!(
             rs[1].chart,
             ChartSource::GitPath {
-                repo: GitRepo::Url("https://git.example.com/shop.git".into()),
+                repo: GitRepo::Url {
+                    url: "https://git.example.com/shop.git".into(),
+                    revision: String::new()
+                },
                 path: "charts/api".into()
             }
         );
