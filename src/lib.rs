@@ -23,6 +23,7 @@ pub mod input;
 pub mod pipeline;
 pub mod policy;
 pub mod process;
+pub mod prove;
 pub mod pull_requests;
 pub mod render;
 pub mod report;
