@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the start proof's test images (tests/prove.rs) without pulling anything: the only
 # program inside is Debian's busybox-static, layered with umoci into an OCI layout at DIR, one
-# tag per image. Needs root (umoci keeps file owners only as root), busybox-static and umoci
-# (scripts/runtime-deps.sh installs them).
+# tag per image. Needs root (umoci keeps file owners only as root), busybox-static, umoci
+# and file (scripts/runtime-deps.sh installs them).
 #   scripts/prove-images.sh DIR
 #
 # | tag          | USER        | at start                                                       |

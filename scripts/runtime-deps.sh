@@ -12,7 +12,7 @@ case "$engine" in
   podman) wanted=(podman runc) ;;
   *) echo "runtime-deps.sh: KUBE_HARDEN_ENGINE is docker or podman, not $engine" >&2; exit 2 ;;
 esac
-wanted+=(busybox-static umoci skopeo)
+wanted+=(busybox-static umoci skopeo file)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$package")
