@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the start proof's tests (tests/prove.rs) need, only where it is missing, so a
 # second run does nothing: a container engine (Debian's docker.io; `KUBE_HARDEN_ENGINE=podman`
-# takes podman + runc instead) and the tools that build the test images without pulling
-# anything (busybox-static, umoci, skopeo). docker.io is installed under a temporary
-# /usr/sbin/policy-rc.d so that its postinst starts no default daemon: no docker0 bridge, no
-# iptables rules; the tests start their own dockerd (scripts/dockerd.sh).
+# takes podman + runc instead), the tools that build the test images without pulling anything
+# (busybox-static, umoci, skopeo, file) and a registry to serve them on loopback
+# (docker-registry). docker.io is installed under a temporary /usr/sbin/policy-rc.d so that its
+# postinst starts no default daemon: no docker0 bridge, no iptables rules; the tests start their
+# own dockerd (scripts/dockerd.sh).
 set -euo pipefail
 engine="${KUBE_HARDEN_ENGINE:-docker}"
 case "$engine" in
@@ -12,7 +13,7 @@ case "$engine" in
   podman) wanted=(podman runc) ;;
   *) echo "runtime-deps.sh: KUBE_HARDEN_ENGINE is docker or podman, not $engine" >&2; exit 2 ;;
 esac
-wanted+=(busybox-static umoci skopeo file)
+wanted+=(busybox-static umoci skopeo docker-registry file)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$package")

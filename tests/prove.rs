@@ -232,6 +232,38 @@ fn a_signal_leaves_no_container_and_no_folder_behind() {
     assert!(empty_dir(tmp.path()), "scratch folders left after SIGTERM");
 }
 
+#[test]
+#[ignore = "needs dockerd, umoci, skopeo, busybox-static, docker-registry: .ci/run installs them"]
+fn an_image_the_engine_lacks_is_pulled_from_a_loopback_registry() {
+    let _one = ONE_DAEMON.lock().unwrap_or_else(|p| p.into_inner());
+    let daemon = Dockerd::with_images();
+    let registry = common::engine::Registry::start();
+    let image = registry.push(&daemon.layout(), "uid101-cache");
+    let work = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(fixtures().join("apps/cache-writer.yaml"))
+        .unwrap()
+        .replace("kube-harden-test/uid101-cache:1", &image);
+    std::fs::write(work.path().join("cache-writer.yaml"), manifest).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tool(&daemon, tmp.path())
+        .args(["prove", "--format", "json", "--prove-timeout", "3"])
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    let cache = proof(&json, "Deployment/cache-writer");
+    assert_eq!(cache["image"], image.as_str());
+    assert_eq!(cache["verdict"], "regression", "{cache:#}");
+    assert_eq!(cache["image_config"]["user"], "101");
+    let pulled = daemon
+        .docker()
+        .args(["image", "inspect", &image])
+        .output()
+        .unwrap();
+    assert!(pulled.status.success(), "the engine pulled {image}");
+    eprintln!("proof with a pull: {} s", cache["seconds"]);
+}
+
 /// Not behind the daemon: an engine that does not answer is an error (exit 2), not a pass.
 #[test]
 fn no_engine_is_an_error_that_says_so() {

@@ -97,8 +97,9 @@ impl Dockerd {
         out.split_whitespace().map(str::to_string).collect()
     }
 
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+    /// The OCI layout the images were built into.
+    pub fn layout(&self) -> PathBuf {
+        self.dir.path().join("oci")
     }
 }
 
@@ -108,5 +109,82 @@ impl Drop for Dockerd {
             .arg("stop")
             .arg(self.dir.path())
             .output();
+    }
+}
+
+/// Debian's docker-registry serving plain HTTP on a free port of 127.0.0.1, its storage in a
+/// temporary folder; dropping it kills its process group.
+pub struct Registry {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = dir.path().join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: {address}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .process_group(0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (scripts/runtime-deps.sh installs it)");
+        let registry = Registry {
+            child,
+            _dir: dir,
+            address,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(&registry.address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "docker-registry did not listen on {}",
+                registry.address
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// Pushes the tag `tag` of the OCI layout at `layout` as `kube-harden-test/<tag>:1`.
+    pub fn push(&self, layout: &Path, tag: &str) -> String {
+        let image = format!("{}/kube-harden-test/{tag}:1", self.address);
+        run_ok(
+            Command::new("skopeo").args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                &format!("oci:{}:{tag}", layout.display()),
+                &format!("docker://{image}"),
+            ]),
+            "skopeo copy to the registry",
+        );
+        image
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let group = self.child.id() as i32;
+        super::processes::stop_group(group);
+        let _ = self.child.wait();
     }
 }
