@@ -49,7 +49,9 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> u8 {
     let reports = scan_with_progress(&args.paths, settings, &|_| {});
     let proofs = match args.prove.then(|| args.proof.options()) {
         None => None,
-        Some(Ok(options)) => Some(super::prove::prove_reports(&reports, &options).0),
+        Some(Ok(options)) => {
+            Some(super::prove::prove_reports(&args.paths, &reports, settings, &options).0)
+        }
         Some(Err(why)) => {
             eprintln!("{}", console::style(why).red());
             return 2;

@@ -222,7 +222,7 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
     let mut plans = prs::draft(&services, &reports, &options)?;
     let proof_summary = args
         .prove
-        .then(|| add_start_proofs(&args.proof, &mut plans, &reports));
+        .then(|| add_start_proofs(args, settings, &mut plans, &reports));
 
     let mut github = match &token {
         Some(token) => Some(client(args, &git, token, settings.render.timeout)?),
@@ -273,12 +273,13 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
 /// "Start proof" section of its own files' containers (before the fingerprint line). Returns
 /// the section of all of them, for the step summary.
 fn add_start_proofs(
-    args: &super::prove::ProofArgs,
+    args: &PrArgs,
+    settings: &Settings,
     plans: &mut [ServicePlan],
     reports: &[FileReport],
 ) -> String {
-    let proofs = match args.options() {
-        Ok(options) => super::prove::prove_reports(reports, &options).0,
+    let proofs = match args.proof.options() {
+        Ok(options) => super::prove::prove_reports(&args.paths, reports, settings, &options).0,
         Err(why) => {
             eprintln!("{}", console::style(format!("warning: {why}")).yellow());
             let section = format!("### Start proof\n\nNot run: {why}.\n");
@@ -291,11 +292,7 @@ fn add_start_proofs(
     for plan in plans.iter_mut() {
         let own: Vec<_> = proofs
             .iter()
-            .filter(|p| {
-                plan.files
-                    .iter()
-                    .any(|f| f.display().to_string() == p.origin)
-            })
+            .filter(|p| plan.files.iter().any(|f| p.files.contains(f)))
             .cloned()
             .collect();
         insert_section(&mut plan.body, &kube_harden::prove::show::markdown(&own));

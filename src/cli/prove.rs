@@ -78,9 +78,20 @@ impl ProofArgs {
     }
 }
 
-/// The proofs of the changed containers of `reports`, and the changed files that gave none.
-pub fn prove_reports(reports: &[FileReport], options: &Options) -> (Vec<Proof>, Vec<PathBuf>) {
-    let (cases, unproven) = prove::reports::cases_of(reports);
+/// The proofs of the changed containers of `reports` (of a run over `paths`; rendered where a
+/// Kustomize root or a chart renders), and the changed files that gave none.
+pub fn prove_reports(
+    paths: &[PathBuf],
+    reports: &[FileReport],
+    settings: &Settings,
+    options: &Options,
+) -> (Vec<Proof>, Vec<PathBuf>) {
+    let rendered = if settings.render.mode == kube_harden::report::RenderMode::Never {
+        vec![]
+    } else {
+        kube_harden::pipeline::rendered_changes(paths, reports, settings)
+    };
+    let (cases, unproven) = prove::reports::cases_of(reports, &rendered);
     (prove::prove(&cases, options), unproven)
 }
 
@@ -95,7 +106,7 @@ pub fn run(args: &ProveArgs, settings: &Settings) -> u8 {
             return 2;
         }
     };
-    let (proofs, unproven) = prove_reports(&reports, &options);
+    let (proofs, unproven) = prove_reports(&args.paths, &reports, settings, &options);
     if args.format == Format::Json {
         let json = serde_json::json!({
             "engine": options.engine,
@@ -113,7 +124,7 @@ pub fn run(args: &ProveArgs, settings: &Settings) -> u8 {
     }
     for path in &unproven {
         eprintln!(
-            "{}: changed, not proven: its objects are not workloads (the render's pods are not proven yet)",
+            "{}: changed, not proven: it holds no workload, and no render of it was made",
             path.display()
         );
     }

@@ -92,6 +92,8 @@ pub struct Run {
 #[derive(Clone, Debug, Serialize)]
 pub struct Proof {
     pub origin: String,
+    /// The changed files the container comes from.
+    pub files: Vec<std::path::PathBuf>,
     pub workload: String,
     pub container: String,
     pub image: String,
@@ -177,6 +179,7 @@ pub fn prove_one(case: &Case, number: usize, options: &Options) -> Proof {
         .to_string();
     let mut proof = Proof {
         origin: case.origin.clone(),
+        files: case.files.clone(),
         workload: case.workload.clone(),
         container: case.container.clone(),
         image: image.clone(),
@@ -397,6 +400,7 @@ mod tests {
     fn proof() -> Proof {
         Proof {
             origin: "x".into(),
+            files: vec![],
             workload: "Deployment/web".into(),
             container: "web".into(),
             image: "i".into(),

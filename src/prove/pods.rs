@@ -12,6 +12,8 @@ use super::translate::Side;
 pub struct Case {
     /// Where the workload is, for messages: a file, or a rendered source.
     pub origin: String,
+    /// The changed files it comes from (the caller fills them in).
+    pub files: Vec<std::path::PathBuf>,
     /// `Deployment/web`.
     pub workload: String,
     pub container: String,
@@ -52,6 +54,7 @@ pub fn changed_containers(origin: &str, before: &[Value], after: &[Value]) -> Ve
             if before != after && container["image"].is_string() {
                 cases.push(Case {
                     origin: origin.to_string(),
+                    files: vec![],
                     workload: id.label(),
                     container: name.to_string(),
                     before,

@@ -1,7 +1,8 @@
-//! The seam between a run's reports and the proof: each changed file's objects before and after
-//! (the file as read, the verified new text), parsed whole, give the containers to prove. Files
-//! whose objects are not workloads (a chart's values, a Kustomize patch, a template) are named
-//! as not proven: their pods are what the render makes of them.
+//! The seam between a run and the proof: what ships before and after, parsed whole, gives the
+//! containers to prove. Rendered streams (a Kustomize root's build, a chart's render, made by the
+//! pipeline) are preferred for the files they cover; any other changed file gives its own
+//! objects (the file as read, the verified new text). Changed files that give no container
+//! (a values file or a patch that was not rendered) are named as not proven.
 
 use std::path::PathBuf;
 
@@ -11,15 +12,41 @@ use crate::report::{FileReport, Status};
 
 use super::Case;
 
-/// The containers to prove from `reports`, and the changed files that gave none.
-pub fn cases_of(reports: &[FileReport]) -> (Vec<Case>, Vec<PathBuf>) {
+/// A rendered stream before and after the change, and the changed files it covers.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// The Kustomize root or chart, for messages.
+    pub origin: String,
+    /// The changed files it covers, as their reports name them.
+    pub files: Vec<PathBuf>,
+    pub before: String,
+    pub after: String,
+}
+
+/// The containers to prove from `rendered` streams and `reports`, and the changed files that
+/// gave none.
+pub fn cases_of(reports: &[FileReport], rendered: &[Rendered]) -> (Vec<Case>, Vec<PathBuf>) {
     let mut cases = Vec::new();
     let mut unproven = Vec::new();
+    let mut covered: Vec<&PathBuf> = Vec::new();
+    for stream in rendered {
+        if let (Some(before), Some(after)) = (objects(&stream.before), objects(&stream.after)) {
+            let found = super::changed_containers(&stream.origin, &before, &after);
+            cases.extend(found.into_iter().map(|case| Case {
+                files: stream.files.clone(),
+                ..case
+            }));
+            covered.extend(&stream.files);
+        }
+    }
     for report in reports {
         let (Status::Changed { new_text }, Some(original)) = (&report.status, &report.original)
         else {
             continue;
         };
+        if covered.contains(&&report.path) {
+            continue;
+        }
         let origin = report.path.display().to_string();
         let found = match (objects(original), objects(new_text)) {
             (Some(before), Some(after)) => super::changed_containers(&origin, &before, &after),
@@ -28,7 +55,10 @@ pub fn cases_of(reports: &[FileReport]) -> (Vec<Case>, Vec<PathBuf>) {
         if found.is_empty() {
             unproven.push(report.path.clone());
         }
-        cases.extend(found);
+        cases.extend(found.into_iter().map(|case| Case {
+            files: vec![report.path.clone()],
+            ..case
+        }));
     }
     (cases, unproven)
 }
@@ -68,7 +98,7 @@ mod tests {
             },
         );
         values.original = Some("securityContext: {}\n".into());
-        let (cases, unproven) = cases_of(&[manifest, values]);
+        let (cases, unproven) = cases_of(&[manifest, values], &[]);
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].workload, "Pod/web");
         assert_eq!(cases[0].origin, "k8s/web.yaml");
