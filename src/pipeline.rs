@@ -1,7 +1,8 @@
 //! The run over a set of paths: discovery, then each source turns its files into reports in
 //! parallel (a plain manifest alone, a Helm chart's files together, a Kustomize app's files
 //! together), each report handed to the caller's delivery as soon as it is ready. This is the
-//! only module that knows every source.
+//! only module that knows every source. For the start proof it also renders what ships before
+//! and after a change ([`rendered_changes`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,10 @@
 //! a local container engine, once as the manifest had it and once as hardened, and the two runs
 //! are compared. A **regression** is "as-is stays up, hardened exits", told with the error lines
 //! of its log and their remedies. This module owns the translation of a container into engine
-//! arguments ([`translate`]), the choice of containers from parsed objects ([`pods`]), the
-//! engine's command line ([`engine`]), the log's reading ([`remedy`]) and the verdicts. It knows
-//! nothing of YAML bytes (objects come in parsed) nor of delivery.
+//! arguments ([`translate`]), the choice of containers from parsed objects ([`pods`]) and from a
+//! run's reports and renders ([`reports`]), the engine's command line ([`engine`]), the log's
+//! reading ([`remedy`]), the verdicts and how they read ([`show`]). It knows nothing of YAML
+//! bytes (documents are loaded whole) nor of delivery.
 //!
 //! Every container it starts is named `kube-harden-prove-<run>-…` and labelled with the run, and
 //! removed when its case ends, or by the run's stop hook when a signal ends the run; each case's
