@@ -193,6 +193,111 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
         text.contains("container good [kube-harden-test/good:1]: ok: "),
         "{text}"
     );
+
+    // A Kustomize app: the overlay sets the image, so only the build knows what runs; the
+    // proof runs the rendered pod (prefix and image of the overlay).
+    let out = tool(&daemon, tmp.path())
+        .args(["prove", "--format", "json", "--prove-timeout", "3"])
+        .arg(fixtures().join("kustomize"))
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    let rendered = proof(&json, "Deployment/prod-cache");
+    assert_eq!(
+        rendered["image"], "kube-harden-test/uid101-cache:1",
+        "{json:#}"
+    );
+    assert_eq!(rendered["verdict"], "regression", "{rendered:#}");
+    assert!(rendered["origin"]
+        .as_str()
+        .unwrap()
+        .ends_with("overlay/kustomization.yaml"));
+    assert_eq!(json["proofs"].as_array().unwrap().len(), 1, "{json:#}");
+    assert_eq!(json["not_proven"], serde_json::json!([]), "{json:#}");
+
+    pr_bodies_and_summary_carry_the_start_proof(&daemon, tmp.path());
+    assert!(daemon
+        .containers_labelled("io.kube-harden.prove")
+        .is_empty());
+    assert!(
+        empty_dir(tmp.path()),
+        "scratch folders left in {:?}",
+        tmp.path()
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "git {args:?}: {stderr}");
+}
+
+/// `pr --dry-run --prove` under Actions: two services (the port-80 web app, the good app), each
+/// body with the proof of its own container before the fingerprint line, and the step summary
+/// with both.
+fn pr_bodies_and_summary_carry_the_start_proof(daemon: &Dockerd, tmp: &Path) {
+    let repos = tempfile::tempdir().unwrap();
+    let work = repos.path().join("work");
+    git(
+        repos.path(),
+        &["init", "-q", "--bare", "-b", "main", "origin.git"],
+    );
+    git(repos.path(), &["clone", "-q", "origin.git", "work"]);
+    for (service, app) in [("web", "web-port80"), ("good", "good")] {
+        let dir = work.join("services").join(service);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixture = fixtures().join(format!("apps/{app}.yaml"));
+        std::fs::copy(fixture, dir.join("deployment.yaml")).unwrap();
+    }
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-qm", "services"]);
+    git(&work, &["push", "-q", "origin", "HEAD:main"]);
+    let runner = tempfile::tempdir().unwrap();
+    let summary = runner.path().join("summary.md");
+    let out = tool(daemon, tmp)
+        .current_dir(&work)
+        .env_remove("GITHUB_TOKEN")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", runner.path().join("output"))
+        .args(["pr", "--dry-run", "--format", "json", "--base", "main"])
+        .args(["--author", "T <t@example.com>"])
+        .args(["--prove", "--prove-timeout", "3"])
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{json:#}");
+    let body = |service: &str| -> String {
+        let services = json["services"].as_array().unwrap();
+        let found = services.iter().find(|s| s["service"] == service);
+        let found = found.unwrap_or_else(|| panic!("no service {service}: {json:#}"));
+        found["body"].as_str().unwrap().to_string()
+    };
+    let web = body("web");
+    let section = web.find("### Start proof").expect("a Start proof section");
+    assert!(section < web.find("<!-- kube-harden:fingerprint=").unwrap());
+    let row = "| `Deployment/web-port80` | `web-port80` | `kube-harden-test/root-port80:1` | **regression** |";
+    assert!(web.contains(row), "{web}");
+    let remedy = "- `httpd: bind: Permission denied`: the app binds a port below 1024";
+    assert!(web.contains(remedy), "{web}");
+    assert!(
+        !web.contains("Deployment/good"),
+        "only its own containers: {web}"
+    );
+    let good = body("good");
+    let row = "| `Deployment/good` | `good` | `kube-harden-test/good:1` | **ok** |";
+    assert!(good.contains(row), "{good}");
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("### Start proof"), "{summary}");
+    assert!(
+        summary.contains("2 containers proven: 1 ok, 1 regressions"),
+        "{summary}"
+    );
 }
 
 #[test]
