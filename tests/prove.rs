@@ -194,6 +194,24 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
         "{text}"
     );
 
+    // `explain --prove`: the explanation, then the verdicts.
+    let out = tool(&daemon, tmp.path())
+        .args(["explain", "--prove", "--prove-timeout", "2"])
+        .arg(apps.join("good.yaml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let proof_at = text.find("Start proof:\n  Deployment/good ").expect(&text);
+    assert!(
+        text[proof_at..].contains(": ok: as-is and hardened both stay up"),
+        "{text}"
+    );
+    assert!(
+        text[..proof_at].contains("readOnlyRootFilesystem"),
+        "{text}"
+    );
+
     // A Kustomize app: the overlay sets the image, so only the build knows what runs; the
     // proof runs the rendered pod (prefix and image of the overlay).
     let out = tool(&daemon, tmp.path())
