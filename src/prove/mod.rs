@@ -319,7 +319,7 @@ fn watch(specs: &[(String, RunSpec, &Side)], options: &Options) -> [Run; 2] {
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(poll_interval(engine));
     }
     for (i, run) in runs.iter_mut().enumerate() {
         if run.exit_code != Some(-1) {
@@ -332,6 +332,15 @@ fn watch(specs: &[(String, RunSpec, &Side)], options: &Options) -> [Run; 2] {
     let hardened = runs.pop().expect("two runs");
     let as_is = runs.pop().expect("two runs");
     [as_is, hardened]
+}
+
+/// How often the containers' states are asked for: each ask is a process of the engine's, and
+/// podman's take about half a second to start.
+fn poll_interval(engine: Engine) -> Duration {
+    match engine {
+        Engine::Docker => Duration::from_millis(200),
+        Engine::Podman => Duration::from_millis(500),
+    }
 }
 
 /// The command of the container's exec readiness probe, if it has one.
