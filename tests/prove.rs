@@ -194,6 +194,23 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
         "{text}"
     );
 
+    // An app that exits as-is too (its command fails, as without its database): could not
+    // prove, never a regression; exit 0. Its command and args replace the image's.
+    let out = tool(&daemon, tmp.path())
+        .args(["prove", "--format", "json", "--prove-timeout", "3"])
+        .arg(fixtures().join("exits"))
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    let exits = proof(&json, "Deployment/needs-database");
+    assert_eq!(exits["verdict"], "could-not-prove", "{exits:#}");
+    assert_eq!(exits["reason"], "as-is exited with code 3 too", "{exits:#}");
+    assert_eq!(
+        exits["as_is"]["log_tail"],
+        serde_json::json!(["cannot reach db:5432"])
+    );
+    assert_eq!(out.status.code(), Some(0), "{json:#}");
+
     // `explain --prove`: the explanation, then the verdicts.
     let out = tool(&daemon, tmp.path())
         .args(["explain", "--prove", "--prove-timeout", "2"])
