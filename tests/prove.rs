@@ -88,6 +88,9 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
     let port = proof(&json, "Deployment/web-port80");
     assert_eq!(port["verdict"], "regression", "{port:#}");
     assert_eq!(port["as_is"]["up"], true);
+    // Its httpGet readiness probe (named port) was asked in the container's own network
+    // namespace, and root's httpd on port 80 answered.
+    assert_eq!(port["as_is"]["ready"], true, "{port:#}");
     assert_eq!(port["hardened"]["up"], false);
     assert_eq!(remedies(port), [serde_json::json!({"kind": "low-port"})]);
     assert!(port["errors"][0]["line"]
@@ -118,6 +121,7 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
         volume["image_config"]["volumes"],
         serde_json::json!(["/data"])
     );
+    assert_eq!(volume["hardened"]["ready"], true, "{volume:#}");
 
     // The control: hardened as the tool plans it, it stays up and its exec probe passes; the
     // Secret's value is a placeholder.

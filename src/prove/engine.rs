@@ -103,6 +103,17 @@ impl Engine {
         call(self, &words, limit).is_ok()
     }
 
+    /// The process id of the container's first process, as the host sees it.
+    pub fn pid(self, name: &str) -> Option<i32> {
+        let out = call(
+            self,
+            &["inspect", "--format", "{{.State.Pid}}", name],
+            CALL_LIMIT,
+        )
+        .ok()?;
+        out.trim().parse().ok().filter(|&pid| pid > 0)
+    }
+
     /// What the container printed (stdout and stderr).
     pub fn logs(self, name: &str) -> String {
         let mut cmd = Command::new(self.program());

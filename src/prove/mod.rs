@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod pods;
+pub mod probe;
 pub mod remedy;
 pub mod reports;
 pub mod show;
@@ -79,12 +80,16 @@ impl Verdict {
 pub struct Run {
     /// The engine's arguments after `run`.
     pub arguments: Vec<String>,
-    /// Up at the end of the watch (and ready, when the pod has an exec readiness probe).
+    /// Up at the end of the watch (and ready, when the container has a readiness probe the
+    /// proof can run).
     pub up: bool,
     /// The exit code, when it ended (`None` while it runs; -1 when it did not start).
     pub exit_code: Option<i64>,
-    /// When the container has an exec readiness probe: whether it passed.
+    /// When the container has a readiness probe the proof runs: whether it passed.
     pub ready: Option<bool>,
+    /// Why its readiness probe could not be run, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_not_run: Option<String>,
     /// The log's last lines.
     pub log_tail: Vec<String>,
 }
@@ -270,7 +275,7 @@ fn make_mounts(mounts: &[Mount], folder: &std::path::Path) -> std::io::Result<()
     Ok(())
 }
 
-/// Starts both sides, then watches them until both have ended or the time is up; with an exec
+/// Starts both sides, then watches them until both have ended or the time is up; with a
 /// readiness probe, runs it while the container is up and not yet ready.
 fn watch(specs: &[(String, RunSpec, &Side)], options: &Options) -> [Run; 2] {
     let engine = options.engine;
@@ -286,13 +291,14 @@ fn watch(specs: &[(String, RunSpec, &Side)], options: &Options) -> [Run; 2] {
         arguments.extend(spec.options.iter().cloned());
         arguments.push(spec.image.clone());
         arguments.extend(spec.command_args.iter().cloned());
-        let probe = exec_probe(side);
+        let probe = probe::readiness(&side.container);
         let started = engine.start(&arguments);
         runs.push(Run {
             arguments,
             up: started.is_ok(),
             exit_code: started.as_ref().err().map(|_| -1),
             ready: probe.as_ref().map(|_| false),
+            probe_not_run: None,
             log_tail: started.err().map(|e| vec![e]).unwrap_or_default(),
         });
         probes.push(probe);
@@ -311,11 +317,16 @@ fn watch(specs: &[(String, RunSpec, &Side)], options: &Options) -> [Run; 2] {
                     runs[i].up = false;
                     runs[i].exit_code = Some(code);
                 } else if runs[i].ready == Some(false) {
-                    let command = probes[i]
+                    let probe = probes[i]
                         .as_ref()
                         .expect("a probe where readiness is asked");
-                    runs[i].ready =
-                        Some(engine.exec_succeeds(&specs[i].0, command, Duration::from_secs(5)));
+                    match ask(engine, &specs[i].0, probe) {
+                        Ok(ready) => runs[i].ready = Some(ready),
+                        Err(why) => {
+                            runs[i].ready = None;
+                            runs[i].probe_not_run = Some(why);
+                        }
+                    }
                 }
             }
         }
@@ -343,15 +354,19 @@ fn poll_interval(engine: Engine) -> Duration {
     }
 }
 
-/// The command of the container's exec readiness probe, if it has one.
-fn exec_probe(side: &Side) -> Option<Vec<String>> {
-    let command = side.container["readinessProbe"]["exec"]["command"].as_array()?;
-    Some(
-        command
-            .iter()
-            .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_string))
-            .collect(),
-    )
+/// Runs a readiness probe once: whether it passed, or why it cannot be run at all.
+fn ask(engine: Engine, name: &str, probe: &probe::Probe) -> Result<bool, String> {
+    let limit = Duration::from_secs(5);
+    match probe {
+        probe::Probe::Exec(command) => Ok(engine.exec_succeeds(name, command, limit)),
+        probe::Probe::HttpGet { port, path } => {
+            let pid = engine
+                .pid(name)
+                .ok_or("the container's process is not known")?;
+            probe::http_get_in(pid, *port, path, limit)
+                .map_err(|why| format!("httpGet readiness probe not run: {why}"))
+        }
+    }
 }
 
 fn tail(log: &str, lines: usize) -> Vec<String> {
@@ -403,6 +418,7 @@ mod tests {
             up,
             exit_code: code,
             ready: None,
+            probe_not_run: None,
             log_tail: log.iter().map(|l| l.to_string()).collect(),
         }
     }

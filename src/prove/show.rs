@@ -26,6 +26,13 @@ pub fn text(proof: &Proof) -> String {
                 .unwrap_or_default()
         ));
     }
+    let not_run = [&proof.as_is, &proof.hardened]
+        .into_iter()
+        .flatten()
+        .find_map(|run| run.probe_not_run.as_ref());
+    if let Some(why) = not_run {
+        out.push_str(&format!("    ({why})\n"));
+    }
     for gap in &proof.gaps {
         out.push_str(&format!("    (not reproduced: {gap})\n"));
     }
