@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use kube_harden::prove::{self, show, Engine, Options, Proof, Verdict};
+use kube_harden::prove::{self, show, Case, Engine, Options, Proof, Verdict};
 use kube_harden::report::{FileReport, Settings};
 
 use super::args::{Example, Format};
@@ -78,20 +78,29 @@ impl ProofArgs {
     }
 }
 
-/// The proofs of the changed containers of `reports` (of a run over `paths`; rendered where a
-/// Kustomize root or a chart renders), and the changed files that gave none.
+/// The changed containers of `reports` (of a run over `paths`; rendered where a Kustomize root
+/// or a chart renders), and the changed files that gave none.
+pub fn changed_cases(
+    paths: &[PathBuf],
+    reports: &[FileReport],
+    settings: &Settings,
+) -> (Vec<Case>, Vec<PathBuf>) {
+    let rendered = if settings.render.mode == kube_harden::report::RenderMode::Never {
+        vec![]
+    } else {
+        kube_harden::pipeline::rendered_changes(paths, reports, settings)
+    };
+    prove::reports::cases_of(reports, &rendered)
+}
+
+/// The proofs of the changed containers of `reports`, and the changed files that gave none.
 pub fn prove_reports(
     paths: &[PathBuf],
     reports: &[FileReport],
     settings: &Settings,
     options: &Options,
 ) -> (Vec<Proof>, Vec<PathBuf>) {
-    let rendered = if settings.render.mode == kube_harden::report::RenderMode::Never {
-        vec![]
-    } else {
-        kube_harden::pipeline::rendered_changes(paths, reports, settings)
-    };
-    let (cases, unproven) = prove::reports::cases_of(reports, &rendered);
+    let (cases, unproven) = changed_cases(paths, reports, settings);
     (prove::prove(&cases, options), unproven)
 }
 
@@ -99,17 +108,24 @@ pub fn prove_reports(
 pub fn run(args: &ProveArgs, settings: &Settings) -> u8 {
     let reports = scan_with_progress(&args.paths, settings, &|_| {});
     let problems = report_problems(&reports);
-    let options = match args.proof.options() {
-        Ok(options) => options,
-        Err(why) => {
-            eprintln!("{}", console::style(why).red());
-            return 2;
-        }
+    let (cases, unproven) = changed_cases(&args.paths, &reports, settings);
+    // An engine is needed only when there is something to run.
+    let options = match cases.is_empty() {
+        true => None,
+        false => match args.proof.options() {
+            Ok(options) => Some(options),
+            Err(why) => {
+                eprintln!("{}", console::style(why).red());
+                return 2;
+            }
+        },
     };
-    let (proofs, unproven) = prove_reports(&args.paths, &reports, settings, &options);
+    let proofs = options
+        .as_ref()
+        .map_or_else(Vec::new, |options| prove::prove(&cases, options));
     if args.format == Format::Json {
         let json = serde_json::json!({
-            "engine": options.engine,
+            "engine": options.map(|o| o.engine),
             "proofs": proofs,
             "not_proven": unproven,
         });
