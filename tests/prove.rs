@@ -254,6 +254,32 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
     assert_eq!(json["proofs"].as_array().unwrap().len(), 1, "{json:#}");
     assert_eq!(json["not_proven"], serde_json::json!([]), "{json:#}");
 
+    // A Helm chart: the values file changes, the render (Helm's engine through the test shim)
+    // says what runs: the named-user image as uid 1000.
+    let out = tool(&daemon, tmp.path())
+        .env("KUBE_HARDEN_HELM_PYTHON", common::helm::python())
+        .args([
+            "prove",
+            "--format",
+            "json",
+            "--prove-timeout",
+            "3",
+            "--helm-bin",
+        ])
+        .arg(common::helm::shim())
+        .arg(fixtures().join("chart"))
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    let chart = proof(&json, "Deployment/release-reports");
+    assert_eq!(chart["image"], "kube-harden-test/named-user:1", "{json:#}");
+    assert_eq!(chart["verdict"], "regression", "{chart:#}");
+    assert_eq!(
+        remedies(chart),
+        [serde_json::json!({"kind": "image-user", "path": "/app/config"})]
+    );
+    assert_eq!(json["not_proven"], serde_json::json!([]), "{json:#}");
+
     pr_bodies_and_summary_carry_the_start_proof(&daemon, tmp.path());
     assert!(daemon
         .containers_labelled("io.kube-harden.prove")
