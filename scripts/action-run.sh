@@ -8,7 +8,7 @@
 # Inputs: KUBE_HARDEN (the binary, default `kube-harden` on PATH), INPUT_MODE (pr|check|diff),
 # INPUT_PATHS (one per line), INPUT_CONFIG, INPUT_OFFLINE; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
 # INPUT_LABELS, INPUT_REVIEWERS, INPUT_TEAM_REVIEWERS (comma-separated), INPUT_AUTHOR,
-# INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN; mode check:
+# INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN, INPUT_PROVE; mode check:
 # INPUT_SARIF_FILE, INPUT_FAIL_ON_FINDINGS.
 set -euo pipefail
 
@@ -48,10 +48,11 @@ each_item() {
 
 bin=${KUBE_HARDEN:-kube-harden}
 mode=$(trim "${INPUT_MODE:-check}")
-draft=false dry_run=false fail_on_findings=true offline=false
+draft=false dry_run=false fail_on_findings=true offline=false prove=false
 boolean draft draft "${INPUT_DRAFT:-false}"
 boolean dry_run dry-run "${INPUT_DRY_RUN:-false}"
 boolean offline offline "${INPUT_OFFLINE:-false}"
+boolean prove prove "${INPUT_PROVE:-false}"
 boolean fail_on_findings fail-on-findings "${INPUT_FAIL_ON_FINDINGS:-true}"
 
 args=()
@@ -74,6 +75,7 @@ case "$mode" in
         author=$(trim "${INPUT_AUTHOR:-}")
         [ -z "$author" ] || args+=(--author "$author")
         [ "$dry_run" = false ] || args+=(--dry-run)
+        [ "$prove" = false ] || args+=(--prove)
         # The token goes to kube-harden through the environment, never on the command line;
         # so does the repository (GITHUB_REPOSITORY cannot be set in a workflow's env).
         export GITHUB_TOKEN="${INPUT_TOKEN:-${GITHUB_TOKEN:-}}"

@@ -24,6 +24,7 @@ pub mod kustomization;
 pub mod pipeline;
 pub mod policy;
 pub mod process;
+pub mod prove;
 pub mod pull_requests;
 pub mod registry;
 pub mod render;

@@ -10,7 +10,7 @@ use kube_harden::config::Config;
 use kube_harden::report::Settings;
 
 use cli::args::{Color, Command, RepoCommand};
-use cli::{check, completions, diff, explain, fix, man, pr, shared};
+use cli::{check, completions, diff, explain, fix, man, pr, prove, shared};
 
 /// Parsing allocates per scalar and per node on every core; mimalloc's per-thread pages beat
 /// glibc's malloc at that (see the `mimalloc` line in Cargo.toml).
@@ -46,6 +46,7 @@ fn run(command: &RepoCommand, settings: &Settings, config: &Config) -> u8 {
         RepoCommand::Explain(args) => explain::run(args, settings),
         RepoCommand::Check(args) => check::run(args, settings),
         RepoCommand::Pr(args) => pr::run(args, settings, config),
+        RepoCommand::Prove(args) => prove::run(args, settings),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The run over a set of paths: discovery, then each source turns its files into reports in
 //! parallel (a plain manifest alone, a Helm chart's files together, a Kustomize app's files
 //! together), each report handed to the caller's delivery as soon as it is ready. This is the
-//! only module that knows every source.
+//! only module that knows every source. For the start proof it also renders what ships before
+//! and after a change ([`rendered_changes`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -669,4 +670,140 @@ fn chart_reports(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<F
         }
     }
     reports
+}
+
+/// What ships before and after the change, for the start proof: each Kustomize root whose app
+/// has a changed file, and each Helm chart with a changed file, rendered by its engine from the
+/// tree as it is and from a scratch copy with the new texts. A root or chart that does not
+/// render both times, or has no engine, is left out (its files stay "not proven").
+pub fn rendered_changes(
+    roots: &[PathBuf],
+    reports: &[FileReport],
+    settings: &Settings,
+) -> Vec<crate::prove::reports::Rendered> {
+    // By normalised path: the new text, and the path as the report names it.
+    let changed: Changed = reports
+        .iter()
+        .filter_map(|r| match &r.status {
+            Status::Changed { new_text } => {
+                Some((normalise(&r.path), (new_text.as_str(), r.path.clone())))
+            }
+            _ => None,
+        })
+        .collect();
+    if changed.is_empty() {
+        return vec![];
+    }
+    let mut rendered = kustomize_rendered(roots, &changed, settings);
+    let taken: Vec<PathBuf> = rendered.iter().flat_map(|r| r.files.clone()).collect();
+    let rest: Changed = changed
+        .into_iter()
+        .filter(|(_, (_, named))| !taken.contains(named))
+        .collect();
+    rendered.extend(chart_rendered(&rest, settings));
+    rendered
+}
+
+type Changed<'a> = BTreeMap<PathBuf, (&'a str, PathBuf)>;
+
+fn kustomize_rendered(
+    roots: &[PathBuf],
+    changed: &Changed,
+    settings: &Settings,
+) -> Vec<crate::prove::reports::Rendered> {
+    use kustomize::build::{root_dir, Copy, Engine};
+    let kustomizations: Vec<PathBuf> = crate::discover::discover(roots)
+        .found
+        .into_iter()
+        .filter_map(|(f, _)| match f {
+            Found::Skipped(path, crate::discover::KUSTOMIZATION) => Some(normalise(&path)),
+            _ => None,
+        })
+        .collect();
+    let Some(engine) = Engine::find(&settings.render).filter(|_| !kustomizations.is_empty()) else {
+        return vec![];
+    };
+    let limit = settings.max_file_bytes;
+    let read = |path: &Path| {
+        crate::input::read_text(path, limit).map_err(|_| "cannot be read".to_string())
+    };
+    let forest = Forest::read(&kustomizations, &read);
+    let mut rendered = Vec::new();
+    for app in forest.apps() {
+        let files: Vec<PathBuf> = app
+            .roles
+            .keys()
+            .filter(|p| changed.contains_key(*p))
+            .cloned()
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        let (Ok(before), Ok(after)) = (Copy::of(&app, &forest), Copy::of(&app, &forest)) else {
+            continue;
+        };
+        if files.iter().any(|f| after.write(f, changed[f].0).is_err()) {
+            continue;
+        }
+        let files: Vec<PathBuf> = files.iter().map(|f| changed[f].1.clone()).collect();
+        for root in &app.roots {
+            let build = |copy: &Copy| {
+                let dir = copy.path_of(&root_dir(root)).ok()?;
+                engine.build(&dir, &copy.engine_tmp()).ok()
+            };
+            if let (Some(old), Some(new)) = (build(&before), build(&after)) {
+                rendered.push(crate::prove::reports::Rendered {
+                    origin: root.display().to_string(),
+                    files: files.clone(),
+                    before: old,
+                    after: new,
+                });
+            }
+        }
+    }
+    rendered
+}
+
+fn chart_rendered(changed: &Changed, settings: &Settings) -> Vec<crate::prove::reports::Rendered> {
+    let mut charts: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for path in changed.keys() {
+        if let Some(chart) = path
+            .ancestors()
+            .skip(1)
+            .find(|d| d.join("Chart.yaml").is_file())
+        {
+            charts
+                .entry(chart.to_path_buf())
+                .or_default()
+                .push(path.clone());
+        }
+    }
+    let Some(engine) = crate::helm::engine::Engine::find(&settings.render) else {
+        return vec![];
+    };
+    let mut rendered = Vec::new();
+    for (chart, files) in charts {
+        let Ok(copy) = crate::helm::engine::ChartCopy::of(&chart) else {
+            continue;
+        };
+        if files
+            .iter()
+            .any(|f| copy.write(&chart, f, changed[f].0).is_err())
+        {
+            continue;
+        }
+        let files: Vec<PathBuf> = files.iter().map(|f| changed[f].1.clone()).collect();
+        if let (Ok(old), Ok(new)) = (
+            engine.template(&chart, &[]),
+            engine.template(&copy.chart, &[]),
+        ) {
+            rendered.push(crate::prove::reports::Rendered {
+                origin: chart.display().to_string(),
+                files,
+                before: old,
+                after: new,
+            });
+        }
+    }
+    rendered
 }

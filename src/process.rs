@@ -4,7 +4,8 @@
 //! on a `git fetch` goes with its `git`), and whatever the program leaves running when it ends
 //! is killed too. Scratch folders ([`scratch_dir`]) are known here while they exist. Ctrl-C,
 //! SIGTERM and SIGHUP ([`stop_children_on_signals`]) kill every running group and remove every
-//! scratch folder before the process ends with that signal.
+//! scratch folder before the process ends with that signal, and runs the stop hooks
+//! ([`on_stop`]) that remove what lives outside the process tree (containers an engine runs).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -213,15 +214,48 @@ pub fn scratch_dir_in(parent: &Path, prefix: &str) -> std::io::Result<ScratchDir
     Ok(ScratchDir { dir: Some(dir) })
 }
 
-/// Kills every running group and removes every scratch folder; nothing new starts after it.
+/// Kills every running group, runs the stop hooks and removes every scratch folder; nothing
+/// new starts after it.
 fn stop_everything() {
     let mut live = live();
     live.stopping = true;
     for &group in &live.groups {
         kill_group(group);
     }
+    for (_, hook) in STOP_HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        hook();
+    }
     for dir in &live.scratch {
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Work a signal must do before the process ends, by the number its [`StopHook`] holds.
+type Hooks = Vec<(u64, Box<dyn Fn() + Send>)>;
+static STOP_HOOKS: Mutex<Hooks> = Mutex::new(Vec::new());
+static NEXT_HOOK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs `hook` if a signal stops the run while the returned guard lives: for what is not a
+/// child process nor a scratch folder (a container an engine's daemon runs). The hook starts
+/// its programs itself (the run is stopping: [`output`] starts nothing any more).
+pub fn on_stop(hook: Box<dyn Fn() + Send>) -> StopHook {
+    let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    STOP_HOOKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((id, hook));
+    StopHook(id)
+}
+
+/// Keeps a stop hook registered; dropping it unregisters it.
+pub struct StopHook(u64);
+
+impl Drop for StopHook {
+    fn drop(&mut self) {
+        STOP_HOOKS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != self.0);
     }
 }
 

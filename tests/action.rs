@@ -668,6 +668,7 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
         ),
         ("config", ".github/kube-harden.yaml"),
         ("dry-run", "True"),
+        ("prove", "true"),
     ]);
     assert!(run.success, "{}", run.log);
     let argv = fs::read_to_string(job.dir.path().join("temp/argv")).unwrap();
@@ -697,6 +698,7 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
             "--author",
             "kube-harden[bot] <1+kube-harden[bot]@users.noreply.github.com>",
             "--dry-run",
+            "--prove",
             "--config",
             ".github/kube-harden.yaml",
             "--",

@@ -12,12 +12,13 @@ use std::process::Output;
 use assert_cmd::Command;
 
 /// Every subcommand a user can type (clap's own `help` aside).
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 8] = [
     "diff",
     "fix",
     "explain",
     "check",
     "pr",
+    "prove",
     "completions",
     "man",
 ];

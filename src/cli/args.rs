@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::builder::{StyledStr, Styles};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use super::{check, completions, diff, explain, fix, man, pr};
+use super::{check, completions, diff, explain, fix, man, pr, prove};
 
 #[derive(Parser)]
 #[command(
@@ -150,6 +150,9 @@ pub enum RepoCommand {
     Check(check::CheckArgs),
     /// Open or update one pull request per service, from commits on the base branch.
     Pr(Box<pr::PrArgs>),
+    /// Run each changed container as it was and hardened with docker or podman; exit 1 if a
+    /// hardened one no longer starts. Writes nothing.
+    Prove(prove::ProveArgs),
 }
 
 impl RepoCommand {
@@ -161,6 +164,7 @@ impl RepoCommand {
             RepoCommand::Explain(args) => &args.paths,
             RepoCommand::Check(args) => &args.paths,
             RepoCommand::Pr(args) => args.paths(),
+            RepoCommand::Prove(args) => &args.paths,
         }
     }
 }
@@ -214,6 +218,7 @@ pub const EXAMPLES: &[(&str, &[Example])] = &[
     ("explain", explain::EXAMPLES),
     ("check", check::EXAMPLES),
     ("pr", pr::EXAMPLES),
+    ("prove", prove::EXAMPLES),
     ("completions", completions::EXAMPLES),
     ("man", man::EXAMPLES),
 ];

@@ -2,7 +2,7 @@
 //!
 //! - [`args`]: the command tree (global options, the subcommands) and each command's examples;
 //! - one file per command, holding its flags, its examples and its body: [`diff`], [`fix`],
-//!   [`check`], [`explain`], [`pr`]; and the two that describe the command line itself and need
+//!   [`check`], [`explain`], [`pr`], [`prove`]; and the two that describe the command line itself and need
 //!   no repository: [`completions`], [`man`];
 //! - [`shared`]: what the commands that read a repository share (settings from the
 //!   configuration file and the flags, the repository root, the scan with a progress bar, the
@@ -20,5 +20,6 @@ pub mod explain;
 pub mod fix;
 pub mod man;
 pub mod pr;
+pub mod prove;
 pub mod runner;
 pub mod shared;

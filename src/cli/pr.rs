@@ -71,6 +71,12 @@ pub struct PrArgs {
     /// A table, or JSON (each service's action, reason and pull request, and the API request counts).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Prove that each changed container still starts hardened (see `kube-harden prove`): a
+    /// "Start proof" section in each pull request body and in the step summary.
+    #[arg(long)]
+    prove: bool,
+    #[command(flatten)]
+    proof: super::prove::ProofArgs,
     /// Milliseconds between two write requests (GitHub asks for at least 1000).
     #[arg(long, default_value_t = 1000, hide = true)]
     write_interval_ms: u64,
@@ -92,6 +98,10 @@ pub const EXAMPLES: &[Example] = &[
     Example {
         what: "GitHub Enterprise Server, with the token in another variable",
         run: "kube-harden pr --api-url https://github.example.com/api/v3 --repo acme/fleet --token-env GHE_TOKEN",
+    },
+    Example {
+        what: "The plan, each body with a start proof of its changed containers (docker)",
+        run: "kube-harden pr --dry-run --prove --engine docker",
     },
     Example {
         what: "The plan as JSON (action, reason and files of each service)",
@@ -210,6 +220,9 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
     };
     let services = prs::services(&reports, &git.workdir(), options.group_by, &named);
     let mut plans = prs::draft(&services, &reports, &options)?;
+    let proof_summary = args
+        .prove
+        .then(|| add_start_proofs(args, settings, &mut plans, &reports));
 
     let mut github = match &token {
         Some(token) => Some(client(args, &git, token, settings.render.timeout)?),
@@ -246,11 +259,53 @@ fn run_inner(args: &PrArgs, settings: &Settings, config: &Config) -> Result<u8, 
             .collect();
         let done = runner::finish_pr(&runner, &services, args.dry_run);
         code = code.max(runner_step(done));
+        if let Some(markdown) = &proof_summary {
+            code = code.max(runner_step(runner.append_summary(markdown)));
+        }
     }
     if plans.iter().any(|p| p.action == Action::Failed) {
         code = 2;
     }
     Ok(code)
+}
+
+/// Runs the start proof over every changed container at once, then gives each plan's body the
+/// "Start proof" section of its own files' containers (before the fingerprint line). Returns
+/// the section of all of them, for the step summary.
+fn add_start_proofs(
+    args: &PrArgs,
+    settings: &Settings,
+    plans: &mut [ServicePlan],
+    reports: &[FileReport],
+) -> String {
+    let proofs = match args.proof.options() {
+        Ok(options) => super::prove::prove_reports(&args.paths, reports, settings, &options).0,
+        Err(why) => {
+            eprintln!("{}", console::style(format!("warning: {why}")).yellow());
+            let section = format!("### Start proof\n\nNot run: {why}.\n");
+            for plan in plans.iter_mut() {
+                insert_section(&mut plan.body, &section);
+            }
+            return section;
+        }
+    };
+    for plan in plans.iter_mut() {
+        let own: Vec<_> = proofs
+            .iter()
+            .filter(|p| plan.files.iter().any(|f| p.files.contains(f)))
+            .cloned()
+            .collect();
+        insert_section(&mut plan.body, &kube_harden::prove::show::markdown(&own));
+    }
+    eprintln!("{}", kube_harden::prove::show::counts(&proofs));
+    kube_harden::prove::show::markdown(&proofs)
+}
+
+/// `section` into a pull request body, before its fingerprint line if it has one.
+fn insert_section(body: &mut String, section: &str) {
+    let marker = kube_harden::render::pr::FINGERPRINT_MARKER;
+    let at = body.find(marker).unwrap_or(body.len());
+    body.insert_str(at, &format!("{section}\n"));
 }
 
 /// Commits, one push, then the API writes.

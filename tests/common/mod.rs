@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod chart_server;
+pub mod engine;
 pub mod fake_github;
 pub mod git_http;
 pub mod git_remote;
