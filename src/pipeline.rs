@@ -343,6 +343,7 @@ impl GitOps {
                         broken: v.broken,
                         notes: v.notes,
                         pods: v.pods,
+                        streams: v.streams,
                     })
                     .collect()
             })),

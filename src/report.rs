@@ -113,6 +113,21 @@ pub struct FileReport {
     /// The folder whose service the file's changes go with in `pr`, when its source knows
     /// better than the file's own folder (a Kustomize overlay goes with its one base).
     pub service_dir: Option<PathBuf>,
+    /// What the render check rendered before and after the file's changes, kept only when the
+    /// run asks for it ([`RenderSettings::keep_streams`]: the start proof runs what ships).
+    pub rendered: Vec<RenderedStreams>,
+}
+
+/// A render check's streams: what ships before and after a change, and the changed files that
+/// make the difference.
+#[derive(Clone, Debug)]
+pub struct RenderedStreams {
+    /// The release, root or chart, for messages.
+    pub origin: String,
+    /// The changed files it covers, as their reports name them.
+    pub files: Vec<PathBuf>,
+    pub before: String,
+    pub after: String,
 }
 
 impl FileReport {
@@ -128,6 +143,7 @@ impl FileReport {
             edit_notes: vec![],
             root_dockerfile: None,
             service_dir: None,
+            rendered: vec![],
         }
     }
 }
@@ -148,6 +164,8 @@ pub struct RenderSettings {
     pub timeout: std::time::Duration,
     /// `--offline`: nothing is fetched (no Kustomize remote resource, charts from the cache).
     pub offline: bool,
+    /// Keep the streams the checks render in the reports (`prove`, `pr --prove`).
+    pub keep_streams: bool,
 }
 
 impl Default for RenderSettings {
@@ -159,6 +177,7 @@ impl Default for RenderSettings {
             helm_bin: None,
             timeout: crate::process::DEFAULT_TIMEOUT,
             offline: false,
+            keep_streams: false,
         }
     }
 }

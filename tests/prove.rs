@@ -280,6 +280,37 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
     );
     assert_eq!(json["not_proven"], serde_json::json!([]), "{json:#}");
 
+    // A Flux release of that chart: its values change, and what its chart renders under the
+    // release's name (the render check's own streams) is what runs.
+    let fleet = tempfile::tempdir().unwrap();
+    common::copy_dir(&fixtures().join("gitops"), fleet.path());
+    common::copy_dir(
+        &fixtures().join("chart"),
+        &fleet.path().join("charts/reports"),
+    );
+    common::init_with_origin(fleet.path(), "https://github.com/acme/fleet.git");
+    let out = tool(&daemon, tmp.path())
+        .current_dir(fleet.path())
+        .env("KUBE_HARDEN_HELM_PYTHON", common::helm::python())
+        .args(["prove", "--format", "json", "--prove-timeout", "3"])
+        .arg("--helm-bin")
+        .arg(common::helm::shim())
+        .arg("apps")
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    let release = proof(&json, "Deployment/reports-reports");
+    assert_eq!(
+        release["image"], "kube-harden-test/named-user:1",
+        "{json:#}"
+    );
+    assert_eq!(release["verdict"], "regression", "{release:#}");
+    assert_eq!(
+        remedies(release),
+        [serde_json::json!({"kind": "image-user", "path": "/app/config"})]
+    );
+    assert_eq!(json["not_proven"], serde_json::json!([]), "{json:#}");
+
     pr_bodies_and_summary_carry_the_start_proof(&daemon, tmp.path());
     assert!(daemon
         .containers_labelled("io.kube-harden.prove")

@@ -74,7 +74,7 @@ pub struct PrArgs {
     /// Prove that each changed container still starts hardened (see `kube-harden prove`): a
     /// "Start proof" section in each pull request body and in the step summary.
     #[arg(long)]
-    prove: bool,
+    pub prove: bool,
     #[command(flatten)]
     proof: super::prove::ProofArgs,
     /// Milliseconds between two write requests (GitHub asks for at least 1000).

@@ -78,18 +78,20 @@ impl ProofArgs {
     }
 }
 
-/// The changed containers of `reports` (of a run over `paths`; rendered where a Kustomize root
-/// or a chart renders), and the changed files that gave none.
+/// The changed containers of `reports` (of a run over `paths`; rendered where a Kustomize root,
+/// a chart or a GitOps release renders), and the changed files that gave none.
 pub fn changed_cases(
     paths: &[PathBuf],
     reports: &[FileReport],
     settings: &Settings,
 ) -> (Vec<Case>, Vec<PathBuf>) {
-    let rendered = if settings.render.mode == kube_harden::report::RenderMode::Never {
+    let mut rendered = if settings.render.mode == kube_harden::report::RenderMode::Never {
         vec![]
     } else {
         kube_harden::pipeline::rendered_changes(paths, reports, settings)
     };
+    // A GitOps release's render check kept what its chart renders before and after.
+    rendered.extend(reports.iter().flat_map(|r| r.rendered.iter().cloned()));
     prove::reports::cases_of(reports, &rendered)
 }
 

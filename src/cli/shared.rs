@@ -16,6 +16,17 @@ use kube_harden::report::{
 
 use super::args::{Cli, Render};
 
+/// Whether the command runs the start proof, which runs what the render checks render.
+fn proves(cli: &Cli) -> bool {
+    use super::args::{Command, RepoCommand};
+    match &cli.command {
+        Command::Repo(RepoCommand::Prove(_)) => true,
+        Command::Repo(RepoCommand::Pr(args)) => args.prove,
+        Command::Repo(RepoCommand::Explain(args)) => args.prove,
+        _ => false,
+    }
+}
+
 /// The settings from the configuration file, then the command line on top.
 pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), ConfigError> {
     let root = repository_root(paths);
@@ -52,6 +63,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
             cli.engine_timeout.unwrap_or(config.engine_timeout),
         ),
         offline: cli.offline,
+        keep_streams: proves(cli),
     };
     let settings = Settings {
         rules,

@@ -12,16 +12,9 @@ use crate::report::{FileReport, Status};
 
 use super::Case;
 
-/// A rendered stream before and after the change, and the changed files it covers.
-#[derive(Clone, Debug)]
-pub struct Rendered {
-    /// The Kustomize root or chart, for messages.
-    pub origin: String,
-    /// The changed files it covers, as their reports name them.
-    pub files: Vec<PathBuf>,
-    pub before: String,
-    pub after: String,
-}
+/// A rendered stream before and after the change, and the changed files it covers (a GitOps
+/// release's render check keeps its own in its report).
+pub use crate::report::RenderedStreams as Rendered;
 
 /// The containers to prove from `rendered` streams and `reports`, and the changed files that
 /// gave none.

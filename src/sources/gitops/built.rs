@@ -725,6 +725,8 @@ pub struct RootVerdict {
     pub broken: Option<String>,
     pub notes: Vec<Note>,
     pub pods: Vec<crate::report::RenderedPod>,
+    /// The release's renders before and after, when the run keeps them.
+    pub streams: Option<crate::report::RenderedStreams>,
 }
 
 impl RootVerdict {
@@ -734,6 +736,7 @@ impl RootVerdict {
             broken: Some(why),
             notes: vec![],
             pods: vec![],
+            streams: None,
         }
     }
 
@@ -743,6 +746,7 @@ impl RootVerdict {
             broken: None,
             notes: vec![note],
             pods: vec![],
+            streams: None,
         }
     }
 }
@@ -804,7 +808,11 @@ pub fn check(
             root_label(root)
         );
         let post = render.post.as_ref().map(|p| (p, apply));
-        let (verdict, not_compared) = compare(
+        let super::render::Compared {
+            verdict,
+            not_compared,
+            streams,
+        } = compare(
             &engine,
             &render.chart,
             &was,
@@ -813,6 +821,20 @@ pub fn check(
             render.install_name.as_deref(),
             post,
         );
+        if let (Some((before, after)), true) = (streams, settings.render.keep_streams) {
+            out.push(RootVerdict {
+                base: render.base.clone(),
+                broken: None,
+                notes: vec![],
+                pods: vec![],
+                streams: Some(crate::report::RenderedStreams {
+                    origin: format!("{label} (chart {})", render.chart.origin),
+                    files: vec![render.base.clone()],
+                    before,
+                    after,
+                }),
+            });
+        }
         if let Some(message) = not_compared {
             out.push(RootVerdict::noted(
                 &render.base,
@@ -848,6 +870,7 @@ pub fn check(
                     broken: None,
                     notes: vec![],
                     pods,
+                    streams: None,
                 });
             }
             Verdict::Broken(why) => {

@@ -12,7 +12,9 @@ use crate::helm::engine::{as_documents, object_key, sources_by_object, Engine};
 use std::collections::BTreeMap;
 
 use crate::policy::{Note, NoteKind, Workload};
-use crate::report::{FileError, FileReport, RenderMode, RenderedPod, Settings, Status};
+use crate::report::{
+    FileError, FileReport, RenderMode, RenderedPod, RenderedStreams, Settings, Status,
+};
 use crate::verify::rendered::{judge, ObjectName, ProblemKind};
 
 use super::chart::Located;
@@ -91,7 +93,11 @@ fn check_one(
         (Some(post), Some(_)) => Some((post, apply)),
         _ => None,
     };
-    let (verdict, not_compared) = compare(
+    let Compared {
+        verdict,
+        not_compared,
+        streams,
+    } = compare(
         engine,
         &input.chart,
         &input.before,
@@ -100,6 +106,24 @@ fn check_one(
         input.install_name.as_deref(),
         post,
     );
+    if let (Some((before, after)), Some(_), true) =
+        (streams, new_text, settings.render.keep_streams)
+    {
+        let release = report
+            .workloads
+            .get(input.workload)
+            .map(|w| format!("{}/{}", w.kind, release_name(&w.name)));
+        report.rendered.push(RenderedStreams {
+            origin: format!(
+                "{} (chart {})",
+                release.unwrap_or_else(|| "the release".into()),
+                input.chart.origin
+            ),
+            files: vec![report.path.clone()],
+            before,
+            after,
+        });
+    }
     if let Some(message) = not_compared {
         note(report, input.workload, input.line, message);
     }
@@ -249,6 +273,24 @@ fn images_of(object: &yaml_serde::Value) -> Vec<String> {
         .collect()
 }
 
+/// What [`compare`] found: the verdict, the note on what was not compared, and the two renders
+/// when both were made (the start proof runs what they ship).
+pub struct Compared {
+    pub verdict: Verdict,
+    pub not_compared: Option<String>,
+    pub streams: Option<(String, String)>,
+}
+
+impl Compared {
+    fn before_any_stream(verdict: Verdict) -> Compared {
+        Compared {
+            verdict,
+            not_compared: None,
+            streams: None,
+        }
+    }
+}
+
 /// Renders the chart with the values before and after the edits and judges the two, under the
 /// release's install name when known (so that reports name what ships). With post-renderers,
 /// both go through Kustomize's engine, the render after the edits with the patches.
@@ -260,7 +302,7 @@ pub fn compare(
     rules: &crate::policy::Rules,
     install_name: Option<&str>,
     post: Option<(&PostRender, &ApplyPatches<'_>)>,
-) -> (Verdict, Option<String>) {
+) -> Compared {
     let name = post.map(|(p, _)| p.name.as_str()).or(install_name);
     let before = match render(engine, &chart.dir, before_values, name)
         .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
@@ -272,14 +314,14 @@ pub fn compare(
                 "its chart ({}): {e}: not render-checked; nothing written for it",
                 chart.origin
             );
-            return (Verdict::Broken(why), None);
+            return Compared::before_any_stream(Verdict::Broken(why));
         }
         Err(e) => {
             let why = format!(
                 "its chart ({}) does not render, before any edit: not render-checked; {e}",
                 chart.origin
             );
-            return (Verdict::NotChecked(why), None);
+            return Compared::before_any_stream(Verdict::NotChecked(why));
         }
     };
     let after = match render(engine, &chart.dir, after_values, name)
@@ -291,23 +333,39 @@ pub fn compare(
                 "its chart ({}) renders before the edits and fails after: {e}",
                 chart.origin
             );
-            return (Verdict::Broken(why), None);
+            return Compared::before_any_stream(Verdict::Broken(why));
         }
     };
-    let sources = sources_by_object(&after);
-    let origin = |o: &yaml_serde::Value| sources.get(&object_key(o)).cloned();
-    let before_again = || {
+    let again = || {
         render(engine, &chart.dir, before_values, name)
             .and_then(|r| post_rendered(r, post.map(|(_, apply)| (&[][..], apply))))
     };
-    let verdict = match judge(&before, &after, rules, &origin, &before_again) {
+    let (verdict, not_compared) = judge_renders(&before, &after, chart, rules, &again);
+    Compared {
+        verdict,
+        not_compared,
+        streams: Some((before, after)),
+    }
+}
+
+/// The verdict on two renders of the chart (`again` renders the unedited input once more).
+fn judge_renders(
+    before: &str,
+    after: &str,
+    chart: &super::chart::Located,
+    rules: &crate::policy::Rules,
+    again: crate::verify::rendered::Again,
+) -> (Verdict, Option<String>) {
+    let sources = sources_by_object(after);
+    let origin = |o: &yaml_serde::Value| sources.get(&object_key(o)).cloned();
+    let verdict = match judge(before, after, rules, &origin, again) {
         Ok(verdict) => verdict,
         Err(e) => return (Verdict::Broken(e), None),
     };
     let not_compared = verdict
         .not_compared_note("chart")
         .map(|message| format!("its chart ({}): {message}", chart.origin));
-    let docs = crate::verify::load_all(&after).unwrap_or_default();
+    let docs = crate::verify::load_all(after).unwrap_or_default();
     let mut pods: BTreeMap<ObjectName, ShortPod> = BTreeMap::new();
     for problem in verdict.problems {
         let short = match problem.kind {

@@ -68,6 +68,8 @@ pub struct Verdict {
     pub broken: Option<String>,
     pub notes: Vec<Note>,
     pub pods: Vec<crate::report::RenderedPod>,
+    /// The release's renders before and after, when the run keeps them.
+    pub streams: Option<crate::report::RenderedStreams>,
 }
 
 /// Edits a file's current text.

@@ -317,6 +317,7 @@ fn record_verdicts(reports: &mut [FileReport], verdicts: Vec<super::releases::Ve
             for pod in verdict.pods {
                 report.add_rendered_pod(pod);
             }
+            report.rendered.extend(verdict.streams);
         }
     }
 }
