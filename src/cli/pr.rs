@@ -284,7 +284,7 @@ fn add_start_proofs(
             eprintln!("{}", console::style(format!("warning: {why}")).yellow());
             let section = format!("### Start proof\n\nNot run: {why}.\n");
             for plan in plans.iter_mut() {
-                insert_section(&mut plan.body, &section);
+                insert_section(plan, &section);
             }
             return section;
         }
@@ -295,17 +295,16 @@ fn add_start_proofs(
             .filter(|p| plan.files.iter().any(|f| p.files.contains(f)))
             .cloned()
             .collect();
-        insert_section(&mut plan.body, &kube_harden::prove::show::markdown(&own));
+        insert_section(plan, &kube_harden::prove::show::markdown(&own));
     }
     eprintln!("{}", kube_harden::prove::show::counts(&proofs));
     kube_harden::prove::show::markdown(&proofs)
 }
 
-/// `section` into a pull request body, before its fingerprint line if it has one.
-fn insert_section(body: &mut String, section: &str) {
-    let marker = kube_harden::render::pr::FINGERPRINT_MARKER;
-    let at = body.find(marker).unwrap_or(body.len());
-    body.insert_str(at, &format!("{section}\n"));
+/// `section` into a pull request body, before its fingerprint line if it has one, the body
+/// kept within GitHub's limit (its diff shortened first).
+fn insert_section(plan: &mut ServicePlan, section: &str) {
+    plan.body = kube_harden::render::pr::with_section(&plan.body, section, &plan.fingerprint);
 }
 
 /// Commits, one push, then the API writes.

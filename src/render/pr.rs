@@ -220,6 +220,38 @@ fn shorten(diff: &str, budget: usize) -> String {
     out
 }
 
+/// `body` with `section` (the start proof's) before its fingerprint line, the diff shortened,
+/// then the whole cut, as needed to stay within GitHub's limit.
+pub fn with_section(body: &str, section: &str, fingerprint: &str) -> String {
+    let at = body.find(FINGERPRINT_MARKER).unwrap_or(body.len());
+    let mut out = format!("{}{section}\n{}", &body[..at], &body[at..]);
+    let over = out.chars().count().saturating_sub(BODY_LIMIT);
+    if over == 0 {
+        return out;
+    }
+    if let Some((start, end)) = diff_span(&out) {
+        let diff = out[start..end].to_string();
+        let budget = diff.chars().count().saturating_sub(over + 200);
+        out.replace_range(start..end, &shorten(&diff, budget));
+    }
+    if out.chars().count() > BODY_LIMIT {
+        out = hard_limit(&out, fingerprint);
+    }
+    out
+}
+
+/// The byte range of the diff inside the body's fenced block (the fence is longer than any run
+/// of backticks in the diff, so its closing line is the first line that is only the fence).
+fn diff_span(body: &str) -> Option<(usize, usize)> {
+    let details = body.find("<details><summary>Diff")?;
+    let open = details + body[details..].find("diff\n")?;
+    let fence_start = body[..open].rfind('\n')? + 1;
+    let fence = &body[fence_start..open];
+    let start = open + "diff\n".len();
+    let end = start + body[start..].find(&format!("\n{fence}\n"))?;
+    Some((start, end))
+}
+
 /// Cuts a body that is still too long, keeping the fingerprint marker at its end.
 fn hard_limit(body: &str, fingerprint: &str) -> String {
     let marker = format!("\n\n{FINGERPRINT_MARKER}{fingerprint} -->\n");
@@ -340,6 +372,31 @@ mod tests {
             .contains("more lines: run `kube-harden diff` to see them all"));
         assert!(pr.body.contains("shortened to fit a pull request"));
         assert_eq!(fingerprint_in(&pr.body), Some(pr.fingerprint.as_str()));
+    }
+
+    #[test]
+    fn a_section_added_to_a_full_body_shortens_the_diff_and_keeps_the_section() {
+        let r = report(POD);
+        let diff: String = (0..20_000).map(|i| format!("+line {i}\n")).collect();
+        let pr = render("web", &[&r], &diff, DEFAULT_TITLE, DEFAULT_BODY).unwrap();
+        let section = format!("### Start proof\n\n{}\n", "| ok |\n".repeat(500));
+        let body = with_section(&pr.body, &section, &pr.fingerprint);
+        assert!(
+            body.chars().count() <= BODY_LIMIT,
+            "{}",
+            body.chars().count()
+        );
+        assert!(body.contains(&section), "the section is whole");
+        assert!(
+            body.find(&section) > body.find("</details>"),
+            "after the diff"
+        );
+        assert_eq!(fingerprint_in(&body), Some(pr.fingerprint.as_str()));
+        assert!(body.contains("more lines: run `kube-harden diff`"));
+        // A body with room takes the section as it is.
+        let small = render("web", &[&r], "+y\n", DEFAULT_TITLE, DEFAULT_BODY).unwrap();
+        let body = with_section(&small.body, &section, &small.fingerprint);
+        assert!(body.contains("+y\n") && body.contains(&section));
     }
 
     #[test]
