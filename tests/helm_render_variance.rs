@@ -368,7 +368,7 @@ spec:
         "{stderr}"
     );
     assert!(
-        stderr.contains("Secret/release-ledger-webhook-tls data.tls.crt"),
+        stderr.contains("Secret/ledger-ledger-webhook-tls data.tls.crt"),
         "{stderr}"
     );
 
