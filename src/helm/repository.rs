@@ -666,6 +666,26 @@ mod tests {
     }
 
     #[test]
+    fn registry_fetches_wait_for_a_permit_beyond_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = ChartCache::new(PathBuf::from("/nonexistent"));
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..3 * MAX_PARALLEL_FETCHES {
+                scope.spawn(|| {
+                    let _permit = cache.permit();
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), MAX_PARALLEL_FETCHES);
+        assert_eq!(*cache.running.0.lock().unwrap(), 0, "every permit returned");
+    }
+
+    #[test]
     fn an_oci_chart_offline_and_not_cached_is_named_without_the_network() {
         let root = tempfile::tempdir().unwrap();
         let cache = ChartCache::new(root.path().join("charts")).offline(true);
