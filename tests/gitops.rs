@@ -110,7 +110,7 @@ fn releases_of_charts_in_a_chart_repository_on_loopback() {
 /// The OCI cases under `fixtures/gitops-oci/`: the fixture charts packaged by Helm's engine
 /// and pushed by the test as OCI artifacts (Helm's config and chart layer media types) to
 /// Debian's `docker-registry` on 127.0.0.1: an open registry (`web` tagged 0.9.0, 1.2.0 and
-/// 2.0.0, `hardened-defaults` 0.4.0), one with htpasswd auth whose login is in a temporary
+/// 2.0.0), one with htpasswd auth whose login is in a temporary
 /// `DOCKER_CONFIG`, one with auth and no login there (denied), and a server that answers a
 /// chart manifest with another chart's bytes as its layer (a digest mismatch). Then the
 /// registries are stopped and the first two cases run again `--offline` from the cache (the
@@ -127,7 +127,6 @@ fn releases_of_charts_in_an_oci_registry_on_loopback() {
     for tag in ["0.9.0", "1.2.0", "2.0.0"] {
         push_chart(&open, "charts/web", tag, &web);
     }
-    push_chart(&open, "charts/hardened-defaults", "0.4.0", &defaults);
     let private = Registry::start_with_htpasswd("fleet", PASSWORD);
     push_chart(&private, "charts/web", "1.2.0", &web);
     let locked = Registry::start_with_htpasswd("fleet", PASSWORD);
