@@ -6,7 +6,8 @@
 # annotations.
 #
 # Inputs: KUBE_HARDEN (the binary, default `kube-harden` on PATH), INPUT_MODE (pr|check|diff),
-# INPUT_PATHS (one per line), INPUT_CONFIG, INPUT_OFFLINE; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
+# INPUT_PATHS (one per line), INPUT_CONFIG, INPUT_OFFLINE, INPUT_REGISTRY_TOKEN,
+# INPUT_REGISTRY_HOSTS; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
 # INPUT_LABELS, INPUT_REVIEWERS, INPUT_TEAM_REVIEWERS (comma-separated), INPUT_AUTHOR,
 # INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN, INPUT_PROVE; mode check:
 # INPUT_SARIF_FILE, INPUT_FAIL_ON_FINDINGS.
@@ -98,6 +99,15 @@ case "$mode" in
 esac
 
 [ "$offline" = false ] || args+=(--offline)
+# Charts in OCI registries: the token reaches kube-harden in its environment (never on the
+# command line), for the hosts named only; GitHub's registry takes the workflow's actor as user.
+registry_token=$(trim "${INPUT_REGISTRY_TOKEN:-}")
+if [ -n "$registry_token" ]; then
+    export KUBE_HARDEN_REGISTRY_TOKEN="$registry_token"
+    KUBE_HARDEN_REGISTRY_HOSTS=$(trim "${INPUT_REGISTRY_HOSTS:-ghcr.io}")
+    export KUBE_HARDEN_REGISTRY_HOSTS
+    export KUBE_HARDEN_REGISTRY_USER="${GITHUB_ACTOR:-kube-harden}"
+fi
 config=$(trim "${INPUT_CONFIG:-}")
 [ -z "$config" ] || args+=(--config "$config")
 

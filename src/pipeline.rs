@@ -355,7 +355,7 @@ impl GitOps {
             .get_or_init(|| gitops::index::Index::read(&self.candidates, settings.max_file_bytes))
     }
 
-    /// A chart from an HTTP chart repository, through the cache.
+    /// A chart from an HTTP chart repository or an OCI registry, through the cache.
     fn fetch(
         &self,
         url: &str,
@@ -367,9 +367,14 @@ impl GitOps {
             .cache
             .fetch(&ChartRef::new(url, chart, version))
             .map_err(|e| format!("its chart cannot be had: {e}"))?;
+        // Offline, a range is answered by the cache alone: a newer match may exist.
+        let offline_note = match self.cache.is_offline() && fetched.version != version.trim() {
+            true => format!(" (--offline: the highest cached version that matches `{version}`)"),
+            false => String::new(),
+        };
         Ok(gitops::chart::Located {
             origin: format!(
-                "`{}` {} from {} (sha256 {})",
+                "`{}` {} from {} (sha256 {}){offline_note}",
                 fetched.name,
                 fetched.version,
                 url.trim_end_matches('/'),

@@ -439,6 +439,8 @@ fn check_mode_downloads_the_release_checks_it_and_writes_sarif_outputs_and_summa
         ("offline", "true"),
     ]);
     assert!(run.success, "{}", run.log);
+    // registry-token defaults to the workflow's token: it goes in the environment, never the log.
+    assert!(!run.log.contains("ghs_default_job_token"), "{}", run.log);
     assert!(
         run.log.contains(
             "kube-harden check --sarif-file kube-harden.sarif --offline -- k8s/cart k8s/orders"

@@ -432,18 +432,28 @@ fn archive_urls_may_be_relative_or_absolute() {
 }
 
 #[test]
-fn an_oci_registry_is_reported_without_a_network_attempt() {
+fn an_oci_url_is_asked_as_a_registry_and_a_missing_chart_named() {
     let fx = Fixture::new();
     let url = format!("oci://127.0.0.1:{}/charts", fx.server.port());
     let error = fx
         .cache()
         .fetch(&ChartRef::new(&url, CHART, "1.0.0"))
         .unwrap_err();
-    assert!(matches!(error, FetchError::Oci { .. }), "{error}");
+    assert!(matches!(error, FetchError::Registry(_)), "{error}");
     let message = error.to_string();
-    assert!(message.contains(&url), "{message}");
-    assert!(message.contains("OCI registries"), "{message}");
-    assert!(fx.server.log().is_empty(), "{:?}", fx.server.log());
+    assert!(
+        message.contains(&format!(
+            "127.0.0.1:{}/charts/{CHART}:1.0.0",
+            fx.server.port()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("HTTP 404"), "{message}");
+    assert_eq!(
+        fx.server.log(),
+        [format!("/v2/charts/{CHART}/manifests/1.0.0")],
+        "the distribution API was asked, once"
+    );
 }
 
 /// A gzipped tar whose entries are written byte for byte (tar's builder refuses `..`).

@@ -71,7 +71,7 @@ fn golden_cases_give_the_expected_files_and_report_and_render_hardened() {
     let cache = tempfile::tempdir().unwrap();
     let cache = cache.path().to_str().unwrap().to_string();
     for case in cases(&fixtures()) {
-        run_golden(&case, &Substitute::none(), &["--chart-cache", &cache]);
+        run_golden(&case, &Substitute::none(), &["--chart-cache", &cache], &[]);
     }
 }
 
@@ -81,13 +81,13 @@ fn releases_of_charts_in_a_chart_repository_on_loopback() {
     let cache = tempfile::tempdir().unwrap();
     let cache_arg = cache.path().to_str().unwrap().to_string();
     let substitute = Substitute {
-        url: Some(served.server.url()),
+        pairs: vec![(PLACEHOLDER.into(), served.server.url())],
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-repository");
     let cases = cases(&root);
     assert!(cases.len() >= 6, "the repository cases are there");
     for case in cases {
-        run_golden(&case, &substitute, &["--chart-cache", &cache_arg]);
+        run_golden(&case, &substitute, &["--chart-cache", &cache_arg], &[]);
     }
     let log = served.server.log();
     assert!(
@@ -107,33 +107,206 @@ fn releases_of_charts_in_a_chart_repository_on_loopback() {
     );
 }
 
-/// The placeholder URL of the fixtures, and the served repository it stands for.
+/// The OCI cases under `fixtures/gitops-oci/`: the fixture charts packaged by Helm's engine
+/// and pushed by the test as OCI artifacts (Helm's config and chart layer media types) to
+/// Debian's `docker-registry` on 127.0.0.1: an open registry (`web` tagged 0.9.0, 1.2.0 and
+/// 2.0.0), one with htpasswd auth whose login is in a temporary
+/// `DOCKER_CONFIG`, one with auth and no login there (denied), and a server that answers a
+/// chart manifest with another chart's bytes as its layer (a digest mismatch). Then the
+/// registries are stopped and the first two cases run again `--offline` from the cache (the
+/// range says that it took the highest cached match).
+#[test]
+#[ignore = "needs docker-registry and htpasswd: .ci/run installs them (scripts/registry-deps.sh)"]
+fn releases_of_charts_in_an_oci_registry_on_loopback() {
+    use common::registry::Registry;
+    const PASSWORD: &str = "fleet-pw-8c1e0f5a";
+    let packaged = package_charts();
+    let web = fs::read(packaged.path().join("web-1.2.0.tgz")).unwrap();
+    let defaults = fs::read(packaged.path().join("hardened-defaults-0.4.0.tgz")).unwrap();
+    let open = Registry::start();
+    for tag in ["0.9.0", "1.2.0", "2.0.0"] {
+        push_chart(&open, "charts/web", tag, &web);
+    }
+    let private = Registry::start_with_htpasswd("fleet", PASSWORD);
+    push_chart(&private, "charts/web", "1.2.0", &web);
+    let locked = Registry::start_with_htpasswd("fleet", PASSWORD);
+    push_chart(&locked, "charts/web", "1.2.0", &web);
+    let tampered_dir = tempfile::tempdir().unwrap();
+    let tampered = ChartServer::start(tampered_dir.path());
+    serve_tampered_chart(&tampered, &web, &defaults);
+
+    let home = tempfile::tempdir().unwrap();
+    let login = common::registry::base64(format!("fleet:{PASSWORD}").as_bytes());
+    let docker = common::registry::docker_config(
+        &home.path().join("docker"),
+        &format!(
+            r#"{{"auths":{{"{}":{{"auth":"{login}"}}}}}}"#,
+            private.host()
+        ),
+    );
+    let nowhere = home.path().join("nowhere.json");
+    let env: Vec<(&str, &Path)> = vec![
+        ("DOCKER_CONFIG", &docker),
+        ("HELM_REGISTRY_CONFIG", &nowhere),
+        ("REGISTRY_AUTH_FILE", &nowhere),
+        ("KUBE_HARDEN_REGISTRY_TOKEN", Path::new("")),
+    ];
+    let substitute = Substitute {
+        pairs: vec![
+            ("registry.kube-harden.test".into(), open.host()),
+            ("private.kube-harden.test".into(), private.host()),
+            ("denied.kube-harden.test".into(), locked.host()),
+            (
+                "tampered.kube-harden.test".into(),
+                format!("127.0.0.1:{}", tampered.port()),
+            ),
+            // Where the denied case's message says credentials were looked for.
+            ("<home>".into(), home.path().display().to_string()),
+        ],
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().to_str().unwrap().to_string();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-oci");
+    let cases = cases(&root);
+    for case in &cases {
+        run_golden(case, &substitute, &["--chart-cache", &cache_arg], &env);
+    }
+    let cached = snapshot(cache.path());
+    assert!(
+        cached
+            .keys()
+            .any(|p| p.ends_with("charts/web/1.2.0/web/Chart.yaml")),
+        "the chart is cached: {:?}",
+        cached.keys().collect::<Vec<_>>()
+    );
+    let tampered_folder = format!("127.0.0.1_{}", tampered.port());
+    assert!(
+        !cached
+            .keys()
+            .any(|p| p.to_string_lossy().contains(&tampered_folder)),
+        "nothing of the tampered layer is cached"
+    );
+    assert!(
+        cached
+            .values()
+            .all(|bytes| !String::from_utf8_lossy(bytes).contains(PASSWORD)),
+        "no password in the cache"
+    );
+    drop((open, private, locked, tampered));
+    let offline = ["--chart-cache", cache_arg.as_str(), "--offline"];
+    run_golden(&cases[0], &substitute, &offline, &env);
+    // A range offline: the highest cached match, said so; the same edit as online.
+    let work = work_tree(&cases[1], &substitute);
+    let fix = [
+        "fix",
+        "--chart-cache",
+        cache_arg.as_str(),
+        "--offline",
+        "apps",
+    ];
+    let out = common::helm::run_with_helm_env(work.path(), &fix, &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`web` 1.2.0 from oci://")
+            && stderr
+                .contains("(--offline: the highest cached version that matches `>=1.0.0 <2.0.0`)"),
+        "{stderr}"
+    );
+    let expected = fs::read_to_string(cases[1].join("expected/apps/web.yaml")).unwrap();
+    assert_eq!(
+        fs::read_to_string(work.path().join("apps/web.yaml")).unwrap(),
+        substitute.fill(&expected)
+    );
+}
+
+/// The fixture charts `web` and `hardened-defaults` packaged by Helm's engine.
+fn package_charts() -> tempfile::TempDir {
+    const SCRIPT: &str = "import sys\nimport helm_python as helm\nfor chart in sys.argv[2:]:\n    helm.package(chart, destination=sys.argv[1])\n";
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let charts = fixtures().join("charts");
+    let out = Command::new(common::helm::python())
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(dir.path())
+        .arg(charts.join("web"))
+        .arg(charts.join("hardened-defaults"))
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+
+/// Pushes a chart archive as Helm does: its config (name, version) and the archive as the
+/// chart layer, tagged `tag`.
+fn push_chart(registry: &common::registry::Registry, repository: &str, tag: &str, archive: &[u8]) {
+    let name = repository.rsplit('/').next().unwrap();
+    let config = format!(r#"{{"name":"{name}","version":"{tag}","apiVersion":"v2"}}"#);
+    let layers = [(kube_harden::helm::repository::CHART_LAYER, archive)];
+    let manifest = registry.image_manifest(repository, HELM_CONFIG, config.as_bytes(), &layers);
+    registry.push_manifest(
+        repository,
+        tag,
+        common::registry::OCI_MANIFEST,
+        manifest.as_bytes(),
+    );
+}
+
+/// A "registry" whose manifest of `charts/web:1.2.0` lists `web`'s archive digest for its
+/// layer, and whose blob at that digest is `other`.
+fn serve_tampered_chart(server: &ChartServer, web: &[u8], other: &[u8]) {
+    use common::registry::sha256_digest;
+    let config = b"{}";
+    let layer = sha256_digest(web);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": common::registry::OCI_MANIFEST,
+        "config": {"mediaType": HELM_CONFIG, "digest": sha256_digest(config), "size": 2},
+        "layers": [{"mediaType": kube_harden::helm::repository::CHART_LAYER, "digest": layer, "size": web.len()}],
+    });
+    server.answer(
+        "/v2/charts/web/manifests/1.2.0",
+        manifest.to_string().into_bytes(),
+    );
+    server.answer(&format!("/v2/charts/web/blobs/{layer}"), other.to_vec());
+}
+
+/// The placeholders of the fixtures (a URL, a registry host), and what each stands for.
 struct Substitute {
-    url: Option<String>,
+    pairs: Vec<(String, String)>,
 }
 
 const PLACEHOLDER: &str = "http://charts.kube-harden.test";
 
 impl Substitute {
     fn none() -> Substitute {
-        Substitute { url: None }
+        Substitute { pairs: vec![] }
     }
 
-    /// A fixture's text with the served URL in.
+    /// A fixture's text with the served URLs in.
     fn fill(&self, text: &str) -> String {
-        match &self.url {
-            Some(url) => text.replace(PLACEHOLDER, url),
-            None => text.to_string(),
-        }
+        self.pairs
+            .iter()
+            .fold(text.to_string(), |text, (from, to)| text.replace(from, to))
     }
 
     /// Output with the served URL and the archives' digests (they carry Helm's packaging
     /// time) as placeholders.
     fn normalise(&self, text: &str) -> String {
-        let text = match &self.url {
-            Some(url) => text.replace(url.as_str(), PLACEHOLDER),
-            None => text.to_string(),
-        };
+        let text = self
+            .pairs
+            .iter()
+            .fold(text.to_string(), |text, (from, to)| text.replace(to, from));
         let mut out = String::new();
         let mut rest = text.as_str();
         while let Some(at) = rest.find("(sha256 ") {
@@ -166,7 +339,7 @@ fn without_hex_digests(text: &str) -> String {
     out
 }
 
-fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
+fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str], env: &[(&str, &Path)]) {
     let name = case.file_name().unwrap().to_string_lossy().to_string();
     let work = work_tree(case, substitute);
     let before = common::without_git(snapshot(work.path()));
@@ -174,7 +347,7 @@ fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
     fix.extend(extra.iter().map(|a| a.to_string()));
     fix.extend(args(case));
     let fix: Vec<&str> = fix.iter().map(String::as_str).collect();
-    let out = run_with_helm(work.path(), &fix);
+    let out = common::helm::run_with_helm_env(work.path(), &fix, env);
     let stderr = substitute.normalise(&String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
     if std::env::var_os("KUBE_HARDEN_BLESS").is_some() {
@@ -204,7 +377,7 @@ fn run_golden(case: &Path, substitute: &Substitute, extra: &[&str]) {
         expected.keys().all(|p| after.contains_key(p)),
         "{name}: every expected file is there"
     );
-    let again = run_with_helm(work.path(), &fix);
+    let again = common::helm::run_with_helm_env(work.path(), &fix, env);
     assert_eq!(again.status.code(), Some(0), "{name}");
     assert_eq!(
         common::without_git(snapshot(work.path())),
@@ -419,9 +592,21 @@ fn releases(text: &str) -> BTreeMap<String, (String, Value)> {
             Some("HelmRelease") => {
                 let spec = &doc["spec"]["chart"]["spec"];
                 let chart = spec["chart"].as_str().unwrap_or_default();
+                // A chartRef to an OCIRepository: the fixture chart its URL ends with.
+                let oci_chart = doc["spec"]["chartRef"]["name"].as_str().and_then(|source| {
+                    let found = all.iter().find(|d| {
+                        d["kind"] == "OCIRepository" && d["metadata"]["name"] == source
+                    })?;
+                    found["spec"]["url"]
+                        .as_str()?
+                        .rsplit('/')
+                        .next()
+                        .map(served_chart)
+                });
                 // A chart from a chart repository is one of the fixture charts served.
-                let chart = match spec["sourceRef"]["kind"].as_str() {
-                    Some("HelmRepository") => served_chart(chart),
+                let chart = match (oci_chart, spec["sourceRef"]["kind"].as_str()) {
+                    (Some(oci), _) => oci,
+                    (None, Some("HelmRepository")) => served_chart(chart),
                     _ => chart.trim_start_matches("./").to_string(),
                 };
                 let mut values = Value::Mapping(Default::default());
@@ -524,7 +709,7 @@ fn merge(base: &mut Value, over: &Value) {
 fn pr_opens_one_pull_request_per_release() {
     let served = serve_charts();
     let substitute = Substitute {
-        url: Some(served.server.url()),
+        pairs: vec![(PLACEHOLDER.into(), served.server.url())],
     };
     let fixture = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gitops-repository");

@@ -421,6 +421,37 @@ fn a_token_service_that_wants_a_login_gets_the_docker_config_credentials() {
 }
 
 #[test]
+#[ignore = "needs docker-registry and htpasswd: .ci/run installs them (scripts/registry-deps.sh)"]
+fn an_identity_token_is_exchanged_at_the_token_service() {
+    let registry = Registry::start();
+    registry.push_image("org/app", "1", b"{}", &[]);
+    let refresh = "refresh-4f9d1c2e";
+    let front = TokenFront::start_with_refresh_token(&registry.host(), refresh, "access");
+    let image = reference(&front.host(), "org/app:1");
+    let home = tempfile::tempdir().unwrap();
+    let dir = docker_config(
+        &home.path().join("docker"),
+        &format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"{refresh}"}}}}}}"#,
+            front.host()
+        ),
+    );
+    client(docker_store(&dir, None)).manifest(&image).unwrap();
+    let log = front.log();
+    assert_eq!(log.token_posts.len(), 1);
+    let body = &log.token_posts[0];
+    for part in [
+        "grant_type=refresh_token",
+        "service=kube-harden-tests",
+        "scope=repository%3Aorg%2Fapp%3Apull",
+        &format!("refresh_token={refresh}"),
+    ] {
+        assert!(body.split('&').any(|p| p == part), "{part} in {body}");
+    }
+    assert!(log.token_requests.is_empty(), "no GET for a token");
+}
+
+#[test]
 fn a_registry_that_is_not_there_is_unreachable_fast() {
     let port = free_port();
     let client = client(CredentialStore::none());

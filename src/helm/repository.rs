@@ -10,22 +10,26 @@
 //! recorded); it is unpacked safely ([`archive`]) into the cache ([`cache`]). An exact version
 //! that is in the cache is answered without the network; a range always asks the index (the
 //! highest match may be new), then reuses the cached archive when its digest is the index's.
-//! `oci://` registries are reported as not supported yet, without a network attempt.
+//! A chart in an OCI registry (`oci://…`) is got through [`crate::registry`] ([`oci`]), with
+//! the user's registry credentials; at most [`MAX_PARALLEL_FETCHES`] registry fetches run at
+//! once, however many threads ask.
 
 mod archive;
 mod cache;
 mod download;
 pub mod git;
 mod index;
+mod oci;
 mod versions;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use download::Timeouts;
+pub use oci::CHART_LAYER;
 
 use cache::{Record, VersionSlot};
 use download::{DownloadError, Downloader};
@@ -35,6 +39,9 @@ use index::{IndexEntry, Repository};
 const MAX_INDEX_BYTES: u64 = 200 * 1024 * 1024;
 /// The most a chart archive may weigh (Helm refuses charts that unpack to more than 100 MiB).
 const MAX_ARCHIVE_BYTES: u64 = 100 * 1024 * 1024;
+/// The most registry fetches at once: the pipeline plans files on every core, and a fleet of
+/// releases must not open a connection per release to one registry.
+pub const MAX_PARALLEL_FETCHES: usize = 4;
 
 /// A chart as a release names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,11 +90,9 @@ pub struct FetchedChart {
 pub enum FetchError {
     #[error("{url:?} is not a chart repository URL: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error(
-        "{url} is an OCI registry; kube-harden does not fetch charts from OCI registries yet \
-         (only from HTTP chart repositories that serve an index.yaml)"
-    )]
-    Oci { url: String },
+    /// An OCI registry's answer (the message names the reference; it never holds a secret).
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("{name:?} is not a chart name: {reason}")]
     BadChartName { name: String, reason: String },
     #[error("chart {name}: {version:?} is not a version or a version range Helm reads: {reason}")]
@@ -146,6 +151,12 @@ pub enum FetchError {
     },
 }
 
+impl From<crate::registry::ReferenceError> for FetchError {
+    fn from(error: crate::registry::ReferenceError) -> Self {
+        FetchError::Registry(error.into())
+    }
+}
+
 /// `404 Not Found` for 404.
 fn status_text(status: u16) -> String {
     let reason = http::StatusCode::from_u16(status)
@@ -177,6 +188,23 @@ pub struct ChartCache {
     timeouts: Timeouts,
     /// Built on the first download, so that cache hits start no client.
     downloader: OnceLock<Result<Downloader, String>>,
+    /// How OCI registries are asked (the user's credentials, the timeouts).
+    registry_settings: crate::registry::Settings,
+    /// Built on the first registry request.
+    registry: OnceLock<Result<crate::registry::Client, String>>,
+    /// Registry fetches running now (at most [`MAX_PARALLEL_FETCHES`]).
+    running: (Mutex<usize>, Condvar),
+}
+
+/// A running registry fetch; its end lets the next one start.
+struct Permit<'a>(&'a (Mutex<usize>, Condvar));
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let (count, ended) = self.0;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        ended.notify_one();
+    }
 }
 
 impl ChartCache {
@@ -187,7 +215,28 @@ impl ChartCache {
             offline: false,
             timeouts: Timeouts::default(),
             downloader: OnceLock::new(),
+            registry_settings: crate::registry::Settings {
+                credentials: crate::registry::CredentialStore::from_env(),
+                ..Default::default()
+            },
+            registry: OnceLock::new(),
+            running: (Mutex::new(0), Condvar::new()),
         }
+    }
+
+    /// Registries besides loopback spoken to over plain HTTP (`HOST[:PORT]`).
+    pub fn insecure_registries(mut self, registries: Vec<String>) -> ChartCache {
+        self.registry_settings.insecure_registries = registries;
+        self
+    }
+
+    /// Where registry credentials come from (the process environment's places by default).
+    pub fn registry_credentials(
+        mut self,
+        credentials: crate::registry::CredentialStore,
+    ) -> ChartCache {
+        self.registry_settings.credentials = credentials;
+        self
     }
 
     /// `$XDG_CACHE_HOME/kube-harden/charts`, else `~/.cache/kube-harden/charts`.
@@ -206,7 +255,17 @@ impl ChartCache {
 
     pub fn timeouts(mut self, timeouts: Timeouts) -> ChartCache {
         self.timeouts = timeouts;
+        self.registry_settings.timeouts = crate::registry::Timeouts {
+            connect: timeouts.connect,
+            read: timeouts.read,
+            whole: timeouts.whole,
+        };
         self
+    }
+
+    /// Whether only the cache answers (`--offline`).
+    pub fn is_offline(&self) -> bool {
+        self.offline
     }
 
     pub fn root(&self) -> &Path {
@@ -254,6 +313,9 @@ impl ChartCache {
     /// The chart `chart` names, from the cache or from its repository. Blocking: call it from
     /// a plain thread, not from inside an async runtime.
     pub fn fetch(&self, chart: &ChartRef) -> Result<FetchedChart, FetchError> {
+        if chart.repo_url.trim().starts_with("oci://") {
+            return oci::fetch(self, chart);
+        }
         let repository = Repository::parse(&chart.repo_url)?;
         check_chart_name(&chart.name)?;
         let chart_dir = self.root.join(repository.cache_key()).join(&chart.name);
@@ -344,6 +406,28 @@ impl ChartCache {
             })
         })?;
         Ok(fetched(chart, &slot, record, false))
+    }
+
+    /// The registry client, built on first use; `shown` names the chart for a setup error.
+    fn registry_client(&self, shown: &str) -> Result<&crate::registry::Client, FetchError> {
+        self.registry
+            .get_or_init(|| oci::new_client(self.registry_settings.clone()))
+            .as_ref()
+            .map_err(|reason| FetchError::Unreachable {
+                url: shown.to_string(),
+                reason: reason.clone(),
+            })
+    }
+
+    /// Waits until fewer than [`MAX_PARALLEL_FETCHES`] registry fetches run.
+    fn permit(&self) -> Permit<'_> {
+        let (count, ended) = &self.running;
+        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= MAX_PARALLEL_FETCHES {
+            running = ended.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        Permit(&self.running)
     }
 
     fn download(&self, url: &Url, limit: u64) -> Result<Vec<u8>, FetchError> {
@@ -583,17 +667,37 @@ mod tests {
     }
 
     #[test]
-    fn an_oci_repository_is_reported_without_touching_the_cache() {
+    fn registry_fetches_wait_for_a_permit_beyond_the_bound() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = ChartCache::new(PathBuf::from("/nonexistent"));
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..3 * MAX_PARALLEL_FETCHES {
+                scope.spawn(|| {
+                    let _permit = cache.permit();
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), MAX_PARALLEL_FETCHES);
+        assert_eq!(*cache.running.0.lock().unwrap(), 0, "every permit returned");
+    }
+
+    #[test]
+    fn an_oci_chart_offline_and_not_cached_is_named_without_the_network() {
         let root = tempfile::tempdir().unwrap();
-        let cache = ChartCache::new(root.path().join("charts"));
+        let cache = ChartCache::new(root.path().join("charts")).offline(true);
         let error = cache
             .fetch(&ChartRef::new("oci://ghcr.io/acme/charts", "demo", "1.0.0"))
             .unwrap_err();
-        assert!(matches!(error, FetchError::Oci { .. }), "{error}");
+        assert!(matches!(error, FetchError::NotCached { .. }), "{error}");
         assert!(
-            error.to_string().contains("oci://ghcr.io/acme/charts"),
+            error.to_string().contains("oci://ghcr.io/acme/charts/demo"),
             "{error}"
         );
-        assert!(!root.path().join("charts").exists());
+        assert!(cache.registry.get().is_none(), "no client was built");
     }
 }

@@ -71,17 +71,24 @@ pub fn template(chart: &Path, values: Option<&Path>) -> Result<String, String> {
 
 /// Runs kube-harden in `dir` with the shim as its `helm` and the render check on.
 pub fn run_with_helm(dir: &Path, args: &[&str]) -> std::process::Output {
+    run_with_helm_env(dir, args, &[])
+}
+
+/// As [`run_with_helm`], with more environment variables (a `DOCKER_CONFIG`).
+pub fn run_with_helm_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
     let shim = shim();
     let mut all = vec!["--render", "always", "--helm-bin", shim.to_str().unwrap()];
     all.extend_from_slice(args);
-    assert_cmd::Command::cargo_bin("kube-harden")
-        .unwrap()
+    let mut command = assert_cmd::Command::cargo_bin("kube-harden").unwrap();
+    command
         .args(&all)
         .current_dir(dir)
         .env("NO_COLOR", "1")
-        .env("KUBE_HARDEN_HELM_PYTHON", python())
-        .output()
-        .unwrap()
+        .env("KUBE_HARDEN_HELM_PYTHON", python());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
 }
 
 /// A post-renderer patch: target kind, target name, the patch.

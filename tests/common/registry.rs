@@ -306,6 +306,8 @@ pub fn http() -> reqwest::blocking::Client {
 pub struct FrontLog {
     /// `/token` requests, with their Authorization header (if any).
     pub token_requests: Vec<Option<String>>,
+    /// The bodies of `POST /token` requests (OAuth2 refresh-token grants).
+    pub token_posts: Vec<String>,
     /// Registry requests answered 401 for want of a token.
     pub challenged: usize,
     /// Registry requests forwarded with a valid token.
@@ -324,6 +326,8 @@ struct FrontConfig {
     upstream: String,
     /// `Authorization` a token request must carry (Basic …), if any.
     required_login: Option<String>,
+    /// The refresh token a `POST /token` must carry, if one is accepted.
+    refresh_token: Option<String>,
     token: String,
     port: u16,
 }
@@ -332,14 +336,31 @@ impl TokenFront {
     /// A front for `upstream` (`127.0.0.1:PORT`) that grants `token` to any token request, or
     /// only to one with `login` (user, password) when given.
     pub fn start(upstream: &str, login: Option<(&str, &str)>, token: &str) -> TokenFront {
+        let login = login.map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes())));
+        TokenFront::start_with(upstream, login, None, token)
+    }
+
+    /// A front whose token service grants `token` only to an OAuth2 refresh-token grant
+    /// (`POST /token`, `grant_type=refresh_token`) that carries `refresh`.
+    pub fn start_with_refresh_token(upstream: &str, refresh: &str, token: &str) -> TokenFront {
+        let no_get = Some("no GET is granted".to_string());
+        TokenFront::start_with(upstream, no_get, Some(refresh.to_string()), token)
+    }
+
+    fn start_with(
+        upstream: &str,
+        required_login: Option<String>,
+        refresh_token: Option<String>,
+        token: &str,
+    ) -> TokenFront {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(FrontLog::default()));
         let stopping = Arc::new(AtomicBool::new(false));
         let config = FrontConfig {
             upstream: upstream.to_string(),
-            required_login: login
-                .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
+            required_login,
+            refresh_token,
             token: token.to_string(),
             port,
         };
@@ -400,6 +421,35 @@ fn front_answer(mut stream: TcpStream, config: &FrontConfig, log: &Mutex<FrontLo
             .map(|(_, v)| v.clone())
     };
     let authorization = header("authorization");
+    if target.starts_with("/token") && method == "POST" {
+        let length = header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        let _ = stream.read_exact(&mut body);
+        let body = String::from_utf8_lossy(&body).to_string();
+        log.lock().unwrap().token_posts.push(body.clone());
+        let granted = config.refresh_token.as_ref().is_some_and(|refresh| {
+            body.split('&').any(|p| p == "grant_type=refresh_token")
+                && body
+                    .split('&')
+                    .any(|p| p == format!("refresh_token={refresh}"))
+        });
+        let (status, answer) = match granted {
+            true => (
+                "200 OK",
+                format!("{{\"access_token\":\"{}\"}}", config.token),
+            ),
+            false => ("401 Unauthorized", "{}".to_string()),
+        };
+        respond(
+            &mut stream,
+            status,
+            &[("Content-Type", "application/json")],
+            answer.as_bytes(),
+        );
+        return;
+    }
     if target.starts_with("/token") {
         log.lock()
             .unwrap()

@@ -28,8 +28,9 @@ impl Repository {
         match url.scheme() {
             "http" | "https" => {}
             "oci" => {
-                return Err(FetchError::Oci {
+                return Err(FetchError::BadUrl {
                     url: shown(&url).to_string(),
+                    reason: "an oci:// URL is an OCI registry, not a chart repository".into(),
                 })
             }
             _ => {
@@ -228,7 +229,7 @@ mod tests {
     fn oci_and_other_schemes_are_refused() {
         assert!(matches!(
             Repository::parse("oci://ghcr.io/acme/charts"),
-            Err(FetchError::Oci { .. })
+            Err(FetchError::BadUrl { .. })
         ));
         for bad in [
             "ftp://example.com/charts",

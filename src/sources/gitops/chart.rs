@@ -1,8 +1,10 @@
 //! Getting the chart a release installs, and the values Helm merges before the inline ones:
 //! a chart folder in this repository is read in place; one in a chart repository comes from
-//! the cache or is downloaded ([`crate::helm::repository`]); one in another git repository is
-//! read from a checkout of the revision the release pins ([`crate::helm::repository::git`]);
-//! anything else (an OCI registry, a templated field) is a reason to leave the release alone.
+//! the cache or is downloaded ([`crate::helm::repository`]), from an HTTP chart repository or
+//! an OCI registry (Flux `OCIRepository`, a `HelmRepository` of `type: oci`, an Argo CD
+//! `repoURL` of a registry); one in another git repository is read from a checkout of the
+//! revision the release pins ([`crate::helm::repository::git`]); anything else (a templated
+//! field) is a reason to leave the release alone.
 //! Nothing is guessed about a chart that was not read.
 
 use std::path::{Path, PathBuf};
@@ -96,6 +98,23 @@ fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, Stri
                 })?;
             fetch(repo, &found.url, chart, version)
         }
+        ChartSource::OciRepositoryRef { name, namespace } => {
+            let found = repo
+                .index
+                .oci_repository(namespace.as_deref(), name)
+                .ok_or_else(|| format!("its OCIRepository `{name}` is not in the files of this run"))?;
+            let (url, chart) = found.url.trim_end_matches('/').rsplit_once('/').ok_or_else(|| {
+                format!("its OCIRepository `{name}` has the URL {:?}, which names no chart", found.url)
+            })?;
+            let mut located = fetch(repo, url, chart, &found.version)?;
+            if let Some(secret) = found.secret_ref {
+                located.origin.push_str(&format!(
+                    " (the OCIRepository's secretRef `{secret}` is a cluster Secret, not read: the \
+                     registry credentials of this machine were used)"
+                ));
+            }
+            Ok(located)
+        }
         ChartSource::GitPath { repo: git, path } => {
             let (url, revision) = match git {
                 GitRepo::Url { url, revision } => (url.clone(), Revision::argo(revision)),
@@ -120,11 +139,11 @@ fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, Stri
     }
 }
 
+/// A chart from a chart repository or a registry; an Argo CD `repoURL` without a scheme
+/// names an OCI registry (`ghcr.io/acme/charts`), as Argo CD reads it.
 fn fetch(repo: &Repository, url: &str, chart: &str, version: &str) -> Result<Located, String> {
-    if url.starts_with("oci://") || !url.contains("://") {
-        return Err(format!(
-            "its chart `{chart}` is in the OCI registry {url}: OCI registries are not read yet"
-        ));
+    if !url.contains("://") && !url.trim().is_empty() {
+        return (repo.fetch)(&format!("oci://{}", url.trim()), chart, version);
     }
     (repo.fetch)(url, chart, version)
 }

@@ -23,6 +23,19 @@ pub struct GitRepository {
     pub revision: Revision,
 }
 
+/// A Flux `OCIRepository`: the chart's repository and the version its `ref` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciRepository {
+    /// `oci://ghcr.io/acme/charts/web`.
+    pub url: String,
+    /// `spec.ref.digest`, else `spec.ref.semver`, else `spec.ref.tag`, else `latest` (Flux's
+    /// order of precedence).
+    pub version: String,
+    /// The name of `spec.secretRef`: a cluster Secret, not read.
+    pub secret_ref: Option<String>,
+    pub file: PathBuf,
+}
+
 /// An object by kind, namespace (as written, if written) and name.
 type Key = (String, Option<String>, String);
 
@@ -34,8 +47,9 @@ pub struct Index {
     flux_kustomizations: Vec<(PathBuf, Value)>,
 }
 
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "HelmRepository",
+    "OCIRepository",
     "GitRepository",
     "ConfigMap",
     "Secret",
@@ -116,6 +130,35 @@ impl Index {
         }
         Some(HelmRepository {
             url,
+            file: file.clone(),
+        })
+    }
+
+    /// A Flux `OCIRepository`'s chart repository and version.
+    pub fn oci_repository(&self, namespace: Option<&str>, name: &str) -> Option<OciRepository> {
+        let (file, object) = self.find("OCIRepository", namespace, name)?;
+        let spec = object.get("spec")?;
+        let url = spec.get("url")?.as_str()?.to_string();
+        let reference = spec.get("ref");
+        let text = |key: &str| {
+            reference
+                .and_then(|r| r.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let version = text("digest")
+            .or_else(|| text("semver"))
+            .or_else(|| text("tag"))
+            .unwrap_or_else(|| "latest".into());
+        let secret_ref = spec
+            .get("secretRef")
+            .and_then(|s| s.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Some(OciRepository {
+            url,
+            version,
+            secret_ref,
             file: file.clone(),
         })
     }
@@ -259,6 +302,24 @@ mod tests {
             Revision::Branch("master".into()),
             "Flux's default"
         );
+    }
+
+    #[test]
+    fn oci_repositories_give_their_url_and_version_in_flux_order() {
+        let mut index = Index::default();
+        index.add(
+            Path::new("infra/oci.yaml"),
+            "kind: OCIRepository\nmetadata: {name: a, namespace: flux-system}\nspec:\n  url: oci://ghcr.io/acme/charts/web\n  ref: {tag: 1.0.0, semver: '1.x', digest: 'sha256:abc'}\n  secretRef: {name: pull}\n---\nkind: OCIRepository\nmetadata: {name: b}\nspec: {url: oci://ghcr.io/acme/charts/api, ref: {tag: 2.0.0, semver: '>=1'}}\n---\nkind: OCIRepository\nmetadata: {name: c}\nspec: {url: oci://ghcr.io/acme/charts/db}\n",
+        );
+        let a = index.oci_repository(Some("flux-system"), "a").unwrap();
+        assert_eq!(
+            (a.url.as_str(), a.version.as_str()),
+            ("oci://ghcr.io/acme/charts/web", "sha256:abc")
+        );
+        assert_eq!(a.secret_ref.as_deref(), Some("pull"));
+        assert_eq!(index.oci_repository(None, "b").unwrap().version, ">=1");
+        assert_eq!(index.oci_repository(None, "c").unwrap().version, "latest");
+        assert!(index.oci_repository(None, "d").is_none());
     }
 
     #[test]

@@ -54,9 +54,15 @@ pub enum ChartSource {
     /// A chart folder in a git repository (`repo_url`, or the Flux `GitRepository` named): the
     /// path inside it.
     GitPath { repo: GitRepo, path: String },
+    /// A Flux `chartRef` to an `OCIRepository` that must be looked up by name (its URL names
+    /// the chart's own repository, its `ref` the tag, semver range or digest).
+    OciRepositoryRef {
+        name: String,
+        namespace: Option<String>,
+    },
     /// A chart folder next to the manifest (a kustomization's `helmGlobals.chartHome`).
     Local(std::path::PathBuf),
-    /// Something this tool does not read (an `OCIRepository`/`HelmChart` chartRef, a `Bucket`,
+    /// Something this tool does not read (a `HelmChart` chartRef, a `Bucket`,
     /// a templated field of an ApplicationSet), with why.
     Unsupported(String),
 }
@@ -341,8 +347,15 @@ fn flux_release(tree: &Tree, root: Ref, mut meta: Meta) -> Option<Release> {
 fn flux_chart(tree: &Tree, spec: Ref, namespace: Option<&str>) -> ChartSource {
     if let Some(chart_ref) = tree.get(spec, "chartRef") {
         let kind = text_at(tree, chart_ref, &["kind"]).unwrap_or_default();
+        if kind == "OCIRepository" {
+            return ChartSource::OciRepositoryRef {
+                name: text_at(tree, chart_ref, &["name"]).unwrap_or_default(),
+                namespace: text_at(tree, chart_ref, &["namespace"])
+                    .or_else(|| namespace.map(str::to_string)),
+            };
+        }
         return ChartSource::Unsupported(format!(
-            "`spec.chartRef` to an {kind}: charts from OCIRepository/HelmChart objects are not read yet"
+            "`spec.chartRef` to a {kind}: charts from HelmChart objects are not read yet"
         ));
     }
     let Some(chart_spec) = walk(tree, spec, &["chart", "spec"]) else {
@@ -565,6 +578,23 @@ mod tests {
                 key: "valuesObject",
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn a_flux_chart_ref_names_its_oci_repository() {
+        let src = "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  chartRef:\n    kind: OCIRepository\n    name: web-chart\n  values:\n    replicaCount: 2\n";
+        assert_eq!(
+            parse(src)[0].chart,
+            ChartSource::OciRepositoryRef {
+                name: "web-chart".into(),
+                namespace: Some("apps".into()),
+            }
+        );
+        let helm_chart = src.replace("OCIRepository", "HelmChart");
+        assert!(matches!(
+            parse(&helm_chart)[0].chart,
+            ChartSource::Unsupported(_)
         ));
     }
 
