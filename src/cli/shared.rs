@@ -131,7 +131,7 @@ struct UnreachableNotice(std::sync::Arc<kube_harden::images::ImageReader>);
 impl Drop for UnreachableNotice {
     fn drop(&mut self) {
         print_lines(self.0.unreachable_registries().into_iter().map(|(registry, why)| {
-            format!("image facts: {registry} cannot be reached, so its images were planned without them: {why}")
+            format!("image facts: {registry} cannot be reached ({why}), so its images were planned without them")
         }));
     }
 }

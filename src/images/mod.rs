@@ -218,8 +218,9 @@ impl ImageReader {
     /// A registry error as the policy sees it; an unreachable registry is remembered, so the
     /// run's other images there are not tried again (one wait, not one per image).
     fn unread(&self, reference: &Reference, error: &RegistryError) -> Unread {
-        if error.is_unreachable() {
-            self.unreachable(reference, error.to_string())
+        if let RegistryError::Unreachable { reason, .. } = error {
+            // The registry's reason alone: the same whichever of its images was asked first.
+            self.unreachable(reference, reason.clone())
         } else {
             Unread::Failed(error.to_string())
         }
