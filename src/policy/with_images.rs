@@ -276,3 +276,165 @@ fn mounted_paths(tree: &Tree, container: Ref) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use yaml_splice::Tree;
+
+    use super::super::images::{ImageFacts, ImageLookup, ImageUser, Unread};
+    use super::super::{plan, NoteKind, Rules};
+
+    fn facts(user: ImageUser, user_text: &str) -> ImageFacts {
+        ImageFacts {
+            digest: "sha256:0".into(),
+            user_text: user_text.into(),
+            user,
+            volumes: vec![],
+            ports: vec![],
+            entrypoint: vec![],
+            cmd: vec![],
+            root_only_paths: vec![],
+        }
+    }
+
+    /// Rules whose lookup knows `app:1` (USER 101), `root:1` (root, VOLUME /data, port 80),
+    /// and says `down:1`'s registry cannot be reached and `gone:1` does not exist.
+    fn rules() -> Rules {
+        let find = |image: &str| -> super::super::images::Looked {
+            match image {
+                "app:1" => Ok(Arc::new(facts(
+                    ImageUser::Ids { uid: 101, gid: 101 },
+                    "101",
+                ))),
+                "root:1" => {
+                    let mut f = facts(ImageUser::Root, "");
+                    f.volumes = vec!["/data".into()];
+                    f.ports = vec!["80/tcp".into()];
+                    f.root_only_paths = vec!["/etc/app (0700)".into()];
+                    Ok(Arc::new(f))
+                }
+                "down:1" => Err(Unread::Unreachable("connection refused".into())),
+                _ => Err(Unread::Failed("not found".into())),
+            }
+        };
+        Rules {
+            images: ImageLookup::new(Arc::new(find)),
+            ..Rules::default()
+        }
+    }
+
+    fn pod(images: &[&str]) -> String {
+        let mut text =
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n".to_string();
+        for (i, image) in images.iter().enumerate() {
+            text.push_str(&format!("    - name: c{i}\n      image: {image}\n"));
+        }
+        text
+    }
+
+    fn pod_ids(text: &str, rules: &Rules) -> String {
+        let tree = Tree::parse(text).unwrap();
+        let planned = plan(&tree, rules);
+        format!("{:?}", planned.changes)
+    }
+
+    #[test]
+    fn a_non_root_image_user_gives_the_pod_ids_unless_ids_are_given() {
+        let text = pod(&["app:1"]);
+        let tree = Tree::parse(&text).unwrap();
+        let planned = plan(&tree, &rules());
+        let changes = format!("{:?}", planned.changes);
+        assert!(
+            changes.contains("Int(101)") && !changes.contains("Int(1000)"),
+            "{changes}"
+        );
+        assert!(planned
+            .notes
+            .iter()
+            .any(|n| n.kind == NoteKind::Image && n.message.starts_with("image facts: user 101")));
+        let given = Rules {
+            ids_given: true,
+            ..rules()
+        };
+        let changes = pod_ids(&text, &given);
+        assert!(
+            changes.contains("Int(1000)") && !changes.contains("Int(101)"),
+            "{changes}"
+        );
+    }
+
+    #[test]
+    fn a_root_image_keeps_the_baseline_with_risks_and_its_volume_gets_an_empty_dir() {
+        let text = pod(&["root:1"]);
+        let tree = Tree::parse(&text).unwrap();
+        let planned = plan(&tree, &rules());
+        let risks: Vec<&str> = planned
+            .notes
+            .iter()
+            .filter(|n| n.kind == NoteKind::Risk)
+            .map(|n| n.message.as_str())
+            .collect();
+        assert!(
+            risks.iter().any(|m| m.contains("/etc/app (0700)")),
+            "{risks:?}"
+        );
+        assert!(
+            risks.iter().any(|m| m.contains("exposes 80/tcp")),
+            "{risks:?}"
+        );
+        let changes = format!("{:?}", planned.changes);
+        assert!(
+            changes.contains("\"/data\"") && changes.contains("Int(1000)"),
+            "{changes}"
+        );
+        // As a note instead, where the lookup says so.
+        let mut as_notes = rules();
+        as_notes.images.volumes_as_notes = true;
+        let planned = plan(&tree, &as_notes);
+        assert!(!format!("{:?}", planned.changes).contains("\"/data\""));
+        assert!(planned
+            .notes
+            .iter()
+            .any(|n| n.message.contains("declares VOLUME /data")));
+    }
+
+    #[test]
+    fn unreadable_images_are_notes_or_with_always_errors_and_unreachable_ones_are_quiet() {
+        let text = pod(&["gone:1", "down:1"]);
+        let tree = Tree::parse(&text).unwrap();
+        let planned = plan(&tree, &rules());
+        let image_notes: Vec<&str> = planned
+            .notes
+            .iter()
+            .filter(|n| n.kind == NoteKind::Image)
+            .map(|n| n.message.as_str())
+            .collect();
+        assert_eq!(
+            image_notes,
+            ["image facts: `gone:1` cannot be read (not found): planned without them"]
+        );
+        assert!(planned.refusals.is_empty());
+        let mut always = rules();
+        always.images.required = true;
+        let planned = plan(&tree, &always);
+        assert_eq!(planned.refusals.len(), 2, "{:?}", planned.refusals);
+    }
+
+    #[test]
+    fn without_a_lookup_nothing_changes() {
+        let text = pod(&["app:1"]);
+        assert_eq!(
+            pod_ids(&text, &Rules::default()),
+            pod_ids(
+                &text,
+                &Rules {
+                    images: ImageLookup::default(),
+                    ..Rules::default()
+                }
+            )
+        );
+        assert!(pod_ids(&text, &Rules::default()).contains("Int(1000)"));
+    }
+}
