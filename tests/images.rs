@@ -549,10 +549,11 @@ fn the_reader_reads_each_image_once_and_then_from_the_cache() {
         })
         .collect();
     let cache = tempfile::tempdir().unwrap();
-    let settings = ImageSettings {
-        cache_dir: cache.path().to_path_buf(),
+    let settings_for = |dir: &Path| ImageSettings {
+        cache_dir: dir.to_path_buf(),
         ..ImageSettings::default()
     };
+    let settings = settings_for(cache.path());
     let cold = ImageReader::new(settings.clone());
     let started = std::time::Instant::now();
     cold.prefetch(&images);
@@ -578,11 +579,33 @@ fn the_reader_reads_each_image_once_and_then_from_the_cache() {
     for image in &images {
         assert_eq!(warm.facts(image).unwrap(), cold.facts(image).unwrap());
     }
+    // Offline, the cache alone answers (by reference), with the same facts.
+    drop(registry);
+    let offline = ImageReader::new(ImageSettings {
+        offline: true,
+        ..settings_for(cache.path())
+    });
+    let started = std::time::Instant::now();
+    offline.prefetch(&images);
+    let offline_time = started.elapsed();
+    assert_eq!(
+        offline.counts(),
+        ReadCounts {
+            fetched: 0,
+            cached: 40,
+            failed: 0
+        }
+    );
+    for image in &images {
+        assert_eq!(offline.facts(image).unwrap(), cold.facts(image).unwrap());
+    }
     // Figures for the notes (not asserted: a shared machine's speed is no test).
+    let rate = |t: std::time::Duration| 40.0 / t.as_secs_f64();
     eprintln!(
-        "image facts: 40 references, cold {:.0}/s ({cold_time:?}), warm {:.0}/s ({warm_time:?})",
-        40.0 / cold_time.as_secs_f64(),
-        40.0 / warm_time.as_secs_f64()
+        "image facts: 40 references of 5 images: cold {:.0}/s ({cold_time:?}), warm {:.0}/s ({warm_time:?}), offline {:.0}/s ({offline_time:?})",
+        rate(cold_time),
+        rate(warm_time),
+        rate(offline_time)
     );
 }
 
@@ -607,4 +630,46 @@ fn a_passwd_whiteout_leaves_a_named_user_unresolved() {
         "{stdout}"
     );
     assert!(stdout.contains("runAsUser: 1000"), "{stdout}");
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn platform_picks_the_index_entry() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = workdir(&host, &["multi-platform.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let arm = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--platform", "linux/arm64"],
+        &[],
+    );
+    assert_eq!(arm.status.code(), Some(0), "{}", text(&arm.stderr));
+    assert!(
+        text(&arm.stdout).contains("runAsUser: 101"),
+        "the arm64 entry runs as 101"
+    );
+    let s390 = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--platform", "linux/s390x"],
+        &[],
+    );
+    assert_eq!(s390.status.code(), Some(0), "{}", text(&s390.stderr));
+    let out = text(&s390.stdout);
+    assert!(out.contains("no manifest for linux/s390x"), "{out}");
+    assert!(out.contains("runAsUser: 1000"), "{out}");
+    let bad = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--platform", "amd64"],
+        &[],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a platform without its OS is refused"
+    );
 }
