@@ -269,6 +269,7 @@ fn an_empty_file_means_every_default() {
             run_as_group: 1000,
             fs_group: 1000,
             seccomp: Seccomp::RuntimeDefault,
+            ids_given: false,
         },
         controls: Controls {
             run_as_non_root: true,
@@ -285,6 +286,10 @@ fn an_empty_file_means_every_default() {
         harden_host_access_pods: false,
         render: config::RenderMode::Auto,
         engine_timeout: 120,
+        images: kube_harden::images::ImagesMode::Auto,
+        platform: kube_harden::registry::Platform::default(),
+        insecure_registries: vec![],
+        image_volumes_as_notes: false,
         exclude: vec![],
         exemptions: vec![],
         services: vec![],
@@ -320,6 +325,11 @@ fn every_key_is_read() {
     assert!(config.harden_host_access_pods);
     assert_eq!(config.render, config::RenderMode::Always);
     assert_eq!(config.engine_timeout, 30);
+    assert_eq!(config.images, kube_harden::images::ImagesMode::Always);
+    assert_eq!(config.platform.to_string(), "linux/arm64");
+    assert_eq!(config.insecure_registries, ["registry.internal:5000"]);
+    assert!(config.image_volumes_as_notes);
+    assert!(config.baseline.ids_given);
     let rules = config.rules();
     assert!(!rules.writable_tmp && rules.harden_host_access);
     assert_eq!(

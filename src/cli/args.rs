@@ -116,6 +116,47 @@ pub struct Cli {
     /// charts come only from the chart cache, and `pr --dry-run` does not fetch `origin`.
     #[arg(long, global = true, help_heading = "Global options")]
     pub offline: bool,
+    /// Read each container image's facts (user, volumes, ports) from its registry to plan
+    /// with: `auto` (an image that cannot be read is a note), `always` (it is an error for its
+    /// file), `never` (fetch nothing) [default: auto, or the config's `images`].
+    #[arg(long, global = true, help_heading = "Global options", value_enum)]
+    pub images: Option<Images>,
+    /// The platform an image index is followed to [default: linux/amd64, or the config's
+    /// `platform`].
+    #[arg(long, global = true, help_heading = "Global options", value_name = "OS/ARCH", value_parser = platform)]
+    pub platform: Option<String>,
+    /// A registry spoken to over plain HTTP (loopback ones always are); repeatable.
+    #[arg(
+        long = "insecure-registry",
+        global = true,
+        help_heading = "Global options",
+        value_name = "HOST[:PORT]"
+    )]
+    pub insecure_registries: Vec<String>,
+    /// Where image facts are kept, by digest [default: kube-harden/images in the user's
+    /// cache folder].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
+    pub image_cache: Option<PathBuf>,
+}
+
+/// `--platform`: `os/arch[/variant]`.
+fn platform(text: &str) -> Result<String, String> {
+    kube_harden::registry::Platform::parse(text)
+        .map(|_| text.to_string())
+        .ok_or_else(|| "expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/arm64".to_string())
+}
+
+/// `--images`: when image facts are read.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Images {
+    Auto,
+    Always,
+    Never,
 }
 
 /// `--render`: `auto` builds when an engine is found, `always` makes a missing one an error.

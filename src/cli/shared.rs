@@ -14,7 +14,7 @@ use kube_harden::report::{
     FileReport, RenderMode, RenderSettings, RepositoryInfo, Settings, Status,
 };
 
-use super::args::{Cli, Render};
+use super::args::{Cli, Images, Render};
 
 /// Whether the command runs the start proof, which runs what the render checks render.
 fn proves(cli: &Cli) -> bool {
@@ -40,6 +40,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
     rules.baseline.uid = cli.uid.unwrap_or(rules.baseline.uid);
     rules.baseline.gid = cli.gid.unwrap_or(rules.baseline.gid);
     rules.baseline.fs_group = cli.fs_group.unwrap_or(rules.baseline.fs_group);
+    rules.ids_given |= cli.uid.is_some() || cli.gid.is_some() || cli.fs_group.is_some();
     // The last of `--writable-tmp` / `--no-writable-tmp` wins (each overrides the other).
     if cli.writable_tmp || cli.no_writable_tmp {
         rules.writable_tmp = cli.writable_tmp && !cli.no_writable_tmp;
@@ -47,6 +48,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
     if cli.harden_host_access_pods {
         rules.harden_host_access = true;
     }
+    rules.images = image_lookup(cli, &config);
     let dockerfiles = kube_harden::dockerfile::DockerfileIndex::new(root.clone());
     let exclude = (!config.exclude.is_empty()).then(|| (root.clone(), config.exclude_matcher()));
     let render = RenderSettings {
@@ -81,6 +83,69 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
         },
     };
     Ok((settings, config))
+}
+
+/// The image facts the policy plans with: the flags over the configuration file; one reader
+/// (one registry client, one credential store: the user's own) for the run.
+fn image_lookup(cli: &Cli, config: &Config) -> kube_harden::policy::ImageLookup {
+    use kube_harden::images::{ImageReader, ImageSettings, ImagesMode};
+    // The flag, else `KUBE_HARDEN_IMAGES` (a CI job without registry access sets `never`),
+    // else the file.
+    let from_env = std::env::var("KUBE_HARDEN_IMAGES").ok();
+    let mode = match (cli.images, from_env.as_deref()) {
+        (Some(Images::Auto), _) | (None, Some("auto")) => ImagesMode::Auto,
+        (Some(Images::Always), _) | (None, Some("always")) => ImagesMode::Always,
+        (Some(Images::Never), _) | (None, Some("never")) => ImagesMode::Never,
+        (None, _) => config.images,
+    };
+    let platform = cli
+        .platform
+        .as_deref()
+        .and_then(kube_harden::registry::Platform::parse)
+        .unwrap_or_else(|| config.platform.clone());
+    let mut insecure_registries = config.insecure_registries.clone();
+    insecure_registries.extend(cli.insecure_registries.iter().cloned());
+    let limit = std::time::Duration::from_secs(cli.engine_timeout.unwrap_or(config.engine_timeout));
+    let settings = ImageSettings {
+        mode,
+        platform,
+        insecure_registries,
+        cache_dir: cli
+            .image_cache
+            .clone()
+            .unwrap_or_else(kube_harden::images::cache::default_root),
+        offline: cli.offline,
+        timeouts: kube_harden::registry::Timeouts::within(limit),
+        credentials: kube_harden::registry::CredentialStore::from_env(),
+        volumes_as_notes: config.image_volumes_as_notes,
+    };
+    let reader = std::sync::Arc::new(ImageReader::new(settings));
+    let lookup = ImageReader::lookup(&reader);
+    if !lookup.is_on() {
+        return lookup;
+    }
+    // The lookup lives as long as the settings: when the run is over, it says once which
+    // registries could not be reached.
+    let notice = UnreachableNotice(reader);
+    let inner = lookup.clone();
+    let mut told = kube_harden::policy::ImageLookup::new(std::sync::Arc::new(move |image| {
+        let _ = &notice;
+        inner.facts(image).expect("the lookup is on")
+    }));
+    told.required = lookup.required;
+    told.volumes_as_notes = lookup.volumes_as_notes;
+    told
+}
+
+/// Says, when dropped, which registries could not be reached (once each, not per container).
+struct UnreachableNotice(std::sync::Arc<kube_harden::images::ImageReader>);
+
+impl Drop for UnreachableNotice {
+    fn drop(&mut self) {
+        print_lines(self.0.unreachable_registries().into_iter().map(|(registry, why)| {
+            format!("image facts: {registry} cannot be reached ({why}), so its images were planned without them")
+        }));
+    }
 }
 
 /// The first of the paths a command was given (`.` when none).

@@ -23,6 +23,10 @@ pub(super) struct RawConfig {
     pub(super) harden_host_access_pods: Key<Spanned<Scalar>>,
     pub(super) render: Key<Spanned<Scalar>>,
     pub(super) engine_timeout: Key<Spanned<Scalar>>,
+    pub(super) images: Key<Spanned<Scalar>>,
+    pub(super) platform: Key<Spanned<Scalar>>,
+    pub(super) insecure_registries: Vec<Spanned<String>>,
+    pub(super) image_volumes: Key<Spanned<Scalar>>,
     pub(super) exclude: Vec<Spanned<String>>,
     // Spanned, so that a missing key can be reported at the start of its entry (serde's own
     // "missing field" error points at the entry's last key).

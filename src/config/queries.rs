@@ -32,6 +32,15 @@ pub struct Config {
     /// The most seconds an external program (a build, a render) or a chart download may take
     /// (default: 120).
     pub engine_timeout: u64,
+    /// When image facts are read (`images`, default: auto).
+    pub images: crate::images::ImagesMode,
+    /// The platform an image index is followed to (`platform`, default: linux/amd64).
+    pub platform: crate::registry::Platform,
+    /// Registries other than loopback spoken to over plain HTTP (`insecureRegistries`).
+    pub insecure_registries: Vec<String>,
+    /// An image's declared volume gets a risk note instead of an emptyDir
+    /// (`imageVolumes: note`; default `emptyDir`).
+    pub image_volumes_as_notes: bool,
     /// Gitignore-style globs, relative to the repository root, as written in the file.
     pub exclude: Vec<String>,
     pub exemptions: Vec<Exemption>,
@@ -66,6 +75,10 @@ impl Default for Config {
             harden_host_access_pods: DEFAULT_HARDEN_HOST_ACCESS_PODS,
             render: RenderMode::default(),
             engine_timeout: DEFAULT_ENGINE_TIMEOUT,
+            images: crate::images::ImagesMode::default(),
+            platform: crate::registry::Platform::default(),
+            insecure_registries: vec![],
+            image_volumes_as_notes: false,
             exclude: vec![],
             exemptions: vec![],
             services: vec![],
@@ -87,6 +100,9 @@ pub struct BaselineConfig {
     pub run_as_group: i64,
     pub fs_group: i64,
     pub seccomp: Seccomp,
+    /// The file sets `runAsUser`, `runAsGroup` or `fsGroup` (they then win over an image's
+    /// user).
+    pub ids_given: bool,
 }
 
 impl Default for BaselineConfig {
@@ -96,6 +112,7 @@ impl Default for BaselineConfig {
             run_as_group: DEFAULT_ID,
             fs_group: DEFAULT_ID,
             seccomp: Seccomp::RuntimeDefault,
+            ids_given: false,
         }
     }
 }
@@ -260,6 +277,8 @@ impl Config {
             writable_tmp: self.writable_tmp,
             harden_host_access: self.harden_host_access_pods,
             exemptions: self.exemptions.clone(),
+            ids_given: b.ids_given,
+            images: policy::ImageLookup::default(),
         }
     }
 }

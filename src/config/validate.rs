@@ -78,6 +78,14 @@ impl RawConfig {
             )?,
             render: render_mode(self.render.get())?,
             engine_timeout: engine_timeout(self.engine_timeout.get())?,
+            images: images_mode(self.images.get())?,
+            platform: platform(self.platform.get())?,
+            insecure_registries: self
+                .insecure_registries
+                .iter()
+                .map(|r| non_empty("insecureRegistries", r))
+                .collect::<Result<_, _>>()?,
+            image_volumes_as_notes: image_volumes(self.image_volumes.get())?,
             exclude: self
                 .exclude
                 .iter()
@@ -104,6 +112,9 @@ impl RawBaseline {
             run_as_group: optional_id("runAsGroup", self.run_as_group.get())?,
             fs_group: optional_id("fsGroup", self.fs_group.get())?,
             seccomp: seccomp(self.seccomp_profile.get(), self.localhost_profile.get())?,
+            ids_given: self.run_as_user.get().is_some()
+                || self.run_as_group.get().is_some()
+                || self.fs_group.get().is_some(),
         })
     }
 }
@@ -243,6 +254,66 @@ fn render_mode(value: Option<&Spanned<Scalar>>) -> Result<RenderMode, ConfigErro
             &value.referenced,
             format!(
                 "`render` must be auto, always or never, found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+/// `images`: auto, always or never.
+fn images_mode(value: Option<&Spanned<Scalar>>) -> Result<crate::images::ImagesMode, ConfigError> {
+    use crate::images::ImagesMode;
+    let Some(value) = value else {
+        return Ok(ImagesMode::default());
+    };
+    match &value.value {
+        Scalar::Str(s) if s == "auto" => Ok(ImagesMode::Auto),
+        Scalar::Str(s) if s == "always" => Ok(ImagesMode::Always),
+        Scalar::Str(s) if s == "never" => Ok(ImagesMode::Never),
+        other => Err(error_at(
+            &value.referenced,
+            format!(
+                "`images` must be auto, always or never, found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+/// `platform`: `os/arch[/variant]`.
+fn platform(value: Option<&Spanned<Scalar>>) -> Result<crate::registry::Platform, ConfigError> {
+    let Some(value) = value else {
+        return Ok(crate::registry::Platform::default());
+    };
+    match &value.value {
+        Scalar::Str(s) => crate::registry::Platform::parse(s).ok_or_else(|| {
+            error_at(
+                &value.referenced,
+                format!("`platform` must be os/arch or os/arch/variant (linux/arm64), found {s:?}"),
+            )
+        }),
+        other => Err(error_at(
+            &value.referenced,
+            format!(
+                "`platform` must be a string such as linux/amd64, found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+/// `imageVolumes`: `emptyDir` (mount one at each declared volume) or `note`.
+fn image_volumes(value: Option<&Spanned<Scalar>>) -> Result<bool, ConfigError> {
+    let Some(value) = value else {
+        return Ok(false);
+    };
+    match &value.value {
+        Scalar::Str(s) if s == "emptyDir" => Ok(false),
+        Scalar::Str(s) if s == "note" => Ok(true),
+        other => Err(error_at(
+            &value.referenced,
+            format!(
+                "`imageVolumes` must be emptyDir or note, found {}",
                 other.describe()
             ),
         )),

@@ -786,6 +786,30 @@ pub(super) fn values_container_wants_with_ids(b: &Baseline) -> Vec<Want> {
         .collect()
 }
 
+/// [`container_wants`] for a container that runs as another user than its pod (its image's):
+/// its own `runAsUser` and `runAsGroup` are added.
+pub(super) fn container_wants_with_ids(b: &Baseline) -> Vec<Want> {
+    container_wants(b)
+        .into_iter()
+        .map(|w| match w {
+            Want::Scalar {
+                key: key @ ("runAsUser" | "runAsGroup"),
+                control,
+                value,
+                short,
+                ..
+            } => Want::Scalar {
+                key,
+                control,
+                value,
+                short,
+                add_missing: true,
+            },
+            w => w,
+        })
+        .collect()
+}
+
 /// The wants that only correct values already written (nothing missing is added).
 pub(super) fn only_existing(wants: Vec<Want>) -> Vec<Want> {
     wants

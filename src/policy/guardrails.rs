@@ -23,38 +23,126 @@ pub(super) fn writable_tmp(
     needing: &[(Ref, String)],
     workload: usize,
 ) -> Additions {
+    writable_dirs(tree, pod, needing, &[], workload)
+}
+
+/// A volume an image declares (`VOLUME /data`) that a container with a read-only root
+/// filesystem does not mount: it gets an emptyDir there.
+pub(super) struct ImageVolume {
+    pub container: Ref,
+    pub name: String,
+    pub path: String,
+    /// The image, for the note.
+    pub image: String,
+}
+
+/// The writable /tmp for the containers in `needing_tmp` (see [`writable_tmp`]) and an emptyDir
+/// at each of `image_volumes`: the pod's new volumes in one change, each container's new
+/// mounts in one change.
+pub(super) fn writable_dirs(
+    tree: &Tree,
+    pod: Ref,
+    needing_tmp: &[(Ref, String)],
+    image_volumes: &[ImageVolume],
+    workload: usize,
+) -> Additions {
     let mut out = Additions::default();
-    let without_tmp: Vec<&(Ref, String)> = needing
+    let without_tmp: Vec<&(Ref, String)> = needing_tmp
         .iter()
         .filter(|(c, _)| !mounts_tmp(tree, *c))
         .collect();
-    if without_tmp.is_empty() {
+    if without_tmp.is_empty() && image_volumes.is_empty() {
         return out;
     }
-    let names = volume_names(tree, pod);
-    let name = tmp_volume_name(&names);
-    if !names.iter().any(|n| n == name) {
-        let volume = NewValue::map(vec![
+    let mut names = volume_names(tree, pod);
+    let mut new_volumes = Vec::new();
+    let mut new_mounts: Vec<(Ref, Vec<NewValue>)> = Vec::new();
+    let mut mount = |container: Ref, name: &str, path: &str| {
+        let item = NewValue::map(vec![
             ("name", NewValue::str(name)),
-            ("emptyDir", NewValue::Map(vec![])),
+            ("mountPath", NewValue::str(path)),
         ]);
-        add_item(tree, pod, "volumes", volume, &mut out);
+        match new_mounts.iter_mut().find(|(c, _)| *c == container) {
+            Some((_, items)) => items.push(item),
+            None => new_mounts.push((container, vec![item])),
+        }
+    };
+    if !without_tmp.is_empty() {
+        let name = tmp_volume_name(&names);
+        if !names.iter().any(|n| n == name) {
+            new_volumes.push(empty_dir(name));
+            names.push(name.to_string());
+        }
+        for (container, cname) in without_tmp {
+            mount(*container, name, "/tmp");
+            out.notes.push(Note {
+                workload,
+                container: Some(cname.clone()),
+                kind: NoteKind::Added,
+                message: writable_tmp_message(name),
+                line: tree.position(*container).0,
+            });
+        }
     }
-    for (container, cname) in without_tmp {
-        let mount = NewValue::map(vec![
-            ("name", NewValue::str(name)),
-            ("mountPath", NewValue::str("/tmp")),
-        ]);
-        add_item(tree, *container, "volumeMounts", mount, &mut out);
+    for v in image_volumes {
+        let name = image_volume_name(&v.path, &names);
+        new_volumes.push(empty_dir(&name));
+        names.push(name.clone());
+        mount(v.container, &name, &v.path);
         out.notes.push(Note {
             workload,
-            container: Some(cname.clone()),
+            container: Some(v.name.clone()),
             kind: NoteKind::Added,
-            message: writable_tmp_message(name),
-            line: tree.position(*container).0,
+            message: format!(
+                "image facts: `{}` declares VOLUME {}: adds an emptyDir volume `{name}` mounted there, so it stays writable under the read-only root filesystem on runtimes that do not mount image volumes (CRI-O)",
+                v.image, v.path
+            ),
+            line: tree.position(v.container).0,
         });
     }
+    if !new_volumes.is_empty() {
+        add_items(tree, pod, "volumes", new_volumes, &mut out);
+    }
+    for (container, items) in new_mounts {
+        add_items(tree, container, "volumeMounts", items, &mut out);
+    }
     out
+}
+
+fn empty_dir(name: &str) -> NewValue {
+    NewValue::map(vec![
+        ("name", NewValue::str(name)),
+        ("emptyDir", NewValue::Map(vec![])),
+    ])
+}
+
+/// The emptyDir's name for an image volume: the path as a DNS label (`/var/lib/app` ->
+/// `var-lib-app`), with `kube-harden-` before it (and a number after) when that is taken.
+fn image_volume_name(path: &str, taken: &[String]) -> String {
+    let mut label: String = path
+        .trim_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    label = label.trim_matches('-').to_string();
+    label.truncate(40);
+    if label.is_empty() {
+        label = "volume".into();
+    }
+    let free = |n: &String| !taken.iter().any(|t| t == n);
+    std::iter::once(label.clone())
+        .chain((0..).map(|i| match i {
+            0 => format!("kube-harden-{label}"),
+            i => format!("kube-harden-{label}-{i}"),
+        }))
+        .find(free)
+        .expect("an endless list has a free name")
 }
 
 /// The name of the emptyDir the writable /tmp adds: `tmp`, or `kube-harden-tmp` when the pod
@@ -100,9 +188,9 @@ fn volume_names(tree: &Tree, pod: Ref) -> Vec<String> {
         .collect()
 }
 
-/// Appends `item` to the list `map.key`, creating the list when it is missing or empty.
-fn add_item(tree: &Tree, map: Ref, key: &str, item: NewValue, out: &mut Additions) {
-    match append_item(tree, map, key, item) {
+/// Appends `items` to the list `map.key`, creating the list when it is missing or empty.
+fn add_items(tree: &Tree, map: Ref, key: &str, items: Vec<NewValue>, out: &mut Additions) {
+    match append_items(tree, map, key, items) {
         Ok(change) => out.changes.push(change),
         Err(e) => out.errors.push(e),
     }
@@ -116,25 +204,29 @@ pub(crate) fn append_item(
     key: &str,
     item: NewValue,
 ) -> Result<(Change, Ref), yaml_splice::EngineError> {
+    append_items(tree, map, key, vec![item])
+}
+
+/// [`append_item`] for several items in one change.
+fn append_items(
+    tree: &Tree,
+    map: Ref,
+    key: &str,
+    items: Vec<NewValue>,
+) -> Result<(Change, Ref), yaml_splice::EngineError> {
     match tree.get(map, key) {
         None => Ok((
             Change::Insert {
                 map: map.id,
-                entries: vec![(key.into(), NewValue::Seq(vec![item]))],
+                entries: vec![(key.into(), NewValue::Seq(items))],
             },
             map,
         )),
-        Some(v) if tree.is_seq(v) => Ok((
-            Change::Append {
-                seq: v.id,
-                items: vec![item],
-            },
-            v,
-        )),
+        Some(v) if tree.is_seq(v) => Ok((Change::Append { seq: v.id, items }, v)),
         Some(v) if tree.is_empty(v) => Ok((
             Change::Fill {
                 node: v.id,
-                value: NewValue::Seq(vec![item]),
+                value: NewValue::Seq(items),
             },
             v,
         )),

@@ -14,20 +14,23 @@
 mod anchors;
 mod contract;
 mod guardrails;
+pub mod images;
 mod json_patch;
 mod patch;
 mod rules;
+mod with_images;
 
 use serde::Serialize;
 
 use yaml_splice::{Change, EngineError, Ref, Scalar, Tree};
 
 use anchors::{context_alias, LeftAlone, Planned};
-use contract::{container_wants, ensure_map, pod_wants, without, Sink};
+use contract::{container_wants, container_wants_with_ids, ensure_map, pod_wants, without, Sink};
 pub(crate) use guardrails::{
     append_item, is_low_port, is_tmp_path, low_port_message, tmp_volume_name, writable_tmp_message,
     HostAccessKind,
 };
+pub use images::{ImageFacts, ImageLookup, ImageUser};
 pub use json_patch::{plan_json_patch, JsonPatchTarget};
 pub use patch::{plan_patch, BaseContainers};
 use rules::WorkloadExemptions;
@@ -252,6 +255,8 @@ pub enum NoteKind {
     Added,
     /// Controls not applied, and why.
     Exempted,
+    /// What the container's image says (its user, volumes, ports), and what it changed.
+    Image,
 }
 
 impl NoteKind {
@@ -262,6 +267,7 @@ impl NoteKind {
             NoteKind::Override => "override",
             NoteKind::Added => "added",
             NoteKind::Exempted => "exempted",
+            NoteKind::Image => "image",
         }
     }
 }
@@ -437,6 +443,11 @@ fn plan_pod(
     let host_left_alone = privileged.is_none() && host_access.is_some();
     let leave_alone = privileged.or(host_access);
     let seccomp = &rules.baseline.seccomp;
+    let images = match leave_alone {
+        None => with_images::plan_images(tree, pod, &containers, rules, workload),
+        Some(_) => with_images::plan_images(tree, pod, &containers, &Rules::default(), workload),
+    };
+    let baseline = &images.baseline;
     let mut sinks = Vec::new();
     let mut pod_sink = Sink::new(workload, None, seccomp);
     pod_sink.shared = context_alias(tree, pod, "securityContext");
@@ -446,7 +457,7 @@ fn plan_pod(
         tree,
         pod,
         "securityContext",
-        &without(pod_wants(&rules.baseline), &controls(&exempted)),
+        &without(pod_wants(baseline), &controls(&exempted)),
         true,
         &mut pod_sink,
     );
@@ -462,11 +473,20 @@ fn plan_pod(
             &mut sink,
             tree.position(*c).0,
         );
+        let own_ids = images.container_ids.iter().find(|(n, _, _)| n == name);
+        let wants = match own_ids {
+            Some((_, uid, gid)) => container_wants_with_ids(&Baseline {
+                uid: *uid,
+                gid: *gid,
+                ..baseline.clone()
+            }),
+            None => container_wants(baseline),
+        };
         ensure_map(
             tree,
             *c,
             "securityContext",
-            &without(container_wants(&rules.baseline), &controls(&exempted)),
+            &without(wants, &controls(&exempted)),
             true,
             &mut sink,
         );
@@ -483,10 +503,21 @@ fn plan_pod(
     for sink in sinks {
         changes.extend(plan.absorb(sink));
     }
-    if rules.writable_tmp && leave_alone.is_none() {
-        let tmp = guardrails::writable_tmp(tree, pod, &needing_tmp, workload);
-        changes.extend(plan.absorb_additions(tmp, workload));
+    if leave_alone.is_none() {
+        let as_notes = rules.images.volumes_as_notes;
+        let (volumes, volume_notes) =
+            with_images::image_volumes(tree, &images, &needing_tmp, as_notes, workload);
+        plan.notes.extend(volume_notes);
+        let tmp_for: &[(Ref, String)] = if rules.writable_tmp {
+            &needing_tmp
+        } else {
+            &[]
+        };
+        let dirs = guardrails::writable_dirs(tree, pod, tmp_for, &volumes, workload);
+        changes.extend(plan.absorb_additions(dirs, workload));
     }
+    plan.notes.extend(images.notes);
+    plan.refusals.extend(images.errors);
     // When host access is why the pod is left alone, the reason already names each field.
     plan.notes.extend(guardrails::risks(
         tree,

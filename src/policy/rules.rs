@@ -120,6 +120,11 @@ pub struct Rules {
     /// of leaving them alone (`hardenHostAccessPods`, `--harden-host-access-pods`).
     pub harden_host_access: bool,
     pub exemptions: Vec<Exemption>,
+    /// The ids were given (`--uid`/`--gid`/`--fs-group`, the config's `baseline`): they win
+    /// over an image's user.
+    pub ids_given: bool,
+    /// The images' facts, when the run reads them (`--images`).
+    pub images: super::ImageLookup,
 }
 
 impl Default for Rules {
@@ -130,6 +135,8 @@ impl Default for Rules {
             writable_tmp: true,
             harden_host_access: false,
             exemptions: vec![],
+            ids_given: false,
+            images: super::ImageLookup::default(),
         }
     }
 }

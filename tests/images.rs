@@ -1,0 +1,675 @@
+//! Image-aware planning (`--images`) against a real registry on loopback: the tests build
+//! their own images (OCI layers written here with tar and flate2, no pulls), push them to
+//! Debian's `docker-registry` (tests/common/registry.rs) and run the binary over the manifests
+//! of fixtures/images/manifests, whose `REGISTRY` is the test registry. The results are
+//! compared with the golden files of fixtures/images/expected (`KUBE_HARDEN_BLESS=1` rewrites
+//! them). Covered: a root image serving port 80, a numeric USER 101, a named USER with 0700
+//! files, VOLUME /data, a well-behaved 65532 image (no risk note), a multi-platform index
+//! with an arm64 decoy, a passwd whiteout, two images with different users in one pod, auth
+//! through a temporary DOCKER_CONFIG, an unreachable registry, `--offline` from the cache,
+//! `--images never` (no connection at all) and `--images always`. The tests that start
+//! `docker-registry` are marked ignored for a machine without it; `.ci/run` installs it
+//! (scripts/registry-deps.sh) and runs them.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::registry::{docker_config, free_port, Pushed, Registry, OCI_LAYER};
+
+const PASSWORD: &str = "pw-9f86d081884c7d65";
+
+// ---------------------------------------------------------------------------------------
+// Images, written here.
+
+/// One entry of a layer: a folder or a file, with its mode and owner.
+enum Entry<'a> {
+    Dir(&'a str, u32, u64),
+    File(&'a str, &'a [u8], u32, u64),
+}
+
+/// A gzip-compressed tar layer of `entries`.
+fn layer(entries: &[Entry]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_ustar();
+        let (path, data, mode, uid): (&str, &[u8], u32, u64) = match entry {
+            Entry::Dir(path, mode, uid) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                (path, b"", *mode, *uid)
+            }
+            Entry::File(path, data, mode, uid) => (path, data, *mode, *uid),
+        };
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(uid);
+        header.set_gid(uid);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append_data(&mut header, path, data).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+fn base_layer() -> Vec<u8> {
+    layer(&[
+        Entry::Dir("etc/", 0o755, 0),
+        Entry::File(
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1001:1001::/app:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+            0o644,
+            0,
+        ),
+        Entry::File("etc/group", b"root:x:0:\napp:x:1001:\n", 0o644, 0),
+        Entry::Dir("bin/", 0o755, 0),
+        Entry::Dir("tmp/", 0o1777, 0),
+    ])
+}
+
+/// An image config for `linux/<arch>` with `config` as its `config` object.
+fn config(arch: &str, config: serde_json::Value) -> Vec<u8> {
+    serde_json::json!({
+        "architecture": arch, "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": []},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Pushes an image of the base layer and `top` (when given) to `repository:tag`.
+fn push(
+    registry: &Registry,
+    repository: &str,
+    tag: &str,
+    arch: &str,
+    cfg: serde_json::Value,
+    top: Option<Vec<u8>>,
+) -> Pushed {
+    let base = base_layer();
+    let mut layers: Vec<(&str, &[u8])> = vec![(OCI_LAYER, &base)];
+    if let Some(top) = &top {
+        layers.push((OCI_LAYER, top));
+    }
+    registry.push_image(repository, tag, &config(arch, cfg), &layers)
+}
+
+/// The test images (see fixtures/images/README.md).
+fn push_test_images(registry: &Registry) {
+    use serde_json::json;
+    push(
+        registry,
+        "khtest/root-port80",
+        "1",
+        "amd64",
+        json!({"ExposedPorts": {"80/tcp": {}}, "Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]}),
+        Some(layer(&[
+            Entry::Dir("www/", 0o700, 0),
+            Entry::File("www/index.html", b"<p>hi</p>", 0o600, 0),
+            Entry::File("www/robots.txt", b"", 0o644, 0),
+        ])),
+    );
+    let uid101 = |repository: &str, tag: &str, arch: &str| {
+        push(
+            registry,
+            repository,
+            tag,
+            arch,
+            json!({"User": "101", "ExposedPorts": {"8080/tcp": {}},
+                   "Cmd": ["sh", "-c", "touch /var/cache/app/started && httpd -f -p 8080"]}),
+            Some(layer(&[
+                Entry::Dir("var/", 0o755, 0),
+                Entry::Dir("var/cache/", 0o755, 0),
+                Entry::Dir("var/cache/app/", 0o755, 101),
+            ])),
+        )
+    };
+    uid101("khtest/uid101-cache", "1", "amd64");
+    push(
+        registry,
+        "khtest/named-user",
+        "1",
+        "amd64",
+        json!({"User": "app", "ExposedPorts": {"8080/tcp": {}}}),
+        Some(layer(&[
+            Entry::Dir("app/", 0o700, 1001),
+            Entry::File("app/config", b"secret=1\n", 0o600, 1001),
+        ])),
+    );
+    push(
+        registry,
+        "khtest/volume-data",
+        "1",
+        "amd64",
+        json!({"User": "1000", "Volumes": {"/data": {}}, "ExposedPorts": {"8080/tcp": {}}}),
+        Some(layer(&[Entry::Dir("data/", 0o755, 1000)])),
+    );
+    let good = push(
+        registry,
+        "khtest/good",
+        "1",
+        "amd64",
+        json!({"User": "65532:65532", "ExposedPorts": {"8080/tcp": {}}, "Entrypoint": ["/app"]}),
+        None,
+    );
+    // The index: linux/amd64 is the good image, linux/arm64 a decoy that runs as 101.
+    let decoy = uid101("khtest/good", "arm64-decoy", "arm64");
+    registry.push_index(
+        "khtest/good",
+        "multi",
+        &[(&decoy, "linux/arm64"), (&good, "linux/amd64")],
+    );
+    // USER app, but the top layer hides /etc/passwd with a whiteout.
+    push(
+        registry,
+        "khtest/whiteout-user",
+        "1",
+        "amd64",
+        json!({"User": "app"}),
+        Some(layer(&[Entry::File("etc/.wh.passwd", b"", 0o644, 0)])),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs.
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/images")
+}
+
+/// The manifests of fixtures/images/manifests (or the `names` of them) in a new folder, with
+/// `REGISTRY` replaced by `host`.
+fn workdir(host: &str, names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures().join("manifests")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if !names.is_empty() && !names.contains(&name.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(dir.path().join(&name), text.replace("REGISTRY", host)).unwrap();
+    }
+    dir
+}
+
+/// Runs the binary in `dir` with its own image cache and an empty DOCKER_CONFIG (unless
+/// `env` names another).
+fn run(dir: &Path, cache: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let empty = dir.join(".no-docker-config");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut command = assert_cmd::Command::cargo_bin("kube-harden").unwrap();
+    command
+        .args(args)
+        .arg("--image-cache")
+        .arg(cache)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("DOCKER_CONFIG", &empty)
+        .env_remove("KUBE_HARDEN_IMAGES")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("KUBE_HARDEN_REGISTRY_TOKEN");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Compares `actual` (with `host` put back as `REGISTRY`) with the golden file `name`.
+fn golden(name: &str, actual: &str, host: &str) {
+    let actual = actual.replace(host, "REGISTRY");
+    let path = fixtures().join("expected").join(name);
+    if std::env::var_os("KUBE_HARDEN_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (KUBE_HARDEN_BLESS=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "{name} differs from its golden file");
+}
+
+/// The pod securityContext ids of the first workload in `file`.
+fn pod_ids(file: &Path) -> (i64, i64, i64) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let doc: serde_json::Value = yaml_serde::from_str(&text).unwrap();
+    let sc = &doc["spec"]["template"]["spec"]["securityContext"];
+    let id = |k: &str| sc[k].as_i64().unwrap_or(-1);
+    (id("runAsUser"), id("runAsGroup"), id("fsGroup"))
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn fix_plans_each_pod_with_its_images_facts() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = workdir(&host, &[]);
+    let cache = tempfile::tempdir().unwrap();
+
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    golden("diff.txt", &text(&diff.stdout), &host);
+
+    let fix = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    for name in &names {
+        let written = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        golden(&format!("fixed/{name}"), &written, &host);
+    }
+    // The facts, one by one (the golden files hold the whole text).
+    let ids = |name: &str| pod_ids(&dir.path().join(name));
+    assert_eq!(ids("uid101.yaml"), (101, 101, 101), "numeric USER 101");
+    assert_eq!(
+        ids("named-user.yaml"),
+        (1001, 1001, 1001),
+        "USER app via /etc/passwd"
+    );
+    assert_eq!(ids("good.yaml"), (65532, 65532, 65532));
+    assert_eq!(
+        ids("multi-platform.yaml"),
+        (65532, 65532, 65532),
+        "not the arm64 decoy's 101"
+    );
+    assert_eq!(
+        ids("root-port80.yaml"),
+        (1000, 1000, 1000),
+        "a root image keeps 1000"
+    );
+    assert_eq!(
+        ids("pinned-ids.yaml").0,
+        4000,
+        "the manifest's own id stands"
+    );
+    let diff = text(&diff.stdout);
+    assert!(diff.contains("exposes 80/tcp"), "{diff}");
+    assert!(
+        diff.contains("/www (0700)") && diff.contains("/www/index.html (0600)"),
+        "{diff}"
+    );
+    assert!(diff.contains("mountPath: /data"), "{diff}");
+    // The well-behaved image gets its ids and no risk.
+    let good_notes: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with("# ") && l.contains("khtest/good:1`") && !l.contains("pair"))
+        .collect();
+    assert!(
+        good_notes.iter().all(|l| !l.contains("risk")),
+        "{good_notes:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn check_and_explain_report_the_image_facts() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = workdir(&host, &["uid101.yaml", "root-port80.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+
+    let check = run(
+        dir.path(),
+        cache.path(),
+        &["check", ".", "--format", "json"],
+        &[],
+    );
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    let notes = json.to_string();
+    assert!(notes.contains(r#""type":"image""#), "{notes}");
+    assert!(notes.contains("image facts: user 101"), "{notes}");
+    assert!(notes.contains("exposes 80/tcp"), "{notes}");
+
+    let explain = run(dir.path(), cache.path(), &["explain", "."], &[]);
+    assert_eq!(explain.status.code(), Some(0), "{}", text(&explain.stderr));
+    let out = text(&explain.stdout);
+    assert!(out.contains("image facts: user 101"), "{out}");
+    assert!(out.contains("101"), "{out}");
+}
+
+#[test]
+#[ignore = "needs docker-registry and htpasswd: .ci/run installs them (scripts/registry-deps.sh)"]
+fn credentials_come_from_a_temporary_docker_config() {
+    let registry = Registry::start_with_htpasswd("ci", PASSWORD);
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = workdir(&host, &["uid101.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+
+    let without = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(without.status.code(), Some(0), "{}", text(&without.stderr));
+    let out = text(&without.stdout);
+    assert!(
+        out.contains("cannot be read") && out.contains("access denied"),
+        "{out}"
+    );
+    assert!(out.contains("runAsUser: 1000"), "{out}");
+
+    let auth = common::registry::base64(format!("ci:{PASSWORD}").as_bytes());
+    let config = docker_config(
+        &dir.path().join(".docker"),
+        &format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    );
+    let with = run(
+        dir.path(),
+        cache.path(),
+        &["diff", "."],
+        &[("DOCKER_CONFIG", &config)],
+    );
+    assert_eq!(with.status.code(), Some(0), "{}", text(&with.stderr));
+    let out = text(&with.stdout);
+    assert!(out.contains("runAsUser: 101"), "{out}");
+    assert!(!out.contains(PASSWORD) && !text(&with.stderr).contains(PASSWORD));
+}
+
+#[test]
+fn an_unreachable_registry_is_told_once_and_the_files_are_still_planned() {
+    let host = format!("127.0.0.1:{}", free_port());
+    let dir = workdir(&host, &["uid101.yaml", "sidecar.yaml", "good.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let told: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("cannot be reached"))
+        .collect();
+    assert_eq!(told.len(), 1, "{stderr}");
+    assert!(told[0].contains(&host), "{stderr}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("runAsUser: 1000"), "{stdout}");
+    assert!(!stdout.contains("image facts"), "{stdout}");
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn offline_reads_only_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let (host, dir) = {
+        let registry = Registry::start();
+        push_test_images(&registry);
+        let host = registry.host();
+        let dir = workdir(&host, &["uid101.yaml", "named-user.yaml"]);
+        let online = run(dir.path(), cache.path(), &["diff", "."], &[]);
+        assert_eq!(online.status.code(), Some(0), "{}", text(&online.stderr));
+        (host, dir)
+        // The registry stops here.
+    };
+    let offline = run(dir.path(), cache.path(), &["fix", ".", "--offline"], &[]);
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline.stderr));
+    assert_eq!(pod_ids(&dir.path().join("uid101.yaml")), (101, 101, 101));
+    assert_eq!(
+        pod_ids(&dir.path().join("named-user.yaml")),
+        (1001, 1001, 1001)
+    );
+    assert!(!text(&offline.stderr).contains("cannot be reached"));
+
+    // An empty cache, offline: planned without facts, and said once.
+    let empty = tempfile::tempdir().unwrap();
+    let dir = workdir(&host, &["good.yaml"]);
+    let out = run(dir.path(), empty.path(), &["fix", ".", "--offline"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(pod_ids(&dir.path().join("good.yaml")), (1000, 1000, 1000));
+    assert!(
+        text(&out.stderr).contains("not in the image cache"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A listener that counts the connections made to it (and answers none).
+fn counting_listener() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (host, count)
+}
+
+#[test]
+fn images_never_makes_no_connection() {
+    let (host, connections) = counting_listener();
+    let dir = workdir(&host, &["uid101.yaml", "root-port80.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let never = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--images", "never"],
+        &[],
+    );
+    assert_eq!(never.status.code(), Some(0), "{}", text(&never.stderr));
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "no request with --images never"
+    );
+    assert!(!text(&never.stdout).contains("image facts"));
+    // The same run without it does knock (the control: the listener sees connections).
+    let auto = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(auto.status.code(), Some(0), "{}", text(&auto.stderr));
+    assert!(connections.load(Ordering::SeqCst) > 0);
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn images_always_makes_an_unreadable_image_an_error_for_its_file() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      image: {host}/khtest/missing:1\n"
+    );
+    std::fs::write(dir.path().join("pod.yaml"), &manifest).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        cache.path(),
+        &["fix", ".", "--images", "always"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot be read (--images always)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pod.yaml")).unwrap(),
+        manifest
+    );
+    // auto: the same image is a note, and the file is hardened.
+    let out = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn the_reader_reads_each_image_once_and_then_from_the_cache() {
+    use kube_harden::images::{ImageReader, ImageSettings, ReadCounts};
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    // 40 distinct references (tags) of the five images.
+    let images: Vec<String> = (0..40)
+        .map(|i| {
+            let name = [
+                "root-port80",
+                "uid101-cache",
+                "named-user",
+                "volume-data",
+                "good",
+            ][i % 5];
+            let tag = format!("t{i}");
+            let image = format!("{host}/khtest/{name}");
+            let manifest = common::registry::http()
+                .get(format!("http://{host}/v2/khtest/{name}/manifests/1"))
+                .header("accept", common::registry::OCI_MANIFEST)
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            registry.push_manifest(
+                &format!("khtest/{name}"),
+                &tag,
+                common::registry::OCI_MANIFEST,
+                &manifest,
+            );
+            format!("{image}:{tag}")
+        })
+        .collect();
+    let cache = tempfile::tempdir().unwrap();
+    let settings_for = |dir: &Path| ImageSettings {
+        cache_dir: dir.to_path_buf(),
+        ..ImageSettings::default()
+    };
+    let settings = settings_for(cache.path());
+    let cold = ImageReader::new(settings.clone());
+    let started = std::time::Instant::now();
+    cold.prefetch(&images);
+    let cold_time = started.elapsed();
+    // Five images: each digest read once from the registry, the other tags from the cache.
+    let counts = cold.counts();
+    assert_eq!(counts.failed, 0);
+    assert_eq!(counts.fetched + counts.cached, 40, "{counts:?}");
+    assert!(counts.fetched >= 5, "{counts:?}");
+
+    let warm = ImageReader::new(settings);
+    let started = std::time::Instant::now();
+    warm.prefetch(&images);
+    let warm_time = started.elapsed();
+    assert_eq!(
+        warm.counts(),
+        ReadCounts {
+            fetched: 0,
+            cached: 40,
+            failed: 0
+        }
+    );
+    for image in &images {
+        assert_eq!(warm.facts(image).unwrap(), cold.facts(image).unwrap());
+    }
+    // Offline, the cache alone answers (by reference), with the same facts.
+    drop(registry);
+    let offline = ImageReader::new(ImageSettings {
+        offline: true,
+        ..settings_for(cache.path())
+    });
+    let started = std::time::Instant::now();
+    offline.prefetch(&images);
+    let offline_time = started.elapsed();
+    assert_eq!(
+        offline.counts(),
+        ReadCounts {
+            fetched: 0,
+            cached: 40,
+            failed: 0
+        }
+    );
+    for image in &images {
+        assert_eq!(offline.facts(image).unwrap(), cold.facts(image).unwrap());
+    }
+    // Figures for the notes (not asserted: a shared machine's speed is no test).
+    let rate = |t: std::time::Duration| 40.0 / t.as_secs_f64();
+    eprintln!(
+        "image facts: 40 references of 5 images: cold {:.0}/s ({cold_time:?}), warm {:.0}/s ({warm_time:?}), offline {:.0}/s ({offline_time:?})",
+        rate(cold_time),
+        rate(warm_time),
+        rate(offline_time)
+    );
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_passwd_whiteout_leaves_a_named_user_unresolved() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pod.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: a\n      image: {host}/khtest/whiteout-user:1\n"),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("has USER `app`, which cannot be resolved: the image has no /etc/passwd"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("runAsUser: 1000"), "{stdout}");
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn platform_picks_the_index_entry() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = workdir(&host, &["multi-platform.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let arm = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--platform", "linux/arm64"],
+        &[],
+    );
+    assert_eq!(arm.status.code(), Some(0), "{}", text(&arm.stderr));
+    assert!(
+        text(&arm.stdout).contains("runAsUser: 101"),
+        "the arm64 entry runs as 101"
+    );
+    let s390 = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--platform", "linux/s390x"],
+        &[],
+    );
+    assert_eq!(s390.status.code(), Some(0), "{}", text(&s390.stderr));
+    let out = text(&s390.stdout);
+    assert!(out.contains("no manifest for linux/s390x"), "{out}");
+    assert!(out.contains("runAsUser: 1000"), "{out}");
+    let bad = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--platform", "amd64"],
+        &[],
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a platform without its OS is refused"
+    );
+}
