@@ -176,6 +176,7 @@ impl GitOps {
             // `--offline`: the cache alone answers; each download is bounded by --engine-timeout.
             cache: crate::helm::repository::ChartCache::new(cache_root)
                 .offline(settings.render.offline)
+                .insecure_registries(settings.repository.insecure_registries.clone())
                 .timeouts(crate::helm::repository::Timeouts::within(
                     settings.render.timeout,
                 )),

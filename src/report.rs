@@ -35,6 +35,9 @@ pub struct RepositoryInfo {
     /// `--no-post-renderers`: a Flux release whose values cannot express the baseline gets no
     /// `spec.postRenderers` patches (only the notes).
     pub no_post_renderers: bool,
+    /// `--insecure-registry` and `insecureRegistries`: registries spoken to over plain HTTP
+    /// (loopback always is), for charts as for images.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for Settings {

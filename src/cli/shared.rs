@@ -80,6 +80,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
             root: Some(root.clone()),
             chart_cache: cli.chart_cache.clone(),
             no_post_renderers: cli.no_post_renderers,
+            insecure_registries: insecure_registries(cli, &config),
         },
     };
     Ok((settings, config))
@@ -87,6 +88,13 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
 
 /// The image facts the policy plans with: the flags over the configuration file; one reader
 /// (one registry client, one credential store: the user's own) for the run.
+/// The registries spoken to over plain HTTP: the configuration's, then the command line's.
+fn insecure_registries(cli: &Cli, config: &Config) -> Vec<String> {
+    let mut registries = config.insecure_registries.clone();
+    registries.extend(cli.insecure_registries.iter().cloned());
+    registries
+}
+
 fn image_lookup(cli: &Cli, config: &Config) -> kube_harden::policy::ImageLookup {
     use kube_harden::images::{ImageReader, ImageSettings, ImagesMode};
     // The flag, else `KUBE_HARDEN_IMAGES` (a CI job without registry access sets `never`),
@@ -103,8 +111,7 @@ fn image_lookup(cli: &Cli, config: &Config) -> kube_harden::policy::ImageLookup 
         .as_deref()
         .and_then(kube_harden::registry::Platform::parse)
         .unwrap_or_else(|| config.platform.clone());
-    let mut insecure_registries = config.insecure_registries.clone();
-    insecure_registries.extend(cli.insecure_registries.iter().cloned());
+    let insecure_registries = insecure_registries(cli, config);
     let limit = std::time::Duration::from_secs(cli.engine_timeout.unwrap_or(config.engine_timeout));
     let settings = ImageSettings {
         mode,
