@@ -19,6 +19,7 @@ pub mod discover;
 pub mod dockerfile;
 pub mod group;
 pub mod helm;
+pub mod http;
 pub mod images;
 pub mod input;
 pub mod kustomization;

@@ -255,11 +255,7 @@ impl ChartCache {
 
     pub fn timeouts(mut self, timeouts: Timeouts) -> ChartCache {
         self.timeouts = timeouts;
-        self.registry_settings.timeouts = crate::registry::Timeouts {
-            connect: timeouts.connect,
-            read: timeouts.read,
-            whole: timeouts.whole,
-        };
+        self.registry_settings.timeouts = timeouts;
         self
     }
 

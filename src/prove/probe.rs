@@ -96,11 +96,16 @@ fn http_ok(port: u16, path: &str, limit: Duration) -> bool {
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }
-    let mut head = [0u8; 64];
-    let Ok(n) = stream.read(&mut head) else {
-        return false;
-    };
-    let line = String::from_utf8_lossy(&head[..n]);
+    // The status line may come in pieces: read until its end (or 64 bytes, or the end).
+    let mut head = Vec::new();
+    let mut piece = [0u8; 64];
+    while head.len() < 64 && !head.contains(&b'\n') {
+        match stream.read(&mut piece) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&piece[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
     line.split_whitespace()
         .nth(1)
         .and_then(|code| code.parse::<u16>().ok())

@@ -3,9 +3,10 @@
 //! with a size limit and a whole-request time limit, and every manifest and blob checked
 //! against its digest.
 
+use crate::http::{innermost, tls_config};
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use reqwest::blocking::{RequestBuilder, Response};
@@ -658,28 +659,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// rustls with the ring provider and the platform's verifier (the system's trust store), as
-/// the chart repository client has it.
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// The deepest cause of an error chain: reqwest's own message only says which request failed.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(error), |e| e.source())
-        .last()
-        .map(ToString::to_string)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -26,8 +26,6 @@ pub mod credentials;
 mod manifest;
 mod reference;
 
-use std::time::Duration;
-
 pub use client::Client;
 pub use credentials::{Credential, CredentialStore, Secret};
 pub use manifest::{
@@ -50,32 +48,7 @@ pub struct Settings {
 }
 
 /// How long to wait for a registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// To open a connection (TCP and TLS).
-    pub connect: Duration,
-    /// For an answer to begin, and then for each piece of a body.
-    pub read: Duration,
-    /// For one whole request, with its body.
-    pub whole: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts::within(crate::process::DEFAULT_TIMEOUT)
-    }
-}
-
-impl Timeouts {
-    /// 10 s to connect and 30 s for data, none longer than `limit`, which bounds each request.
-    pub fn within(limit: Duration) -> Timeouts {
-        Timeouts {
-            connect: Duration::from_secs(10).min(limit),
-            read: Duration::from_secs(30).min(limit),
-            whole: limit,
-        }
-    }
-}
+pub use crate::http::Timeouts;
 
 /// Why a registry call failed. Each message names the reference (`registry/repo:tag`, or
 /// `registry/repo@digest` for a blob) and says why; none holds a secret.

@@ -6,41 +6,12 @@
 //! other programs.
 
 use std::io::Read;
-use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::blocking::Client;
 use url::Url;
 
-/// How long to wait for a repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// To open a connection (TCP and TLS).
-    pub connect: Duration,
-    /// For the answer to begin, and then for each piece of the body.
-    pub read: Duration,
-    /// For one whole download (`--engine-timeout`): a repository that trickles a byte now and
-    /// then is given up too.
-    pub whole: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts::within(crate::process::DEFAULT_TIMEOUT)
-    }
-}
-
-impl Timeouts {
-    /// The usual waits (10 s to connect, 30 s for data), none longer than `limit`, which
-    /// bounds each whole download.
-    pub fn within(limit: Duration) -> Timeouts {
-        Timeouts {
-            connect: Duration::from_secs(10).min(limit),
-            read: Duration::from_secs(30).min(limit),
-            whole: limit,
-        }
-    }
-}
+pub use crate::http::Timeouts;
+use crate::http::{innermost, tls_config};
 
 /// Why a download failed, without the URL (the caller names it).
 #[derive(Debug)]
@@ -140,25 +111,4 @@ impl Downloader {
             format!("the download broke off: {}", innermost(error))
         }
     }
-}
-
-/// rustls with the ring provider and the platform's verifier (the system's trust store).
-fn tls_config() -> Result<rustls::ClientConfig, String> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// The deepest cause of an error chain: reqwest's own message only says which request failed.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(Some(error), |e| e.source())
-        .last()
-        .map(ToString::to_string)
-        .unwrap_or_default()
 }
