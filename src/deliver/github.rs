@@ -3,7 +3,7 @@
 //!
 //! Calls go through `octocrab`'s raw requests, with octocrab's own retry left out: it re-sends a
 //! 429 or 5xx at once, POSTs included. Here every write waits at least the write interval after
-//! the previous one; a 403/429 waits for `retry-after` (or until `x-ratelimit-reset` when the
+//! the previous one's answer; a 403/429 waits for `retry-after` (or until `x-ratelimit-reset` when the
 //! quota is spent); a 5xx is retried with backoff; a dropped connection is retried for reads
 //! only (a write may have landed; the caller looks again instead). Knows nothing of YAML or git.
 
@@ -274,6 +274,11 @@ impl GitHub {
                 path.to_string(),
                 body,
             ));
+            if write {
+                // The next write waits a second from this one's answer (not its start), so
+                // that two writes reach GitHub at least a second apart however long one took.
+                self.last_write = Some(Instant::now());
+            }
             let (status, headers, text) = match outcome {
                 Ok(answer) => answer,
                 Err(e) if !write && attempt < ATTEMPTS => {
@@ -320,7 +325,6 @@ impl GitHub {
                 std::thread::sleep(self.pace.write_interval - since);
             }
         }
-        self.last_write = Some(Instant::now());
     }
 }
 
