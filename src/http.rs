@@ -36,6 +36,42 @@ impl Timeouts {
     }
 }
 
+impl Timeouts {
+    /// What a platform engineer needs from a failed request: a timeout with its length, else
+    /// the root cause ("Connection refused", "dns error: ...", a certificate problem).
+    pub fn request_failure(&self, error: &reqwest::Error) -> String {
+        if error.is_timeout() && error.is_connect() {
+            format!(
+                "no connection within {} (timed out)",
+                crate::process::seconds(self.connect)
+            )
+        } else if error.is_timeout() {
+            format!(
+                "no answer within {} (timed out)",
+                crate::process::seconds(self.read)
+            )
+        } else {
+            innermost(error)
+        }
+    }
+
+    /// The same for a body that stopped coming (`what`: "the download", "the answer").
+    pub fn body_failure(&self, error: &std::io::Error, what: &str) -> String {
+        let timed_out =
+            std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+                .filter_map(|e| e.downcast_ref::<reqwest::Error>())
+                .any(reqwest::Error::is_timeout);
+        if timed_out {
+            format!(
+                "{what} stalled for {} (timed out)",
+                crate::process::seconds(self.read)
+            )
+        } else {
+            format!("{what} broke off: {}", innermost(error))
+        }
+    }
+}
+
 /// rustls with the ring provider and the platform's verifier (the system's trust store).
 pub fn tls_config() -> Result<rustls::ClientConfig, String> {
     use rustls_platform_verifier::BuilderVerifierExt;

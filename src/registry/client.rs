@@ -542,37 +542,12 @@ impl Client {
         })
     }
 
-    /// A timeout with its length, else the root cause ("Connection refused", a certificate).
     fn reason(&self, error: &reqwest::Error) -> String {
-        let timeouts = &self.settings.timeouts;
-        if error.is_timeout() && error.is_connect() {
-            format!(
-                "no connection within {} (timed out)",
-                crate::process::seconds(timeouts.connect)
-            )
-        } else if error.is_timeout() {
-            format!(
-                "no answer within {} (timed out)",
-                crate::process::seconds(timeouts.read)
-            )
-        } else {
-            innermost(error)
-        }
+        self.settings.timeouts.request_failure(error)
     }
 
     fn body_reason(&self, error: &std::io::Error) -> String {
-        let timed_out =
-            std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
-                .filter_map(|e| e.downcast_ref::<reqwest::Error>())
-                .any(reqwest::Error::is_timeout);
-        if timed_out {
-            format!(
-                "the answer stalled for {} (timed out)",
-                crate::process::seconds(self.settings.timeouts.read)
-            )
-        } else {
-            format!("the answer broke off: {}", innermost(error))
-        }
+        self.settings.timeouts.body_failure(error, "the answer")
     }
 }
 

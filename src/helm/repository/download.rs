@@ -79,36 +79,11 @@ impl Downloader {
         Ok(body)
     }
 
-    /// What a platform engineer needs from a failed request: a timeout with its length, else
-    /// the root cause ("Connection refused", "dns error: ...", a certificate problem).
     fn reason(&self, error: &reqwest::Error) -> String {
-        if error.is_timeout() && error.is_connect() {
-            format!(
-                "no connection within {} (timed out)",
-                crate::process::seconds(self.timeouts.connect)
-            )
-        } else if error.is_timeout() {
-            format!(
-                "no answer within {} (timed out)",
-                crate::process::seconds(self.timeouts.read)
-            )
-        } else {
-            innermost(error)
-        }
+        self.timeouts.request_failure(error)
     }
 
     fn body_reason(&self, error: &std::io::Error) -> String {
-        let timed_out =
-            std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
-                .filter_map(|e| e.downcast_ref::<reqwest::Error>())
-                .any(reqwest::Error::is_timeout);
-        if timed_out {
-            format!(
-                "the download stalled for {} (timed out)",
-                crate::process::seconds(self.timeouts.read)
-            )
-        } else {
-            format!("the download broke off: {}", innermost(error))
-        }
+        self.timeouts.body_failure(error, "the download")
     }
 }
