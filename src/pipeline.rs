@@ -503,6 +503,12 @@ fn release_wiring(
             falls_back: t.falls_back,
             holds_pod_ids: t.holds_pod_ids,
             containers: t.containers.clone(),
+            templates: t
+                .used_at
+                .iter()
+                .map(|(template, _)| template.clone())
+                .collect(),
+            image_ids: None,
         })
         .collect();
     let fields = wiring

@@ -673,3 +673,160 @@ fn platform_picks_the_index_entry() {
         "a platform without its OS is refused"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Chart values and GitOps releases: the images are rendered values.
+
+/// fixtures/images/<folder> copied into `dir` (REGISTRY replaced by `host`).
+fn copy_fixture(folder: &str, dir: &Path, host: &str) {
+    let from = fixtures().join(folder);
+    for entry in walk(&from) {
+        let to = dir.join(entry.strip_prefix(&from).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let text = std::fs::read_to_string(&entry).unwrap();
+        std::fs::write(to, text.replace("REGISTRY", host)).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        match path.is_dir() {
+            true => files.extend(walk(&path)),
+            false => files.push(path),
+        }
+    }
+    files
+}
+
+/// Runs the binary with Helm's engine (the test shim) and the render check on.
+fn run_rendered(dir: &Path, cache: &Path, args: &[&str]) -> Output {
+    let shim = common::helm::shim();
+    let python = common::helm::python();
+    let mut all = vec!["--render", "always", "--helm-bin", shim.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(dir, cache, &all, &[("KUBE_HARDEN_HELM_PYTHON", &python)])
+}
+
+/// The documents of a YAML stream (empty ones dropped).
+fn documents(stream: &str) -> Vec<yaml_serde::Value> {
+    use serde::Deserialize;
+    yaml_serde::Deserializer::from_str(stream)
+        .map(|d| yaml_serde::Value::deserialize(d).unwrap())
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+/// The pod securityContext ids of each Deployment a render holds, by name.
+fn rendered_ids(stream: &str) -> Vec<(String, (i64, i64, i64))> {
+    let docs = documents(stream);
+    docs.iter()
+        .filter(|d| d["kind"] == "Deployment")
+        .map(|d| {
+            let sc = &d["spec"]["template"]["spec"]["securityContext"];
+            let id = |k: &str| sc[k].as_i64().unwrap_or(-1);
+            let name = d["metadata"]["name"].as_str().unwrap().to_string();
+            (name, (id("runAsUser"), id("runAsGroup"), id("fsGroup")))
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn chart_values_get_the_ids_of_the_images_their_pods_render() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture("charts", &dir.path().join("charts"), &host);
+    let cache = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("charts/web");
+
+    let diff = run_rendered(dir.path(), cache.path(), &["diff", "charts"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    golden("chart-diff.txt", &text(&diff.stdout), &host);
+    let fix = run_rendered(dir.path(), cache.path(), &["fix", "charts"]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+
+    // What ships: the chart rendered with the values as `fix` left them.
+    let rendered = common::helm::template(&chart, None).unwrap();
+    let ids = rendered_ids(&rendered);
+    assert_eq!(
+        ids,
+        vec![
+            ("release-web".to_string(), (101, 101, 101)),
+            ("release-worker".to_string(), (1000, 1000, 1000)),
+        ],
+        "the web pod runs the USER 101 image, the worker a root one"
+    );
+    let diff = text(&diff.stdout);
+    assert!(diff.contains("fsGroup 101 instead of 1000"), "{diff}");
+    assert!(
+        diff.contains("rendered Deployment/release-worker: image facts: user root"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("/www (0700)") && diff.contains("exposes 80/tcp"),
+        "{diff}"
+    );
+
+    // The user's own ids win over the image's.
+    let pinned = tempfile::tempdir().unwrap();
+    copy_fixture("charts", &pinned.path().join("charts"), &host);
+    let args = [
+        "fix",
+        "--uid",
+        "4000",
+        "--gid",
+        "4000",
+        "--fs-group",
+        "4000",
+        "charts",
+    ];
+    let fix = run_rendered(pinned.path(), cache.path(), &args);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+    let rendered = common::helm::template(&pinned.path().join("charts/web"), None).unwrap();
+    assert!(rendered_ids(&rendered)
+        .iter()
+        .all(|(_, ids)| *ids == (4000, 4000, 4000)));
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_release_s_values_get_the_ids_of_the_images_it_renders() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    copy_fixture("charts", &dir.path().join("charts"), &host);
+    copy_fixture("gitops", dir.path(), &host);
+    common::init_with_origin(dir.path(), "https://github.com/acme/fleet");
+    let cache = tempfile::tempdir().unwrap();
+
+    let diff = run_rendered(dir.path(), cache.path(), &["diff", "apps"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    golden("release-diff.txt", &text(&diff.stdout), &host);
+    let fix = run_rendered(dir.path(), cache.path(), &["fix", "apps"]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+
+    // What ships: the chart rendered under the release's name with its values as written.
+    let release = std::fs::read_to_string(dir.path().join("apps/web.yaml")).unwrap();
+    let docs = documents(&release);
+    let values = &docs[1]["spec"]["values"];
+    let rendered =
+        common::helm::render_release(&dir.path().join("charts/web"), values, "shop", None);
+    assert_eq!(
+        rendered_ids(&rendered),
+        vec![
+            ("shop-web".to_string(), (65532, 65532, 65532)),
+            ("shop-worker".to_string(), (1000, 1000, 1000)),
+        ],
+        "the release's web image runs as 65532:65532, the chart's worker image as root"
+    );
+    let diff = text(&diff.stdout);
+    assert!(
+        diff.contains("rendered Deployment/shop-worker: image facts: user root"),
+        "{diff}"
+    );
+}

@@ -6,5 +6,6 @@
 //! Nothing here edits YAML.
 
 pub mod engine;
+pub mod images;
 pub mod repository;
 pub mod values;

@@ -200,6 +200,30 @@ fn command_line_ports(words: &[&String]) -> Vec<(i64, String)> {
     found
 }
 
+/// The rules of a context that the images give ids (chart values, a release's values): the
+/// baseline's runAsUser, runAsGroup and fsGroup become the image user's.
+pub fn with_image_ids(rules: &super::Rules, ids: &super::ChosenIds) -> super::Rules {
+    let mut rules = rules.clone();
+    rules.baseline.uid = ids.uid;
+    rules.baseline.gid = ids.gid;
+    rules.baseline.fs_group = ids.gid;
+    rules
+}
+
+/// The note of a values path that gets the image user's ids instead of the baseline's
+/// (`before`): it feeds pods that run `ids.image`.
+pub fn values_ids_note(ids: &super::ChosenIds, before: i64) -> String {
+    let (uid, gid) = (ids.uid, ids.gid);
+    let instead = match before == uid {
+        true => String::new(),
+        false => format!(" instead of {before}"),
+    };
+    format!(
+        "image facts: {} (`{}`, in every pod this path feeds): its ids are runAsUser {uid}, runAsGroup {gid}, fsGroup {gid}{instead}, the image's own user, so the app's files stay its own",
+        ids.summary, ids.image
+    )
+}
+
 /// The short summary the notes and the PR body use: "user 101, volume /data, port 80/tcp".
 pub fn summary(facts: &ImageFacts) -> String {
     let user = match &facts.user {

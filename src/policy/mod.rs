@@ -169,6 +169,17 @@ pub struct SkippedPod {
     pub reason: String,
 }
 
+/// The ids a pod's images gave it: the first image that runs as a non-root user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChosenIds {
+    pub workload: usize,
+    pub uid: i64,
+    pub gid: i64,
+    /// The image, as its `image:` field names it, and the summary of its facts.
+    pub image: String,
+    pub summary: String,
+}
+
 /// Everything the policy decided for one file.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -179,6 +190,12 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Changes the policy needs but may not make (they would go through an alias).
     pub refusals: Vec<EngineError>,
+    /// The ids each pod's images gave it (with `--images`): what a source that writes the
+    /// pod's securityContext elsewhere (chart values) needs to give it the same.
+    pub image_ids: Vec<ChosenIds>,
+    /// The notes the images gave beside their ids (also in [`Plan::notes`]): a root or
+    /// unresolved user, low ports, volumes, an image that cannot be read.
+    pub image_notes: Vec<Note>,
     /// The changes of the pods planned so far, admitted by [`accept_changes`] once every pod
     /// of the file is planned (an anchored mapping may be shared by several).
     pending: Vec<Planned>,
@@ -229,7 +246,7 @@ impl Plan {
 }
 
 /// Something a reviewer should read about a workload or container.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Note {
     pub workload: usize,
     pub container: Option<String>,
@@ -507,6 +524,7 @@ fn plan_pod(
         let as_notes = rules.images.volumes_as_notes;
         let (volumes, volume_notes) =
             with_images::image_volumes(tree, &images, &needing_tmp, as_notes, workload);
+        plan.image_notes.extend(volume_notes.iter().cloned());
         plan.notes.extend(volume_notes);
         let tmp_for: &[(Ref, String)] = if rules.writable_tmp {
             &needing_tmp
@@ -516,6 +534,9 @@ fn plan_pod(
         let dirs = guardrails::writable_dirs(tree, pod, tmp_for, &volumes, workload);
         changes.extend(plan.absorb_additions(dirs, workload));
     }
+    plan.image_ids.extend(images.chosen);
+    plan.image_notes.extend(images.notes.iter().cloned());
+    plan.notes.extend(images.id_notes);
     plan.notes.extend(images.notes);
     plan.refusals.extend(images.errors);
     // When host access is why the pod is left alone, the reason already names each field.

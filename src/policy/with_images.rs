@@ -16,6 +16,13 @@ pub(super) struct ImagePlan {
     pub baseline: Baseline,
     /// Containers whose image runs as another non-root user than the pod: their own ids.
     pub container_ids: Vec<(String, i64, i64)>,
+    /// The ids the images gave the pod, with the image and its facts' summary.
+    pub chosen: Option<super::ChosenIds>,
+    /// The notes of the ids the images give (the pod's, a container's own): true only where
+    /// the edit is made in the pod itself.
+    pub id_notes: Vec<Note>,
+    /// The other notes (a root or unresolved user, low ports, an image that cannot be read):
+    /// true wherever the pod's securityContext is written.
     pub notes: Vec<Note>,
     pub errors: Vec<EngineError>,
     /// Each container's image facts, for the volumes (read after the containers are planned).
@@ -33,6 +40,8 @@ pub(super) fn plan_images(
     let mut plan = ImagePlan {
         baseline: rules.baseline.clone(),
         container_ids: vec![],
+        chosen: None,
+        id_notes: vec![],
         notes: vec![],
         errors: vec![],
         facts: vec![],
@@ -131,7 +140,14 @@ fn choose_ids(tree: &Tree, workload: usize, plan: &mut ImagePlan) {
     plan.baseline.uid = uid;
     plan.baseline.gid = gid;
     plan.baseline.fs_group = gid;
-    plan.notes.push(Note {
+    plan.chosen = Some(super::ChosenIds {
+        workload,
+        uid,
+        gid,
+        image: image.clone(),
+        summary: summary(&facts),
+    });
+    plan.id_notes.push(Note {
         workload,
         container: Some(name),
         kind: NoteKind::Image,
@@ -147,7 +163,7 @@ fn choose_ids(tree: &Tree, workload: usize, plan: &mut ImagePlan) {
             continue;
         };
         plan.container_ids.push((name.clone(), u, g));
-        plan.notes.push(Note {
+        plan.id_notes.push(Note {
             workload,
             container: Some(name.clone()),
             kind: NoteKind::Image,

@@ -16,6 +16,7 @@ mod defaults;
 mod guardrails;
 mod helpers;
 mod hints;
+mod images;
 mod pods;
 mod render;
 pub mod templates;
@@ -68,6 +69,9 @@ pub struct Target {
     /// A container context rendered only into pods that get no pod securityContext: it holds
     /// the pod's `runAsUser`, `runAsGroup` and `seccompProfile` too.
     pub holds_pod_ids: bool,
+    /// The ids the images of every pod it feeds give (`--images`, from a render of the
+    /// chart): they replace the baseline's where the path sets none.
+    pub image_ids: Option<crate::policy::ChosenIds>,
 }
 
 impl Target {
@@ -112,6 +116,10 @@ pub struct ChartWiring {
     pub(crate) line_of: BTreeMap<PathBuf, Vec<usize>>,
     /// Per template: where each line of its expanded text that a helper wrote is written.
     pub(crate) written_at: BTreeMap<PathBuf, Vec<Option<(PathBuf, usize)>>>,
+    /// The notes of the rendered pods' images, each on the values path that feeds its pod
+    /// ([`images`]), and the images `--images always` cannot read.
+    pub(crate) image_notes: Vec<(String, Note)>,
+    pub(crate) image_errors: Vec<String>,
 }
 
 impl ChartWiring {
@@ -393,6 +401,7 @@ pub fn resolve(
                     complete: true,
                     falls_back: false,
                     holds_pod_ids: false,
+                    image_ids: None,
                 });
                 t.falls_back |= !u.fields.is_empty();
                 let name = match ranged.contains(path) {
@@ -576,13 +585,20 @@ fn apply_layers(by_path: &mut BTreeMap<String, Target>, layers: &[&(String, Stri
 pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
     let mut reports = Vec::new();
     let mut parts = Vec::new();
+    let rendered_images = images::read(chart, settings);
     for dir in with_vendored(chart) {
-        let (own, wiring, main) = plan_one(&dir, dir == chart, listed, settings);
-        reports.extend(own);
         let rel = dir
             .strip_prefix(chart)
             .unwrap_or(Path::new(""))
             .to_path_buf();
+        let (own, wiring, main) = plan_one(
+            &dir,
+            (dir == chart, &rel),
+            &rendered_images,
+            listed,
+            settings,
+        );
+        reports.extend(own);
         parts.push(render::Part { rel, wiring, main });
     }
     render::check(chart, &parts, &mut reports, settings);
@@ -613,7 +629,8 @@ pub fn with_vendored(chart: &Path) -> Vec<PathBuf> {
 /// report, the wiring its templates give, and its values.yaml.
 fn plan_one(
     chart: &Path,
-    top: bool,
+    (top, rel): (bool, &Path),
+    rendered_images: &crate::helm::images::RenderedImages,
     listed: &[PathBuf],
     settings: &Settings,
 ) -> (Vec<FileReport>, ChartWiring, Option<PathBuf>) {
@@ -661,6 +678,7 @@ fn plan_one(
     }
     let sets = value_sets(chart, main.as_deref(), defaults, settings);
     mark_pod_ids(&mut wiring, &pods);
+    images::apply(&mut wiring, rendered_images, rel, &settings.rules);
     wiring.guardrails = guardrails::plan(&pods, &wiring, &sets, &privileged, &settings.rules);
     let schema = values::Schema::load(chart);
     let mut main_new: Option<String> = None;

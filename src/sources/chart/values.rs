@@ -330,6 +330,10 @@ fn plan_and_edit(
     }
     if complete {
         no_tmp_notes(wiring, report);
+        image_notes(wiring, settings, report);
+        if !wiring.image_errors.is_empty() {
+            return Err(FileError::at_start(wiring.image_errors.join("; ")));
+        }
     }
     port_notes(&tree, &guardrails.ports, report);
     report.findings.sort_by_key(|f| (f.workload, f.line, f.col));
@@ -494,7 +498,14 @@ fn plan_target(
     complete: bool,
     workload: usize,
 ) -> policy::Plan {
-    let rules = &settings.rules;
+    let with_ids;
+    let rules = match &target.image_ids {
+        Some(ids) => {
+            with_ids = policy::images::with_image_ids(&settings.rules, ids);
+            &with_ids
+        }
+        None => &settings.rules,
+    };
     if target.holds_pod_ids && target.level == policy::Level::Container {
         return policy::plan_container_context_with_pod_ids(
             tree, parent, key, rules, complete, workload,
@@ -702,6 +713,39 @@ fn no_tmp_notes(wiring: &ChartWiring, report: &mut FileReport) {
             kind: NoteKind::Risk,
             message: message.clone(),
             line,
+        });
+    }
+}
+
+/// What the images of the rendered pods say, on the values path that feeds each pod: the ids
+/// a path gets from them, and their other notes (a root user, a volume, a low port).
+fn image_notes(wiring: &ChartWiring, settings: &Settings, report: &mut FileReport) {
+    let before = settings.rules.baseline.uid;
+    for target in &wiring.targets {
+        let (Some(ids), Some(workload)) =
+            (&target.image_ids, values_workload(report, &target.path))
+        else {
+            continue;
+        };
+        let line = report.workloads[workload].line;
+        report.notes.push(Note {
+            workload,
+            container: None,
+            kind: NoteKind::Image,
+            message: policy::images::values_ids_note(ids, before),
+            line,
+        });
+    }
+    for (path, note) in &wiring.image_notes {
+        let workload = match values_workload(report, path) {
+            Some(workload) => workload,
+            None => push_values_workload(report, path, 1),
+        };
+        let line = report.workloads[workload].line;
+        report.notes.push(Note {
+            workload,
+            line,
+            ..note.clone()
         });
     }
 }

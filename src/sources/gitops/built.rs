@@ -189,9 +189,17 @@ fn plan_one(
         }
         let inline = release::inline_values(&built_tree, &release)?;
         let (report, _) = file_entry(planned, input.base);
+        let object = serde_json::to_value(
+            crate::verify::load_all(&text)
+                .ok()
+                .and_then(|d| d.into_iter().next())
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        let install_name = release::install_name(&release, &object);
         let Some(decided) = release::decide(
             &release,
-            line,
+            (line, install_name.as_deref()),
             inline.clone(),
             &repo,
             read_chart,
@@ -202,13 +210,6 @@ fn plan_one(
             continue;
         };
         note_other_patches(report, decided.first, line, input.other_patches);
-        let object = serde_json::to_value(
-            crate::verify::load_all(&text)
-                .ok()
-                .and_then(|d| d.into_iter().next())
-                .unwrap_or_default(),
-        )
-        .unwrap_or_default();
         let Some(post) = release::post_render_step(&release, &object, &decided, settings, report)
         else {
             continue;
@@ -259,7 +260,6 @@ fn plan_one(
             let (_, sites) = file_entry(planned, input.base);
             add_post_renderers(sites, site);
         }
-        let install_name = release::install_name(&release, &object);
         planned.renders.push(Render {
             install_name,
             root: input.root.to_path_buf(),

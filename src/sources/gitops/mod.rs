@@ -14,6 +14,7 @@
 pub mod built;
 pub mod chart;
 pub mod edit;
+pub mod images;
 pub mod index;
 pub mod model;
 pub mod post_render;

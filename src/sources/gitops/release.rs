@@ -117,12 +117,14 @@ pub fn plan(
 ) -> Result<Planned, FileError> {
     let line = site_line(tree, release);
     let inline = inline_values(tree, release)?;
-    let Some(decided) = decide(release, line, inline, repo, read_chart, settings, report)? else {
+    let object = object_of(tree, release.document)?;
+    let name = install_name(release, &object);
+    let at = (line, name.as_deref());
+    let Some(decided) = decide(release, at, inline, repo, read_chart, settings, report)? else {
         return Ok(Planned::default());
     };
     let mut planned = write(tree, release, &decided.needs, line)?;
     note_what_it_gets(report, &decided, release, &decided.needs);
-    let object = object_of(tree, release.document)?;
     let Some(post) = post_render_step(release, &object, &decided, settings, report) else {
         return Ok(Planned::default());
     };
@@ -274,7 +276,7 @@ pub struct Decided {
 /// no release after all.
 pub fn decide(
     release: &Release,
-    line: usize,
+    (line, name): (usize, Option<&str>),
     (shadowed, inline): (Value, Value),
     repo: &Repository,
     read_chart: &ReadChart<'_>,
@@ -314,10 +316,19 @@ pub fn decide(
     let layers = Layers::of(&facts, below, shadowed, inline, &release.parameters)?;
     let effective = layers.effective(&facts.defaults);
     let ReleaseWiring {
-        wired,
+        mut wired,
         fields,
         guards,
     } = (facts.wiring_for)(&effective);
+    let images = super::images::read(&located.dir, &effective, name, settings);
+    let image_notes = super::images::apply(&mut wired, &images, &settings.rules);
+    if !images.errors().is_empty() {
+        return Err(FileError {
+            line,
+            col: 1,
+            message: images.errors().join("; "),
+        });
+    }
     if wired.is_empty() && fields.is_empty() && !post_renders {
         return leave_alone(
             report,
@@ -331,6 +342,7 @@ pub fn decide(
         &guards.left_alone,
         &settings.rules,
     );
+    needs.notes.extend(image_notes);
     if let Some(tmp) = &guards.tmp {
         let tmp_needs = values::tmp_needs(&effective, &layers.inline, tmp);
         needs.needs.extend(tmp_needs);

@@ -36,6 +36,11 @@ pub struct Wired {
     pub holds_pod_ids: bool,
     /// The containers that use it, as the templates name them (container level).
     pub containers: Vec<String>,
+    /// The templates that use it (relative to the chart): the pods it feeds.
+    pub templates: Vec<std::path::PathBuf>,
+    /// The ids the images of every pod it feeds give (`--images`): they replace the
+    /// baseline's where the effective values set none.
+    pub image_ids: Option<crate::policy::ChosenIds>,
 }
 
 impl Wired {
@@ -51,6 +56,8 @@ impl Wired {
             falls_back: false,
             holds_pod_ids: false,
             containers: vec![],
+            templates: vec![],
+            image_ids: None,
         }
     }
 }
@@ -428,6 +435,14 @@ fn plan_path(
         return;
     };
     let root = yaml_splice::Ref::root(root);
+    let with_ids;
+    let rules = match &w.image_ids {
+        Some(ids) => {
+            with_ids = policy::images::with_image_ids(rules, ids);
+            &with_ids
+        }
+        None => rules,
+    };
     let plan = match w.holds_pod_ids && w.level == Level::Container {
         true => policy::plan_container_context_with_pod_ids(
             &tree, root, "target", rules, w.complete, workload,
