@@ -790,6 +790,26 @@ fn chart_values_get_the_ids_of_the_images_their_pods_render() {
     assert!(rendered_ids(&rendered)
         .iter()
         .all(|(_, ids)| *ids == (4000, 4000, 4000)));
+
+    // `--images always`: a rendered image the registry does not have fails the values file,
+    // which is not written.
+    let values = pinned.path().join("charts/web/values.yaml");
+    let written = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, written.replace("root-port80:1", "missing:1")).unwrap();
+    let before = std::fs::read(&values).unwrap();
+    let args = ["fix", "--images", "always", "charts"];
+    let fix = run_rendered(pinned.path(), cache.path(), &args);
+    let out = text(&fix.stdout) + &text(&fix.stderr);
+    assert_eq!(fix.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("rendered Deployment/release-worker: image `"),
+        "{out}"
+    );
+    assert!(
+        out.contains("missing:1` cannot be read (--images always)"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&values).unwrap(), before, "nothing written");
 }
 
 #[test]

@@ -13,24 +13,25 @@ use crate::report::RenderMode;
 
 use super::{ChartWiring, Settings};
 
-/// The chart rendered with its own values, read for image facts; nothing when images are not
-/// read, the run renders nothing, or the chart does not render (the render check says why).
-pub fn read(chart: &Path, settings: &Settings) -> RenderedImages {
+/// The chart rendered with its own values, read for image facts, and that render (the render
+/// check's first, which it does not make again); nothing when images are not read, the run
+/// renders nothing, or the chart does not render (the render check says why).
+pub fn read(chart: &Path, settings: &Settings) -> (RenderedImages, Option<String>) {
     let off = !settings.rules.images.is_on()
         || settings.render.mode == RenderMode::Never
         || is_library(chart);
     if off {
-        return RenderedImages::default();
+        return (RenderedImages::default(), None);
     }
     let Some(engine) = Engine::find(&settings.render) else {
-        return RenderedImages::default();
+        return (RenderedImages::default(), None);
     };
     let Ok(copy) = ChartCopy::of(chart) else {
-        return RenderedImages::default();
+        return (RenderedImages::default(), None);
     };
     match engine.template(&copy.chart, &[]) {
-        Ok(stream) => RenderedImages::read(&stream, &settings.rules),
-        Err(_) => RenderedImages::default(),
+        Ok(stream) => (RenderedImages::read(&stream, &settings.rules), Some(stream)),
+        Err(_) => (RenderedImages::default(), None),
     }
 }
 

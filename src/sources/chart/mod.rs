@@ -585,7 +585,7 @@ fn apply_layers(by_path: &mut BTreeMap<String, Target>, layers: &[&(String, Stri
 pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
     let mut reports = Vec::new();
     let mut parts = Vec::new();
-    let rendered_images = images::read(chart, settings);
+    let (rendered_images, unedited) = images::read(chart, settings);
     for dir in with_vendored(chart) {
         let rel = dir
             .strip_prefix(chart)
@@ -601,7 +601,7 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
         reports.extend(own);
         parts.push(render::Part { rel, wiring, main });
     }
-    render::check(chart, &parts, &mut reports, settings);
+    render::check(chart, &parts, &mut reports, settings, unedited.as_deref());
     reports.retain(|r| listed.contains(&r.path));
     reports
 }

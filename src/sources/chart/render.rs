@@ -100,8 +100,15 @@ pub(super) fn value_sets(chart: &Path) -> Vec<ValueSet> {
 }
 
 /// Renders the chart (with its vendored subcharts, `parts`) before and after the edits in
-/// `reports` and records what the judge finds.
-pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings: &Settings) {
+/// `reports` and records what the judge finds. `unedited` is the render with values.yaml
+/// alone before the edits, when the run already made it (for the images): not made twice.
+pub fn check(
+    chart: &Path,
+    parts: &[Part],
+    reports: &mut [FileReport],
+    settings: &Settings,
+    unedited: Option<&str>,
+) {
     let main = parts.first().and_then(|p| p.main.as_deref());
     let renders_nothing = parts
         .iter()
@@ -126,7 +133,13 @@ pub fn check(chart: &Path, parts: &[Part], reports: &mut [FileReport], settings:
             .template(dir, &set.files(dir))
             .map(|s| as_documents(&s))
     };
-    let before: Vec<Result<String, String>> = sets.iter().map(|s| render(&copy.chart, s)).collect();
+    let before: Vec<Result<String, String>> = sets
+        .iter()
+        .map(|s| match (&s.file, unedited) {
+            (None, Some(stream)) => Ok(as_documents(stream)),
+            _ => render(&copy.chart, s),
+        })
+        .collect();
     let mut changed = false;
     for report in reports.iter() {
         if let Status::Changed { new_text } = &report.status {
