@@ -166,8 +166,7 @@ mod tests {
     }
 
     fn rules(required: bool) -> Rules {
-        let mut rules = Rules::default();
-        rules.images = ImageLookup::new(Arc::new(|image: &str| match image {
+        let mut images = ImageLookup::new(Arc::new(|image: &str| match image {
             "app:1" => Ok(Arc::new(facts(
                 ImageUser::Ids { uid: 101, gid: 102 },
                 "101:102",
@@ -175,8 +174,11 @@ mod tests {
             "root:1" => Ok(Arc::new(facts(ImageUser::Root, ""))),
             _ => Err(Unread::Failed("not found".into())),
         }));
-        rules.images.required = required;
-        rules
+        images.required = required;
+        Rules {
+            images,
+            ..Rules::default()
+        }
     }
 
     fn pod(source: &str, name: &str, image: &str) -> String {

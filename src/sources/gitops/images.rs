@@ -65,7 +65,7 @@ pub fn apply(wired: &mut [Wired], images: &RenderedImages, rules: &Rules) -> Vec
         }
     }
     for pod in &images.pods {
-        let feeds = |w: &&Wired| w.templates.iter().any(|t| *t == pod.template);
+        let feeds = |w: &&Wired| w.templates.contains(&pod.template);
         let feeding: Vec<(usize, &Wired)> =
             wired.iter().enumerate().filter(|(_, w)| feeds(w)).collect();
         let Some((workload, _)) = feeding
