@@ -469,9 +469,8 @@ impl GitOps {
         if !self.chart_values.contains(&canonical) {
             return None;
         }
-        let mut quiet = settings.clone();
-        quiet.render.mode = crate::report::RenderMode::Never;
-        chart::process_chart(dir, std::slice::from_ref(&values), &quiet)
+        // As the chart source writes it: with the ids its images give (from a render).
+        chart::plan_values_only(dir, std::slice::from_ref(&values), settings)
             .into_iter()
             .find_map(|r| match r.status {
                 Status::Changed { new_text } => Some(new_text),

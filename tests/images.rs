@@ -306,6 +306,12 @@ fn fix_plans_each_pod_with_its_images_facts() {
         "{diff}"
     );
     assert!(diff.contains("mountPath: /data"), "{diff}");
+    assert!(
+        diff.contains(
+            "it runs as uid 4000, which its securityContext sets, not as its image's user 101"
+        ),
+        "{diff}"
+    );
     // The well-behaved image gets its ids and no risk.
     let good_notes: Vec<&str> = diff
         .lines()
@@ -847,6 +853,25 @@ fn a_release_s_values_get_the_ids_of_the_images_it_renders() {
     let diff = text(&diff.stdout);
     assert!(
         diff.contains("rendered Deployment/shop-worker: image facts: user root"),
+        "{diff}"
+    );
+    // The chart and its release in one run: the chart's values.yaml gets its own image's 101,
+    // which the release inherits; the release runs another image, and is told.
+    let both = tempfile::tempdir().unwrap();
+    copy_fixture("charts", &both.path().join("charts"), &host);
+    copy_fixture("gitops", both.path(), &host);
+    common::init_with_origin(both.path(), "https://github.com/acme/fleet");
+    let diff = run_rendered(both.path(), cache.path(), &["diff", "."]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let diff = text(&diff.stdout);
+    assert!(diff.contains("+  runAsUser: 101"), "{diff}");
+    let check = run_rendered(both.path(), cache.path(), &["check", "."]);
+    let diff = text(&check.stdout);
+    assert!(
+        diff.contains("rendered Deployment/shop-web: image facts: user 65532:65532")
+            && diff.contains(
+                "it runs as uid 101, which its securityContext sets, not as its image's user 65532"
+            ),
         "{diff}"
     );
 }

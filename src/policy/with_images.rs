@@ -59,8 +59,44 @@ pub(super) fn plan_images(
     if !pod_sets_ids(tree, pod) {
         root_user_notes(tree, workload, &mut plan);
     }
+    other_user_notes(tree, pod, workload, &mut plan);
     low_port_notes(tree, workload, &mut plan);
     plan
+}
+
+/// The uid a context sets explicitly (`runAsUser: N`).
+fn explicit_uid(tree: &Tree, holder: Ref) -> Option<i64> {
+    match walk(tree, holder, &["securityContext", "runAsUser"]).and_then(|v| tree.scalar(v)) {
+        Some(yaml_splice::Scalar::Int(uid)) => Some(uid),
+        _ => None,
+    }
+}
+
+/// A container run as another non-root uid than its image's user, by ids the manifest sets
+/// (the container's own, else the pod's): the files the image gives its user may not be
+/// readable or writable by the uid it runs as.
+fn other_user_notes(tree: &Tree, pod: Ref, workload: usize, plan: &mut ImagePlan) {
+    let pod_uid = explicit_uid(tree, pod);
+    for (c, name, image, facts) in &plan.facts {
+        let (Some((own, _)), Some(runs_as)) =
+            (image_ids(facts), explicit_uid(tree, *c).or(pod_uid))
+        else {
+            continue;
+        };
+        if runs_as == own || runs_as == 0 {
+            continue;
+        }
+        plan.notes.push(Note {
+            workload,
+            container: Some(name.clone()),
+            kind: NoteKind::Risk,
+            message: format!(
+                "image facts: {} (`{image}`): it runs as uid {runs_as}, which its securityContext sets, not as its image's user {own}: files the image gives {own} may not be readable or writable by {runs_as}",
+                summary(facts)
+            ),
+            line: tree.position(*c).0,
+        });
+    }
 }
 
 /// Looks up every container's image, app containers first (their facts decide the pod's ids).

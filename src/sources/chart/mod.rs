@@ -583,6 +583,22 @@ fn apply_layers(by_path: &mut BTreeMap<String, Target>, layers: &[&(String, Stri
 /// Only reports for paths in `listed` (the files discovery found) are returned, so a run on
 /// one values file reports that file alone.
 pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+    plan_chart(chart, listed, settings, true)
+}
+
+/// [`process_chart`] without the render check: the values files as the run leaves them (the
+/// images still read from a render when the run renders), for a consumer that only needs
+/// the edited values (a GitOps release of the chart).
+pub fn plan_values_only(chart: &Path, listed: &[PathBuf], settings: &Settings) -> Vec<FileReport> {
+    plan_chart(chart, listed, settings, false)
+}
+
+fn plan_chart(
+    chart: &Path,
+    listed: &[PathBuf],
+    settings: &Settings,
+    check: bool,
+) -> Vec<FileReport> {
     let mut reports = Vec::new();
     let mut parts = Vec::new();
     let (rendered_images, unedited) = images::read(chart, settings);
@@ -601,7 +617,9 @@ pub fn process_chart(chart: &Path, listed: &[PathBuf], settings: &Settings) -> V
         reports.extend(own);
         parts.push(render::Part { rel, wiring, main });
     }
-    render::check(chart, &parts, &mut reports, settings, unedited.as_deref());
+    if check {
+        render::check(chart, &parts, &mut reports, settings, unedited.as_deref());
+    }
     reports.retain(|r| listed.contains(&r.path));
     reports
 }
