@@ -118,12 +118,16 @@ fn discover_with_dockerfiles(
     }
 }
 
-/// The token offered when a chart's git repository asks for one: `GITHUB_TOKEN` (as for
-/// `pr`), to https://github.com and to the server of this repository's `origin` only.
-fn git_credentials(origin: Option<&str>) -> crate::helm::repository::git::Credentials {
+/// The token offered when a chart's git repository asks for one: `pr`'s (`--token-env`, else
+/// `GITHUB_TOKEN`), to https://github.com and to the server of this repository's `origin` only.
+fn git_credentials(
+    repository: &crate::report::RepositoryInfo,
+) -> crate::helm::repository::git::Credentials {
     let mut servers = vec!["https://github.com"];
-    servers.extend(origin);
-    crate::helm::repository::git::Credentials::new(std::env::var("GITHUB_TOKEN").ok(), &servers)
+    servers.extend(repository.origin.as_deref());
+    let variable = repository.token_env.as_deref().unwrap_or("GITHUB_TOKEN");
+    crate::helm::repository::git::Credentials::new(std::env::var(variable).ok(), &servers)
+        .named(variable)
 }
 
 /// What GitOps releases need from the run: the files it found (to look up the objects a
@@ -167,7 +171,7 @@ impl GitOps {
         let git = crate::helm::repository::git::GitCharts::new(&cache_root)
             .offline(settings.render.offline)
             .timeouts(timeouts)
-            .credentials(git_credentials(settings.repository.origin.as_deref()));
+            .credentials(git_credentials(&settings.repository));
         GitOps {
             git,
             candidates,

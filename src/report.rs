@@ -38,6 +38,9 @@ pub struct RepositoryInfo {
     /// `--insecure-registry` and `insecureRegistries`: registries spoken to over plain HTTP
     /// (loopback always is), for charts as for images.
     pub insecure_registries: Vec<String>,
+    /// The environment variable whose token is offered to a chart's git server when it asks
+    /// (`pr --token-env`; None: `GITHUB_TOKEN`).
+    pub token_env: Option<String>,
 }
 
 impl Default for Settings {

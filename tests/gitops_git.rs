@@ -427,6 +427,75 @@ fn a_repository_behind_a_password_gets_the_token_of_pr_on_the_origin_server_only
     );
 }
 
+#[test]
+fn pr_offers_the_token_of_its_token_env_to_the_chart_s_git_server() {
+    let served = Served::start();
+    let http = GitHttp::start(served.dir.path().join("base"), "s3cret-token");
+    let server = format!("http://127.0.0.1:{}", http.port);
+    let case = fixtures().join("24-argo-git-tag");
+    let input = fs::read_to_string(case.join("input/apps/shop.yaml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    fs::create_dir_all(work.path().join("apps")).unwrap();
+    fs::write(
+        work.path().join("apps/shop.yaml"),
+        input.replace(PLACEHOLDER, &server),
+    )
+    .unwrap();
+    common::init_with_origin(work.path(), &format!("{server}/fleet.git"));
+    // The fleet itself is on the same server, behind the same password.
+    let bare = served.dir.path().join("base/fleet.git");
+    git(
+        served.dir.path(),
+        &["init", "-q", "--bare", bare.to_str().unwrap()],
+    );
+    git(work.path(), &["checkout", "-q", "-b", "main"]);
+    git(work.path(), &["add", "."]);
+    git(
+        work.path(),
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "fleet",
+        ],
+    );
+    git(work.path(), &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let cache = tempfile::tempdir().unwrap();
+    let shim = common::helm::shim();
+    let out = assert_cmd::Command::cargo_bin("kube-harden")
+        .unwrap()
+        .args(["--render", "always", "--helm-bin", shim.to_str().unwrap()])
+        .args(["--chart-cache", cache.path().to_str().unwrap()])
+        .args([
+            "pr",
+            "--dry-run",
+            "--token-env",
+            "FLEET_TOKEN",
+            "--repo",
+            "acme/fleet",
+        ])
+        .current_dir(work.path())
+        .env("NO_COLOR", "1")
+        .env("KUBE_HARDEN_HELM_PYTHON", common::helm::python())
+        .env_remove("GITHUB_TOKEN")
+        .env("FLEET_TOKEN", "s3cret-token")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!stderr.contains("access denied"), "{stderr}");
+    assert!(
+        stdout.contains("+++ b/apps/shop.yaml") && stdout.contains("runAsNonRoot: true"),
+        "the release's chart was fetched with FLEET_TOKEN: {stdout}\n{stderr}"
+    );
+    assert!(!stdout.contains("s3cret-token") && !stderr.contains("s3cret-token"));
+}
+
 /// A server that accepts connections and never answers; it lets them go when dropped.
 struct Stall {
     port: u16,

@@ -161,7 +161,10 @@ fn or_last_fetch<T>(
 
 /// Runs `kube-harden pr`; returns the exit code.
 pub fn run(args: &PrArgs, settings: &Settings, config: &Config) -> u8 {
-    match run_inner(args, settings, config) {
+    // A chart in another git repository of the same server is fetched with `pr`'s token.
+    let mut settings = settings.clone();
+    settings.repository.token_env = Some(args.token_env.clone());
+    match run_inner(args, &settings, config) {
         Ok(code) => code,
         Err(message) => {
             eprintln!(

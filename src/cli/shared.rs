@@ -81,6 +81,7 @@ pub fn settings(cli: &Cli, paths: &[PathBuf]) -> Result<(Settings, Config), Conf
             chart_cache: cli.chart_cache.clone(),
             no_post_renderers: cli.no_post_renderers,
             insecure_registries: insecure_registries(cli, &config),
+            token_env: None,
         },
     };
     Ok((settings, config))

@@ -137,10 +137,12 @@ pub struct Checkout {
 
 /// The token offered to git servers, and the servers it is for (scheme, host and port). Its
 /// `Debug` shows no token.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Credentials {
     token: Option<String>,
     servers: Vec<String>,
+    /// Where the token comes from, for messages (`GITHUB_TOKEN`).
+    variable: String,
 }
 
 impl fmt::Debug for Credentials {
@@ -152,13 +154,26 @@ impl fmt::Debug for Credentials {
     }
 }
 
+impl Default for Credentials {
+    fn default() -> Credentials {
+        Credentials::new(None, &[])
+    }
+}
+
 impl Credentials {
     /// `token` for the servers of `urls` (`https://github.com`, an `origin` URL).
     pub fn new(token: Option<String>, urls: &[&str]) -> Credentials {
         Credentials {
             token: token.filter(|t| !t.is_empty()),
             servers: urls.iter().filter_map(|u| server(u)).collect(),
+            variable: "GITHUB_TOKEN".into(),
         }
+    }
+
+    /// The same, with the token read from `variable` (messages name it).
+    pub fn named(mut self, variable: &str) -> Credentials {
+        self.variable = variable.to_string();
+        self
     }
 
     /// The token, when `url` is on one of its servers.
@@ -641,10 +656,10 @@ impl<'a> Session<'a> {
             }
             match (self.credentials.token_for(url), attempts.get()) {
                 (Some(token), 1) => Cred::userpass_plaintext("x-access-token", token),
-                (Some(_), _) => denied("the server refused the token (GITHUB_TOKEN)"),
+                (Some(_), _) => denied(&format!("the server refused the token ({})", self.credentials.variable)),
                 (None, 1) => git2::Config::open_default()
                     .and_then(|config| Cred::credential_helper(&config, url, username))
-                    .or_else(|_| denied("the server asks for credentials, and there are none for it (GITHUB_TOKEN goes only to https://github.com and to the server of this repository's origin; no git credential helper answered)")),
+                    .or_else(|_| denied(&format!("the server asks for credentials, and there are none for it ({} goes only to https://github.com and to the server of this repository's origin; no git credential helper answered)", self.credentials.variable))),
                 (None, _) => denied("the server refused the credentials of the git credential helper"),
             }
         });
