@@ -96,7 +96,11 @@ fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, Stri
                 .ok_or_else(|| {
                     format!("its HelmRepository `{name}` is not in the files of this run")
                 })?;
-            fetch(repo, &found.url, chart, version)
+            let mut located = fetch(repo, &found.url, chart, version)?;
+            if let Some(secret) = found.secret_ref {
+                located.origin.push_str(&unread_secret("HelmRepository", &found.url, &secret));
+            }
+            Ok(located)
         }
         ChartSource::OciRepositoryRef { name, namespace } => {
             let found = repo
@@ -108,10 +112,7 @@ fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, Stri
             })?;
             let mut located = fetch(repo, url, chart, &found.version)?;
             if let Some(secret) = found.secret_ref {
-                located.origin.push_str(&format!(
-                    " (the OCIRepository's secretRef `{secret}` is a cluster Secret, not read: the \
-                     registry credentials of this machine were used)"
-                ));
+                located.origin.push_str(&unread_secret("OCIRepository", "oci://", &secret));
             }
             Ok(located)
         }
@@ -137,6 +138,16 @@ fn locate_reported(release: &Release, repo: &Repository) -> Result<Located, Stri
             }
         }
     }
+}
+
+/// What the origin of a chart says of its source's `secretRef`: a cluster Secret the tool
+/// does not read, so the chart came with this machine's credentials (or none).
+fn unread_secret(kind: &str, url: &str, secret: &str) -> String {
+    let used = match url.starts_with("oci://") {
+        true => "the registry credentials of this machine were used",
+        false => "the chart repository was asked without credentials",
+    };
+    format!(" (the {kind}'s secretRef `{secret}` is a cluster Secret, not read: {used})")
 }
 
 /// A chart from a chart repository or a registry; an Argo CD `repoURL` without a scheme

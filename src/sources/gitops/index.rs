@@ -13,6 +13,8 @@ use crate::helm::repository::git::Revision;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelmRepository {
     pub url: String,
+    /// The name of `spec.secretRef`: a cluster Secret, not read.
+    pub secret_ref: Option<String>,
     pub file: PathBuf,
 }
 
@@ -34,6 +36,14 @@ pub struct OciRepository {
     /// The name of `spec.secretRef`: a cluster Secret, not read.
     pub secret_ref: Option<String>,
     pub file: PathBuf,
+}
+
+/// The name of a source's `spec.secretRef`.
+fn secret_ref(spec: &Value) -> Option<String> {
+    spec.get("secretRef")
+        .and_then(|s| s.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// An object by kind, namespace (as written, if written) and name.
@@ -130,6 +140,7 @@ impl Index {
         }
         Some(HelmRepository {
             url,
+            secret_ref: secret_ref(spec),
             file: file.clone(),
         })
     }
@@ -150,15 +161,10 @@ impl Index {
             .or_else(|| text("semver"))
             .or_else(|| text("tag"))
             .unwrap_or_else(|| "latest".into());
-        let secret_ref = spec
-            .get("secretRef")
-            .and_then(|s| s.get("name"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
         Some(OciRepository {
             url,
             version,
-            secret_ref,
+            secret_ref: secret_ref(spec),
             file: file.clone(),
         })
     }
