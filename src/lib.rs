@@ -7,10 +7,10 @@
 //! Kustomize trees, GitOps releases) each turn their files into [`report::FileReport`]s through
 //! those stages; [`pipeline`] hands each file to its source, in parallel; [`pull_requests`] runs
 //! the last stages once per service for `kube-harden pr`. Beside the stages: [`helm`] (the
-//! engine, chart repositories, OCI and git chart sources), [`registry`] (the OCI distribution
-//! client) and [`images`] (image facts read through it, which the policy plans with), and
-//! [`prove`] (each changed container run as-is and hardened). The README's Layout section says
-//! which module may use which.
+//! engine, chart repositories, OCI and git chart sources, the image facts of a rendered
+//! chart), [`registry`] (the OCI distribution client) and [`images`] (image facts read through
+//! it, which the policy plans with), and [`prove`] (each changed container run as-is and
+//! hardened). The README's Layout section says which module may use which.
 
 // The module docs point at the private parts they are made of: the links work with
 // `cargo doc --document-private-items`, and read as plain names otherwise.
