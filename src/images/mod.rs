@@ -172,12 +172,12 @@ impl ImageReader {
                     "not in the image cache, and --offline fetches nothing".into(),
                 )
             })?;
-            return Ok(self.from_cache(facts));
+            return Ok(self.answered_by_cache(facts));
         }
         // A digest names content that never changes: kept facts need no request.
         if reference.digest.is_some() {
             if let Some(facts) = self.cache.offline(&reference, platform) {
-                return Ok(self.from_cache(facts));
+                return Ok(self.answered_by_cache(facts));
             }
         }
         if let Some(why) = self.known_unreachable(&reference) {
@@ -188,7 +188,7 @@ impl ImageReader {
             .client()
             .map_err(|why| Unread::Failed(why.to_string()))?;
         if let Some(facts) = self.still_served(client, &reference)? {
-            return Ok(self.from_cache(facts));
+            return Ok(self.answered_by_cache(facts));
         }
         let manifest = client
             .manifest(&reference)
@@ -199,7 +199,7 @@ impl ImageReader {
         };
         if let Some(facts) = self.cache.facts(&manifest.digest) {
             self.cache.remember(&reference, platform, &resolved);
-            return Ok(self.from_cache(facts));
+            return Ok(self.answered_by_cache(facts));
         }
         let facts =
             read_facts(client, &reference, &manifest).map_err(|e| self.unread(&reference, &e))?;
@@ -234,7 +234,8 @@ impl ImageReader {
         }
     }
 
-    fn from_cache(&self, facts: ImageFacts) -> Arc<ImageFacts> {
+    /// Facts the cache answered with, counted.
+    fn answered_by_cache(&self, facts: ImageFacts) -> Arc<ImageFacts> {
         self.cached.fetch_add(1, Ordering::Relaxed);
         Arc::new(facts)
     }
