@@ -1013,3 +1013,28 @@ fn a_head_without_a_digest_falls_back_to_the_gets() {
     // The HEAD says nothing usable: the manifest is read, its facts are the cache's.
     assert_eq!(tally(&requests), (1, 1, 0, 2), "{requests:?}");
 }
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn the_head_answers_a_token_challenge_as_docker_hub_asks() {
+    // Docker Hub's shape: every request challenged, an anonymous token from the realm.
+    let registry = Registry::start();
+    push_quota_images(&registry);
+    let front = common::registry::TokenFront::start(&registry.host(), None, "anon-token-1");
+    let proxy = CountingProxy::start(&front.host());
+    let dir = workdir(&proxy.host(), &["uid101.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let cold = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(cold.status.code(), Some(0), "{}", text(&cold.stderr));
+    assert!(text(&cold.stdout).contains("runAsUser: 101"));
+    proxy.take();
+    let tokens = front.log().token_requests.len();
+
+    let warm = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(warm.status.code(), Some(0), "{}", text(&warm.stderr));
+    assert_eq!(text(&warm.stdout), text(&cold.stdout));
+    let requests = proxy.take();
+    // The HEAD is challenged, a token is asked for, the HEAD is sent again with it.
+    assert_eq!(tally(&requests), (0, 2, 0, 2), "{requests:?}");
+    assert_eq!(front.log().token_requests.len(), tokens + 1);
+}
