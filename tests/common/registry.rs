@@ -4,7 +4,8 @@
 //! helpers that push blobs, manifests and indexes through the distribution API; and a token
 //! front: a small HTTP server that demands a Bearer token (`WWW-Authenticate: Bearer …`),
 //! issues tokens at `/token` (optionally only for a user and password), and forwards
-//! authorized requests to a registry, counting what it was asked.
+//! authorized requests to a registry, counting what it was asked; and a counting forwarder
+//! ([`CountingProxy`]) that records each request's method and path.
 
 #![allow(dead_code)]
 
