@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs kube-harden for the composite action (action.yml).
 #
-#   action-install.sh plan      outputs build=true|false and lock-hash (the cache key's part)
+#   action-install.sh plan      outputs build=true|false and lock-hash (the cache key's part);
+#                               image-cache=true|false, image-cache-dir and image-cache-run
+#                               (the image facts cache kept between runs, unless
+#                               INPUT_IMAGE_CACHE is false)
 #   action-install.sh install   builds the action's own source with cargo (the dist profile,
 #                               as the released binaries), or downloads the released binary
 #                               named by INPUT_VERSION, checked against its SHA-256; outputs
 #                               bin=<path of the binary>
 #
-# Inputs (environment): INPUT_VERSION, INPUT_VERSION_SHA256; GITHUB_ACTION_PATH (the action's
+# Inputs (environment): INPUT_VERSION, INPUT_VERSION_SHA256, INPUT_IMAGE_CACHE; GITHUB_ACTION_PATH (the action's
 # source), GITHUB_OUTPUT, RUNNER_TEMP, RUNNER_OS, RUNNER_ARCH, GITHUB_SERVER_URL;
 # KUBE_HARDEN_RELEASES_REPOSITORY (owner/name, default: the repository in Cargo.toml);
 # KUBE_HARDEN_RELEASES_URL (the folder the release archives are in, default
@@ -43,6 +46,28 @@ plan() {
     else
         output build false
     fi
+    plan_image_cache
+}
+
+# The image facts cache (--image-cache) that actions/cache restores and saves, so that a
+# scheduled run asks registries only whether each tag still serves the digest it knows (a HEAD,
+# which Docker Hub does not count against the pull limit). A saved cache entry never changes:
+# each run saves under a key of its own (run, attempt and a random part, for the jobs of a
+# matrix) and restores the newest one of its prefix.
+plan_image_cache() {
+    local enabled=${INPUT_IMAGE_CACHE:-true}
+    enabled=${enabled//[[:space:]]/}
+    case "$enabled" in
+        true | True | TRUE) ;;
+        false | False | FALSE)
+            output image-cache false
+            return
+            ;;
+        *) fail "input image-cache must be true or false, not '$enabled'" ;;
+    esac
+    output image-cache true
+    output image-cache-dir "${RUNNER_TEMP:-$(mktemp -d)}/kube-harden-images"
+    output image-cache-run "${GITHUB_RUN_ID:-0}-${GITHUB_RUN_ATTEMPT:-1}-$(printf '%04x%04x' "$RANDOM" "$RANDOM")"
 }
 
 build() {

@@ -7,7 +7,7 @@
 #
 # Inputs: KUBE_HARDEN (the binary, default `kube-harden` on PATH), INPUT_MODE (pr|check|diff),
 # INPUT_PATHS (one per line), INPUT_CONFIG, INPUT_OFFLINE, INPUT_REGISTRY_TOKEN,
-# INPUT_REGISTRY_HOSTS; mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
+# INPUT_REGISTRY_HOSTS, IMAGE_CACHE_DIR (--image-cache, the folder actions/cache keeps); mode pr: INPUT_TOKEN, INPUT_REPOSITORY, INPUT_BASE, INPUT_GROUP_BY,
 # INPUT_LABELS, INPUT_REVIEWERS, INPUT_TEAM_REVIEWERS (comma-separated), INPUT_AUTHOR,
 # INPUT_DRAFT, INPUT_MAX_PRS, INPUT_DRY_RUN, INPUT_PROVE; mode check:
 # INPUT_SARIF_FILE, INPUT_FAIL_ON_FINDINGS.
@@ -99,6 +99,8 @@ case "$mode" in
 esac
 
 [ "$offline" = false ] || args+=(--offline)
+image_cache_dir=$(trim "${IMAGE_CACHE_DIR:-}")
+[ -z "$image_cache_dir" ] || args+=(--image-cache "$image_cache_dir")
 # Charts in OCI registries: the token reaches kube-harden in its environment (never on the
 # command line), for the hosts named only; GitHub's registry takes the workflow's actor as user.
 registry_token=$(trim "${INPUT_REGISTRY_TOKEN:-}")

@@ -421,10 +421,16 @@ fn check_mode_downloads_the_release_checks_it_and_writes_sarif_outputs_and_summa
         "{}",
         run.log
     );
-    assert!(run.used.is_empty(), "no cargo cache for a release");
-    assert!(run
-        .log
-        .contains("kube-harden check --sarif-file kube-harden.sarif -- k8s/cart k8s/orders"));
+    assert_eq!(
+        run.used.len(),
+        1,
+        "no cargo cache for a release, only the image facts cache"
+    );
+    let images = job.dir.path().join("temp/kube-harden-images");
+    assert!(run.log.contains(&format!(
+        "kube-harden check --sarif-file kube-harden.sarif --image-cache {} -- k8s/cart k8s/orders",
+        images.display()
+    )));
     assert!(run.log.contains("::error file=k8s/cart/"), "{}", run.log);
     assert!(run.summary.contains("## kube-harden check"));
     assert!(job.workspace().join("kube-harden.sarif").is_file());
@@ -442,9 +448,10 @@ fn check_mode_downloads_the_release_checks_it_and_writes_sarif_outputs_and_summa
     // registry-token defaults to the workflow's token: it goes in the environment, never the log.
     assert!(!run.log.contains("ghs_default_job_token"), "{}", run.log);
     assert!(
-        run.log.contains(
-            "kube-harden check --sarif-file kube-harden.sarif --offline -- k8s/cart k8s/orders"
-        ),
+        run.log.contains(&format!(
+            "kube-harden check --sarif-file kube-harden.sarif --offline --image-cache {} -- k8s/cart k8s/orders",
+            images.display()
+        )),
         "{}",
         run.log
     );
@@ -674,6 +681,8 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
     ]);
     assert!(run.success, "{}", run.log);
     let argv = fs::read_to_string(job.dir.path().join("temp/argv")).unwrap();
+    let image_cache = job.dir.path().join("temp/kube-harden-images");
+    let image_cache = image_cache.to_str().unwrap();
     assert_eq!(
         argv.lines().collect::<Vec<_>>(),
         [
@@ -701,6 +710,8 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
             "kube-harden[bot] <1+kube-harden[bot]@users.noreply.github.com>",
             "--dry-run",
             "--prove",
+            "--image-cache",
+            image_cache,
             "--config",
             ".github/kube-harden.yaml",
             "--",
@@ -734,12 +745,108 @@ fn pr_mode_passes_every_flag_and_the_token_and_its_outputs_flow_out() {
     let argv = fs::read_to_string(job.dir.path().join("temp/argv")).unwrap();
     assert_eq!(
         argv.lines().collect::<Vec<_>>(),
-        ["pr", "--format", "json", "--", "."]
+        [
+            "pr",
+            "--format",
+            "json",
+            "--image-cache",
+            image_cache,
+            "--",
+            "."
+        ]
     );
     let token = fs::read_to_string(job.dir.path().join("temp/token")).unwrap();
     assert_eq!(token, "ghs_default_job_token");
     let repository = fs::read_to_string(job.dir.path().join("temp/repository")).unwrap();
     assert_eq!(repository, "acme/fleet", "the workflow's own repository");
+}
+
+#[test]
+fn the_image_facts_cache_is_kept_between_runs_unless_turned_off() {
+    let mut job = Job::new();
+    job.env.insert("GITHUB_RUN_ID".into(), "4242".into());
+    job.env.insert("GITHUB_RUN_ATTEMPT".into(), "2".into());
+    let fake = job.dir.path().join("fake-kube-harden");
+    fs::write(&fake, FAKE_PR).unwrap();
+    let status = Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    assert!(status.success());
+    let sha = job.release("0.3.0", &fake);
+    let release = [
+        ("mode", "pr"),
+        ("version", "0.3.0"),
+        ("version-sha256", sha.as_str()),
+    ];
+    let argv = || fs::read_to_string(job.dir.path().join("temp/argv")).unwrap();
+    let folder = job.dir.path().join("temp/kube-harden-images");
+
+    // On by default: actions/cache (the only one: a release is not built) keeps the folder
+    // kube-harden is given, under a key of its own run, restored by its prefix.
+    let run = job.run(&release);
+    assert!(run.success, "{}", run.log);
+    let cache = "actions/cache@5a3ec84eff668545956fd18022155c47e93e2684";
+    assert_eq!(run.used, [cache]);
+    let plan = job.step_outputs("plan");
+    assert_eq!(plan["image-cache"], "true");
+    assert_eq!(plan["image-cache-dir"], folder.to_str().unwrap());
+    let suffix = &plan["image-cache-run"];
+    let random = suffix
+        .strip_prefix("4242-2-")
+        .expect("run and attempt first");
+    assert!(random.len() == 8 && random.chars().all(|c| c.is_ascii_hexdigit()));
+    assert!(argv().contains(&format!("--image-cache\n{}\n", folder.display())));
+    let again = job.run(&release);
+    assert!(again.success, "{}", again.log);
+    assert_ne!(
+        job.step_outputs("plan")["image-cache-run"],
+        *suffix,
+        "each job saves under its own key (a matrix runs many in one run)"
+    );
+    let action = action();
+    let Value::Sequence(steps) = &action["runs"]["steps"] else {
+        panic!()
+    };
+    let step = steps
+        .iter()
+        .find(|s| text(&s["name"]) == "Cache the image facts")
+        .unwrap();
+    assert_eq!(text(&step["uses"]), cache);
+    assert_eq!(
+        text(&step["if"]),
+        "steps.plan.outputs.image-cache == 'true'"
+    );
+    let with = &step["with"];
+    assert_eq!(
+        text(&with["path"]),
+        "${{ steps.plan.outputs.image-cache-dir }}"
+    );
+    assert_eq!(
+        text(&with["key"]),
+        "kube-harden-images-${{ runner.os }}-${{ steps.plan.outputs.image-cache-run }}"
+    );
+    assert_eq!(
+        text(&with["restore-keys"]),
+        "kube-harden-images-${{ runner.os }}-"
+    );
+
+    // Off: no cache step and no folder given (the tool's own default cache).
+    let mut off = release.to_vec();
+    off.push(("image-cache", "false"));
+    let run = job.run(&off);
+    assert!(run.success, "{}", run.log);
+    assert!(run.used.is_empty(), "{:?}", run.used);
+    assert_eq!(job.step_outputs("plan")["image-cache"], "false");
+    assert!(!argv().contains("--image-cache"), "{}", argv());
+
+    let mut bad = release.to_vec();
+    bad.push(("image-cache", "sometimes"));
+    let run = job.run(&bad);
+    assert!(!run.success);
+    assert!(
+        run.log
+            .contains("input image-cache must be true or false, not 'sometimes'"),
+        "{}",
+        run.log
+    );
 }
 
 #[test]
@@ -798,8 +905,12 @@ cp '{}' "$CARGO_TARGET_DIR/$folder/kube-harden"
         ("fail-on-findings", "false"),
     ]);
     assert!(run.success, "{}", run.log);
-    assert_eq!(run.used.len(), 1);
-    assert!(run.used[0].starts_with("actions/cache@"));
+    assert_eq!(
+        run.used.len(),
+        2,
+        "the cargo cache and the image facts cache"
+    );
+    assert!(run.used.iter().all(|u| u.starts_with("actions/cache@")));
     let args = fs::read_to_string(job.dir.path().join("temp/cargo-args")).unwrap();
     let manifest = repo().join("Cargo.toml").display().to_string();
     assert_eq!(

@@ -875,3 +875,191 @@ fn a_release_s_values_get_the_ids_of_the_images_it_renders() {
         "{diff}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Docker Hub's pull limit: a run that knows an image asks with a HEAD (not counted), not a
+// GET (counted). A counting forwarder in front of the registry sees every request.
+
+use common::registry::{count, CountingProxy};
+
+/// `khtest/uid101-cache:1` (USER 101) and `khtest/good:multi` (an index of a 65532 amd64
+/// image and an arm64 decoy); the pushes of the index, the amd64 image and the decoy.
+fn push_quota_images(registry: &Registry) -> (Pushed, Pushed, Pushed) {
+    use serde_json::json;
+    push(
+        registry,
+        "khtest/uid101-cache",
+        "1",
+        "amd64",
+        json!({"User": "101"}),
+        None,
+    );
+    let good = push(
+        registry,
+        "khtest/good",
+        "1",
+        "amd64",
+        json!({"User": "65532:65532"}),
+        None,
+    );
+    let decoy = push(
+        registry,
+        "khtest/good",
+        "arm64-decoy",
+        "arm64",
+        json!({"User": "101"}),
+        None,
+    );
+    let index = registry.push_index(
+        "khtest/good",
+        "multi",
+        &[(&decoy, "linux/arm64"), (&good, "linux/amd64")],
+    );
+    (index, good, decoy)
+}
+
+/// (manifest GETs, manifest HEADs, blob GETs, all requests) of one run.
+fn tally(requests: &[(String, String)]) -> (usize, usize, usize, usize) {
+    (
+        count(requests, "GET", "/manifests/"),
+        count(requests, "HEAD", "/manifests/"),
+        count(requests, "GET", "/blobs/"),
+        requests.len(),
+    )
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_warm_run_asks_only_heads_and_a_re_pushed_tag_is_read_again() {
+    let registry = Registry::start();
+    let (_, good, decoy) = push_quota_images(&registry);
+    let proxy = CountingProxy::start(&registry.host());
+    let host = proxy.host();
+    let dir = workdir(&host, &["uid101.yaml", "multi-platform.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let diff = |what: &str| {
+        let out = run(dir.path(), cache.path(), &["diff", "."], &[]);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", text(&out.stderr));
+        (text(&out.stdout), proxy.take())
+    };
+
+    // Cold: each manifest GET once (the index once, not again for its digest) and the configs.
+    let (cold, requests) = diff("cold");
+    assert!(cold.contains("runAsUser: 101") && cold.contains("runAsUser: 65532"));
+    let cold_tally = tally(&requests);
+    assert_eq!(cold_tally.0, 3, "tag, index, amd64 child: {requests:?}");
+    assert_eq!(cold_tally.1, 0, "nothing known yet: {requests:?}");
+
+    // Warm: one HEAD per reference and nothing else.
+    let (warm, requests) = diff("warm");
+    assert_eq!(warm, cold, "the cache answers as the registry did");
+    let warm_tally = tally(&requests);
+    assert_eq!(warm_tally, (0, 2, 0, 2), "{requests:?}");
+    eprintln!(
+        "image reads of 2 references (a tag, a multi-platform tag): cold {} manifest GETs, {} blob GETs, {} requests; warm {} manifest GETs, {} HEADs, {} requests",
+        cold_tally.0, cold_tally.2, cold_tally.3, warm_tally.0, warm_tally.1, warm_tally.3
+    );
+
+    // The tag re-pushed as another image (USER 202): its new digest is read, the other not.
+    push(
+        &registry,
+        "khtest/uid101-cache",
+        "1",
+        "amd64",
+        serde_json::json!({"User": "202"}),
+        None,
+    );
+    let (out, requests) = diff("re-pushed tag");
+    assert!(out.contains("runAsUser: 202"), "{out}");
+    assert!(!out.contains("runAsUser: 101"), "{out}");
+    assert_eq!(count(&requests, "GET", "uid101-cache/manifests/1"), 1);
+    assert_eq!(count(&requests, "GET", "/khtest/good/"), 0, "{requests:?}");
+    assert_eq!(count(&requests, "HEAD", "/manifests/"), 2, "{requests:?}");
+
+    // The multi-platform tag re-pushed as a new index of the same images: the HEAD names the
+    // index, so it is read again, and the platform's facts come from the cache (no blob).
+    registry.push_index(
+        "khtest/good",
+        "multi",
+        &[(&good, "linux/amd64"), (&decoy, "linux/arm64")],
+    );
+    let (out, requests) = diff("re-pushed index");
+    assert!(out.contains("runAsUser: 65532"), "{out}");
+    assert_eq!(tally(&requests), (2, 2, 0, 4), "{requests:?}");
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_digest_pinned_cached_image_makes_no_request() {
+    let registry = Registry::start();
+    let (index, good, _) = push_quota_images(&registry);
+    let proxy = CountingProxy::start(&registry.host());
+    let host = proxy.host();
+    let dir = tempfile::tempdir().unwrap();
+    // One pod pinned to the amd64 manifest, one to the index.
+    for (name, digest) in [("manifest", &good.digest), ("index", &index.digest)] {
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  containers:\n    - name: a\n      image: {host}/khtest/good@{digest}\n"),
+        )
+        .unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let cold = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(cold.status.code(), Some(0), "{}", text(&cold.stderr));
+    let requests = proxy.take();
+    assert!(count(&requests, "GET", "/manifests/") > 0, "{requests:?}");
+    assert_eq!(text(&cold.stdout).matches("runAsUser: 65532").count(), 2);
+
+    let warm = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(warm.status.code(), Some(0), "{}", text(&warm.stderr));
+    assert_eq!(proxy.take(), vec![], "a digest never changes: no request");
+    assert_eq!(text(&warm.stdout), text(&cold.stdout));
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_head_without_a_digest_falls_back_to_the_gets() {
+    let registry = Registry::start();
+    push_quota_images(&registry);
+    let proxy = CountingProxy::start(&registry.host());
+    let host = proxy.host();
+    let dir = workdir(&host, &["uid101.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let cold = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(cold.status.code(), Some(0), "{}", text(&cold.stderr));
+    proxy.take();
+
+    proxy.strip_head_digest(true);
+    let warm = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(warm.status.code(), Some(0), "{}", text(&warm.stderr));
+    assert!(text(&warm.stdout).contains("runAsUser: 101"));
+    let requests = proxy.take();
+    // The HEAD says nothing usable: the manifest is read, its facts are the cache's.
+    assert_eq!(tally(&requests), (1, 1, 0, 2), "{requests:?}");
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn the_head_answers_a_token_challenge_as_docker_hub_asks() {
+    // Docker Hub's shape: every request challenged, an anonymous token from the realm.
+    let registry = Registry::start();
+    push_quota_images(&registry);
+    let front = common::registry::TokenFront::start(&registry.host(), None, "anon-token-1");
+    let proxy = CountingProxy::start(&front.host());
+    let dir = workdir(&proxy.host(), &["uid101.yaml"]);
+    let cache = tempfile::tempdir().unwrap();
+    let cold = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(cold.status.code(), Some(0), "{}", text(&cold.stderr));
+    assert!(text(&cold.stdout).contains("runAsUser: 101"));
+    proxy.take();
+    let tokens = front.log().token_requests.len();
+
+    let warm = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(warm.status.code(), Some(0), "{}", text(&warm.stderr));
+    assert_eq!(text(&warm.stdout), text(&cold.stdout));
+    let requests = proxy.take();
+    // The HEAD is challenged, a token is asked for, the HEAD is sent again with it.
+    assert_eq!(tally(&requests), (0, 2, 0, 2), "{requests:?}");
+    assert_eq!(front.log().token_requests.len(), tokens + 1);
+}

@@ -1,6 +1,7 @@
 //! Image facts kept on disk: `facts/sha256-<hex>.json` by the platform manifest's digest (what
 //! an image is never changes), and `refs/<hex>.json`, the digest a reference and platform last
-//! resolved to (so that `--offline` can answer by tag). The chart cache's rules hold: names
+//! resolved to and the index it was chosen from (so that `--offline` can answer by tag, and a
+//! run online only asks whether the tag still serves that digest). The chart cache's rules hold: names
 //! are made here from hex digests only (never from registry text), every write goes to a
 //! temporary file in the same folder and is renamed into place (a reader never sees half a
 //! file), every read is bounded, and an entry that does not read back as what its name says
@@ -38,6 +39,27 @@ struct Resolved {
     reference: String,
     platform: String,
     digest: String,
+    /// Absent in entries written before it was kept: such a multi-platform tag is read again
+    /// once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index_digest: Option<String>,
+}
+
+/// What a reference resolved to on a platform when it was last read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remembered {
+    /// The platform's manifest (the facts' key).
+    pub digest: String,
+    /// The index it was chosen from, for a multi-platform reference.
+    pub index_digest: Option<String>,
+}
+
+impl Remembered {
+    /// The digest the registry serves for the reference itself, which a HEAD of it names: the
+    /// index's for a multi-platform reference, else the manifest's.
+    pub fn served(&self) -> &str {
+        self.index_digest.as_deref().unwrap_or(&self.digest)
+    }
 }
 
 impl FactsCache {
@@ -62,11 +84,19 @@ impl FactsCache {
         if let Some(facts) = reference.digest.as_deref().and_then(|d| self.facts(d)) {
             return Some(facts);
         }
+        self.facts(&self.remembered(reference, platform)?.digest)
+    }
+
+    /// What `reference` last resolved to on `platform`, if remembered.
+    pub fn remembered(&self, reference: &Reference, platform: &Platform) -> Option<Remembered> {
         let path = self.root.join("refs").join(ref_file(reference, platform));
         let resolved: Resolved = serde_json::from_slice(&read_bounded(&path)?).ok()?;
         let same = resolved.reference == reference.to_string()
             && resolved.platform == platform.to_string();
-        same.then(|| self.facts(&resolved.digest)).flatten()
+        same.then_some(Remembered {
+            digest: resolved.digest,
+            index_digest: resolved.index_digest,
+        })
     }
 
     /// Keeps `facts` (a failure to write is not an error: the next run reads the image again).
@@ -79,12 +109,13 @@ impl FactsCache {
         }
     }
 
-    /// Remembers that `reference` resolved to `digest` on `platform`.
-    pub fn remember(&self, reference: &Reference, platform: &Platform, digest: &str) {
+    /// Remembers what `reference` resolved to on `platform`.
+    pub fn remember(&self, reference: &Reference, platform: &Platform, resolved: &Remembered) {
         let resolved = Resolved {
             reference: reference.to_string(),
             platform: platform.to_string(),
-            digest: digest.to_string(),
+            digest: resolved.digest.clone(),
+            index_digest: resolved.index_digest.clone(),
         };
         if let Ok(json) = serde_json::to_vec_pretty(&resolved) {
             let _ = write_atomic(
@@ -154,13 +185,50 @@ mod tests {
         let platform = Platform::default();
         assert!(cache.offline(&reference, &platform).is_none());
         cache.store(&facts(&digest));
-        cache.remember(&reference, &platform, &digest);
+        let single = Remembered {
+            digest: digest.clone(),
+            index_digest: None,
+        };
+        cache.remember(&reference, &platform, &single);
         assert_eq!(cache.facts(&digest), Some(facts(&digest)));
         assert_eq!(cache.offline(&reference, &platform), Some(facts(&digest)));
+        assert_eq!(cache.remembered(&reference, &platform), Some(single));
         let arm = Platform::new("linux", "arm64", None);
         assert!(
             cache.offline(&reference, &arm).is_none(),
             "another platform"
+        );
+    }
+
+    #[test]
+    fn a_multi_platform_reference_is_served_as_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FactsCache::new(dir.path().to_path_buf());
+        let (manifest, index) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "c".repeat(64)),
+        );
+        let reference = Reference::parse("registry.example/team/app:multi").unwrap();
+        let platform = Platform::default();
+        let resolved = Remembered {
+            digest: manifest.clone(),
+            index_digest: Some(index.clone()),
+        };
+        cache.remember(&reference, &platform, &resolved);
+        let read = cache.remembered(&reference, &platform).unwrap();
+        assert_eq!((read.served(), read.digest.as_str()), (&*index, &*manifest));
+        // An entry written before the index was kept reads as a single manifest.
+        let old = format!(
+            r#"{{"reference":"{reference}","platform":"{platform}","digest":"{manifest}"}}"#
+        );
+        let file = dir
+            .path()
+            .join("refs")
+            .join(ref_file(&reference, &platform));
+        std::fs::write(file, old).unwrap();
+        assert_eq!(
+            cache.remembered(&reference, &platform).unwrap().served(),
+            manifest
         );
     }
 

@@ -4,7 +4,8 @@
 //! a named user is resolved through the `/etc/passwd` and `/etc/group` of the layers (read
 //! top-down, only when `USER` is a name), and for a root image the root-only paths of the top
 //! layers are listed ([`layers`]). The facts are kept on disk by manifest digest ([`cache`]);
-//! `--offline` reads only that cache. One registry client and one credential store serve the
+//! `--offline` reads only that cache. Online, a cached image costs one HEAD of its tag (is it
+//! still the digest remembered?) and a cached digest-pinned one no request at all. One registry client and one credential store serve the
 //! whole run; reads run in parallel, at most [`MAX_PARALLEL`] at once. An image that cannot be
 //! read is an answer too (the reason), never a panic or a run's error: the policy decides what
 //! it means ([`crate::policy::ImageLookup`]). This module knows nothing of YAML, charts or
@@ -171,8 +172,13 @@ impl ImageReader {
                     "not in the image cache, and --offline fetches nothing".into(),
                 )
             })?;
-            self.cached.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::new(facts));
+            return Ok(self.answered_by_cache(facts));
+        }
+        // A digest names content that never changes: kept facts need no request.
+        if reference.digest.is_some() {
+            if let Some(facts) = self.cache.offline(&reference, platform) {
+                return Ok(self.answered_by_cache(facts));
+            }
         }
         if let Some(why) = self.known_unreachable(&reference) {
             return Err(Unread::Unreachable(why));
@@ -181,21 +187,57 @@ impl ImageReader {
         let client = self
             .client()
             .map_err(|why| Unread::Failed(why.to_string()))?;
+        if let Some(facts) = self.still_served(client, &reference)? {
+            return Ok(self.answered_by_cache(facts));
+        }
         let manifest = client
             .manifest(&reference)
             .map_err(|e| self.unread(&reference, &e))?;
+        let resolved = cache::Remembered {
+            digest: manifest.digest.clone(),
+            index_digest: manifest.index_digest.clone(),
+        };
         if let Some(facts) = self.cache.facts(&manifest.digest) {
-            self.cache.remember(&reference, platform, &manifest.digest);
-            self.cached.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::new(facts));
+            self.cache.remember(&reference, platform, &resolved);
+            return Ok(self.answered_by_cache(facts));
         }
         let facts =
             read_facts(client, &reference, &manifest).map_err(|e| self.unread(&reference, &e))?;
         // A cache that cannot be written costs the next run a fetch, nothing more.
         self.cache.store(&facts);
-        self.cache.remember(&reference, platform, &manifest.digest);
+        self.cache.remember(&reference, platform, &resolved);
         self.fetched.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(facts))
+    }
+
+    /// The kept facts of `reference` when its registry still serves the digest it resolved to
+    /// last time, asked with a HEAD: Docker Hub counts every GET of a manifest (an index's
+    /// too) against the runner's anonymous pull limit and no HEAD, and a scheduled run over a
+    /// fleet reads every image each time. None (read it with GETs) when nothing is kept or the
+    /// HEAD fails, names no digest or another one; an unreachable registry is the answer
+    /// itself (the GETs would only wait for it again).
+    fn still_served(
+        &self,
+        client: &Client,
+        reference: &Reference,
+    ) -> Result<Option<ImageFacts>, Unread> {
+        let Some(known) = self.cache.remembered(reference, &self.settings.platform) else {
+            return Ok(None);
+        };
+        let Some(facts) = self.cache.facts(&known.digest) else {
+            return Ok(None);
+        };
+        match client.manifest_head(reference) {
+            Ok(served) => Ok((served.as_deref() == Some(known.served())).then_some(facts)),
+            Err(e) if e.is_unreachable() => Err(self.unread(reference, &e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Facts the cache answered with, counted.
+    fn answered_by_cache(&self, facts: ImageFacts) -> Arc<ImageFacts> {
+        self.cached.fetch_add(1, Ordering::Relaxed);
+        Arc::new(facts)
     }
 
     fn client(&self) -> Result<&Client, String> {

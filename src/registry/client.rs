@@ -1,7 +1,7 @@
 //! The [`Client`]: requests to a registry's `/v2/` API with the `Accept` list, the 401
 //! challenge answered once (token or Basic) and remembered per registry and scope, bodies read
 //! with a size limit and a whole-request time limit, and every manifest and blob checked
-//! against its digest.
+//! against its digest; a HEAD asks which digest a tag serves without reading it.
 
 use crate::http::{innermost, tls_config};
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -31,6 +31,8 @@ const MAX_TAG_PAGES: usize = 1000;
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 /// The most a token answer may weigh.
 const TOKEN_LIMIT: u64 = 1024 * 1024;
+/// The header a registry names a manifest's digest in.
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 /// A registry client for one run: one HTTP connection pool, the credentials found and the
 /// tokens granted, shared by every thread that uses it (it is `Send + Sync`). Blocking: call
@@ -89,8 +91,8 @@ impl Client {
         platform: &Platform,
     ) -> Result<Manifest, RegistryError> {
         let (index_digest, entries) = match self.served_manifest(reference)? {
-            Served::Image(manifest) => return Ok(*manifest),
-            Served::Index(entries) => (self.digest_of_last_index(reference)?, entries),
+            (_, Served::Image(manifest)) => return Ok(*manifest),
+            (digest, Served::Index(entries)) => (digest, entries),
         };
         let entry = manifest::choose(&entries, platform).map_err(|available| {
             RegistryError::NoPlatform {
@@ -104,7 +106,7 @@ impl Client {
             }
         })?;
         let child = reference.with_digest(&entry.digest)?;
-        match self.served_manifest(&child)? {
+        match self.served_manifest(&child)?.1 {
             Served::Image(mut manifest) => {
                 manifest.index_digest = Some(index_digest);
                 Ok(*manifest)
@@ -125,6 +127,18 @@ impl Client {
             MANIFEST_LIMIT,
         )?;
         self.checked_manifest_digest(reference, &answer)
+    }
+
+    /// The digest the registry says `reference` serves now (`sha256:…`, from the
+    /// `Docker-Content-Digest` header of a HEAD of the manifest, with the same `Accept` list
+    /// as a GET, so that the same manifest or index is meant); None when the answer names no
+    /// `sha256:` digest. Nothing is read, so nothing is checked: the caller compares it with a
+    /// digest it checked before. Docker Hub counts each GET of a manifest against the pull
+    /// limit, not a HEAD.
+    pub fn manifest_head(&self, reference: &Reference) -> Result<Option<String>, RegistryError> {
+        let url = self.url(reference, &manifest_path(reference))?;
+        let (response, _) = self.authorized(reference, Method::HEAD, url, &accept_list())?;
+        Ok(header_text(&response, DOCKER_CONTENT_DIGEST).filter(|d| d.starts_with("sha256:")))
     }
 
     /// The blob `descriptor` points to in `reference`'s repository, at most `limit` bytes,
@@ -195,8 +209,9 @@ impl Client {
         })
     }
 
-    /// The manifest `reference` names, read, its digest checked.
-    fn served_manifest(&self, reference: &Reference) -> Result<Served, RegistryError> {
+    /// The manifest `reference` names, read, with its digest, checked (an index's is its
+    /// [`Manifest::index_digest`]: one GET, not a second to ask for it).
+    fn served_manifest(&self, reference: &Reference) -> Result<(String, Served), RegistryError> {
         let answer = self.get(
             reference,
             &manifest_path(reference),
@@ -204,21 +219,14 @@ impl Client {
             MANIFEST_LIMIT,
         )?;
         let digest = self.checked_manifest_digest(reference, &answer)?;
-        manifest::read(&answer.bytes, &answer.content_type, &digest).map_err(|reason| {
-            RegistryError::BadMediaType {
-                reference: reference.to_string(),
-                reason,
-            }
-        })
-    }
-
-    /// The index's digest for [`Manifest::index_digest`]: the reference's own, or asked again
-    /// (the answer is small and the connection is open).
-    fn digest_of_last_index(&self, reference: &Reference) -> Result<String, RegistryError> {
-        match &reference.digest {
-            Some(digest) => Ok(digest.clone()),
-            None => self.manifest_digest(reference),
-        }
+        let served =
+            manifest::read(&answer.bytes, &answer.content_type, &digest).map_err(|reason| {
+                RegistryError::BadMediaType {
+                    reference: reference.to_string(),
+                    reason,
+                }
+            })?;
+        Ok((digest, served))
     }
 
     /// The SHA-256 of a manifest answer, which must be the digest asked for and the one the
@@ -281,8 +289,7 @@ impl Client {
         self.get_url(reference, url, accept, limit)
     }
 
-    /// One GET: with the authorization known for the scope; after a 401, once more with
-    /// the one the challenge asks for.
+    /// One GET, its body read.
     fn get_url(
         &self,
         reference: &Reference,
@@ -290,12 +297,29 @@ impl Client {
         accept: &str,
         limit: u64,
     ) -> Result<Answer, RegistryError> {
+        let (response, started) = self.authorized(reference, Method::GET, url, accept)?;
+        self.read_answer(reference, response, limit, started)
+    }
+
+    /// One request: with the authorization known for the scope; after a 401, once more with
+    /// the one the challenge asks for. A success, with when it was sent (the whole-request
+    /// limit counts from there).
+    fn authorized(
+        &self,
+        reference: &Reference,
+        method: Method,
+        url: Url,
+        accept: &str,
+    ) -> Result<(Response, Instant), RegistryError> {
         let key = (reference.registry.clone(), pull_scope(reference));
         let mut authorization = lock(&self.authorizations).get(&key).cloned();
         let mut challenged = false;
         loop {
             let started = Instant::now();
-            let mut request = self.http.get(url.clone()).header(ACCEPT, accept);
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(ACCEPT, accept);
             if let Some(value) = &authorization {
                 request = with_authorization(request, value);
             }
@@ -307,9 +331,7 @@ impl Client {
                     lock(&self.authorizations).insert(key.clone(), value.clone());
                     authorization = Some(value);
                 }
-                status if status.is_success() => {
-                    return self.read_answer(reference, response, limit, started)
-                }
+                status if status.is_success() => return Ok((response, started)),
                 status => return Err(self.failure(reference, status, response, started)),
             }
         }
@@ -486,18 +508,9 @@ impl Client {
         limit: u64,
         started: Instant,
     ) -> Result<Answer, RegistryError> {
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header(CONTENT_TYPE).unwrap_or_default();
-        let digest = header(reqwest::header::HeaderName::from_static(
-            "docker-content-digest",
-        ));
-        let link = header(LINK);
+        let content_type = header_text(&response, CONTENT_TYPE.as_str()).unwrap_or_default();
+        let digest = header_text(&response, DOCKER_CONTENT_DIGEST);
+        let link = header_text(&response, LINK.as_str());
         let url = response.url().clone();
         let too_large = || RegistryError::TooLarge {
             reference: reference.to_string(),
@@ -549,6 +562,15 @@ impl Client {
     fn body_reason(&self, error: &std::io::Error) -> String {
         self.settings.timeouts.body_failure(error, "the answer")
     }
+}
+
+/// A header's value, when it is text.
+fn header_text(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn manifest_path(reference: &Reference) -> String {

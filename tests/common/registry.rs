@@ -4,7 +4,8 @@
 //! helpers that push blobs, manifests and indexes through the distribution API; and a token
 //! front: a small HTTP server that demands a Bearer token (`WWW-Authenticate: Bearer …`),
 //! issues tokens at `/token` (optionally only for a user and password), and forwards
-//! authorized requests to a registry, counting what it was asked.
+//! authorized requests to a registry, counting what it was asked; and a counting forwarder
+//! ([`CountingProxy`]) that records each request's method and path.
 
 #![allow(dead_code)]
 
@@ -292,13 +293,19 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-/// A plain-HTTP client for the helpers.
+/// A plain-HTTP client for the helpers: one per test binary (building one loads the
+/// system's trust store, a tenth of a second on a busy machine).
 pub fn http() -> reqwest::blocking::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap()
+        })
+        .clone()
 }
 
 /// What the token front saw.
@@ -601,4 +608,140 @@ pub fn docker_config(dir: &Path, json: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), json).unwrap();
     dir.to_path_buf()
+}
+
+/// A plain forwarder on loopback in front of a registry that records each request's method
+/// and path (`HEAD /v2/khtest/good/manifests/1`), to count what a run asks for. Optionally it
+/// drops `Docker-Content-Digest` from HEAD answers (a registry that does not send it).
+pub struct CountingProxy {
+    port: u16,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+    strip_head_digest: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CountingProxy {
+    pub fn start(upstream: &str) -> CountingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let strip_head_digest = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (seen, strip, stopping) =
+                (seen.clone(), strip_head_digest.clone(), stopping.clone());
+            let upstream = upstream.to_string();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (seen, strip, upstream) = (seen.clone(), strip.clone(), upstream.clone());
+                    // One thread a connection: the reader asks up to 8 at once.
+                    std::thread::spawn(move || {
+                        forward(stream, &upstream, &seen, strip.load(Ordering::SeqCst))
+                    });
+                }
+            })
+        };
+        CountingProxy {
+            port,
+            seen,
+            strip_head_digest,
+            stopping,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The requests so far, and forgets them.
+    pub fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    pub fn strip_head_digest(&self, strip: bool) {
+        self.strip_head_digest.store(strip, Ordering::SeqCst);
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// How many of `requests` have this method and a path containing `part`.
+pub fn count(requests: &[(String, String)], method: &str, part: &str) -> usize {
+    requests
+        .iter()
+        .filter(|(m, p)| m == method && p.contains(part))
+        .count()
+}
+
+/// Forwards one request (method, target, `Accept`, `Authorization`, body-less) to `upstream`
+/// and its answer back, with the headers a registry client reads.
+fn forward(
+    mut stream: TcpStream,
+    upstream: &str,
+    seen: &Mutex<Vec<(String, String)>>,
+    strip_head_digest: bool,
+) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let Some((method, target, headers)) = read_head(&mut stream) else {
+        return;
+    };
+    seen.lock().unwrap().push((method.clone(), target.clone()));
+    let mut request = http().request(
+        reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+        format!("http://{upstream}{target}"),
+    );
+    for (name, value) in &headers {
+        if name.eq_ignore_ascii_case("accept") || name.eq_ignore_ascii_case("authorization") {
+            request = request.header(name.as_str(), value.as_str());
+        }
+    }
+    let Ok(answer) = request.send() else {
+        respond(&mut stream, "502 Bad Gateway", &[], b"");
+        return;
+    };
+    let status = answer.status();
+    let copied: Vec<(String, String)> = [
+        "content-type",
+        "docker-content-digest",
+        "link",
+        "www-authenticate",
+    ]
+    .iter()
+    .filter(|n| !(strip_head_digest && method == "HEAD" && **n == "docker-content-digest"))
+    .filter_map(|n| {
+        Some((
+            n.to_string(),
+            answer.headers().get(*n)?.to_str().ok()?.to_string(),
+        ))
+    })
+    .collect();
+    // A HEAD's answer has no body (its length is then 0 here, not the GET's).
+    let body = answer.bytes().unwrap_or_default();
+    let copied: Vec<(&str, &str)> = copied
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let status = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    respond(&mut stream, &status, &copied, &body);
 }
