@@ -673,3 +673,141 @@ fn platform_picks_the_index_entry() {
         "a platform without its OS is refused"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Kustomize: the image that ships is the built one.
+
+/// fixtures/images/`name` (a tree) in a new folder, with `REGISTRY` replaced by `host`.
+fn tree_copy(name: &str, host: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path, host: &str) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target, host);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&target, text.replace("REGISTRY", host)).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixtures().join(name), dir.path(), host);
+    dir
+}
+
+/// The objects `kubectl kustomize` builds from `dir`.
+fn kustomize_build(dir: &Path) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl (its kustomize builds the overlay)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use serde::Deserialize;
+    yaml_serde::Deserializer::from_str(&text(&out.stdout))
+        .map(|doc| serde_json::Value::deserialize(doc).unwrap())
+        .collect()
+}
+
+/// The (runAsUser, runAsGroup, fsGroup) of a pod's securityContext, or of a container's
+/// (no fsGroup there: -1), from a parsed Deployment.
+fn ids_of(deployment: &serde_json::Value, container: Option<&str>) -> (i64, i64, i64) {
+    let pod = &deployment["spec"]["template"]["spec"];
+    let sc = match container {
+        None => &pod["securityContext"],
+        Some(name) => {
+            let containers = pod["containers"].as_array().unwrap();
+            let c = containers.iter().find(|c| c["name"] == name).unwrap();
+            &c["securityContext"]
+        }
+    };
+    let id = |k: &str| sc[k].as_i64().unwrap_or(-1);
+    (id("runAsUser"), id("runAsGroup"), id("fsGroup"))
+}
+
+fn deployment_in_file(file: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    yaml_serde::from_str(&text).unwrap()
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn kustomize_plans_with_the_facts_of_the_image_the_build_ships() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = tree_copy("kustomize", &host);
+    let cache = tempfile::tempdir().unwrap();
+
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let notes = text(&diff.stdout).replace(&host, "REGISTRY");
+    // The base's text names `web-image`; the overlay's images: ships uid101-cache.
+    assert!(
+        notes.contains("image facts: user 101, port 8080/tcp (`REGISTRY/khtest/uid101-cache:1`, what the build of overlay ships for `web-image`): runAsUser 101"),
+        "{notes}"
+    );
+    assert!(!notes.contains("cannot be read"), "{notes}");
+    assert!(
+        !text(&diff.stderr).contains("cannot be reached"),
+        "{}",
+        text(&diff.stderr)
+    );
+    // The patch: its runAsUser 0 takes the base image's 65532, and the container it adds
+    // runs as its own image's 101.
+    assert!(
+        notes.contains("where this patch sets them, runAsUser 65532"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "the container this patch adds runs as 101:101, not as the pod's 65532:65532"
+        ),
+        "{notes}"
+    );
+
+    let fix = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+    let base = |name: &str| deployment_in_file(&dir.path().join("base").join(name));
+    assert_eq!(
+        ids_of(&base("web.yaml"), None),
+        (101, 101, 101),
+        "what ships runs as 101"
+    );
+    assert_eq!(ids_of(&base("api.yaml"), None), (65532, 65532, 65532));
+    let patch = deployment_in_file(&dir.path().join("overlay/api-patch.yaml"));
+    assert_eq!(
+        ids_of(&patch, None).0,
+        65532,
+        "the patch's root is corrected to the image's user"
+    );
+    assert_eq!(ids_of(&patch, Some("cache")), (101, 101, -1));
+    // The comments stay.
+    let patch_text = std::fs::read_to_string(dir.path().join("overlay/api-patch.yaml")).unwrap();
+    assert!(patch_text.contains("# the images: transformer makes it uid101-cache too"));
+
+    // What ships: the overlay's build.
+    let built = kustomize_build(&dir.path().join("overlay"));
+    let object = |name: &str| {
+        built
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in the build"))
+    };
+    let web = object("prod-web");
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{host}/khtest/uid101-cache:1")
+    );
+    assert_eq!(ids_of(web, None), (101, 101, 101));
+    let api = object("prod-api");
+    assert_eq!(ids_of(api, None), (65532, 65532, 65532));
+    assert_eq!(ids_of(api, Some("cache")), (101, 101, -1));
+    assert_eq!(
+        ids_of(api, Some("api")),
+        (-1, -1, -1),
+        "the api runs as its pod"
+    );
+}
