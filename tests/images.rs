@@ -811,3 +811,82 @@ fn kustomize_plans_with_the_facts_of_the_image_the_build_ships() {
         "the api runs as its pod"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A registry that is not on loopback by its name.
+
+/// The machine's own name: the tool speaks plain HTTP only to `localhost` and 127.0.0.0/8
+/// literals, so to a registry addressed by this name it speaks HTTPS unless told otherwise.
+/// The name resolves to this machine (its /etc/hosts or its own address), so the test's
+/// traffic stays on it; the registry listens on every interface to answer either way.
+fn machine_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("the machine's hostname")
+        .trim()
+        .to_string();
+    use std::net::ToSocketAddrs;
+    let addresses: Vec<_> = (name.as_str(), 80)
+        .to_socket_addrs()
+        .unwrap_or_else(|e| panic!("the machine's name `{name}` does not resolve: {e}"))
+        .collect();
+    assert!(!addresses.is_empty(), "`{name}` resolves to nothing");
+    assert!(
+        name != "localhost" && name.parse::<std::net::IpAddr>().is_err(),
+        "`{name}` is what the tool takes for loopback"
+    );
+    name
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_registry_beyond_loopback_is_read_over_plain_http_only_when_named_insecure() {
+    let registry = Registry::start_on_all_interfaces();
+    push_test_images(&registry);
+    let host = format!("{}:{}", machine_name(), registry.port());
+    let dir = workdir(&host, &["uid101.yaml"]);
+
+    // Not named: HTTPS, which a plain-HTTP registry refuses; planned without the facts.
+    let cache = tempfile::tempdir().unwrap();
+    let refused = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(refused.status.code(), Some(0), "{}", text(&refused.stderr));
+    let (out, err) = (text(&refused.stdout), text(&refused.stderr));
+    assert!(
+        out.contains("runAsUser: 1000") && !out.contains("runAsUser: 101"),
+        "{out}"
+    );
+    assert!(!out.contains("image facts"), "{out}");
+    // Said once for the registry, with what to do.
+    assert!(
+        err.contains(&format!("image facts: {host} cannot be reached"))
+            && err.contains(&format!(
+                "answers HTTPS with plain HTTP; `--insecure-registry {host}`"
+            )),
+        "{err}"
+    );
+
+    // --insecure-registry HOST:PORT: plain HTTP, the facts are read.
+    let cache = tempfile::tempdir().unwrap();
+    let flag = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--insecure-registry", &host],
+        &[],
+    );
+    assert_eq!(flag.status.code(), Some(0), "{}", text(&flag.stderr));
+    let out = text(&flag.stdout);
+    assert!(
+        out.contains("runAsUser: 101") && out.contains("image facts: user 101"),
+        "{out}"
+    );
+
+    // The config key does the same.
+    std::fs::write(
+        dir.path().join(".kube-harden.yaml"),
+        format!("insecureRegistries: [\"{host}\"]\n"),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let config = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(config.status.code(), Some(0), "{}", text(&config.stderr));
+    assert_eq!(pod_ids(&dir.path().join("uid101.yaml")), (101, 101, 101));
+}
