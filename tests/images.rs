@@ -890,3 +890,93 @@ fn a_registry_beyond_loopback_is_read_over_plain_http_only_when_named_insecure()
     assert_eq!(config.status.code(), Some(0), "{}", text(&config.stderr));
     assert_eq!(pod_ids(&dir.path().join("uid101.yaml")), (101, 101, 101));
 }
+
+// ---------------------------------------------------------------------------------------
+// zstd layers.
+
+const OCI_ZSTD_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// The tar of `entries` compressed by the reference `zstd` (Debian's package), in one frame
+/// with its checksum, as image builders write it.
+fn zstd_layer(entries: &[Entry]) -> Vec<u8> {
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+    let mut tar = Vec::new();
+    GzDecoder::new(layer(entries).as_slice())
+        .read_to_end(&mut tar)
+        .unwrap();
+    let mut child = std::process::Command::new("zstd")
+        .args(["-q", "-c", "--check"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("zstd (Debian's package; scripts/registry-deps.sh installs it)");
+    child.stdin.take().unwrap().write_all(&tar).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "zstd failed");
+    assert!(out.stdout.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+    out.stdout
+}
+
+#[test]
+#[ignore = "needs docker-registry and zstd: .ci/run installs them (scripts/registry-deps.sh)"]
+fn zstd_layers_are_read() {
+    let registry = Registry::start();
+    let base = base_layer();
+    // USER app, whose passwd entry is only in the zstd top layer.
+    let named = zstd_layer(&[
+        Entry::Dir("etc/", 0o755, 0),
+        Entry::File(
+            "etc/passwd",
+            b"root:x:0:0::/root:/bin/sh\napp:x:2002:2003::/app:/bin/sh\n",
+            0o644,
+            0,
+        ),
+        Entry::File("etc/group", b"root:x:0:\napp:x:2003:\n", 0o644, 0),
+    ]);
+    registry.push_image(
+        "khtest/named-zstd",
+        "1",
+        &config("amd64", serde_json::json!({"User": "app"})),
+        &[(OCI_LAYER, &base), (OCI_ZSTD_LAYER, &named)],
+    );
+    // A root image whose zstd top layer holds a root-only folder.
+    let root = zstd_layer(&[
+        Entry::Dir("secret/", 0o700, 0),
+        Entry::File("secret/key", b"k", 0o600, 0),
+    ]);
+    registry.push_image(
+        "khtest/root-zstd",
+        "1",
+        &config("amd64", serde_json::json!({})),
+        &[(OCI_LAYER, &base), (OCI_ZSTD_LAYER, &root)],
+    );
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = |name: &str, image: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {host}/{image}\n")
+    };
+    std::fs::write(
+        dir.path().join("named.yaml"),
+        deployment("named", "khtest/named-zstd:1"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("root.yaml"),
+        deployment("root", "khtest/root-zstd:1"),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let notes = format!("{}{}", text(&diff.stdout), text(&diff.stderr));
+    assert!(!notes.contains("cannot be read"), "{notes}");
+    assert!(
+        notes.contains("/secret (0700)") && notes.contains("/secret/key (0600)"),
+        "{notes}"
+    );
+    let out = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(pod_ids(&dir.path().join("named.yaml")), (2002, 2003, 2003));
+    assert_eq!(pod_ids(&dir.path().join("root.yaml")), (1000, 1000, 1000));
+}
