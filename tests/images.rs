@@ -980,3 +980,72 @@ fn zstd_layers_are_read() {
     assert_eq!(pod_ids(&dir.path().join("named.yaml")), (2002, 2003, 2003));
     assert_eq!(pod_ids(&dir.path().join("root.yaml")), (1000, 1000, 1000));
 }
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn kustomize_overlays_that_ship_different_users_and_an_inline_patch() {
+    let registry = Registry::start();
+    push_test_images(&registry);
+    let host = registry.host();
+    let dir = tree_copy("kustomize-two-overlays", &host);
+    let cache = tempfile::tempdir().unwrap();
+
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    let out = text(&diff.stdout).replace(&host, "REGISTRY");
+    assert_eq!(diff.status.code(), Some(0), "{out}{}", text(&diff.stderr));
+    // web-image ships as root in dev and as 101 in prod: one base cannot take both users.
+    assert!(
+        out.contains("`web-image` is planned without one image's facts (it ships as `REGISTRY/khtest/root-port80:1` (dev) and `REGISTRY/khtest/uid101-cache:1` (prod), which run as different users"),
+        "{out}"
+    );
+    // data-image ships as volume-data (USER 1000, VOLUME /data) in both: an emptyDir there,
+    // which the render check takes as the tool's own.
+    assert!(
+        out.contains("declares VOLUME /data: adds an emptyDir volume `data`"),
+        "{out}"
+    );
+    // The sidecar the inline patch adds runs as its image's 101.
+    assert!(
+        out.contains("the container this patch adds runs as 101:101, not as the pod's 1000:1000"),
+        "{out}"
+    );
+    let fix = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+    let base = |name: &str| deployment_in_file(&dir.path().join("base").join(name));
+    assert_eq!(ids_of(&base("web.yaml"), None), (1000, 1000, 1000));
+    assert_eq!(ids_of(&base("data.yaml"), None), (1000, 1000, 1000));
+    let data_mount = |deployment: &serde_json::Value| {
+        let pod = &deployment["spec"]["template"]["spec"];
+        let containers = pod["containers"].as_array().unwrap();
+        let data = containers.iter().find(|c| c["name"] == "data").unwrap();
+        let mounted = data["volumeMounts"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|m| m["mountPath"] == "/data" && m["name"] == "data")
+        });
+        let volume = pod["volumes"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|v| v["name"] == "data" && v["emptyDir"].is_object())
+        });
+        mounted && volume
+    };
+    assert!(data_mount(&base("data.yaml")));
+    for (root, ships) in [("dev", "root-port80:1"), ("prod", "uid101-cache:1")] {
+        let built = kustomize_build(&dir.path().join(root));
+        let object = |name: &str| {
+            built
+                .iter()
+                .find(|o| o["metadata"]["name"] == name)
+                .unwrap()
+        };
+        let web = object("web");
+        assert_eq!(ids_of(web, None), (1000, 1000, 1000));
+        assert_eq!(
+            web["spec"]["template"]["spec"]["containers"][0]["image"],
+            format!("{host}/khtest/{ships}")
+        );
+        assert!(data_mount(object("data")), "{root}");
+        if root == "prod" {
+            assert_eq!(ids_of(object("data"), Some("warmer")), (101, 101, -1));
+        }
+    }
+}

@@ -106,7 +106,9 @@ fn plan_patch_tree(
         })
     };
     let targeted = uses.iter().any(|u| u.target.is_some());
-    let ships = |_: usize, kind: &str, name: &str| shipped.for_patch(key, kind, name, targeted);
+    let used_in: Vec<std::path::PathBuf> = uses.iter().map(|u| u.kustomization.clone()).collect();
+    let ships =
+        |_: usize, kind: &str, name: &str| shipped.for_patch(key, &used_in, (kind, name), targeted);
     policy::plan_patch_with_images(tree, rules, &base, &ships)
 }
 

@@ -43,6 +43,9 @@ pub struct Shipped {
     /// builds ship for it, each with the first root that does.
     by_file: BTreeMap<PathBuf, BTreeMap<String, BTreeMap<String, PathBuf>>>,
     by_patch: BTreeMap<PatchKey, Vec<BuiltPod>>,
+    /// Each root's kustomizations (itself and what it includes) and the pods it builds: an
+    /// untargeted patch meets the pods its documents name in the roots that include it.
+    by_root: Vec<(Vec<PathBuf>, Vec<BuiltPod>)>,
 }
 
 impl Shipped {
@@ -55,10 +58,12 @@ impl Shipped {
             let Ok(docs) = crate::verify::load_all(stream) else {
                 continue;
             };
+            let mut pods = Vec::new();
             for doc in &docs {
                 let Some(built) = built_pod(doc) else {
                     continue;
                 };
+                pods.push(built.clone());
                 let origin = origin_of(doc)
                     .and_then(|o| before.copy().origin_file(&root_dir(root), &o))
                     .and_then(|f| std::fs::canonicalize(f).ok());
@@ -79,6 +84,7 @@ impl Shipped {
                     shipped.by_patch.entry(key).or_default().push(built.clone());
                 }
             }
+            shipped.by_root.push((forest.closure_of(root), pods));
         }
         shipped
     }
@@ -119,7 +125,7 @@ impl Shipped {
         }
         let inner = lookup.clone();
         let mut wrapped = ImageLookup::new(Arc::new(move |text: &str| match replaced.get(text) {
-            Some(built) => shipped_facts(&inner, text, built),
+            Some(built) => shipped_facts(&inner, built),
             None => inner.facts(text).expect("the lookup is on"),
         }));
         wrapped.required = lookup.required;
@@ -138,6 +144,12 @@ impl Shipped {
         };
         for (text, built) in images {
             let [(image, root)] = built.iter().collect::<Vec<_>>()[..] else {
+                // Not one image: the reason says which, the note should not say "cannot be read".
+                let unread = format!("`{text}` cannot be read ({AMBIGUOUS}");
+                let told = format!("`{text}` is planned without one image's facts ({AMBIGUOUS}");
+                for note in &mut report.notes {
+                    note.message = note.message.replacen(&unread, &told, 1);
+                }
                 continue;
             };
             if image == text {
@@ -156,23 +168,32 @@ impl Shipped {
         }
     }
 
-    /// What the builds ship in the pods a patch's document meets (kind and name as the
-    /// patch writes them; with a `target`, every pod of the kind the patch meets). None when
-    /// no build tells, or the builds disagree on an image of a container (that container is
-    /// then left out).
+    /// What the builds ship in the pods a patch's document meets: with a `target`, every pod
+    /// of the kind that the builds apply the patch to; else the pods of the kind and name the
+    /// document writes, in the roots that include a kustomization using the patch (`used_in`).
+    /// None when no build tells; a container whose image the builds disagree on is left out.
     pub fn for_patch(
         &self,
         key: &PatchKey,
-        kind: &str,
-        name: &str,
+        used_in: &[PathBuf],
+        (kind, name): (&str, &str),
         targeted: bool,
     ) -> Option<ShippedPod> {
-        let pods: Vec<&BuiltPod> = self
-            .by_patch
-            .get(key)?
-            .iter()
-            .filter(|p| p.kind == kind && (targeted || p.name.contains(name)))
-            .collect();
+        let pods: Vec<&BuiltPod> = match targeted {
+            true => self
+                .by_patch
+                .get(key)?
+                .iter()
+                .filter(|p| p.kind == kind)
+                .collect(),
+            false => self
+                .by_root
+                .iter()
+                .filter(|(closure, _)| closure.iter().any(|k| used_in.contains(k)))
+                .flat_map(|(_, pods)| pods)
+                .filter(|p| p.kind == kind && p.name.contains(name))
+                .collect(),
+        };
         let (first, others) = pods.split_first()?;
         let mut pod = first.pod.clone();
         pod.containers.retain(|c| {
@@ -188,10 +209,13 @@ impl Shipped {
     }
 }
 
+/// How the reason of a text that ships as images of different users begins.
+const AMBIGUOUS: &str = "it ships as";
+
 /// The facts of the image(s) the builds ship for `text`: one image, or several that run as the
 /// same user (the first's facts); several users cannot all be a base's, so it is planned
 /// without them.
-fn shipped_facts(lookup: &ImageLookup, text: &str, built: &BTreeMap<String, PathBuf>) -> Looked {
+fn shipped_facts(lookup: &ImageLookup, built: &BTreeMap<String, PathBuf>) -> Looked {
     let mut first: Option<Looked> = None;
     for image in built.keys() {
         let looked = lookup.facts(image).expect("the lookup is on");
@@ -205,7 +229,7 @@ fn shipped_facts(lookup: &ImageLookup, text: &str, built: &BTreeMap<String, Path
                     .map(|(image, root)| format!("`{image}` ({})", root_dir(root).display()))
                     .collect();
                 return Err(Unread::Failed(format!(
-                    "`{text}` ships as {}, which run as different users: one base cannot take the ids of both",
+                    "{AMBIGUOUS} {}, which run as different users, and one base cannot take the ids of both",
                     ships.join(" and ")
                 )));
             }
