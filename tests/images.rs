@@ -103,19 +103,28 @@ fn push(
 
 /// The test images (see fixtures/images/README.md).
 fn push_test_images(registry: &Registry) {
+    push_some_test_images(registry, &[]);
+}
+
+/// The test images named (`root-port80`, ...; all when none is): each push is a few requests,
+/// and a test that needs two images need not wait for eight.
+fn push_some_test_images(registry: &Registry, names: &[&str]) {
     use serde_json::json;
-    push(
-        registry,
-        "khtest/root-port80",
-        "1",
-        "amd64",
-        json!({"ExposedPorts": {"80/tcp": {}}, "Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]}),
-        Some(layer(&[
-            Entry::Dir("www/", 0o700, 0),
-            Entry::File("www/index.html", b"<p>hi</p>", 0o600, 0),
-            Entry::File("www/robots.txt", b"", 0o644, 0),
-        ])),
-    );
+    let wanted = |name: &str| names.is_empty() || names.contains(&name);
+    if wanted("root-port80") {
+        push(
+            registry,
+            "khtest/root-port80",
+            "1",
+            "amd64",
+            json!({"ExposedPorts": {"80/tcp": {}}, "Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]}),
+            Some(layer(&[
+                Entry::Dir("www/", 0o700, 0),
+                Entry::File("www/index.html", b"<p>hi</p>", 0o600, 0),
+                Entry::File("www/robots.txt", b"", 0o644, 0),
+            ])),
+        );
+    }
     let uid101 = |repository: &str, tag: &str, arch: &str| {
         push(
             registry,
@@ -131,50 +140,60 @@ fn push_test_images(registry: &Registry) {
             ])),
         )
     };
-    uid101("khtest/uid101-cache", "1", "amd64");
-    push(
-        registry,
-        "khtest/named-user",
-        "1",
-        "amd64",
-        json!({"User": "app", "ExposedPorts": {"8080/tcp": {}}}),
-        Some(layer(&[
-            Entry::Dir("app/", 0o700, 1001),
-            Entry::File("app/config", b"secret=1\n", 0o600, 1001),
-        ])),
-    );
-    push(
-        registry,
-        "khtest/volume-data",
-        "1",
-        "amd64",
-        json!({"User": "1000", "Volumes": {"/data": {}}, "ExposedPorts": {"8080/tcp": {}}}),
-        Some(layer(&[Entry::Dir("data/", 0o755, 1000)])),
-    );
-    let good = push(
-        registry,
-        "khtest/good",
-        "1",
-        "amd64",
-        json!({"User": "65532:65532", "ExposedPorts": {"8080/tcp": {}}, "Entrypoint": ["/app"]}),
-        None,
-    );
-    // The index: linux/amd64 is the good image, linux/arm64 a decoy that runs as 101.
-    let decoy = uid101("khtest/good", "arm64-decoy", "arm64");
-    registry.push_index(
-        "khtest/good",
-        "multi",
-        &[(&decoy, "linux/arm64"), (&good, "linux/amd64")],
-    );
-    // USER app, but the top layer hides /etc/passwd with a whiteout.
-    push(
-        registry,
-        "khtest/whiteout-user",
-        "1",
-        "amd64",
-        json!({"User": "app"}),
-        Some(layer(&[Entry::File("etc/.wh.passwd", b"", 0o644, 0)])),
-    );
+    if wanted("uid101-cache") {
+        uid101("khtest/uid101-cache", "1", "amd64");
+    }
+    if wanted("named-user") {
+        push(
+            registry,
+            "khtest/named-user",
+            "1",
+            "amd64",
+            json!({"User": "app", "ExposedPorts": {"8080/tcp": {}}}),
+            Some(layer(&[
+                Entry::Dir("app/", 0o700, 1001),
+                Entry::File("app/config", b"secret=1\n", 0o600, 1001),
+            ])),
+        );
+    }
+    if wanted("volume-data") {
+        push(
+            registry,
+            "khtest/volume-data",
+            "1",
+            "amd64",
+            json!({"User": "1000", "Volumes": {"/data": {}}, "ExposedPorts": {"8080/tcp": {}}}),
+            Some(layer(&[Entry::Dir("data/", 0o755, 1000)])),
+        );
+    }
+    if wanted("good") {
+        let good = push(
+            registry,
+            "khtest/good",
+            "1",
+            "amd64",
+            json!({"User": "65532:65532", "ExposedPorts": {"8080/tcp": {}}, "Entrypoint": ["/app"]}),
+            None,
+        );
+        // The index: linux/amd64 is the good image, linux/arm64 a decoy that runs as 101.
+        let decoy = uid101("khtest/good", "arm64-decoy", "arm64");
+        registry.push_index(
+            "khtest/good",
+            "multi",
+            &[(&decoy, "linux/arm64"), (&good, "linux/amd64")],
+        );
+    }
+    if wanted("whiteout-user") {
+        // USER app, but the top layer hides /etc/passwd with a whiteout.
+        push(
+            registry,
+            "khtest/whiteout-user",
+            "1",
+            "amd64",
+            json!({"User": "app"}),
+            Some(layer(&[Entry::File("etc/.wh.passwd", b"", 0o644, 0)])),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -736,7 +755,7 @@ fn deployment_in_file(file: &Path) -> serde_json::Value {
 #[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
 fn kustomize_plans_with_the_facts_of_the_image_the_build_ships() {
     let registry = Registry::start();
-    push_test_images(&registry);
+    push_some_test_images(&registry, &["uid101-cache", "good"]);
     let host = registry.host();
     let dir = tree_copy("kustomize", &host);
     let cache = tempfile::tempdir().unwrap();
@@ -841,7 +860,7 @@ fn machine_name() -> String {
 #[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
 fn a_registry_beyond_loopback_is_read_over_plain_http_only_when_named_insecure() {
     let registry = Registry::start_on_all_interfaces();
-    push_test_images(&registry);
+    push_some_test_images(&registry, &["uid101-cache"]);
     let host = format!("{}:{}", machine_name(), registry.port());
     let dir = workdir(&host, &["uid101.yaml"]);
 
@@ -985,7 +1004,7 @@ fn zstd_layers_are_read() {
 #[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
 fn kustomize_overlays_that_ship_different_users_and_an_inline_patch() {
     let registry = Registry::start();
-    push_test_images(&registry);
+    push_some_test_images(&registry, &["root-port80", "uid101-cache", "volume-data"]);
     let host = registry.host();
     let dir = tree_copy("kustomize-two-overlays", &host);
     let cache = tempfile::tempdir().unwrap();
