@@ -229,3 +229,148 @@ pub(super) fn ids_note(
         line: tree.position(pod).0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use yaml_splice::Tree;
+
+    use super::super::images::{ImageFacts, ImageLookup, ImageUser};
+    use super::super::{plan_patch_with_images, NoteKind, Rules};
+    use super::{ShippedContainer, ShippedPod};
+
+    fn facts(user: ImageUser) -> ImageFacts {
+        ImageFacts {
+            digest: "sha256:0".into(),
+            user_text: String::new(),
+            user,
+            volumes: vec![],
+            ports: vec![],
+            entrypoint: vec![],
+            cmd: vec![],
+            root_only_paths: vec![],
+        }
+    }
+
+    /// `app:1` runs as 101, `side:1` as 202, `root:1` as root and exposes port 80.
+    fn rules() -> Rules {
+        let find = |image: &str| -> super::super::images::Looked {
+            let mut f = match image {
+                "app:1" => facts(ImageUser::Ids { uid: 101, gid: 101 }),
+                "side:1" => facts(ImageUser::Ids { uid: 202, gid: 202 }),
+                _ => facts(ImageUser::Root),
+            };
+            if image == "root:1" {
+                f.ports = vec!["80/tcp".into()];
+            }
+            Ok(Arc::new(f))
+        };
+        Rules {
+            images: ImageLookup::new(Arc::new(find)),
+            ..Rules::default()
+        }
+    }
+
+    /// A patch of Deployment `web` that sets the pod's `runAsUser: 0` and adds container
+    /// `side` (whose text names no image: the build says which).
+    const PATCH: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      securityContext:\n        runAsUser: 0\n      containers:\n        - name: side\n";
+
+    fn shipped(side: &str, sets_ids: bool) -> ShippedPod {
+        let c = |name: &str, image: &str| ShippedContainer {
+            name: name.into(),
+            image: image.into(),
+        };
+        ShippedPod {
+            containers: vec![c("side", side), c("web", "app:1")],
+            sets_ids,
+        }
+    }
+
+    fn planned(rules: &Rules, pod: Option<ShippedPod>) -> (String, Vec<(NoteKind, String)>) {
+        let tree = Tree::parse(PATCH).unwrap();
+        let base = |_: usize, _: &str, _: &str| Some(vec!["web".to_string()]);
+        let ships = |_: usize, _: &str, _: &str| pod.clone();
+        let plan = plan_patch_with_images(&tree, rules, &base, &ships);
+        let notes = plan
+            .notes
+            .into_iter()
+            .map(|n| (n.kind, n.message))
+            .collect();
+        (format!("{:?}", plan.changes), notes)
+    }
+
+    #[test]
+    fn a_patch_writes_the_base_image_s_ids_and_an_added_container_gets_its_own() {
+        let (changes, notes) = planned(&rules(), Some(shipped("side:1", false)));
+        // The pod's root becomes the base image's 101, not 1000; `side` runs as 202.
+        assert!(changes.contains("Int(101)"), "{changes}");
+        assert!(changes.contains("Int(202)"), "{changes}");
+        assert!(!changes.contains("Int(1000)"), "{changes}");
+        let messages: Vec<&str> = notes.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("where this patch sets them, runAsUser 101")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("runs as 202:202, not as the pod's 101:101")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_root_container_added_gets_risk_notes_and_given_ids_win() {
+        let (changes, notes) = planned(&rules(), Some(shipped("root:1", false)));
+        assert!(changes.contains("Int(101)"), "{changes}");
+        let risks: Vec<&str> = notes
+            .iter()
+            .filter(|(k, _)| *k == NoteKind::Risk)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        assert!(
+            risks
+                .iter()
+                .any(|m| m.contains("will run as 101, and files owned by root")),
+            "{risks:?}"
+        );
+        assert!(
+            risks.iter().any(|m| m.contains("exposes 80/tcp")),
+            "{risks:?}"
+        );
+        // Ids given on the command line win over every image.
+        let given = Rules {
+            ids_given: true,
+            ..rules()
+        };
+        let (changes, _) = planned(&given, Some(shipped("side:1", false)));
+        assert!(
+            changes.contains("Int(1000)")
+                && !changes.contains("Int(101)")
+                && !changes.contains("Int(202)"),
+            "{changes}"
+        );
+    }
+
+    #[test]
+    fn without_a_build_or_with_the_pod_s_own_ids_the_baseline_stands() {
+        let (changes, notes) = planned(&rules(), None);
+        assert!(
+            changes.contains("Int(1000)") && !changes.contains("Int(101)"),
+            "{changes}"
+        );
+        assert!(
+            notes.iter().all(|(k, _)| *k != NoteKind::Image),
+            "{notes:?}"
+        );
+        // The built pod sets its own ids: they stand, so the patch's 0 becomes the baseline's.
+        let (changes, _) = planned(&rules(), Some(shipped("side:1", true)));
+        assert!(
+            changes.contains("Int(1000)") && !changes.contains("Int(101)"),
+            "{changes}"
+        );
+    }
+}
