@@ -622,9 +622,10 @@ fn added_tmp_volumes(old: &Value, new: &Value, image_volume: &ImageVolume) -> Ve
             let empty_dir = v
                 .get("emptyDir")
                 .is_some_and(|e| e.is_null() || e.as_mapping().is_some());
-            (matches!(name, "tmp" | "kube-harden-tmp") || mounted_at_tmp(name))
-                && empty_dir
+            // New emptyDirs only: an image is looked up for nothing else.
+            empty_dir
                 && !before.iter().any(|b| b.get("name") == v.get("name"))
+                && (matches!(name, "tmp" | "kube-harden-tmp") || mounted_at_tmp(name))
         })
         .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
         .collect()
