@@ -6,7 +6,9 @@
 //! this source does not know the others); a patch is planned for the base it meets
 //! ([`patch`]): a strategic-merge patch only corrects what it writes, and fully hardens the
 //! containers it adds, a JSON 6902 patch is planned by the level its path names, an inline
-//! patch is a document embedded in the kustomization ([`yaml_splice::Embedded`]). Then each root is built
+//! patch is a document embedded in the kustomization ([`yaml_splice::Embedded`]). Image facts are
+//! those of the images the builds ship, which a kustomization's `images:` or a patch may set
+//! ([`shipped`]). Then each root is built
 //! with Kustomize's own engine before and after the edits ([`build`], [`render`]) and the two
 //! renders are judged ([`crate::verify::rendered`]): a root that breaks means nothing of the app is written.
 
