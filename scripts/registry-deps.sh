@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # What the registry tests (tests/registry.rs and the OCI chart cases) need from Debian:
 # `docker-registry` (a real OCI distribution registry, started on 127.0.0.1 by the tests) and
-# `htpasswd` (apache2-utils: the bcrypt file of the registry with basic auth). Idempotent:
-# installs only what is missing, so that a machine that has both changes nothing.
+# `htpasswd` (apache2-utils: the bcrypt file of the registry with basic auth) and `zstd` (the
+# reference encoder writes the zstd layers of tests/images.rs). Idempotent:
+# installs only what is missing, so that a machine that has them all changes nothing.
 set -euo pipefail
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -14,8 +14,9 @@ case "$engine" in
   *) echo "runtime-deps.sh: KUBE_HARDEN_ENGINE is docker or podman, not $engine" >&2; exit 2 ;;
 esac
 wanted+=(busybox-static umoci skopeo docker-registry file)
-# The registry tests' basic auth (htpasswd), as scripts/registry-deps.sh installs it alone.
-wanted+=(apache2-utils)
+# The registry tests' basic auth (htpasswd) and zstd layers, as scripts/registry-deps.sh
+# installs them alone.
+wanted+=(apache2-utils zstd)
 missing=()
 for package in "${wanted[@]}"; do
   dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$package")

@@ -103,19 +103,28 @@ fn push(
 
 /// The test images (see fixtures/images/README.md).
 fn push_test_images(registry: &Registry) {
+    push_some_test_images(registry, &[]);
+}
+
+/// The test images named (`root-port80`, ...; all when none is): each push is a few requests,
+/// and a test that needs two images need not wait for eight.
+fn push_some_test_images(registry: &Registry, names: &[&str]) {
     use serde_json::json;
-    push(
-        registry,
-        "khtest/root-port80",
-        "1",
-        "amd64",
-        json!({"ExposedPorts": {"80/tcp": {}}, "Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]}),
-        Some(layer(&[
-            Entry::Dir("www/", 0o700, 0),
-            Entry::File("www/index.html", b"<p>hi</p>", 0o600, 0),
-            Entry::File("www/robots.txt", b"", 0o644, 0),
-        ])),
-    );
+    let wanted = |name: &str| names.is_empty() || names.contains(&name);
+    if wanted("root-port80") {
+        push(
+            registry,
+            "khtest/root-port80",
+            "1",
+            "amd64",
+            json!({"ExposedPorts": {"80/tcp": {}}, "Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]}),
+            Some(layer(&[
+                Entry::Dir("www/", 0o700, 0),
+                Entry::File("www/index.html", b"<p>hi</p>", 0o600, 0),
+                Entry::File("www/robots.txt", b"", 0o644, 0),
+            ])),
+        );
+    }
     let uid101 = |repository: &str, tag: &str, arch: &str| {
         push(
             registry,
@@ -131,50 +140,60 @@ fn push_test_images(registry: &Registry) {
             ])),
         )
     };
-    uid101("khtest/uid101-cache", "1", "amd64");
-    push(
-        registry,
-        "khtest/named-user",
-        "1",
-        "amd64",
-        json!({"User": "app", "ExposedPorts": {"8080/tcp": {}}}),
-        Some(layer(&[
-            Entry::Dir("app/", 0o700, 1001),
-            Entry::File("app/config", b"secret=1\n", 0o600, 1001),
-        ])),
-    );
-    push(
-        registry,
-        "khtest/volume-data",
-        "1",
-        "amd64",
-        json!({"User": "1000", "Volumes": {"/data": {}}, "ExposedPorts": {"8080/tcp": {}}}),
-        Some(layer(&[Entry::Dir("data/", 0o755, 1000)])),
-    );
-    let good = push(
-        registry,
-        "khtest/good",
-        "1",
-        "amd64",
-        json!({"User": "65532:65532", "ExposedPorts": {"8080/tcp": {}}, "Entrypoint": ["/app"]}),
-        None,
-    );
-    // The index: linux/amd64 is the good image, linux/arm64 a decoy that runs as 101.
-    let decoy = uid101("khtest/good", "arm64-decoy", "arm64");
-    registry.push_index(
-        "khtest/good",
-        "multi",
-        &[(&decoy, "linux/arm64"), (&good, "linux/amd64")],
-    );
-    // USER app, but the top layer hides /etc/passwd with a whiteout.
-    push(
-        registry,
-        "khtest/whiteout-user",
-        "1",
-        "amd64",
-        json!({"User": "app"}),
-        Some(layer(&[Entry::File("etc/.wh.passwd", b"", 0o644, 0)])),
-    );
+    if wanted("uid101-cache") {
+        uid101("khtest/uid101-cache", "1", "amd64");
+    }
+    if wanted("named-user") {
+        push(
+            registry,
+            "khtest/named-user",
+            "1",
+            "amd64",
+            json!({"User": "app", "ExposedPorts": {"8080/tcp": {}}}),
+            Some(layer(&[
+                Entry::Dir("app/", 0o700, 1001),
+                Entry::File("app/config", b"secret=1\n", 0o600, 1001),
+            ])),
+        );
+    }
+    if wanted("volume-data") {
+        push(
+            registry,
+            "khtest/volume-data",
+            "1",
+            "amd64",
+            json!({"User": "1000", "Volumes": {"/data": {}}, "ExposedPorts": {"8080/tcp": {}}}),
+            Some(layer(&[Entry::Dir("data/", 0o755, 1000)])),
+        );
+    }
+    if wanted("good") {
+        let good = push(
+            registry,
+            "khtest/good",
+            "1",
+            "amd64",
+            json!({"User": "65532:65532", "ExposedPorts": {"8080/tcp": {}}, "Entrypoint": ["/app"]}),
+            None,
+        );
+        // The index: linux/amd64 is the good image, linux/arm64 a decoy that runs as 101.
+        let decoy = uid101("khtest/good", "arm64-decoy", "arm64");
+        registry.push_index(
+            "khtest/good",
+            "multi",
+            &[(&decoy, "linux/arm64"), (&good, "linux/amd64")],
+        );
+    }
+    if wanted("whiteout-user") {
+        // USER app, but the top layer hides /etc/passwd with a whiteout.
+        push(
+            registry,
+            "khtest/whiteout-user",
+            "1",
+            "amd64",
+            json!({"User": "app"}),
+            Some(layer(&[Entry::File("etc/.wh.passwd", b"", 0o644, 0)])),
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1062,4 +1081,380 @@ fn the_head_answers_a_token_challenge_as_docker_hub_asks() {
     // The HEAD is challenged, a token is asked for, the HEAD is sent again with it.
     assert_eq!(tally(&requests), (0, 2, 0, 2), "{requests:?}");
     assert_eq!(front.log().token_requests.len(), tokens + 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Kustomize: the image that ships is the built one.
+
+/// fixtures/images/`name` (a tree) in a new folder, with `REGISTRY` replaced by `host`.
+fn tree_copy(name: &str, host: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path, host: &str) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target, host);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&target, text.replace("REGISTRY", host)).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixtures().join(name), dir.path(), host);
+    dir
+}
+
+/// The objects `kubectl kustomize` builds from `dir`.
+fn kustomize_build(dir: &Path) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl (its kustomize builds the overlay)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use serde::Deserialize;
+    yaml_serde::Deserializer::from_str(&text(&out.stdout))
+        .map(|doc| serde_json::Value::deserialize(doc).unwrap())
+        .collect()
+}
+
+/// The (runAsUser, runAsGroup, fsGroup) of a pod's securityContext, or of a container's
+/// (no fsGroup there: -1), from a parsed Deployment.
+fn ids_of(deployment: &serde_json::Value, container: Option<&str>) -> (i64, i64, i64) {
+    let pod = &deployment["spec"]["template"]["spec"];
+    let sc = match container {
+        None => &pod["securityContext"],
+        Some(name) => {
+            let containers = pod["containers"].as_array().unwrap();
+            let c = containers.iter().find(|c| c["name"] == name).unwrap();
+            &c["securityContext"]
+        }
+    };
+    let id = |k: &str| sc[k].as_i64().unwrap_or(-1);
+    (id("runAsUser"), id("runAsGroup"), id("fsGroup"))
+}
+
+fn deployment_in_file(file: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(file).unwrap();
+    yaml_serde::from_str(&text).unwrap()
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn kustomize_plans_with_the_facts_of_the_image_the_build_ships() {
+    let registry = Registry::start();
+    push_some_test_images(&registry, &["uid101-cache", "good"]);
+    let host = registry.host();
+    let dir = tree_copy("kustomize", &host);
+    let cache = tempfile::tempdir().unwrap();
+
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let notes = text(&diff.stdout).replace(&host, "REGISTRY");
+    // The base's text names `web-image`; the overlay's images: ships uid101-cache.
+    assert!(
+        notes.contains("image facts: user 101, port 8080/tcp (`REGISTRY/khtest/uid101-cache:1`, what the build of overlay ships for `web-image`): runAsUser 101"),
+        "{notes}"
+    );
+    assert!(!notes.contains("cannot be read"), "{notes}");
+    assert!(
+        !text(&diff.stderr).contains("cannot be reached"),
+        "{}",
+        text(&diff.stderr)
+    );
+    // The patch: its runAsUser 0 takes the base image's 65532, and the container it adds
+    // runs as its own image's 101.
+    assert!(
+        notes.contains("where this patch sets them, runAsUser 65532"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "the container this patch adds runs as 101:101, not as the pod's 65532:65532"
+        ),
+        "{notes}"
+    );
+
+    let fix = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+    let base = |name: &str| deployment_in_file(&dir.path().join("base").join(name));
+    assert_eq!(
+        ids_of(&base("web.yaml"), None),
+        (101, 101, 101),
+        "what ships runs as 101"
+    );
+    assert_eq!(ids_of(&base("api.yaml"), None), (65532, 65532, 65532));
+    let patch = deployment_in_file(&dir.path().join("overlay/api-patch.yaml"));
+    assert_eq!(
+        ids_of(&patch, None).0,
+        65532,
+        "the patch's root is corrected to the image's user"
+    );
+    assert_eq!(ids_of(&patch, Some("cache")), (101, 101, -1));
+    // The comments stay.
+    let patch_text = std::fs::read_to_string(dir.path().join("overlay/api-patch.yaml")).unwrap();
+    assert!(patch_text.contains("# the images: transformer makes it uid101-cache too"));
+
+    // What ships: the overlay's build.
+    let built = kustomize_build(&dir.path().join("overlay"));
+    let object = |name: &str| {
+        built
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in the build"))
+    };
+    let web = object("prod-web");
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{host}/khtest/uid101-cache:1")
+    );
+    assert_eq!(ids_of(web, None), (101, 101, 101));
+    let api = object("prod-api");
+    assert_eq!(ids_of(api, None), (65532, 65532, 65532));
+    assert_eq!(ids_of(api, Some("cache")), (101, 101, -1));
+    assert_eq!(
+        ids_of(api, Some("api")),
+        (-1, -1, -1),
+        "the api runs as its pod"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// A registry that is not on loopback by its name.
+
+/// The machine's own name: the tool speaks plain HTTP only to `localhost` and 127.0.0.0/8
+/// literals, so to a registry addressed by this name it speaks HTTPS unless told otherwise.
+/// The name resolves to this machine (its /etc/hosts or its own address), so the test's
+/// traffic stays on it; the registry listens on every interface to answer either way.
+fn machine_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("the machine's hostname")
+        .trim()
+        .to_string();
+    use std::net::ToSocketAddrs;
+    let addresses: Vec<_> = (name.as_str(), 80)
+        .to_socket_addrs()
+        .unwrap_or_else(|e| panic!("the machine's name `{name}` does not resolve: {e}"))
+        .collect();
+    assert!(!addresses.is_empty(), "`{name}` resolves to nothing");
+    assert!(
+        name != "localhost" && name.parse::<std::net::IpAddr>().is_err(),
+        "`{name}` is what the tool takes for loopback"
+    );
+    name
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn a_registry_beyond_loopback_is_read_over_plain_http_only_when_named_insecure() {
+    let registry = Registry::start_on_all_interfaces();
+    push_some_test_images(&registry, &["uid101-cache"]);
+    let host = format!("{}:{}", machine_name(), registry.port());
+    let dir = workdir(&host, &["uid101.yaml"]);
+
+    // Not named: HTTPS, which a plain-HTTP registry refuses; planned without the facts.
+    let cache = tempfile::tempdir().unwrap();
+    let refused = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(refused.status.code(), Some(0), "{}", text(&refused.stderr));
+    let (out, err) = (text(&refused.stdout), text(&refused.stderr));
+    assert!(
+        out.contains("runAsUser: 1000") && !out.contains("runAsUser: 101"),
+        "{out}"
+    );
+    assert!(!out.contains("image facts"), "{out}");
+    // Said once for the registry, with what to do.
+    assert!(
+        err.contains(&format!("image facts: {host} cannot be reached"))
+            && err.contains(&format!(
+                "answers HTTPS with plain HTTP; `--insecure-registry {host}`"
+            )),
+        "{err}"
+    );
+
+    // --insecure-registry HOST:PORT: plain HTTP, the facts are read.
+    let cache = tempfile::tempdir().unwrap();
+    let flag = run(
+        dir.path(),
+        cache.path(),
+        &["diff", ".", "--insecure-registry", &host],
+        &[],
+    );
+    assert_eq!(flag.status.code(), Some(0), "{}", text(&flag.stderr));
+    let out = text(&flag.stdout);
+    assert!(
+        out.contains("runAsUser: 101") && out.contains("image facts: user 101"),
+        "{out}"
+    );
+
+    // The config key does the same.
+    std::fs::write(
+        dir.path().join(".kube-harden.yaml"),
+        format!("insecureRegistries: [\"{host}\"]\n"),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let config = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(config.status.code(), Some(0), "{}", text(&config.stderr));
+    assert_eq!(pod_ids(&dir.path().join("uid101.yaml")), (101, 101, 101));
+}
+
+// ---------------------------------------------------------------------------------------
+// zstd layers.
+
+const OCI_ZSTD_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// The tar of `entries` compressed by the reference `zstd` (Debian's package), in one frame
+/// with its checksum, as image builders write it.
+fn zstd_layer(entries: &[Entry]) -> Vec<u8> {
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+    let mut tar = Vec::new();
+    GzDecoder::new(layer(entries).as_slice())
+        .read_to_end(&mut tar)
+        .unwrap();
+    let mut child = std::process::Command::new("zstd")
+        .args(["-q", "-c", "--check"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("zstd (Debian's package; scripts/registry-deps.sh installs it)");
+    child.stdin.take().unwrap().write_all(&tar).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "zstd failed");
+    assert!(out.stdout.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+    out.stdout
+}
+
+#[test]
+#[ignore = "needs docker-registry and zstd: .ci/run installs them (scripts/registry-deps.sh)"]
+fn zstd_layers_are_read() {
+    let registry = Registry::start();
+    let base = base_layer();
+    // USER app, whose passwd entry is only in the zstd top layer.
+    let named = zstd_layer(&[
+        Entry::Dir("etc/", 0o755, 0),
+        Entry::File(
+            "etc/passwd",
+            b"root:x:0:0::/root:/bin/sh\napp:x:2002:2003::/app:/bin/sh\n",
+            0o644,
+            0,
+        ),
+        Entry::File("etc/group", b"root:x:0:\napp:x:2003:\n", 0o644, 0),
+    ]);
+    registry.push_image(
+        "khtest/named-zstd",
+        "1",
+        &config("amd64", serde_json::json!({"User": "app"})),
+        &[(OCI_LAYER, &base), (OCI_ZSTD_LAYER, &named)],
+    );
+    // A root image whose zstd top layer holds a root-only folder.
+    let root = zstd_layer(&[
+        Entry::Dir("secret/", 0o700, 0),
+        Entry::File("secret/key", b"k", 0o600, 0),
+    ]);
+    registry.push_image(
+        "khtest/root-zstd",
+        "1",
+        &config("amd64", serde_json::json!({})),
+        &[(OCI_LAYER, &base), (OCI_ZSTD_LAYER, &root)],
+    );
+    let host = registry.host();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = |name: &str, image: &str| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {host}/{image}\n")
+    };
+    std::fs::write(
+        dir.path().join("named.yaml"),
+        deployment("named", "khtest/named-zstd:1"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("root.yaml"),
+        deployment("root", "khtest/root-zstd:1"),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let notes = format!("{}{}", text(&diff.stdout), text(&diff.stderr));
+    assert!(!notes.contains("cannot be read"), "{notes}");
+    assert!(
+        notes.contains("/secret (0700)") && notes.contains("/secret/key (0600)"),
+        "{notes}"
+    );
+    let out = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(pod_ids(&dir.path().join("named.yaml")), (2002, 2003, 2003));
+    assert_eq!(pod_ids(&dir.path().join("root.yaml")), (1000, 1000, 1000));
+}
+
+#[test]
+#[ignore = "needs docker-registry: .ci/run installs it (scripts/registry-deps.sh)"]
+fn kustomize_overlays_that_ship_different_users_and_an_inline_patch() {
+    let registry = Registry::start();
+    push_some_test_images(&registry, &["root-port80", "uid101-cache", "volume-data"]);
+    let host = registry.host();
+    let dir = tree_copy("kustomize-two-overlays", &host);
+    let cache = tempfile::tempdir().unwrap();
+
+    let diff = run(dir.path(), cache.path(), &["diff", "."], &[]);
+    let out = text(&diff.stdout).replace(&host, "REGISTRY");
+    assert_eq!(diff.status.code(), Some(0), "{out}{}", text(&diff.stderr));
+    // web-image ships as root in dev and as 101 in prod: one base cannot take both users.
+    assert!(
+        out.contains("`web-image` is planned without one image's facts (it ships as `REGISTRY/khtest/root-port80:1` (dev) and `REGISTRY/khtest/uid101-cache:1` (prod), which run as different users"),
+        "{out}"
+    );
+    // data-image ships as volume-data (USER 1000, VOLUME /data) in both: an emptyDir there,
+    // which the render check takes as the tool's own.
+    assert!(
+        out.contains("declares VOLUME /data: adds an emptyDir volume `data`"),
+        "{out}"
+    );
+    // The sidecar the inline patch adds runs as its image's 101.
+    assert!(
+        out.contains("the container this patch adds runs as 101:101, not as the pod's 1000:1000"),
+        "{out}"
+    );
+    let fix = run(dir.path(), cache.path(), &["fix", "."], &[]);
+    assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
+    let base = |name: &str| deployment_in_file(&dir.path().join("base").join(name));
+    assert_eq!(ids_of(&base("web.yaml"), None), (1000, 1000, 1000));
+    assert_eq!(ids_of(&base("data.yaml"), None), (1000, 1000, 1000));
+    let data_mount = |deployment: &serde_json::Value| {
+        let pod = &deployment["spec"]["template"]["spec"];
+        let containers = pod["containers"].as_array().unwrap();
+        let data = containers.iter().find(|c| c["name"] == "data").unwrap();
+        let mounted = data["volumeMounts"].as_array().is_some_and(|m| {
+            m.iter()
+                .any(|m| m["mountPath"] == "/data" && m["name"] == "data")
+        });
+        let volume = pod["volumes"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|v| v["name"] == "data" && v["emptyDir"].is_object())
+        });
+        mounted && volume
+    };
+    assert!(data_mount(&base("data.yaml")));
+    for (root, ships) in [("dev", "root-port80:1"), ("prod", "uid101-cache:1")] {
+        let built = kustomize_build(&dir.path().join(root));
+        let object = |name: &str| {
+            built
+                .iter()
+                .find(|o| o["metadata"]["name"] == name)
+                .unwrap()
+        };
+        let web = object("web");
+        assert_eq!(ids_of(web, None), (1000, 1000, 1000));
+        assert_eq!(
+            web["spec"]["template"]["spec"]["containers"][0]["image"],
+            format!("{host}/khtest/{ships}")
+        );
+        assert!(data_mount(object("data")), "{root}");
+        if root == "prod" {
+            assert_eq!(ids_of(object("data"), Some("warmer")), (101, 101, -1));
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! What an image's layers hold that its config does not say: `/etc/passwd` and `/etc/group`
 //! (the topmost layer that has the file wins; a whiteout `.wh.passwd`, or an opaque `/etc`,
 //! hides the lower layers' copies), and for a root image the paths of its top layers that only
-//! root may read. Layers are read as tar streams (gzip or plain); zstd layers are not read.
+//! root may read. Layers are read as tar streams: gzip, zstd (with `ruzstd`: pure Rust; every
+//! frame, skippable ones skipped) or plain.
 
 use std::io::Read;
 
@@ -243,15 +244,71 @@ fn normalise(path: &str) -> String {
     path.to_string()
 }
 
-/// A layer's tar stream: gzip by media type (or by its magic bytes), plain tar otherwise.
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A layer's tar stream: zstd or gzip by media type (or by their magic bytes), plain tar
+/// otherwise.
 fn decompressed<'a>(media_type: &str, bytes: &'a [u8]) -> Result<Box<dyn Read + 'a>, String> {
-    if media_type.contains("zstd") {
-        return Err("zstd layers are not read".into());
+    if media_type.contains("zstd") || bytes.starts_with(&ZSTD_MAGIC) {
+        return Ok(Box::new(ZstdFrames {
+            rest: bytes,
+            frame: None,
+        }));
     }
     if media_type.contains("gzip") || bytes.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::GzDecoder::new(bytes)))
     } else {
         Ok(Box::new(bytes))
+    }
+}
+
+/// A zstd stream read as one: every frame in turn (a layer may hold several, as zstd:chunked
+/// ones do), skippable frames skipped.
+struct ZstdFrames<'a> {
+    /// What is left after the frame being read.
+    rest: &'a [u8],
+    frame: Option<ruzstd::decoding::StreamingDecoder<&'a [u8], ruzstd::decoding::FrameDecoder>>,
+}
+
+impl Read for ZstdFrames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        use ruzstd::decoding::StreamingDecoder;
+        loop {
+            if let Some(frame) = &mut self.frame {
+                let n = frame.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.rest = self.frame.take().map_or(self.rest, |f| f.into_inner());
+            }
+            if self.rest.is_empty() {
+                return Ok(0);
+            }
+            match StreamingDecoder::new(self.rest) {
+                Ok(frame) => self.frame = Some(frame),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    // Its magic number and length (4 bytes each), then `length` bytes.
+                    let end = 8 + length as usize;
+                    self.rest = self.rest.get(end..).ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "a skippable zstd frame runs past the end",
+                        )
+                    })?;
+                }
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not a zstd frame: {e}"),
+                    ))
+                }
+            }
+        }
     }
 }
 
@@ -273,6 +330,35 @@ mod tests {
             builder.append_data(&mut header, path, *data).unwrap();
         }
         builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_zstd_layer_of_several_frames_is_read_whole() {
+        use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+        let tar = tar_of(&[
+            ("etc/", b"", 0o755, 0),
+            ("etc/passwd", b"app:x:2002:2003::/:/bin/sh\n", 0o644, 0),
+            ("etc/group", b"app:x:2003:\n", 0o644, 0),
+        ]);
+        // The tar in two frames, with a skippable frame between them.
+        let (head, tail) = tar.split_at(700);
+        let mut layer = compress_to_vec(head, CompressionLevel::Fastest);
+        layer.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+        layer.extend(compress_to_vec(tail, CompressionLevel::Fastest));
+        let read =
+            account_files_in_layer("application/vnd.oci.image.layer.v1.tar+zstd", &layer).unwrap();
+        assert_eq!(
+            read,
+            (
+                Seen::Found("app:x:2002:2003::/:/bin/sh\n".into()),
+                Seen::Found("app:x:2003:\n".into())
+            )
+        );
+        // Bytes that are no zstd frame are an error, not an empty layer.
+        let broken = [ZSTD_MAGIC.as_slice(), b"not zstd at all"].concat();
+        assert!(
+            account_files_in_layer("application/vnd.oci.image.layer.v1.tar+zstd", &broken).is_err()
+        );
     }
 
     #[test]
@@ -359,6 +445,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(paths, vec!["/app (0700)", "/app/config (0600)"]);
-        assert!(decompressed("application/vnd.oci.image.layer.v1.tar+zstd", &gz).is_err());
+        // Gzip bytes said to be zstd: an error, not an empty layer.
+        let mut none = Vec::new();
+        assert!(root_only_in_layer(
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            &gz,
+            &mut none
+        )
+        .is_err());
     }
 }

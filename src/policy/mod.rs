@@ -17,6 +17,7 @@ mod guardrails;
 pub mod images;
 mod json_patch;
 mod patch;
+mod patch_images;
 mod rules;
 mod with_images;
 
@@ -32,7 +33,8 @@ pub(crate) use guardrails::{
 };
 pub use images::{ImageFacts, ImageLookup, ImageUser};
 pub use json_patch::{plan_json_patch, JsonPatchTarget};
-pub use patch::{plan_patch, BaseContainers};
+pub use patch::{plan_patch, plan_patch_with_images, BaseContainers};
+pub use patch_images::{ShippedContainer, ShippedImages, ShippedPod};
 use rules::WorkloadExemptions;
 pub use rules::{Baseline, ControlSet, Exemption, Rules, Seccomp, SKIP_ANNOTATION};
 

@@ -10,12 +10,16 @@
 
 use yaml_splice::{Ref, Tree};
 
-use super::contract::{container_wants, ensure_map, only_existing, pod_wants, without, Sink, Want};
+use super::contract::{
+    container_wants, container_wants_with_ids, ensure_map, only_existing, pod_wants, without, Sink,
+    Want,
+};
+use super::patch_images::{self, PatchImages, ShippedImages};
 use super::rules::WorkloadExemptions;
 use super::{
     app_label, containers, controls, guardrails, host_access_reason, is_kubernetes_object,
-    pod_spec, pod_template, privileged_reason, windows_reason, Control, Note, NoteKind, Plan,
-    Rules, SkippedPod, Workload,
+    pod_spec, pod_template, privileged_reason, windows_reason, Baseline, Control, Note, NoteKind,
+    Plan, Rules, SkippedPod, Workload,
 };
 
 /// The base a patched object is merged onto: the names of the containers it has (every
@@ -25,13 +29,24 @@ pub type BaseContainers<'a> = &'a dyn Fn(usize, &str, &str) -> Option<Vec<String
 
 /// Plans every patched pod of every document of a strategic-merge patch.
 pub fn plan_patch(tree: &Tree, rules: &Rules, base: BaseContainers) -> Plan {
+    plan_patch_with_images(tree, rules, base, &|_, _, _| None)
+}
+
+/// [`plan_patch`] with the images the build ships in each patched pod (see
+/// [`patch_images`]): their facts give the ids the patch writes and plan the containers it adds.
+pub fn plan_patch_with_images(
+    tree: &Tree,
+    rules: &Rules,
+    base: BaseContainers,
+    shipped: ShippedImages,
+) -> Plan {
     let mut plan = Plan::default();
     for (document, doc) in tree.docs.iter().enumerate() {
         let Some(root) = doc.root.map(Ref::root) else {
             continue;
         };
         if is_kubernetes_object(tree, root) {
-            plan_patched_object(tree, root, document, rules, base, &mut plan);
+            plan_patched_object(tree, root, document, rules, (base, shipped), &mut plan);
         }
     }
     plan.findings.sort_by_key(|f| (f.workload, f.line, f.col));
@@ -44,7 +59,7 @@ fn plan_patched_object(
     obj: Ref,
     document: usize,
     rules: &Rules,
-    base: BaseContainers,
+    (base, shipped): (BaseContainers, ShippedImages),
     plan: &mut Plan,
 ) {
     let text = |r: Option<Ref>| {
@@ -63,6 +78,7 @@ fn plan_patched_object(
         Err(e) => return plan.refusals.push(e),
     };
     let base_containers = base(document, &kind, &name);
+    let shipped = shipped(document, &kind, &name);
     plan.workloads.push(Workload {
         app: app_label(tree, obj, template),
         images: vec![],
@@ -79,6 +95,7 @@ fn plan_patched_object(
         rules,
         exemptions: &exemptions,
         base_containers: base_containers.as_deref(),
+        shipped: shipped.as_ref(),
     };
     patched.plan(plan);
 }
@@ -91,6 +108,8 @@ struct PatchedPod<'a, 's> {
     rules: &'a Rules,
     exemptions: &'a WorkloadExemptions<'a>,
     base_containers: Option<&'a [String]>,
+    /// What the build ships in this pod (for its images' facts).
+    shipped: Option<&'a patch_images::ShippedPod>,
 }
 
 /// How a patch's securityContext meets the base's.
@@ -124,14 +143,23 @@ impl<'a> PatchedPod<'a, '_> {
             });
             return;
         }
-        let mut sinks =
-            vec![self.plan_context(self.pod, None, pod_wants(&self.rules.baseline), plan)];
+        let images = self.images(&containers);
+        let baseline = &images.baseline;
+        let pod_sink = self.plan_context(self.pod, None, pod_wants(baseline), plan);
+        let mut sinks = vec![pod_sink];
         let mut needing_tmp = Vec::new();
         for (container, name) in &containers {
             let is_new = self
                 .base_containers
                 .is_some_and(|names| !names.contains(name));
-            let wants = container_wants(&self.rules.baseline);
+            let wants = match images.container_ids.iter().find(|(n, _, _)| n == name) {
+                Some((_, uid, gid)) => container_wants_with_ids(&Baseline {
+                    uid: *uid,
+                    gid: *gid,
+                    ..baseline.clone()
+                }),
+                None => container_wants(baseline),
+            };
             let sink = self.plan_context(*container, Some(name), wants, plan);
             let read_only_added = sink
                 .findings
@@ -142,6 +170,24 @@ impl<'a> PatchedPod<'a, '_> {
             }
             sinks.push(sink);
         }
+        let writes_image_ids = sinks.iter().any(|sink| {
+            sink.findings.iter().any(|f| {
+                matches!(
+                    f.control,
+                    Control::RunAsUser | Control::RunAsGroup | Control::FsGroup
+                )
+            })
+        });
+        if writes_image_ids {
+            plan.notes.extend(patch_images::ids_note(
+                &images,
+                tree,
+                self.pod,
+                self.workload,
+            ));
+        }
+        plan.notes.extend(images.notes);
+        plan.refusals.extend(images.errors);
         let mut changes = Vec::new();
         for sink in sinks {
             changes.extend(plan.absorb(sink));
@@ -151,6 +197,26 @@ impl<'a> PatchedPod<'a, '_> {
             changes.extend(plan.absorb_additions(tmp, self.workload));
         }
         super::accept_changes(tree, changes, plan);
+    }
+
+    /// The images' facts for this pod: its ids, and the containers the patch adds.
+    fn images(&self, containers: &[(Ref, String)]) -> PatchImages {
+        let added: Vec<(Ref, String)> = containers
+            .iter()
+            .filter(|(_, name)| {
+                self.base_containers
+                    .is_some_and(|names| !names.contains(name))
+            })
+            .cloned()
+            .collect();
+        patch_images::plan(
+            self.tree,
+            &added,
+            self.base_containers,
+            self.shipped,
+            self.rules,
+            self.workload,
+        )
     }
 
     /// Plans the securityContext of the pod (`container` None) or of one container.

@@ -344,7 +344,7 @@ impl Client {
     ) -> Result<Response, RegistryError> {
         request.send().map_err(|e| RegistryError::Unreachable {
             reference: reference.to_string(),
-            reason: self.reason(&e),
+            reason: with_plain_http_hint(self.reason(&e), &reference.registry),
         })
     }
 
@@ -658,6 +658,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A TLS handshake answered by plain HTTP (rustls reads its first bytes as a record of an
+/// invalid content type): says what the user can do about it.
+fn with_plain_http_hint(reason: String, registry: &str) -> String {
+    if reason.contains("InvalidContentType") {
+        format!("{reason}: it answers HTTPS with plain HTTP; `--insecure-registry {registry}` (or the config's `insecureRegistries`) reads it over HTTP")
+    } else {
+        reason
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,6 +696,19 @@ mod tests {
         );
         assert!(not_found_text(Some("NAME_UNKNOWN")).contains("no such repository"));
         assert_eq!(error_code(b"<html>"), None);
+    }
+
+    #[test]
+    fn a_plain_http_answer_to_https_says_what_to_do() {
+        let hinted = with_plain_http_hint(
+            "received corrupt message of type InvalidContentType".into(),
+            "reg.lan:5000",
+        );
+        assert!(hinted.ends_with("`--insecure-registry reg.lan:5000` (or the config's `insecureRegistries`) reads it over HTTP"), "{hinted}");
+        assert_eq!(
+            with_plain_http_hint("connection refused".into(), "reg.lan:5000"),
+            "connection refused"
+        );
     }
 
     #[test]

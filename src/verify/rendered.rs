@@ -166,7 +166,7 @@ pub fn judge(
 ) -> Result<Verdict, String> {
     let old = objects(before)?;
     let new = objects(after)?;
-    let outside = outside_differences(&old, &new);
+    let outside = outside_differences(&old, &new, &image_volume_of(rules));
     let unmatched = old
         .keys()
         .chain(new.keys())
@@ -347,15 +347,16 @@ fn differences(a: &Value, b: &Value, at: &mut Field, out: &mut Vec<Field>) {
 fn outside_differences(
     old: &BTreeMap<ObjectName, Value>,
     new: &BTreeMap<ObjectName, Value>,
+    image_volume: &ImageVolume,
 ) -> BTreeMap<ObjectName, Vec<Field>> {
     let mut out = BTreeMap::new();
     for (name, object) in new {
         let Some(was) = old.get(name) else { continue };
-        let added = added_tmp_volumes(was, object);
+        let added = added_tmp_volumes(was, object, image_volume);
         let mut fields = Vec::new();
         differences(
-            &strip(was.clone(), &[]),
-            &strip(object.clone(), &added),
+            &strip(was.clone(), &[], image_volume),
+            &strip(object.clone(), &added, image_volume),
             &mut Vec::new(),
             &mut fields,
         );
@@ -390,8 +391,8 @@ impl Variance {
             };
             let mut fields = Vec::new();
             differences(
-                &strip(object.clone(), &[]),
-                &strip(other.clone(), &[]),
+                &strip(object.clone(), &[], &|_, _| false),
+                &strip(other.clone(), &[], &|_, _| false),
                 &mut Vec::new(),
                 &mut fields,
             );
@@ -558,10 +559,40 @@ fn contexts(pod: &Value) -> Vec<Option<&Value>> {
         .collect()
 }
 
-/// The writable-`/tmp` volumes the edits added: an `emptyDir` the pod before did not have,
-/// named `tmp` or `kube-harden-tmp` (the tool's own), or of any name when a container mounts it
-/// at `/tmp` (a chart that mounts its own writable /tmp once the root filesystem is read-only).
-fn added_tmp_volumes(old: &Value, new: &Value) -> Vec<String> {
+/// Whether a path is a `VOLUME` of a container's image (by the image facts of the run's
+/// lookup): the edits mount an emptyDir there under a read-only root filesystem.
+type ImageVolume<'a> = dyn Fn(&Value, &str) -> bool + 'a;
+
+fn image_volume_of(rules: &Rules) -> impl Fn(&Value, &str) -> bool + '_ {
+    |container: &Value, path: &str| {
+        let Some(image) = container.get("image").and_then(Value::as_str) else {
+            return false;
+        };
+        let path = path.trim_end_matches('/');
+        match rules.images.facts(image) {
+            Some(Ok(facts)) => facts
+                .volumes
+                .iter()
+                .any(|v| v.trim_end_matches('/') == path),
+            _ => false,
+        }
+    }
+}
+
+/// A mount the edits may add: at `/tmp`, or at a `VOLUME` of the container's image.
+fn writable_mount(container: &Value, mount: &Value, image_volume: &ImageVolume) -> bool {
+    match mount.get("mountPath").and_then(Value::as_str) {
+        Some("/tmp") => true,
+        Some(path) => image_volume(container, path),
+        None => false,
+    }
+}
+
+/// The writable volumes the edits added: an `emptyDir` the pod before did not have, named
+/// `tmp` or `kube-harden-tmp` (the tool's own), or of any name when a container mounts it at
+/// `/tmp` (a chart that mounts its own writable /tmp once the root filesystem is read-only) or
+/// at a `VOLUME` of its image.
+fn added_tmp_volumes(old: &Value, new: &Value, image_volume: &ImageVolume) -> Vec<String> {
     let volumes = |object: &Value| -> Vec<Value> {
         pod_spec(object)
             .and_then(|p| p.get("volumes"))
@@ -571,13 +602,16 @@ fn added_tmp_volumes(old: &Value, new: &Value) -> Vec<String> {
     };
     let mounted_at_tmp = |name: &str| {
         pod_spec(new).is_some_and(|pod| {
-            containers(pod)
-                .filter_map(|c| c.get("volumeMounts").and_then(Value::as_sequence))
-                .flatten()
-                .any(|m| {
-                    m.get("name").and_then(Value::as_str) == Some(name)
-                        && m.get("mountPath").and_then(Value::as_str) == Some("/tmp")
-                })
+            containers(pod).any(|c| {
+                c.get("volumeMounts")
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .any(|m| {
+                        m.get("name").and_then(Value::as_str) == Some(name)
+                            && writable_mount(c, m, image_volume)
+                    })
+            })
         })
     };
     let before = volumes(old);
@@ -588,16 +622,18 @@ fn added_tmp_volumes(old: &Value, new: &Value) -> Vec<String> {
             let empty_dir = v
                 .get("emptyDir")
                 .is_some_and(|e| e.is_null() || e.as_mapping().is_some());
-            (matches!(name, "tmp" | "kube-harden-tmp") || mounted_at_tmp(name))
-                && empty_dir
+            // New emptyDirs only: an image is looked up for nothing else.
+            empty_dir
                 && !before.iter().any(|b| b.get("name") == v.get("name"))
+                && (matches!(name, "tmp" | "kube-harden-tmp") || mounted_at_tmp(name))
         })
         .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
         .collect()
 }
 
-/// The object without securityContexts, the `added` volumes and their mounts at `/tmp`.
-fn strip(mut object: Value, added: &[String]) -> Value {
+/// The object without securityContexts, the `added` volumes and their mounts at `/tmp` or at
+/// a `VOLUME` of the container's image.
+fn strip(mut object: Value, added: &[String], image_volume: &ImageVolume) -> Value {
     let Some(pod) = pod_spec_mut(&mut object) else {
         return object;
     };
@@ -625,11 +661,9 @@ fn strip(mut object: Value, added: &[String]) -> Value {
                 continue;
             };
             c.remove("securityContext");
+            let this = Value::Mapping(c.clone());
             if let Some(Value::Sequence(mounts)) = c.get_mut("volumeMounts") {
-                mounts.retain(|m| {
-                    let path = m.get("mountPath").and_then(Value::as_str);
-                    !(path == Some("/tmp") && is_added(m))
-                });
+                mounts.retain(|m| !(is_added(m) && writable_mount(&this, m, image_volume)));
                 if mounts.is_empty() {
                     c.remove("volumeMounts");
                 }
@@ -929,6 +963,42 @@ mod tests {
             "[{name: tmpdir, mountPath: /tmp}, {name: tmpdir, mountPath: /var/cache}]",
         );
         let after = generated("cGFzcw==", "Y2VydDE=", "aaa", "", &twice);
+        let again = || Ok(before.clone());
+        let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
+        assert_eq!(verdict.problems.len(), 1, "{:#?}", verdict.problems);
+    }
+
+    #[test]
+    fn an_empty_dir_at_a_volume_the_image_declares_is_the_tool_s_own() {
+        use crate::policy::{ImageFacts, ImageLookup, ImageUser};
+        let with_data = HARDENED
+            .replace(
+                "[{name: tmp, mountPath: /tmp}]",
+                "[{name: tmp, mountPath: /tmp}, {name: data, mountPath: /data}]",
+            )
+            .replace(
+                "[{name: tmp, emptyDir: {}}]",
+                "[{name: tmp, emptyDir: {}}, {name: data, emptyDir: {}}]",
+            );
+        let before = generated("cGFzcw==", "Y2VydDE=", "aaa", "", "");
+        let after = generated("cGFzcw==", "Y2VydDE=", "aaa", "", &with_data);
+        let facts = std::sync::Arc::new(ImageFacts {
+            digest: "sha256:0".into(),
+            user_text: String::new(),
+            user: ImageUser::Root,
+            volumes: vec!["/data".into()],
+            ports: vec![],
+            entrypoint: vec![],
+            cmd: vec![],
+            root_only_paths: vec![],
+        });
+        let rules = Rules {
+            images: ImageLookup::new(std::sync::Arc::new(move |_: &str| Ok(facts.clone()))),
+            ..Rules::default()
+        };
+        let verdict = judge(&before, &after, &rules, &|_| None, &no_second).unwrap();
+        assert_eq!(verdict.problems, vec![]);
+        // Without the image's word, a new volume at /data is a change outside the contexts.
         let again = || Ok(before.clone());
         let verdict = judge(&before, &after, &Rules::default(), &|_| None, &again).unwrap();
         assert_eq!(verdict.problems.len(), 1, "{:#?}", verdict.problems);

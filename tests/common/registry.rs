@@ -53,13 +53,23 @@ impl Registry {
         Registry::start_with(Some((user.to_string(), password.to_string())))
     }
 
+    /// A registry without auth that listens on every interface (0.0.0.0), for a test that
+    /// addresses it by another name than loopback's.
+    pub fn start_on_all_interfaces() -> Registry {
+        Registry::start_listening(None, "0.0.0.0")
+    }
+
     fn start_with(login: Option<(String, String)>) -> Registry {
+        Registry::start_listening(login, "127.0.0.1")
+    }
+
+    fn start_listening(login: Option<(String, String)>, address: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog: {{ level: warn, accesslog: {{ disabled: true }} }}\n\
              storage:\n  filesystem: {{ rootdirectory: {} }}\n  delete: {{ enabled: true }}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
+             http:\n  addr: {address}:{port}\n",
             dir.path().join("storage").display()
         );
         if let Some((user, password)) = &login {

@@ -6,7 +6,9 @@
 //! this source does not know the others); a patch is planned for the base it meets
 //! ([`patch`]): a strategic-merge patch only corrects what it writes, and fully hardens the
 //! containers it adds, a JSON 6902 patch is planned by the level its path names, an inline
-//! patch is a document embedded in the kustomization ([`yaml_splice::Embedded`]). Then each root is built
+//! patch is a document embedded in the kustomization ([`yaml_splice::Embedded`]). Image facts are
+//! those of the images the builds ship, which a kustomization's `images:` or a patch may set
+//! ([`shipped`]). Then each root is built
 //! with Kustomize's own engine before and after the edits ([`build`], [`render`]) and the two
 //! renders are judged ([`crate::verify::rendered`]): a root that breaks means nothing of the app is written.
 
@@ -16,6 +18,7 @@ pub mod model;
 pub mod patch;
 pub mod releases;
 pub mod render;
+pub mod shipped;
 
 use std::path::{Path, PathBuf};
 
@@ -88,28 +91,52 @@ pub fn process_app(
         Ok(_) => planners.resource,
         Err(_) => planners.resource_with_releases,
     };
+    let shipped = match &before {
+        Ok(before) if settings.rules.images.is_on() => shipped::Shipped::of(before, forest),
+        _ => shipped::Shipped::default(),
+    };
     let mut reports: Vec<FileReport> = listed
         .par_iter()
         .map(|path| {
             let key = normalise(path);
+            let extra = exemptions.get(&std::fs::canonicalize(path).unwrap_or(key.clone()));
+            let role = app.roles.get(&key);
+            let lookup = match role {
+                Some(Role::Resource) | None => shipped.lookup_for(path, &settings.rules.images),
+                _ => None,
+            };
             let own;
-            let settings = match exemptions.get(&std::fs::canonicalize(path).unwrap_or(key.clone()))
-            {
-                Some(extra) => {
+            let settings = match (extra, lookup) {
+                (None, None) => settings,
+                (extra, lookup) => {
                     let mut s = settings.clone();
-                    s.rules.exemptions.extend(extra.iter().cloned());
+                    s.rules
+                        .exemptions
+                        .extend(extra.into_iter().flatten().cloned());
+                    if let Some(lookup) = lookup {
+                        s.rules.images = lookup;
+                    }
                     own = s;
                     &own
                 }
-                None => settings,
             };
-            match app.roles.get(&key) {
-                Some(Role::Patch(uses)) => patch::process_patch_file(path, uses, forest, settings),
-                Some(Role::Kustomization) => {
-                    patch::process_kustomization(path, forest, settings, planners.helm_charts)
+            match role {
+                Some(Role::Patch(uses)) => {
+                    patch::process_patch_file(path, uses, forest, settings, &shipped)
                 }
+                Some(Role::Kustomization) => patch::process_kustomization(
+                    path,
+                    forest,
+                    settings,
+                    planners.helm_charts,
+                    &shipped,
+                ),
                 Some(Role::Generated) => generated_file(path, settings),
-                Some(Role::Resource) | None => plan_resource(path, settings),
+                Some(Role::Resource) | None => {
+                    let mut report = plan_resource(path, settings);
+                    shipped.name_shipped_images(&mut report);
+                    report
+                }
             }
         })
         .collect();

@@ -14,7 +14,8 @@ use crate::verify::verify_with;
 use yaml_splice::{apply_changes, NewValue, NodeId, Ref, SemanticOp, Tree};
 
 use super::forest::{selects, BaseObject, Forest, PatchUse};
-use super::model::{Kustomization, PatchSource};
+use super::model::{normalise, Kustomization, PatchSource};
+use super::shipped::{PatchKey, Shipped};
 use yaml_splice::Embedded;
 
 /// Plans the patch file at `path` for each use of it.
@@ -23,16 +24,18 @@ pub fn process_patch_file(
     uses: &[PatchUse],
     forest: &Forest,
     settings: &Settings,
+    shipped: &Shipped,
 ) -> FileReport {
     let text = match read_text(path, settings.max_file_bytes) {
         Ok(text) => text,
         Err(status) => return FileReport::new(path, status),
     };
     let mut report = FileReport::new(path, Status::Unchanged);
+    let key = PatchKey::File(normalise(path));
     let status = tab_indentation(&text).map_or_else(
         || {
             let tree = Tree::parse(&text)?;
-            let plan = plan_patch_tree(&tree, uses, forest, &settings.rules);
+            let plan = plan_patch_tree(&tree, uses, forest, &settings.rules, (shipped, &key));
             apply_plan(&tree, plan, &mut report, None)
         },
         Err,
@@ -43,8 +46,14 @@ pub fn process_patch_file(
 }
 
 /// The plan for a patch's text: JSON 6902 when its first document is a list, else a
-/// strategic-merge patch.
-fn plan_patch_tree(tree: &Tree, uses: &[PatchUse], forest: &Forest, rules: &Rules) -> Plan {
+/// strategic-merge patch, planned with the images the builds ship in the pods it meets.
+fn plan_patch_tree(
+    tree: &Tree,
+    uses: &[PatchUse],
+    forest: &Forest,
+    rules: &Rules,
+    (shipped, key): (&Shipped, &PatchKey),
+) -> Plan {
     let is_json = tree
         .docs
         .first()
@@ -96,7 +105,11 @@ fn plan_patch_tree(tree: &Tree, uses: &[PatchUse], forest: &Forest, rules: &Rule
             names.into_iter().collect()
         })
     };
-    policy::plan_patch(tree, rules, &base)
+    let targeted = uses.iter().any(|u| u.target.is_some());
+    let used_in: Vec<std::path::PathBuf> = uses.iter().map(|u| u.kustomization.clone()).collect();
+    let ships =
+        |_: usize, kind: &str, name: &str| shipped.for_patch(key, &used_in, (kind, name), targeted);
+    policy::plan_patch_with_images(tree, rules, &base, &ships)
 }
 
 /// Plans the inline patches and the `helmCharts` entries of a kustomization file, and reports
@@ -106,6 +119,7 @@ pub fn process_kustomization(
     forest: &Forest,
     settings: &Settings,
     plan_helm_charts: &super::PlanHelmCharts<'_>,
+    shipped: &Shipped,
 ) -> FileReport {
     let text = match read_text(path, settings.max_file_bytes) {
         Ok(text) => text,
@@ -116,7 +130,8 @@ pub fn process_kustomization(
     let mut finish = None;
     report.status = match forest.kustomizations.get(&key) {
         Some(k) => {
-            match plan_kustomization(&text, k, forest, settings, plan_helm_charts, &mut report) {
+            let planners = (plan_helm_charts, shipped);
+            match plan_kustomization(&text, k, forest, settings, planners, &mut report) {
                 Ok((status, then)) => {
                     finish = then;
                     status
@@ -149,7 +164,7 @@ fn plan_kustomization<'a>(
     k: &Kustomization,
     forest: &Forest,
     settings: &Settings,
-    plan_helm_charts: &super::PlanHelmCharts<'a>,
+    (plan_helm_charts, shipped): (&super::PlanHelmCharts<'a>, &Shipped),
     report: &mut FileReport,
 ) -> Result<Planned<'a>, FileError> {
     if let Some(e) = tab_indentation(text) {
@@ -167,7 +182,17 @@ fn plan_kustomization<'a>(
             line: patch.line,
             target: patch.target.clone(),
         };
-        match plan_one_inline(&outer, node, &usage, forest, &settings.rules, report)? {
+        let key = PatchKey::Inline {
+            kustomization: k.path.clone(),
+            line: patch.line,
+        };
+        let inline = Inline {
+            outer: &outer,
+            node,
+            usage: &usage,
+            key: &key,
+        };
+        match plan_one_inline(&inline, forest, &settings.rules, shipped, report)? {
             Some((new_inner, outer_splices)) => {
                 splices.extend(outer_splices);
                 ops.push(SemanticOp::Set {
@@ -191,16 +216,30 @@ fn plan_kustomization<'a>(
     Ok((Status::Changed { new_text }, Some(charts.finish)))
 }
 
+/// An inline patch: the kustomization's tree, the scalar's node, its use and its key.
+#[derive(Clone, Copy)]
+struct Inline<'t, 's> {
+    outer: &'t Tree<'s>,
+    node: NodeId,
+    usage: &'t PatchUse,
+    key: &'t PatchKey,
+}
+
 /// Plans one inline patch; its findings and notes join the kustomization's report with their
 /// lines in the kustomization. Returns the new inner text and the outer splices, if it changes.
 fn plan_one_inline(
-    outer: &Tree,
-    node: NodeId,
-    usage: &PatchUse,
+    inline: &Inline,
     forest: &Forest,
     rules: &Rules,
+    shipped: &Shipped,
     report: &mut FileReport,
 ) -> Result<Option<(String, Vec<yaml_splice::Splice>)>, FileError> {
+    let Inline {
+        outer,
+        node,
+        usage,
+        key,
+    } = *inline;
     // The scalar's node starts at its first content line: inner line 1.
     let shift = outer.node(node).line - 1;
     let embedded = match Embedded::of(outer, node) {
@@ -221,7 +260,8 @@ fn plan_one_inline(
         col: e.col,
         message: format!("in the inline patch: {}", e.message),
     })?;
-    let plan = plan_patch_tree(&inner, std::slice::from_ref(usage), forest, rules);
+    let uses = std::slice::from_ref(usage);
+    let plan = plan_patch_tree(&inner, uses, forest, rules, (shipped, key));
     // Lines inside the patch, as lines of the kustomization.
     let first_workload = report.workloads.len();
     report
