@@ -1086,23 +1086,10 @@ fn the_head_answers_a_token_challenge_as_docker_hub_asks() {
 // ---------------------------------------------------------------------------------------
 // Kustomize: the image that ships is the built one.
 
-/// fixtures/images/`name` (a tree) in a new folder, with `REGISTRY` replaced by `host`.
+/// fixtures/images/<name> in a new folder (REGISTRY replaced by `host`).
 fn tree_copy(name: &str, host: &str) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path, host: &str) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let path = entry.unwrap().path();
-            let target = to.join(path.file_name().unwrap());
-            if path.is_dir() {
-                copy(&path, &target, host);
-            } else {
-                let text = std::fs::read_to_string(&path).unwrap();
-                std::fs::write(&target, text.replace("REGISTRY", host)).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    copy(&fixtures().join(name), dir.path(), host);
+    copy_fixture(name, dir.path(), host);
     dir
 }
 
