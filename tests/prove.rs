@@ -199,7 +199,9 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
     );
 
     // An app that exits as-is too (its command fails, as without its database): could not
-    // prove, never a regression; exit 0. Its command and args replace the image's.
+    // prove, never a regression; exit 0. Its command and args replace the image's, with
+    // `$(VAR)` expanded from its env as the kubelet does (`$$(VAR)` and an undefined name stay
+    // references).
     let out = tool(&daemon, tmp.path())
         .args(["prove", "--format", "json", "--prove-timeout", "3"])
         .arg(fixtures().join("exits"))
@@ -211,7 +213,7 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
     assert_eq!(exits["reason"], "as-is exited with code 3 too", "{exits:#}");
     assert_eq!(
         exits["as_is"]["log_tail"],
-        serde_json::json!(["cannot reach db:5432"])
+        serde_json::json!(["cannot reach db:5432 [$(DB_HOST) $(UNDEFINED)]"])
     );
     assert_eq!(out.status.code(), Some(0), "{json:#}");
 

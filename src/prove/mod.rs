@@ -2,7 +2,7 @@
 //! a local container engine, once as the manifest had it and once as hardened, and the two runs
 //! are compared. A **regression** is "as-is stays up, hardened exits", told with the error lines
 //! of its log and their remedies. This module owns the translation of a container into engine
-//! arguments ([`translate`]), the choice of containers from parsed objects ([`pods`]) and from a
+//! arguments ([`translate`], with the kubelet's `$(VAR)` expansion in [`expand`]), the choice of containers from parsed objects ([`pods`]) and from a
 //! run's reports and renders ([`reports`]), the engine's command line ([`engine`]), the log's
 //! reading ([`remedy`]), the verdicts and how they read ([`show`]). It knows nothing of YAML
 //! bytes (documents are loaded whole) nor of delivery.
@@ -12,6 +12,7 @@
 //! host folders are scratch folders (see crate::process).
 
 pub mod engine;
+pub mod expand;
 pub mod pods;
 pub mod probe;
 pub mod remedy;

@@ -1,11 +1,12 @@
 //! A container as a pod spec has it, turned into the container engine's `run` arguments as a
 //! kubelet would run it: the pod's and the container's securityContext, each emptyDir as a fresh
-//! writable folder, the manifest's command, args, env and workingDir, no network, and the port
-//! floor a kubelet node keeps. Also the kubelet's runAsNonRoot rule, judged from the image's
+//! writable folder, the manifest's command, args and env (with the kubelet's `$(VAR)` expansion)
+//! and workingDir, no network, and the port floor a kubelet node keeps. Also the kubelet's runAsNonRoot rule, judged from the image's
 //! config. Pure: no engine is run here, so every rule is tested as an argument list.
 
 use serde_json::Value;
 
+use super::expand::Env;
 use super::{Engine, ImageConfig};
 
 /// The value given to every env variable the manifest takes from a Secret, a ConfigMap or a
@@ -64,11 +65,12 @@ pub fn run_spec(side: &Side, engine: Engine, mount_source: &dyn Fn(&Mount) -> St
         spec.options
             .push(format!("{}:{}{mode}", mount_source(mount), mount.path));
     }
-    env_options(side, &mut spec);
+    let env = container_env(side);
+    env_options(side, &env, &mut spec);
     if let Some(dir) = text(&side.container["workingDir"]) {
         spec.options.extend(["-w".to_string(), dir]);
     }
-    command_options(side, &mut spec);
+    command_options(side, &env, &mut spec);
     spec
 }
 
@@ -166,8 +168,11 @@ fn mounts(side: &Side) -> Vec<Mount> {
         .collect()
 }
 
-/// `-e NAME=value` for each env entry; values from elsewhere are placeholders.
-fn env_options(side: &Side, spec: &mut RunSpec) {
+/// The container's env as the kubelet builds it, in order: a value from a Secret, a ConfigMap or
+/// a field is the placeholder; a value written out has its `$(NAME)` references to earlier
+/// entries expanded (a reference to a later or an unknown name stays as written).
+fn container_env(side: &Side) -> Env {
+    let mut env = Env::default();
     for entry in side.container["env"].as_array().into_iter().flatten() {
         let Some(name) = text(&entry["name"]) else {
             continue;
@@ -175,8 +180,16 @@ fn env_options(side: &Side, spec: &mut RunSpec) {
         let value = match (&entry["value"], entry.get("valueFrom")) {
             (_, Some(_)) => PLACEHOLDER.to_string(),
             (Value::Null, None) => String::new(),
-            (v, None) => text(v).unwrap_or_else(|| v.to_string()),
+            (v, None) => env.expand(&text(v).unwrap_or_else(|| v.to_string())),
         };
+        env.define(name, value);
+    }
+    env
+}
+
+/// `-e NAME=value` for each env entry.
+fn env_options(side: &Side, env: &Env, spec: &mut RunSpec) {
+    for (name, value) in env.entries() {
         spec.options
             .extend(["-e".into(), format!("{name}={value}")]);
     }
@@ -187,14 +200,16 @@ fn env_options(side: &Side, spec: &mut RunSpec) {
 }
 
 /// Kubernetes' `command` replaces the image's ENTRYPOINT (and with it its CMD), `args` its CMD:
-/// `--entrypoint` takes the first word, the rest follow the image.
-fn command_options(side: &Side, spec: &mut RunSpec) {
+/// `--entrypoint` takes the first word, the rest follow the image. Each word has its `$(NAME)`
+/// references expanded against the container's whole env, as the kubelet does before the
+/// runtime sees them (an engine would pass them on as written).
+fn command_options(side: &Side, env: &Env, spec: &mut RunSpec) {
     let words = |key: &str| -> Vec<String> {
         side.container[key]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|w| text(w).unwrap_or_else(|| w.to_string()))
+            .map(|w| env.expand(&text(w).unwrap_or_else(|| w.to_string())))
             .collect()
     };
     let (command, arguments) = (words("command"), words("args"));
@@ -350,6 +365,85 @@ mod tests {
         let options = run_spec(&side, Engine::Docker, &source).options.join(" ");
         assert!(options.contains("--user 7 "), "{options}");
         assert!(options.ends_with("seccomp=unconfined"), "{options}");
+    }
+
+    fn with_env_and_words(env: Value, command: Value, args: Value) -> RunSpec {
+        let side = Side {
+            pod: json!({}),
+            container: json!({"name": "a", "image": "i", "env": env, "command": command, "args": args}),
+        };
+        run_spec(&side, Engine::Docker, &source)
+    }
+
+    #[test]
+    fn command_and_args_have_env_references_expanded_as_the_kubelet_does() {
+        let spec = with_env_and_words(
+            json!([{"name": "PORT", "value": "8080"}, {"name": "MODE", "value": "prod"}]),
+            json!(["/bin/$(MODE)-server", "--port=$(PORT)"]),
+            json!(["--mode", "$(MODE)", "$(PORT)$(PORT)"]),
+        );
+        let options = spec.options.join(" ");
+        assert!(
+            options.ends_with("--entrypoint /bin/prod-server"),
+            "{options}"
+        );
+        assert_eq!(
+            spec.command_args,
+            ["--port=8080", "--mode", "prod", "80808080"]
+        );
+    }
+
+    #[test]
+    fn a_doubled_dollar_is_a_literal_reference_and_an_undefined_one_stays() {
+        let spec = with_env_and_words(
+            json!([{"name": "PORT", "value": "8080"}]),
+            json!(["sh", "-c"]),
+            json!(["echo $$(PORT) $(PORT) $(UNSET) $HOME"]),
+        );
+        assert_eq!(
+            spec.command_args,
+            ["-c", "echo $(PORT) 8080 $(UNSET) $HOME"]
+        );
+    }
+
+    #[test]
+    fn an_env_value_refers_to_earlier_entries_only() {
+        let spec = with_env_and_words(
+            json!([
+                {"name": "HOST", "value": "db"},
+                {"name": "URL", "value": "$(HOST):$(PORT)/$$(HOST)"},
+                {"name": "PORT", "value": "5432"},
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "t"}}},
+                {"name": "AUTH", "value": "Bearer $(TOKEN)"},
+                {"name": "HOST", "value": "$(HOST)-replica"}
+            ]),
+            json!(null),
+            json!(["$(URL)", "$(HOST)", "$(AUTH)"]),
+        );
+        let env: Vec<&str> = (spec.options.windows(2))
+            .filter(|pair| pair[0] == "-e")
+            .map(|pair| pair[1].as_str())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "HOST=db",
+                "URL=db:$(PORT)/$(HOST)",
+                "PORT=5432",
+                "TOKEN=kube-harden-placeholder",
+                "AUTH=Bearer kube-harden-placeholder",
+                "HOST=db-replica",
+            ]
+        );
+        // command and args see the env as it ends: the last value of a name given twice.
+        assert_eq!(
+            spec.command_args,
+            [
+                "db:$(PORT)/$(HOST)",
+                "db-replica",
+                "Bearer kube-harden-placeholder"
+            ]
+        );
     }
 
     fn image(user: &str) -> ImageConfig {
