@@ -378,8 +378,10 @@ fn fix_with_token(work: &Path, cache: &Path, token: &str) -> (String, BTreeMap<P
     (stderr, common::without_git(snapshot(work)))
 }
 
-#[test]
-fn a_repository_behind_a_password_gets_the_token_of_pr_on_the_origin_server_only() {
+/// The charts served over smart HTTP behind the password `s3cret-token`, and a work tree
+/// whose Argo CD release (case 24) takes its chart from there; the fleet's origin is on the
+/// same server, so the token is for it.
+fn behind_a_password() -> (Served, GitHttp, String, tempfile::TempDir) {
     let served = Served::start();
     let http = GitHttp::start(served.dir.path().join("base"), "s3cret-token");
     let server = format!("http://127.0.0.1:{}", http.port);
@@ -392,8 +394,14 @@ fn a_repository_behind_a_password_gets_the_token_of_pr_on_the_origin_server_only
         input.replace(PLACEHOLDER, &server),
     )
     .unwrap();
-    // The fleet's origin is on the same server as the charts: the token is for it.
     common::init_with_origin(work.path(), &format!("{server}/fleet.git"));
+    (served, http, server, work)
+}
+
+#[test]
+fn a_repository_behind_a_password_gets_the_token_of_pr_on_the_origin_server_only() {
+    let (_served, http, server, work) = behind_a_password();
+    let case = fixtures().join("24-argo-git-tag");
     let before = common::without_git(snapshot(work.path()));
     let cache = tempfile::tempdir().unwrap();
 
@@ -429,19 +437,7 @@ fn a_repository_behind_a_password_gets_the_token_of_pr_on_the_origin_server_only
 
 #[test]
 fn pr_offers_the_token_of_its_token_env_to_the_chart_s_git_server() {
-    let served = Served::start();
-    let http = GitHttp::start(served.dir.path().join("base"), "s3cret-token");
-    let server = format!("http://127.0.0.1:{}", http.port);
-    let case = fixtures().join("24-argo-git-tag");
-    let input = fs::read_to_string(case.join("input/apps/shop.yaml")).unwrap();
-    let work = tempfile::tempdir().unwrap();
-    fs::create_dir_all(work.path().join("apps")).unwrap();
-    fs::write(
-        work.path().join("apps/shop.yaml"),
-        input.replace(PLACEHOLDER, &server),
-    )
-    .unwrap();
-    common::init_with_origin(work.path(), &format!("{server}/fleet.git"));
+    let (served, _http, _, work) = behind_a_password();
     // The fleet itself is on the same server, behind the same password.
     let bare = served.dir.path().join("base/fleet.git");
     git(

@@ -787,6 +787,15 @@ fn chart_values_get_the_ids_of_the_images_their_pods_render() {
     );
     let diff = text(&diff.stdout);
     assert!(diff.contains("fsGroup 101 instead of 1000"), "{diff}");
+    // A pod no values path feeds: its template is left to a person, with its image's facts.
+    let check = run_rendered(dir.path(), cache.path(), &["check", "charts"]);
+    let said = text(&check.stdout);
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("charts/web/templates/migrate.yaml:")
+                && l.contains("rendered Job/release-migrate: image facts: user root")),
+        "{said}"
+    );
     assert!(
         diff.contains("rendered Deployment/release-worker: image facts: user root"),
         "{diff}"
@@ -871,7 +880,8 @@ fn a_release_s_values_get_the_ids_of_the_images_it_renders() {
     );
     let diff = text(&diff.stdout);
     assert!(
-        diff.contains("rendered Deployment/shop-worker: image facts: user root"),
+        diff.contains("rendered Deployment/shop-worker: image facts: user root")
+            && diff.contains("rendered Job/shop-migrate: image facts: user root"),
         "{diff}"
     );
     // The chart and its release in one run: the chart's values.yaml gets its own image's 101,

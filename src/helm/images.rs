@@ -154,14 +154,8 @@ mod tests {
 
     fn facts(user: ImageUser, user_text: &str) -> ImageFacts {
         ImageFacts {
-            digest: "sha256:0".into(),
-            user_text: user_text.into(),
-            user,
             volumes: vec!["/data".into()],
-            ports: vec![],
-            entrypoint: vec![],
-            cmd: vec![],
-            root_only_paths: vec![],
+            ..ImageFacts::of_user(user, user_text)
         }
     }
 

@@ -27,6 +27,23 @@ pub struct ImageFacts {
     pub root_only_paths: Vec<String>,
 }
 
+#[cfg(test)]
+impl ImageFacts {
+    /// Facts with only a user, for tests (`user_text` as the config writes `USER`).
+    pub fn of_user(user: ImageUser, user_text: &str) -> ImageFacts {
+        ImageFacts {
+            digest: "sha256:0".into(),
+            user_text: user_text.into(),
+            user,
+            volumes: vec![],
+            ports: vec![],
+            entrypoint: vec![],
+            cmd: vec![],
+            root_only_paths: vec![],
+        }
+    }
+}
+
 /// Who the image runs as.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ImageUser {
@@ -211,15 +228,19 @@ pub fn with_image_ids(rules: &super::Rules, ids: &super::ChosenIds) -> super::Ru
 }
 
 /// The note of a values path that gets the image user's ids instead of the baseline's
-/// (`before`): it feeds pods that run `ids.image`.
-pub fn values_ids_note(ids: &super::ChosenIds, before: i64) -> String {
+/// (`before`): it feeds pods that run `ids.image`. A container context has no fsGroup.
+pub fn values_ids_note(ids: &super::ChosenIds, before: i64, level: super::Level) -> String {
     let (uid, gid) = (ids.uid, ids.gid);
     let instead = match before == uid {
         true => String::new(),
         false => format!(" instead of {before}"),
     };
+    let fs_group = match level {
+        super::Level::Pod => format!(", fsGroup {gid}"),
+        super::Level::Container => String::new(),
+    };
     format!(
-        "image facts: {} (`{}`, in every pod this path feeds): its ids are runAsUser {uid}, runAsGroup {gid}, fsGroup {gid}{instead}, the image's own user, so the app's files stay its own",
+        "image facts: {} (`{}`, in every pod this path feeds): its ids are runAsUser {uid}, runAsGroup {gid}{fs_group}{instead}, the image's own user, so the app's files stay its own",
         ids.summary, ids.image
     )
 }
@@ -251,16 +272,7 @@ mod tests {
     use super::*;
 
     fn facts(user: ImageUser) -> ImageFacts {
-        ImageFacts {
-            digest: "sha256:0".into(),
-            user_text: String::new(),
-            user,
-            volumes: vec![],
-            ports: vec![],
-            entrypoint: vec![],
-            cmd: vec![],
-            root_only_paths: vec![],
-        }
+        ImageFacts::of_user(user, "")
     }
 
     #[test]

@@ -241,16 +241,7 @@ mod tests {
     use super::{ShippedContainer, ShippedPod};
 
     fn facts(user: ImageUser) -> ImageFacts {
-        ImageFacts {
-            digest: "sha256:0".into(),
-            user_text: String::new(),
-            user,
-            volumes: vec![],
-            ports: vec![],
-            entrypoint: vec![],
-            cmd: vec![],
-            root_only_paths: vec![],
-        }
+        ImageFacts::of_user(user, "")
     }
 
     /// `app:1` runs as 101, `side:1` as 202, `root:1` as root and exposes port 80.

@@ -339,16 +339,7 @@ mod tests {
     use super::super::{plan, NoteKind, Rules};
 
     fn facts(user: ImageUser, user_text: &str) -> ImageFacts {
-        ImageFacts {
-            digest: "sha256:0".into(),
-            user_text: user_text.into(),
-            user,
-            volumes: vec![],
-            ports: vec![],
-            entrypoint: vec![],
-            cmd: vec![],
-            root_only_paths: vec![],
-        }
+        ImageFacts::of_user(user, user_text)
     }
 
     /// Rules whose lookup knows `app:1` (USER 101), `root:1` (root, VOLUME /data, port 80),

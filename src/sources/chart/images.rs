@@ -56,6 +56,14 @@ pub fn apply(wiring: &mut ChartWiring, images: &RenderedImages, under: &Path, ru
             .find(|t| t.level == Level::Pod)
             .or_else(|| feeding.first())
         else {
+            // No values path feeds it: its template is a gap, and the notes go there.
+            if let Ok(template) = pod.template.strip_prefix(under) {
+                let notes = pod
+                    .notes
+                    .iter()
+                    .map(|n| (template.to_path_buf(), n.clone()));
+                wiring.template_image_notes.extend(notes);
+            }
             continue;
         };
         let path = target.path.clone();

@@ -120,6 +120,8 @@ pub struct ChartWiring {
     /// ([`images`]), and the images `--images always` cannot read.
     pub(crate) image_notes: Vec<(String, Note)>,
     pub(crate) image_errors: Vec<String>,
+    /// The notes of the images of pods no values path feeds, by template: on the template.
+    pub(crate) template_image_notes: Vec<(PathBuf, Note)>,
 }
 
 impl ChartWiring {
@@ -773,6 +775,21 @@ fn plan_one(
         }
         let notes = wiring.guardrails.template_notes.get(&rel);
         add_template_notes(&mut report, notes, |l| wiring.template_line(&rel, l));
+        for (_, note) in wiring
+            .template_image_notes
+            .iter()
+            .filter(|(t, _)| *t == rel)
+        {
+            if report.workloads.is_empty() {
+                report.add_workload("template", &rel.display().to_string(), 1);
+            }
+            let line = report.workloads[0].line;
+            report.notes.push(Note {
+                workload: 0,
+                line,
+                ..note.clone()
+            });
+        }
         reports.push(report);
     }
     if wiring.targets.is_empty() {

@@ -732,7 +732,7 @@ fn image_notes(wiring: &ChartWiring, settings: &Settings, report: &mut FileRepor
             workload,
             container: None,
             kind: NoteKind::Image,
-            message: policy::images::values_ids_note(ids, before),
+            message: policy::images::values_ids_note(ids, before, target.level),
             line,
         });
     }

@@ -59,7 +59,7 @@ pub fn apply(wired: &mut [Wired], images: &RenderedImages, rules: &Rules) -> Vec
                 workload,
                 container: None,
                 kind: NoteKind::Image,
-                message: policy::images::values_ids_note(ids, rules.baseline.uid),
+                message: policy::images::values_ids_note(ids, rules.baseline.uid, w.level),
                 line: 0,
             });
         }
@@ -68,15 +68,18 @@ pub fn apply(wired: &mut [Wired], images: &RenderedImages, rules: &Rules) -> Vec
         let feeds = |w: &&Wired| w.templates.contains(&pod.template);
         let feeding: Vec<(usize, &Wired)> =
             wired.iter().enumerate().filter(|(_, w)| feeds(w)).collect();
-        let Some((workload, _)) = feeding
+        // No path feeds it (its securityContext is a post-renderer's or a person's): the
+        // notes go on the release's first path.
+        let workload = feeding
             .iter()
             .find(|(_, w)| w.level == Level::Pod)
             .or_else(|| feeding.first())
-        else {
+            .map_or(0, |(workload, _)| *workload);
+        if wired.is_empty() {
             continue;
-        };
+        }
         notes.extend(pod.notes.iter().map(|n| Note {
-            workload: *workload,
+            workload,
             ..n.clone()
         }));
     }
