@@ -193,7 +193,7 @@ fn added_container(
 }
 
 /// The `containerPort`s the container declares (their low-port note is the manifest's).
-fn declared_ports(tree: &Tree, c: Ref) -> Vec<i64> {
+pub(super) fn declared_ports(tree: &Tree, c: Ref) -> Vec<i64> {
     tree.get(c, "ports")
         .map(|p| tree.items(p))
         .unwrap_or_default()

@@ -252,17 +252,7 @@ fn root_user_notes(tree: &Tree, workload: usize, plan: &mut ImagePlan) {
 /// `ports` already say so (that note is the manifest's).
 fn low_port_notes(tree: &Tree, workload: usize, plan: &mut ImagePlan) {
     for (c, name, image, facts) in &plan.facts {
-        let declared: Vec<i64> = tree
-            .get(*c, "ports")
-            .map(|p| tree.items(p))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| tree.get(p, "containerPort"))
-            .filter_map(|n| match tree.scalar(n) {
-                Some(yaml_splice::Scalar::Int(n)) => Some(n),
-                _ => None,
-            })
-            .collect();
+        let declared = super::patch_images::declared_ports(tree, *c);
         let own_command = tree.get(*c, "command").is_some() || tree.get(*c, "args").is_some();
         for (port, evidence) in low_ports(facts, own_command) {
             if declared.contains(&port) {
