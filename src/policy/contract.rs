@@ -764,22 +764,9 @@ pub(super) fn values_container_wants(b: &Baseline) -> Vec<Want> {
 /// The values container wants, with the pod's ids and seccomp profile added when missing too
 /// (for a container context that is the only one its pod gets).
 pub(super) fn values_container_wants_with_ids(b: &Baseline) -> Vec<Want> {
-    values_container_wants(b)
+    ids_added(values_container_wants(b))
         .into_iter()
         .map(|w| match w {
-            Want::Scalar {
-                key: key @ ("runAsUser" | "runAsGroup"),
-                control,
-                value,
-                short,
-                ..
-            } => Want::Scalar {
-                key,
-                control,
-                value,
-                short,
-                add_missing: true,
-            },
             Want::Seccomp { .. } => Want::Seccomp { add_missing: true },
             w => w,
         })
@@ -789,7 +776,12 @@ pub(super) fn values_container_wants_with_ids(b: &Baseline) -> Vec<Want> {
 /// [`container_wants`] for a container that runs as another user than its pod (its image's):
 /// its own `runAsUser` and `runAsGroup` are added.
 pub(super) fn container_wants_with_ids(b: &Baseline) -> Vec<Want> {
-    container_wants(b)
+    ids_added(container_wants(b))
+}
+
+/// `wants` with `runAsUser` and `runAsGroup` added where missing, not only corrected.
+fn ids_added(wants: Vec<Want>) -> Vec<Want> {
+    wants
         .into_iter()
         .map(|w| match w {
             Want::Scalar {

@@ -119,6 +119,28 @@ pub struct Proof {
     pub seconds: f64,
 }
 
+impl Proof {
+    /// The proof of `case`'s container running `image`, before anything is run: not proven.
+    fn not_yet(case: &pods::Case, image: &str) -> Proof {
+        Proof {
+            origin: case.origin.clone(),
+            files: case.files.clone(),
+            workload: case.workload.clone(),
+            container: case.container.clone(),
+            image: image.to_string(),
+            verdict: Verdict::CouldNotProve,
+            reason: String::new(),
+            errors: vec![],
+            advice: vec![],
+            gaps: vec![],
+            as_is: None,
+            hardened: None,
+            image_config: None,
+            seconds: 0.0,
+        }
+    }
+}
+
 /// How a run proves.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -184,22 +206,7 @@ pub fn prove_one(case: &Case, number: usize, options: &Options) -> Proof {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let mut proof = Proof {
-        origin: case.origin.clone(),
-        files: case.files.clone(),
-        workload: case.workload.clone(),
-        container: case.container.clone(),
-        image: image.clone(),
-        verdict: Verdict::CouldNotProve,
-        reason: String::new(),
-        errors: vec![],
-        advice: vec![],
-        gaps: vec![],
-        as_is: None,
-        hardened: None,
-        image_config: None,
-        seconds: 0.0,
-    };
+    let mut proof = Proof::not_yet(case, &image);
     match options.engine.image_config(&image, options.pull_limit) {
         Err(why) => proof.reason = why,
         Ok(config) => {
@@ -425,22 +432,13 @@ mod tests {
     }
 
     fn proof() -> Proof {
-        Proof {
+        let case = pods::Case {
             origin: "x".into(),
-            files: vec![],
             workload: "Deployment/web".into(),
             container: "web".into(),
-            image: "i".into(),
-            verdict: Verdict::CouldNotProve,
-            reason: String::new(),
-            errors: vec![],
-            advice: vec![],
-            gaps: vec![],
-            as_is: None,
-            hardened: None,
-            image_config: None,
-            seconds: 0.0,
-        }
+            ..Default::default()
+        };
+        Proof::not_yet(&case, "i")
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::translate::Side;
 
 /// One container to run as it was and as it will be.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Case {
     /// Where the workload is, for messages: a file, or a rendered source.
     pub origin: String,

@@ -14,7 +14,7 @@ use super::{Engine, ImageConfig};
 pub const PLACEHOLDER: &str = "kube-harden-placeholder";
 
 /// One side of a container to run: its pod spec and its own entry in `containers`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Side {
     pub pod: Value,
     pub container: Value,
