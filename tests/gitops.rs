@@ -21,9 +21,7 @@ use yaml_serde::Value;
 mod common;
 use common::chart_server::ChartServer;
 use common::helm::{render_release, run_with_helm, template};
-use common::{
-    contract_gaps, copy_dir, snapshot, strip_security_contexts, typed_pod_specs, with_tmp_additions,
-};
+use common::{contract_gaps, copy_dir, snapshot, typed_pod_specs};
 
 const ORIGIN: &str = "https://github.com/acme/fleet.git";
 
@@ -518,20 +516,7 @@ fn check_renders(
             };
             // The writable /tmp goes in only through lists the chart wires (and then exactly
             // as for a manifest); otherwise nothing but securityContexts changes.
-            let with_tmp = now.iter().any(|d| {
-                yaml_serde::to_string(d)
-                    .unwrap()
-                    .contains("mountPath: /tmp")
-            });
-            let expected = match with_tmp {
-                true => strip_security_contexts(with_tmp_additions(was)),
-                false => strip_security_contexts(was),
-            };
-            assert_eq!(
-                expected,
-                strip_security_contexts(now.clone()),
-                "{label}: nothing but securityContexts and the writable /tmp changed in the render"
-            );
+            common::assert_only_hardened(was, &now, &label);
             let reported = short.iter().any(|l| l.contains(&format!("/{release} ")));
             let mut pods = 0;
             for doc in &now {

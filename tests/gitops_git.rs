@@ -27,9 +27,7 @@ mod common;
 use common::git_http::GitHttp;
 use common::git_remote::Daemon;
 use common::helm::{run_with_helm, template};
-use common::{
-    contract_gaps, copy_dir, snapshot, strip_security_contexts, typed_pod_specs, with_tmp_additions,
-};
+use common::{contract_gaps, copy_dir, snapshot, typed_pod_specs};
 
 const ORIGIN: &str = "https://github.com/acme/fleet.git";
 const PLACEHOLDER: &str = "git://git.kube-harden.test";
@@ -331,20 +329,7 @@ fn check_renders(
                 docs(&template(&chart, Some(file.path())).unwrap())
             };
             let (old_docs, new_docs) = (render(&was.values), render(&release.values));
-            let with_tmp = new_docs.iter().any(|d| {
-                yaml_serde::to_string(d)
-                    .unwrap()
-                    .contains("mountPath: /tmp")
-            });
-            let expected = match with_tmp {
-                true => strip_security_contexts(with_tmp_additions(old_docs)),
-                false => strip_security_contexts(old_docs),
-            };
-            assert_eq!(
-                expected,
-                strip_security_contexts(new_docs.clone()),
-                "{label}: nothing but securityContexts and the writable /tmp changed"
-            );
+            common::assert_only_hardened(old_docs, &new_docs, &label);
             let mut pods = 0;
             for doc in &new_docs {
                 for spec in typed_pod_specs(doc).unwrap_or_default() {

@@ -42,6 +42,17 @@ fn json_of(out: &Output) -> Value {
     })
 }
 
+/// `prove --format json` of `path` with a 3 s watch: the output and its JSON.
+fn prove_json(daemon: &Dockerd, tmp: &Path, path: &Path) -> (Output, Value) {
+    let out = tool(daemon, tmp)
+        .args(["prove", "--format", "json", "--prove-timeout", "3"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let json = json_of(&out);
+    (out, json)
+}
+
 /// The proof of the workload named `workload` (`Deployment/good`).
 fn proof<'a>(json: &'a Value, workload: &str) -> &'a Value {
     json["proofs"]
@@ -202,12 +213,7 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
     // prove, never a regression; exit 0. Its command and args replace the image's, with
     // `$(VAR)` expanded from its env as the kubelet does (`$$(VAR)` and an undefined name stay
     // references).
-    let out = tool(&daemon, tmp.path())
-        .args(["prove", "--format", "json", "--prove-timeout", "3"])
-        .arg(fixtures().join("exits"))
-        .output()
-        .unwrap();
-    let json = json_of(&out);
+    let (out, json) = prove_json(&daemon, tmp.path(), &fixtures().join("exits"));
     let exits = proof(&json, "Deployment/needs-database");
     assert_eq!(exits["verdict"], "could-not-prove", "{exits:#}");
     assert_eq!(exits["reason"], "as-is exited with code 3 too", "{exits:#}");
@@ -237,12 +243,7 @@ fn each_breakage_is_found_with_its_remedy_and_the_good_app_is_not_flagged() {
 
     // A Kustomize app: the overlay sets the image, so only the build knows what runs; the
     // proof runs the rendered pod (prefix and image of the overlay).
-    let out = tool(&daemon, tmp.path())
-        .args(["prove", "--format", "json", "--prove-timeout", "3"])
-        .arg(fixtures().join("kustomize"))
-        .output()
-        .unwrap();
-    let json = json_of(&out);
+    let (_, json) = prove_json(&daemon, tmp.path(), &fixtures().join("kustomize"));
     let rendered = proof(&json, "Deployment/prod-cache");
     assert_eq!(
         rendered["image"], "kube-harden-test/uid101-cache:1",
@@ -448,12 +449,7 @@ fn an_image_the_engine_lacks_is_pulled_from_a_loopback_registry() {
         .replace("kube-harden-test/uid101-cache:1", &image);
     std::fs::write(work.path().join("cache-writer.yaml"), manifest).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tool(&daemon, tmp.path())
-        .args(["prove", "--format", "json", "--prove-timeout", "3"])
-        .arg(work.path())
-        .output()
-        .unwrap();
-    let json = json_of(&out);
+    let (_, json) = prove_json(&daemon, tmp.path(), work.path());
     let cache = proof(&json, "Deployment/cache-writer");
     assert_eq!(cache["image"], image.as_str());
     assert_eq!(cache["verdict"], "regression", "{cache:#}");

@@ -79,6 +79,25 @@ pub fn pod_specs_mut(doc: &mut Value) -> Vec<&mut Value> {
     }
 }
 
+/// Asserts that the render `now` is the render `was` but for securityContexts and, when `now`
+/// mounts a /tmp, the writable /tmp additions (as for a manifest).
+pub fn assert_only_hardened(was: Vec<Value>, now: &[Value], label: &str) {
+    let with_tmp = now.iter().any(|d| {
+        yaml_serde::to_string(d)
+            .unwrap()
+            .contains("mountPath: /tmp")
+    });
+    let expected = match with_tmp {
+        true => strip_security_contexts(with_tmp_additions(was)),
+        false => strip_security_contexts(was),
+    };
+    assert_eq!(
+        expected,
+        strip_security_contexts(now.to_vec()),
+        "{label}: nothing but securityContexts and the writable /tmp changed in the render"
+    );
+}
+
 /// The documents with every pod-level and container-level `securityContext` removed.
 pub fn strip_security_contexts(mut docs: Vec<Value>) -> Vec<Value> {
     for doc in &mut docs {
